@@ -1,0 +1,43 @@
+//! Packet sources: the first stage of the nadir pipeline.
+//!
+//! A [`PacketSource`] yields [`RawPacket`]s (timestamp, lengths, link type and the
+//! captured bytes) one at a time, borrowing each packet's bytes from an internal
+//! buffer until the next call, so a capture of any size is read in constant memory.
+
+mod error;
+mod file;
+mod link;
+
+pub use error::{CaptureError, CaptureErrorKind};
+pub use file::{CaptureFormat, FileSource, OpenOptions};
+pub use link::LinkType;
+
+/// One captured frame, borrowed from the source until the next call.
+#[derive(Debug, Clone, Copy)]
+pub struct RawPacket<'a> {
+    /// Capture time in nanoseconds since the Unix epoch (UTC).
+    pub ts_ns: i64,
+    /// Length of the frame on the wire.
+    pub wire_len: u32,
+    /// Link-layer type of the interface the frame was captured on.
+    pub link_type: LinkType,
+    /// Interface index within the capture (0 for classic pcap).
+    pub interface: u32,
+    /// Captured bytes (`data.len()` is the captured length, at most `wire_len`
+    /// unless the file is inconsistent).
+    pub data: &'a [u8],
+}
+
+/// Anything that yields packets: capture files now, live interfaces later.
+pub trait PacketSource {
+    /// The next packet, `Ok(None)` at the clean end of the input, or the error that
+    /// ended the input. After an error, the source yields `Ok(None)`.
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError>;
+
+    /// Human-readable name of the source (file path, `-` for stdin, interface name).
+    fn name(&self) -> &str;
+
+    /// Bytes of the underlying input consumed so far (compressed bytes for
+    /// compressed files), for progress bars.
+    fn bytes_read(&self) -> u64;
+}

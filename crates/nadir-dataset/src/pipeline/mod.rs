@@ -1,0 +1,503 @@
+//! Preprocessing fitted on the training split only, applied anywhere, saved in the bundle.
+//!
+//! Order of the steps: median imputation of NaN/±inf -> constant-column removal ->
+//! correlation filter -> scaling -> PCA. Each fitted step is a plain serialisable value
+//! ([`FittedStep`]); [`Pipeline::transform`] replays them on any rows of the same schema.
+//!
+//! Learned reducers from outside (the autoencoder of `nadir-model`) come after this pipeline:
+//! with `reduction = { kind = "autoencoder", dim = 10 }` the pipeline fits everything up to the
+//! reduction and reports the wanted dimension in [`Pipeline::pending_reduction`]; the model crate
+//! trains its encoder on `pipeline.transform(train)` and stores it next to the pipeline.
+
+mod pca;
+pub(crate) mod stats;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DatasetError;
+use crate::matrix::Matrix;
+use crate::schema::FeatureSchema;
+
+pub use pca::PcaFit;
+
+/// Missing / infinite value handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Imputation {
+    /// Replace NaN, +inf and -inf by the training median of the column.
+    #[default]
+    Median,
+    /// Leave them (only for models that handle non-finite inputs; most do not).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScalerKind {
+    /// (x - mean) / std (population std; a zero std scales by 1).
+    #[default]
+    Standard,
+    /// (x - min) / (max - min) (a zero range scales by 1).
+    MinMax,
+    None,
+}
+
+/// How many principal components to keep: exactly one of the two.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct PcaSpec {
+    /// Smallest number of components whose explained variance ratio sums to at least this (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variance: Option<f64>,
+    /// Exactly this many components.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<usize>,
+}
+
+/// Dimensionality reduction at the end of the pipeline.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Reduction {
+    #[default]
+    None,
+    Pca(PcaSpec),
+    /// Fitted outside this crate (the model framework); see the module docs.
+    Autoencoder {
+        dim: usize,
+    },
+}
+
+/// Class imbalance handling, applied by the trainer to the training split only.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Balance {
+    #[default]
+    None,
+    /// [`crate::smote`] on the training split after the pipeline.
+    Smote { k: usize, seed: u64 },
+    /// [`crate::class_weights`] in the loss instead of resampling.
+    ClassWeights,
+}
+
+/// What to fit. TOML-friendly:
+/// ```toml
+/// impute = "median"
+/// drop_constant = true
+/// corr_threshold = 0.9
+/// scaler = "standard"
+/// reduction = { kind = "pca", variance = 0.95 }
+/// balance = { kind = "smote", k = 5, seed = 42 }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineSpec {
+    pub impute: Imputation,
+    pub drop_constant: bool,
+    /// Drop one column of each pair with |Pearson r| above this (the later one); `None` keeps all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corr_threshold: Option<f64>,
+    pub scaler: ScalerKind,
+    pub reduction: Reduction,
+    pub balance: Balance,
+}
+
+impl Default for PipelineSpec {
+    fn default() -> PipelineSpec {
+        PipelineSpec {
+            impute: Imputation::Median,
+            drop_constant: true,
+            corr_threshold: None,
+            scaler: ScalerKind::Standard,
+            reduction: Reduction::None,
+            balance: Balance::None,
+        }
+    }
+}
+
+impl PipelineSpec {
+    /// Checks every hyperparameter before anything is fitted.
+    pub fn validate(&self) -> Result<(), DatasetError> {
+        let bad = |m: String| Err(DatasetError::InvalidSpec(m));
+        if let Some(t) = self.corr_threshold {
+            if !(t.is_finite() && t > 0.0 && t <= 1.0) {
+                return bad(format!("corr_threshold must be in (0, 1], got {t}"));
+            }
+        }
+        match self.reduction {
+            Reduction::Pca(PcaSpec {
+                variance: Some(_),
+                components: Some(_),
+            })
+            | Reduction::Pca(PcaSpec {
+                variance: None,
+                components: None,
+            }) => {
+                return bad("pca needs exactly one of `variance` or `components`".into());
+            }
+            Reduction::Pca(PcaSpec {
+                variance: Some(v), ..
+            }) if !(v.is_finite() && v > 0.0 && v <= 1.0) => {
+                return bad(format!("pca variance must be in (0, 1], got {v}"));
+            }
+            Reduction::Pca(PcaSpec {
+                components: Some(0),
+                ..
+            })
+            | Reduction::Autoencoder { dim: 0 } => {
+                return bad("reduction to 0 dimensions".into());
+            }
+            _ => {}
+        }
+        if let Balance::Smote { k: 0, .. } = self.balance {
+            return bad("smote k must be >= 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// One fitted step, as stored in the bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum FittedStep {
+    /// Non-finite values of column `c` become `medians[c]`.
+    ImputeMedian {
+        medians: Vec<f32>,
+    },
+    /// Keep the columns `keep` (indices into this step's input); `dropped` names the others.
+    SelectColumns {
+        reason: SelectReason,
+        keep: Vec<usize>,
+        dropped: Vec<String>,
+    },
+    /// (x - offset) * factor, per column (standard and min-max scaling).
+    Affine {
+        kind: ScalerKind,
+        offset: Vec<f32>,
+        factor: Vec<f32>,
+    },
+    Pca(PcaFit),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectReason {
+    Constant,
+    Correlated,
+}
+
+/// Counts from a transform: cells that were NaN/±inf and replaced by the training median.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TransformReport {
+    pub imputed_cells: u64,
+}
+
+/// The fitted preprocessing. Serialize it into the bundle; deserialize and call
+/// [`Pipeline::transform`] at detection time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    spec: PipelineSpec,
+    input_schema: FeatureSchema,
+    steps: Vec<FittedStep>,
+    output_columns: Vec<String>,
+    train_rows: usize,
+}
+
+impl Pipeline {
+    /// Fits every step on `train` (the TRAINING rows only).
+    pub fn fit(
+        spec: &PipelineSpec,
+        train: &Matrix,
+        schema: &FeatureSchema,
+    ) -> Result<Pipeline, DatasetError> {
+        Pipeline::fit_transform(spec, train.clone(), schema).map(|(p, _)| p)
+    }
+
+    /// Fits on `train` and returns it transformed, reusing its memory (the training path: no
+    /// second copy of a large training matrix).
+    pub fn fit_transform(
+        spec: &PipelineSpec,
+        mut x: Matrix,
+        schema: &FeatureSchema,
+    ) -> Result<(Pipeline, Matrix), DatasetError> {
+        spec.validate()?;
+        if x.cols != schema.len() {
+            return Err(DatasetError::Shape(format!(
+                "training matrix has {} columns, schema has {}",
+                x.cols,
+                schema.len()
+            )));
+        }
+        if x.rows < 2 {
+            return Err(DatasetError::Fit {
+                step: "pipeline",
+                message: format!("{} training rows; need at least 2", x.rows),
+            });
+        }
+        let train_rows = x.rows;
+        let mut columns = schema.columns.clone();
+        let mut steps = Vec::new();
+
+        if spec.impute == Imputation::Median {
+            let medians = stats::column_medians(&x);
+            let step = FittedStep::ImputeMedian { medians };
+            apply_in_place(&step, &mut x);
+            steps.push(step);
+        }
+        let needs_moments = spec.drop_constant || spec.scaler != ScalerKind::None;
+        let mut moments = needs_moments.then(|| stats::column_moments(&x));
+        if let (true, Some(m)) = (spec.drop_constant, moments.as_ref()) {
+            let keep: Vec<usize> = (0..x.cols)
+                .filter(|&c| m.max[c] > m.min[c] || !m.max[c].is_finite())
+                .collect();
+            if keep.len() < x.cols {
+                let step = select(SelectReason::Constant, keep, &mut columns);
+                x = apply(&step, &x)?;
+                moments = moments.map(|m| subset_moments(m, &step));
+                steps.push(step);
+            }
+        }
+        if let Some(threshold) = spec.corr_threshold {
+            let mean = moments
+                .as_ref()
+                .map_or_else(|| stats::column_moments(&x).mean, |m| m.mean.clone());
+            let cov = stats::covariance(&x, &mean);
+            let mut keep: Vec<usize> = Vec::new();
+            for c in 0..x.cols {
+                let correlated_with_kept = keep.iter().any(|&k| {
+                    let denom = (cov[(c, c)] * cov[(k, k)]).sqrt();
+                    denom > 0.0 && (cov[(c, k)] / denom).abs() > threshold
+                });
+                if !correlated_with_kept {
+                    keep.push(c);
+                }
+            }
+            if keep.len() < x.cols {
+                let step = select(SelectReason::Correlated, keep, &mut columns);
+                x = apply(&step, &x)?;
+                moments = moments.map(|m| subset_moments(m, &step));
+                steps.push(step);
+            }
+        }
+        if spec.scaler != ScalerKind::None {
+            let m = moments.take().unwrap_or_else(|| stats::column_moments(&x));
+            let (offset, factor): (Vec<f32>, Vec<f32>) = match spec.scaler {
+                ScalerKind::Standard => m
+                    .mean
+                    .iter()
+                    .zip(&m.var)
+                    .map(|(&mu, &v)| {
+                        (
+                            mu as f32,
+                            if v > 0.0 && v.is_finite() {
+                                (1.0 / v.sqrt()) as f32
+                            } else {
+                                1.0
+                            },
+                        )
+                    })
+                    .unzip(),
+                _ => m
+                    .min
+                    .iter()
+                    .zip(&m.max)
+                    .map(|(&lo, &hi)| {
+                        let range = hi - lo;
+                        (
+                            if lo.is_finite() { lo as f32 } else { 0.0 },
+                            if range > 0.0 && range.is_finite() {
+                                (1.0 / range) as f32
+                            } else {
+                                1.0
+                            },
+                        )
+                    })
+                    .unzip(),
+            };
+            let step = FittedStep::Affine {
+                kind: spec.scaler,
+                offset,
+                factor,
+            };
+            apply_in_place(&step, &mut x);
+            steps.push(step);
+        }
+        if let Reduction::Pca(pca_spec) = spec.reduction {
+            let fit = PcaFit::fit(&x, &pca_spec)?;
+            columns = (1..=fit.n_components()).map(|i| format!("pc{i}")).collect();
+            let step = FittedStep::Pca(fit);
+            x = apply(&step, &x)?;
+            steps.push(step);
+        }
+        let pipeline = Pipeline {
+            spec: spec.clone(),
+            input_schema: schema.clone(),
+            steps,
+            output_columns: columns,
+            train_rows,
+        };
+        Ok((pipeline, x))
+    }
+
+    /// Applies the fitted steps to `x` (rows of the input schema).
+    pub fn transform(&self, x: &Matrix) -> Result<Matrix, DatasetError> {
+        self.transform_owned(x.clone())
+    }
+
+    /// [`Pipeline::transform`] reusing `x`'s memory where the width does not change.
+    pub fn transform_owned(&self, mut x: Matrix) -> Result<Matrix, DatasetError> {
+        if x.cols != self.input_schema.len() {
+            return Err(DatasetError::Shape(format!(
+                "pipeline expects {} input columns ({}), got {}",
+                self.input_schema.len(),
+                self.input_schema.fingerprint().get(..12).unwrap_or(""),
+                x.cols
+            )));
+        }
+        for step in &self.steps {
+            match step {
+                FittedStep::ImputeMedian { .. } | FittedStep::Affine { .. } => {
+                    apply_in_place(step, &mut x)
+                }
+                _ => x = apply(step, &x)?,
+            }
+        }
+        Ok(x)
+    }
+
+    /// Checks `schema` against the fitted input schema, then transforms.
+    pub fn transform_checked(
+        &self,
+        x: &Matrix,
+        schema: &FeatureSchema,
+    ) -> Result<Matrix, DatasetError> {
+        self.input_schema.check_compatible(schema)?;
+        self.transform(x)
+    }
+
+    /// Transforms and counts the cells imputed.
+    pub fn transform_with_report(
+        &self,
+        x: &Matrix,
+    ) -> Result<(Matrix, TransformReport), DatasetError> {
+        let imputed_cells = if self
+            .steps
+            .iter()
+            .any(|s| matches!(s, FittedStep::ImputeMedian { .. }))
+        {
+            x.data.iter().filter(|v| !v.is_finite()).count() as u64
+        } else {
+            0
+        };
+        Ok((self.transform(x)?, TransformReport { imputed_cells }))
+    }
+
+    pub fn input_schema(&self) -> &FeatureSchema {
+        &self.input_schema
+    }
+
+    /// Names of the output columns (input names after selection, or `pc1..pcK`).
+    pub fn output_schema(&self) -> FeatureSchema {
+        FeatureSchema {
+            columns: self.output_columns.clone(),
+        }
+    }
+
+    pub fn output_dim(&self) -> usize {
+        self.output_columns.len()
+    }
+
+    pub fn steps(&self) -> &[FittedStep] {
+        &self.steps
+    }
+
+    pub fn spec(&self) -> &PipelineSpec {
+        &self.spec
+    }
+
+    /// Rows the pipeline was fitted on.
+    pub fn train_rows(&self) -> usize {
+        self.train_rows
+    }
+
+    /// The dimension an outside learned reducer (autoencoder) must reduce the output to, if the
+    /// spec asked for one.
+    pub fn pending_reduction(&self) -> Option<usize> {
+        match self.spec.reduction {
+            Reduction::Autoencoder { dim } => Some(dim),
+            _ => None,
+        }
+    }
+
+    /// The fitted PCA, if any (explained variance for reports).
+    pub fn pca(&self) -> Option<&PcaFit> {
+        self.steps.iter().find_map(|s| match s {
+            FittedStep::Pca(p) => Some(p),
+            _ => None,
+        })
+    }
+}
+
+fn select(reason: SelectReason, keep: Vec<usize>, columns: &mut Vec<String>) -> FittedStep {
+    let dropped = (0..columns.len())
+        .filter(|c| !keep.contains(c))
+        .map(|c| columns[c].clone())
+        .collect();
+    *columns = keep.iter().map(|&c| columns[c].clone()).collect();
+    FittedStep::SelectColumns {
+        reason,
+        keep,
+        dropped,
+    }
+}
+
+fn subset_moments(m: stats::Moments, step: &FittedStep) -> stats::Moments {
+    let FittedStep::SelectColumns { keep, .. } = step else {
+        return m;
+    };
+    let pick = |v: &Vec<f64>| keep.iter().map(|&c| v[c]).collect();
+    stats::Moments {
+        min: pick(&m.min),
+        max: pick(&m.max),
+        mean: pick(&m.mean),
+        var: pick(&m.var),
+    }
+}
+
+/// Steps that keep the width, applied row by row in place (no allocation).
+fn apply_in_place(step: &FittedStep, x: &mut Matrix) {
+    match step {
+        FittedStep::ImputeMedian { medians } => stats::par_rows_mut(x, |row| {
+            for (v, &m) in row.iter_mut().zip(medians) {
+                if !v.is_finite() {
+                    *v = m;
+                }
+            }
+        }),
+        FittedStep::Affine { offset, factor, .. } => stats::par_rows_mut(x, |row| {
+            for ((v, &o), &f) in row.iter_mut().zip(offset).zip(factor) {
+                *v = (*v - o) * f;
+            }
+        }),
+        FittedStep::SelectColumns { .. } | FittedStep::Pca(_) => {}
+    }
+}
+
+/// Steps that change the width.
+fn apply(step: &FittedStep, x: &Matrix) -> Result<Matrix, DatasetError> {
+    match step {
+        FittedStep::SelectColumns { keep, .. } => {
+            if let Some(&bad) = keep.iter().find(|&&c| c >= x.cols) {
+                return Err(DatasetError::Shape(format!(
+                    "column selection refers to column {bad} of {}",
+                    x.cols
+                )));
+            }
+            Ok(x.select_cols(keep))
+        }
+        FittedStep::Pca(fit) => fit.transform(x),
+        FittedStep::ImputeMedian { .. } | FittedStep::Affine { .. } => {
+            let mut y = x.clone();
+            apply_in_place(step, &mut y);
+            Ok(y)
+        }
+    }
+}

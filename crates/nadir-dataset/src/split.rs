@@ -1,0 +1,432 @@
+//! Train/validation/test splits and cross-validation folds, as row indices.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::DatasetError;
+use crate::load::Dataset;
+
+/// Row indices of each part, each sorted ascending (file order kept inside a part).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Splits {
+    pub train: Vec<usize>,
+    pub val: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+/// How to split. Fractions must be >= 0 and sum to 1; `train` > 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SplitSpec {
+    /// Random, seeded, each class split in the same proportions.
+    Stratified {
+        train: f64,
+        val: f64,
+        test: f64,
+        seed: u64,
+    },
+    /// Earliest rows train, then val, then test (by `Dataset::time`, else file order);
+    /// `gap` rows are dropped at each boundary so stride-1 windows cannot straddle it.
+    TimeOrdered {
+        train: f64,
+        val: f64,
+        test: f64,
+        gap: usize,
+    },
+    /// Whole groups (capture file, scenario) go to one part: no group on two sides. Groups are
+    /// shuffled (seeded) and taken until each part has its share of rows.
+    Group {
+        train: f64,
+        val: f64,
+        test: f64,
+        seed: u64,
+    },
+}
+
+impl Default for SplitSpec {
+    fn default() -> SplitSpec {
+        SplitSpec::Stratified {
+            train: 0.70,
+            val: 0.15,
+            test: 0.15,
+            seed: 42,
+        }
+    }
+}
+
+impl SplitSpec {
+    fn fractions(&self) -> (f64, f64, f64) {
+        match *self {
+            SplitSpec::Stratified {
+                train, val, test, ..
+            }
+            | SplitSpec::TimeOrdered {
+                train, val, test, ..
+            }
+            | SplitSpec::Group {
+                train, val, test, ..
+            } => (train, val, test),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), DatasetError> {
+        let (train, val, test) = self.fractions();
+        let all_finite = [train, val, test]
+            .iter()
+            .all(|f| f.is_finite() && *f >= 0.0);
+        if !all_finite || train <= 0.0 || ((train + val + test) - 1.0).abs() > 1e-6 {
+            return Err(DatasetError::InvalidSpec(format!(
+                "split fractions train {train}, val {val}, test {test} must be >= 0, train > 0, \
+                 and sum to 1"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Splits rows described by their labels, groups and (optional) times.
+    pub fn apply(
+        &self,
+        y: &[u32],
+        groups: &[u32],
+        time: Option<&[f64]>,
+    ) -> Result<Splits, DatasetError> {
+        self.validate()?;
+        let n = y.len();
+        if n == 0 {
+            return Err(DatasetError::InvalidSpec("cannot split 0 rows".into()));
+        }
+        let (ftrain, fval, _) = self.fractions();
+        let mut splits = match *self {
+            SplitSpec::Stratified { seed, .. } => stratified(y, ftrain, fval, seed),
+            SplitSpec::TimeOrdered { gap, .. } => time_ordered(n, time, ftrain, fval, gap)?,
+            SplitSpec::Group { seed, .. } => {
+                if groups.len() != n {
+                    return Err(DatasetError::Shape(format!(
+                        "{} group ids for {n} rows",
+                        groups.len()
+                    )));
+                }
+                group_split(groups, ftrain, fval, seed, self.fractions())?
+            }
+        };
+        splits.train.sort_unstable();
+        splits.val.sort_unstable();
+        splits.test.sort_unstable();
+        Ok(splits)
+    }
+}
+
+/// Splits a loaded dataset.
+pub fn split(dataset: &Dataset, spec: &SplitSpec) -> Result<Splits, DatasetError> {
+    spec.apply(&dataset.y, &dataset.groups, dataset.time.as_deref())
+}
+
+fn indices_by_class(y: &[u32]) -> Vec<Vec<usize>> {
+    let n_classes = y.iter().max().map_or(0, |m| *m as usize + 1);
+    let mut by_class = vec![Vec::new(); n_classes];
+    for (i, &c) in y.iter().enumerate() {
+        by_class[c as usize].push(i);
+    }
+    by_class
+}
+
+fn stratified(y: &[u32], ftrain: f64, fval: f64, seed: u64) -> Splits {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut splits = Splits::default();
+    for mut idx in indices_by_class(y) {
+        idx.shuffle(&mut rng);
+        let n = idx.len();
+        // A class with any rows keeps at least one training row.
+        let n_train = ((n as f64 * ftrain).round() as usize).clamp(n.min(1), n);
+        let n_val = ((n as f64 * fval).round() as usize).min(n - n_train);
+        splits.train.extend_from_slice(&idx[..n_train]);
+        splits.val.extend_from_slice(&idx[n_train..n_train + n_val]);
+        splits.test.extend_from_slice(&idx[n_train + n_val..]);
+    }
+    splits
+}
+
+fn time_ordered(
+    n: usize,
+    time: Option<&[f64]>,
+    ftrain: f64,
+    fval: f64,
+    gap: usize,
+) -> Result<Splits, DatasetError> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if let Some(t) = time {
+        if t.len() != n {
+            return Err(DatasetError::Shape(format!(
+                "{} timestamps for {n} rows",
+                t.len()
+            )));
+        }
+        // Stable sort; rows without a time (NaN) go last.
+        order.sort_by(|&a, &b| match (t[a].is_nan(), t[b].is_nan()) {
+            (false, false) => t[a].total_cmp(&t[b]),
+            (a_nan, b_nan) => a_nan.cmp(&b_nan),
+        });
+    }
+    let n_train = ((n as f64 * ftrain).round() as usize).clamp(1, n);
+    let n_val = ((n as f64 * fval).round() as usize).min(n - n_train);
+    let val_start = (n_train + gap).min(n);
+    let val_end = (n_train + n_val).max(val_start).min(n);
+    let test_start = (val_end + gap).min(n);
+    Ok(Splits {
+        train: order[..n_train].to_vec(),
+        val: order[val_start..val_end].to_vec(),
+        test: order[test_start..].to_vec(),
+    })
+}
+
+fn group_split(
+    groups: &[u32],
+    ftrain: f64,
+    fval: f64,
+    seed: u64,
+    fractions: (f64, f64, f64),
+) -> Result<Splits, DatasetError> {
+    let n = groups.len();
+    let n_groups = groups.iter().max().map_or(0, |m| *m as usize + 1);
+    let mut members = vec![Vec::new(); n_groups];
+    for (i, &g) in groups.iter().enumerate() {
+        members[g as usize].push(i);
+    }
+    let mut ids: Vec<usize> = (0..n_groups).filter(|&g| !members[g].is_empty()).collect();
+    let parts_wanted = [fractions.0, fractions.1, fractions.2]
+        .iter()
+        .filter(|f| **f > 0.0)
+        .count();
+    if ids.len() < parts_wanted {
+        return Err(DatasetError::InvalidSpec(format!(
+            "group split needs at least {parts_wanted} groups, the data has {}",
+            ids.len()
+        )));
+    }
+    ids.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let train_target = n as f64 * ftrain;
+    let val_target = n as f64 * fval;
+    let mut splits = Splits::default();
+    // Leave enough groups for the later non-empty parts.
+    let reserve_after_train = usize::from(fractions.1 > 0.0) + usize::from(fractions.2 > 0.0);
+    let reserve_after_val = usize::from(fractions.2 > 0.0);
+    let mut k = 0;
+    while k < ids.len()
+        && (splits.train.is_empty() || (splits.train.len() as f64) < train_target)
+        && ids.len() - k > reserve_after_train
+    {
+        splits.train.extend_from_slice(&members[ids[k]]);
+        k += 1;
+    }
+    if fractions.1 > 0.0 {
+        while k < ids.len()
+            && (splits.val.is_empty() || (splits.val.len() as f64) < val_target)
+            && ids.len() - k > reserve_after_val
+        {
+            splits.val.extend_from_slice(&members[ids[k]]);
+            k += 1;
+        }
+    }
+    for &g in &ids[k..] {
+        splits.test.extend_from_slice(&members[g]);
+    }
+    Ok(splits)
+}
+
+/// One cross-validation fold: train on `train`, evaluate on `test`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fold {
+    pub train: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+/// `k` folds. With `groups`, whole groups are assigned to folds (largest first, each to the
+/// fold with fewest rows) so no group is on both sides; without, folds are stratified by class
+/// (seeded shuffle, round robin per class).
+pub fn cross_validation_folds(
+    y: &[u32],
+    groups: Option<&[u32]>,
+    k: usize,
+    seed: u64,
+) -> Result<Vec<Fold>, DatasetError> {
+    if k < 2 {
+        return Err(DatasetError::InvalidSpec(format!(
+            "cross-validation needs k >= 2, got {k}"
+        )));
+    }
+    let n = y.len();
+    let mut fold_of = vec![0usize; n];
+    match groups {
+        Some(groups) => {
+            if groups.len() != n {
+                return Err(DatasetError::Shape(format!(
+                    "{} group ids for {n} rows",
+                    groups.len()
+                )));
+            }
+            let n_groups = groups.iter().max().map_or(0, |m| *m as usize + 1);
+            let mut size = vec![0usize; n_groups];
+            for &g in groups {
+                size[g as usize] += 1;
+            }
+            let mut ids: Vec<usize> = (0..n_groups).filter(|&g| size[g] > 0).collect();
+            if ids.len() < k {
+                return Err(DatasetError::InvalidSpec(format!(
+                    "group k-fold with k = {k} needs at least {k} groups, the data has {}",
+                    ids.len()
+                )));
+            }
+            ids.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+            ids.sort_by(|a, b| size[*b].cmp(&size[*a]));
+            let mut fold_rows = vec![0usize; k];
+            let mut group_fold = vec![0usize; n_groups];
+            for g in ids {
+                let f = (0..k).min_by_key(|&f| fold_rows[f]).unwrap_or(0);
+                group_fold[g] = f;
+                fold_rows[f] += size[g];
+            }
+            for (i, &g) in groups.iter().enumerate() {
+                fold_of[i] = group_fold[g as usize];
+            }
+        }
+        None => {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut next = 0usize;
+            for mut idx in indices_by_class(y) {
+                idx.shuffle(&mut rng);
+                for i in idx {
+                    fold_of[i] = next % k;
+                    next += 1;
+                }
+            }
+        }
+    }
+    Ok((0..k)
+        .map(|f| Fold {
+            train: (0..n).filter(|&i| fold_of[i] != f).collect(),
+            test: (0..n).filter(|&i| fold_of[i] == f).collect(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(n0: usize, n1: usize) -> Vec<u32> {
+        let mut y = vec![0; n0];
+        y.extend(std::iter::repeat_n(1, n1));
+        y
+    }
+
+    #[test]
+    fn stratified_default_is_70_15_15_per_class_and_disjoint() {
+        let y = labels(1000, 200);
+        let s = SplitSpec::default()
+            .apply(&y, &vec![0; 1200], None)
+            .unwrap();
+        assert_eq!((s.train.len(), s.val.len(), s.test.len()), (840, 180, 180));
+        let attacks_in_train = s.train.iter().filter(|&&i| y[i] == 1).count();
+        assert_eq!(attacks_in_train, 140);
+        let mut all: Vec<usize> = s
+            .train
+            .iter()
+            .chain(&s.val)
+            .chain(&s.test)
+            .copied()
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..1200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn same_seed_same_split_other_seed_other_split() {
+        let y = labels(100, 100);
+        let g = vec![0; 200];
+        let a = SplitSpec::default().apply(&y, &g, None).unwrap();
+        let b = SplitSpec::default().apply(&y, &g, None).unwrap();
+        let spec = SplitSpec::Stratified {
+            train: 0.7,
+            val: 0.15,
+            test: 0.15,
+            seed: 7,
+        };
+        let c = spec.apply(&y, &g, None).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a.train, c.train);
+    }
+
+    #[test]
+    fn time_ordered_puts_earliest_rows_in_train_and_leaves_gaps() {
+        let time: Vec<f64> = (0..100).rev().map(f64::from).collect();
+        let spec = SplitSpec::TimeOrdered {
+            train: 0.6,
+            val: 0.2,
+            test: 0.2,
+            gap: 5,
+        };
+        let s = spec.apply(&[0; 100], &[0; 100], Some(&time)).unwrap();
+        let latest_train = s.train.iter().map(|&i| time[i]).fold(f64::MIN, f64::max);
+        let earliest_val = s.val.iter().map(|&i| time[i]).fold(f64::MAX, f64::min);
+        let earliest_test = s.test.iter().map(|&i| time[i]).fold(f64::MAX, f64::min);
+        assert_eq!(latest_train, 59.0);
+        assert_eq!(earliest_val, 65.0);
+        assert_eq!(earliest_test, 85.0);
+    }
+
+    #[test]
+    fn group_split_never_puts_a_group_on_two_sides() {
+        let groups: Vec<u32> = (0..1000).map(|i| (i % 10) as u32).collect();
+        let spec = SplitSpec::Group {
+            train: 0.6,
+            val: 0.2,
+            test: 0.2,
+            seed: 3,
+        };
+        let s = spec.apply(&[0; 1000], &groups, None).unwrap();
+        let set = |idx: &[usize]| {
+            idx.iter()
+                .map(|&i| groups[i])
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let (tr, va, te) = (set(&s.train), set(&s.val), set(&s.test));
+        assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te));
+        assert!(!va.is_empty() && !te.is_empty());
+        assert_eq!(s.train.len() + s.val.len() + s.test.len(), 1000);
+    }
+
+    #[test]
+    fn bad_fractions_are_refused() {
+        let spec = SplitSpec::Stratified {
+            train: 0.7,
+            val: 0.2,
+            test: 0.2,
+            seed: 1,
+        };
+        assert!(matches!(
+            spec.apply(&[0], &[0], None),
+            Err(DatasetError::InvalidSpec(_))
+        ));
+    }
+
+    #[test]
+    fn folds_cover_each_row_once_and_group_folds_keep_groups_whole() {
+        let y = labels(50, 50);
+        let folds = cross_validation_folds(&y, None, 5, 1).unwrap();
+        let mut seen = vec![0; 100];
+        for f in &folds {
+            assert_eq!(f.test.len(), 20);
+            assert_eq!(f.test.iter().filter(|&&i| y[i] == 1).count(), 10);
+            f.test.iter().for_each(|&i| seen[i] += 1);
+        }
+        assert!(seen.iter().all(|&c| c == 1));
+        let groups: Vec<u32> = (0..100).map(|i| (i / 10) as u32).collect();
+        for f in cross_validation_folds(&y, Some(&groups), 3, 1).unwrap() {
+            for &i in &f.test {
+                assert!(f.train.iter().all(|&j| groups[j] != groups[i]));
+            }
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Decision thresholds chosen on a validation split (never on the test data).
+//!
+//! A row is flagged when `score >= threshold`. Rules:
+//!
+//! | rule | text form | meaning |
+//! |---|---|---|
+//! | [`ThresholdRule::Fixed`] | `fixed:0.5` | this value |
+//! | [`ThresholdRule::TargetFpr`] | `fpr:0.01` | lowest threshold whose benign false-positive rate is at most the target |
+//! | [`ThresholdRule::BenignPercentile`] | `benign-pct:99` | that percentile of benign scores, nudged up to the next float (LDPI's P99 / P99.99) |
+//! | [`ThresholdRule::BenignMax`] | `benign-max`, `benign-max:1.01` | highest benign score (nudged up), optionally times a factor (LDPI's max / 1.01 x max) |
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bootstrap::quantile_sorted;
+use crate::{check_lengths, check_scores, EvalError};
+
+/// How to choose the decision threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", content = "value", rename_all = "kebab-case")]
+pub enum ThresholdRule {
+    Fixed(f64),
+    TargetFpr(f64),
+    BenignPercentile(f64),
+    /// Highest benign score times this factor (1.0 = the max itself).
+    BenignMax(f64),
+}
+
+impl Default for ThresholdRule {
+    fn default() -> Self {
+        Self::Fixed(0.5)
+    }
+}
+
+impl fmt::Display for ThresholdRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Fixed(v) => write!(f, "fixed:{v}"),
+            Self::TargetFpr(v) => write!(f, "fpr:{v}"),
+            Self::BenignPercentile(v) => write!(f, "benign-pct:{v}"),
+            Self::BenignMax(v) if *v == 1.0 => write!(f, "benign-max"),
+            Self::BenignMax(v) => write!(f, "benign-max:{v}"),
+        }
+    }
+}
+
+impl FromStr for ThresholdRule {
+    type Err = EvalError;
+
+    fn from_str(input: &str) -> Result<Self, EvalError> {
+        let bad = |reason: &str| EvalError::ParseRule {
+            input: input.to_string(),
+            reason: reason.to_string(),
+        };
+        let (kind, value) = match input.split_once(':') {
+            Some((k, v)) => (k.trim(), Some(v.trim())),
+            None => (input.trim(), None),
+        };
+        let number = |v: Option<&str>| -> Result<f64, EvalError> {
+            let v = v.ok_or_else(|| bad("this rule needs a number after ':'"))?;
+            v.parse::<f64>()
+                .map_err(|_| bad(&format!("{v:?} is not a number")))
+        };
+        let rule = match kind {
+            "fixed" => Self::Fixed(number(value)?),
+            "fpr" => Self::TargetFpr(number(value)?),
+            "benign-pct" | "pct" | "percentile" => Self::BenignPercentile(number(value)?),
+            "benign-max" | "max" => match value {
+                None => Self::BenignMax(1.0),
+                v => Self::BenignMax(number(v)?),
+            },
+            other => return Err(bad(&format!("unknown rule {other:?}"))),
+        };
+        rule.validate()?;
+        Ok(rule)
+    }
+}
+
+impl ThresholdRule {
+    /// Checks the rule's number is in range.
+    pub fn validate(&self) -> Result<(), EvalError> {
+        let invalid = |reason: &str| EvalError::InvalidRule {
+            rule: self.to_string(),
+            reason: reason.to_string(),
+        };
+        match *self {
+            Self::Fixed(v) if !v.is_finite() => Err(invalid("the value must be finite")),
+            Self::TargetFpr(v) if !(0.0..=1.0).contains(&v) => {
+                Err(invalid("a false-positive rate lies in [0, 1]"))
+            }
+            Self::BenignPercentile(v) if !(0.0..=100.0).contains(&v) => {
+                Err(invalid("a percentile lies in [0, 100]"))
+            }
+            Self::BenignMax(v) if !(v.is_finite() && v > 0.0) => {
+                Err(invalid("the factor must be a positive number"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the rule needs scores to calibrate on.
+    pub fn needs_scores(&self) -> bool {
+        !matches!(self, Self::Fixed(_))
+    }
+
+    /// Chooses the threshold from validation scores (higher = more anomalous).
+    pub fn calibrate(
+        &self,
+        scores: &[f32],
+        is_anomaly: &[bool],
+    ) -> Result<CalibratedThreshold, EvalError> {
+        self.validate()?;
+        check_lengths("threshold calibration", is_anomaly.len(), scores.len())?;
+        check_scores(scores)?;
+        let mut benign: Vec<f64> = scores
+            .iter()
+            .zip(is_anomaly)
+            .filter(|(_, &a)| !a)
+            .map(|(&s, _)| f64::from(s))
+            .collect();
+        if self.needs_scores() && benign.is_empty() {
+            return Err(EvalError::InvalidRule {
+                rule: self.to_string(),
+                reason: "the validation split holds no benign rows to calibrate on".into(),
+            });
+        }
+        benign.sort_by(f64::total_cmp);
+        let value = match *self {
+            Self::Fixed(v) => v,
+            Self::TargetFpr(target) => {
+                // At most `allowed` benign rows may be >= threshold: put the
+                // threshold just above the (allowed+1)-th highest benign score.
+                let allowed = (target * benign.len() as f64 + 1e-9).floor() as usize;
+                if allowed >= benign.len() {
+                    benign[0]
+                } else {
+                    next_up(benign[benign.len() - 1 - allowed])
+                }
+            }
+            Self::BenignPercentile(p) => next_up(quantile_sorted(&benign, p / 100.0)),
+            Self::BenignMax(factor) => {
+                let max = benign[benign.len() - 1];
+                if factor == 1.0 {
+                    next_up(max)
+                } else {
+                    max * factor
+                }
+            }
+        };
+        Ok(CalibratedThreshold::measure(*self, value, scores, is_anomaly))
+    }
+}
+
+/// The smallest f64 above `x`, and above `x` as an f32 score too: a score equal
+/// to the benign maximum must not be flagged (LDPI "nudges up to the next float").
+fn next_up(x: f64) -> f64 {
+    let as_f32 = x as f32;
+    let up32 = if f64::from(as_f32) > x {
+        as_f32
+    } else {
+        f32_next_up(as_f32)
+    };
+    f64::from(up32)
+}
+
+/// `f32::next_up` (stable only since Rust 1.86; the workspace supports 1.85).
+fn f32_next_up(x: f32) -> f32 {
+    if x.is_nan() || x == f32::INFINITY {
+        return x;
+    }
+    if x == 0.0 {
+        return f32::from_bits(1);
+    }
+    let bits = x.to_bits();
+    f32::from_bits(if x > 0.0 { bits + 1 } else { bits - 1 })
+}
+
+/// A chosen threshold with what it does on the split it was chosen on.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CalibratedThreshold {
+    pub rule: ThresholdRule,
+    pub value: f64,
+    /// False-positive rate on the calibration split.
+    pub calibration_fpr: f64,
+    /// Recall on the calibration split (NaN-free: 0 without anomalies).
+    pub calibration_recall: f64,
+    pub calibration_rows: usize,
+}
+
+impl CalibratedThreshold {
+    fn measure(rule: ThresholdRule, value: f64, scores: &[f32], is_anomaly: &[bool]) -> Self {
+        let (mut fp, mut neg, mut tp, mut pos) = (0usize, 0usize, 0usize, 0usize);
+        for (&s, &a) in scores.iter().zip(is_anomaly) {
+            let flagged = f64::from(s) >= value;
+            if a {
+                pos += 1;
+                tp += usize::from(flagged);
+            } else {
+                neg += 1;
+                fp += usize::from(flagged);
+            }
+        }
+        Self {
+            rule,
+            value,
+            calibration_fpr: crate::report::ratio(fp as f64, neg as f64),
+            calibration_recall: crate::report::ratio(tp as f64, pos as f64),
+            calibration_rows: scores.len(),
+        }
+    }
+}
+
+/// LDPI's four thresholds from benign scores (seeds-spec §4.6).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LdpiThresholds {
+    pub p99: f64,
+    pub p99_99: f64,
+    pub max: f64,
+    pub max_1_01: f64,
+}
+
+impl LdpiThresholds {
+    /// All four from scores of benign rows only.
+    pub fn from_benign(benign_scores: &[f32]) -> Result<Self, EvalError> {
+        let all_benign = vec![false; benign_scores.len()];
+        let at = |rule: ThresholdRule| {
+            rule.calibrate(benign_scores, &all_benign)
+                .map(|t| t.value)
+        };
+        Ok(Self {
+            p99: at(ThresholdRule::BenignPercentile(99.0))?,
+            p99_99: at(ThresholdRule::BenignPercentile(99.99))?,
+            max: at(ThresholdRule::BenignMax(1.0))?,
+            max_1_01: at(ThresholdRule::BenignMax(1.01))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form_and_round_trips() {
+        for (text, rule) in [
+            ("fixed:0.5", ThresholdRule::Fixed(0.5)),
+            ("fpr:0.01", ThresholdRule::TargetFpr(0.01)),
+            ("benign-pct:99", ThresholdRule::BenignPercentile(99.0)),
+            ("benign-max", ThresholdRule::BenignMax(1.0)),
+            ("benign-max:1.01", ThresholdRule::BenignMax(1.01)),
+        ] {
+            assert_eq!(text.parse::<ThresholdRule>().unwrap(), rule);
+            assert_eq!(rule.to_string(), text);
+        }
+        for bad in ["fpr:2", "benign-pct:101", "fixed", "fixed:x", "magic:1", "fixed:NaN"] {
+            assert!(bad.parse::<ThresholdRule>().is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn target_fpr_flags_at_most_that_share_of_benign_rows() {
+        // 100 benign scores 0.00..0.99 plus anomalies.
+        let mut scores: Vec<f32> = (0..100).map(|i| i as f32 / 100.0).collect();
+        let mut y = vec![false; 100];
+        scores.extend([0.95, 0.5, 2.0]);
+        y.extend([true, true, true]);
+        let t = ThresholdRule::TargetFpr(0.05).calibrate(&scores, &y).unwrap();
+        assert!((t.calibration_fpr - 0.05).abs() < 1e-12, "{t:?}");
+        // Lowest such threshold: just above benign 0.94, so 0.95 is flagged.
+        assert!(t.value > f64::from(0.94f32) && t.value <= f64::from(0.95f32), "{t:?}");
+        assert!((t.calibration_recall - 2.0 / 3.0).abs() < 1e-12);
+        let zero = ThresholdRule::TargetFpr(0.0).calibrate(&scores, &y).unwrap();
+        assert_eq!(zero.calibration_fpr, 0.0);
+        assert!(zero.value > f64::from(0.99f32));
+    }
+
+    #[test]
+    fn ties_never_push_fpr_over_target() {
+        let scores = [0.5f32; 10];
+        let y = [false; 10];
+        let t = ThresholdRule::TargetFpr(0.3).calibrate(&scores, &y).unwrap();
+        assert_eq!(t.calibration_fpr, 0.0);
+    }
+
+    #[test]
+    fn benign_max_excludes_every_benign_row() {
+        let scores = [0.1f32, 0.7, 0.3, 0.9];
+        let y = [false, false, false, true];
+        let t = ThresholdRule::BenignMax(1.0).calibrate(&scores, &y).unwrap();
+        assert!(t.value > f64::from(0.7f32) && t.value < 0.7001);
+        assert_eq!(t.calibration_fpr, 0.0);
+        assert_eq!(t.calibration_recall, 1.0);
+    }
+
+    #[test]
+    fn ldpi_thresholds_are_ordered() {
+        let benign: Vec<f32> = (0..10_000).map(|i| i as f32 / 10_000.0).collect();
+        let t = LdpiThresholds::from_benign(&benign).unwrap();
+        assert!((t.p99 - 0.98990).abs() < 1e-4, "{t:?}");
+        assert!(t.p99 < t.p99_99 && t.p99_99 < t.max && t.max < t.max_1_01);
+        assert!((t.max_1_01 - 0.9999 * 1.01).abs() < 1e-6);
+    }
+
+    #[test]
+    fn calibration_without_benign_rows_is_refused() {
+        let err = ThresholdRule::TargetFpr(0.1)
+            .calibrate(&[0.3, 0.4], &[true, true])
+            .unwrap_err();
+        assert!(err.to_string().contains("no benign rows"), "{err}");
+        // A fixed threshold needs no data.
+        assert!(ThresholdRule::Fixed(0.5).calibrate(&[0.3], &[true]).is_ok());
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let rule = ThresholdRule::BenignPercentile(99.99);
+        let json = serde_json::to_string(&rule).unwrap();
+        assert_eq!(json, r#"{"rule":"benign-percentile","value":99.99}"#);
+        assert_eq!(serde_json::from_str::<ThresholdRule>(&json).unwrap(), rule);
+    }
+}

@@ -1,0 +1,931 @@
+//! Feature writers: CSV, Parquet and JSON lines behind one streaming [`RowSink`].
+//!
+//! A family describes its columns once in a [`TableSchema`]; rows are then pushed
+//! value by value ([`RowSink::put`]) and closed with [`RowSink::end_row`], so a
+//! window of 1,000 values needs no intermediate `Vec` per row. Writers keep their
+//! buffers between rows: nothing is allocated per row once they are warm.
+//!
+//! Type mapping: CSV writes numbers in Rust's shortest round-trip form, NaN as `NaN`
+//! and infinities as `Infinity`/`-Infinity` (the spelling of the public CIC CSVs);
+//! JSON lines write non-finite floats as `null` (JSON has no NaN); Parquet keeps
+//! each column's type (strings UTF-8, counts and ports integers, statistics
+//! float64, byte tensors uint8) with Snappy compression.
+
+mod flow_columns;
+
+pub use flow_columns::{
+    end_reason_name, push_flow_columns, put_flow_columns, FlowColumnText, FLOW_COLUMNS,
+};
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Float32Builder, Float64Builder, Int64Builder, StringBuilder, UInt16Builder,
+    UInt64Builder, UInt8Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+/// Output file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputFormat {
+    Csv,
+    Parquet,
+    JsonLines,
+}
+
+impl OutputFormat {
+    /// The conventional file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => "csv",
+            OutputFormat::Parquet => "parquet",
+            OutputFormat::JsonLines => "jsonl",
+        }
+    }
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = OutputError;
+    fn from_str(s: &str) -> Result<Self, OutputError> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" => Ok(OutputFormat::Csv),
+            "parquet" | "pq" => Ok(OutputFormat::Parquet),
+            "jsonl" | "json" | "ndjson" => Ok(OutputFormat::JsonLines),
+            _ => Err(OutputError::UnknownFormat(s.to_string())),
+        }
+    }
+}
+
+/// The type of one output column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnType {
+    Utf8,
+    Int64,
+    UInt64,
+    UInt16,
+    UInt8,
+    Float64,
+    Float32,
+}
+
+impl ColumnType {
+    fn arrow(self) -> DataType {
+        match self {
+            ColumnType::Utf8 => DataType::Utf8,
+            ColumnType::Int64 => DataType::Int64,
+            ColumnType::UInt64 => DataType::UInt64,
+            ColumnType::UInt16 => DataType::UInt16,
+            ColumnType::UInt8 => DataType::UInt8,
+            ColumnType::Float64 => DataType::Float64,
+            ColumnType::Float32 => DataType::Float32,
+        }
+    }
+}
+
+/// One named, typed column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub kind: ColumnType,
+}
+
+/// The ordered columns of one feature table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TableSchema {
+    columns: Vec<Column>,
+}
+
+impl TableSchema {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Appends a column (builder style).
+    pub fn with(mut self, name: impl Into<String>, kind: ColumnType) -> Self {
+        self.push(name, kind);
+        self
+    }
+    pub fn push(&mut self, name: impl Into<String>, kind: ColumnType) {
+        self.columns.push(Column {
+            name: name.into(),
+            kind,
+        });
+    }
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+    pub fn len(&self) -> usize {
+        self.columns.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// One cell, borrowed for the duration of the `put` call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Str(&'a str),
+    I64(i64),
+    U64(u64),
+    U16(u16),
+    U8(u8),
+    F64(f64),
+    F32(f32),
+}
+
+impl Value<'_> {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::I64(_) => "int64",
+            Value::U64(_) => "uint64",
+            Value::U16(_) => "uint16",
+            Value::U8(_) => "uint8",
+            Value::F64(_) => "float64",
+            Value::F32(_) => "float32",
+        }
+    }
+}
+
+/// What went wrong while writing features.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("unknown output format {0:?} (expected csv, parquet or jsonl)")]
+    UnknownFormat(String),
+    #[error("writing row {row}: {source}")]
+    Io {
+        row: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing Parquet at row {row}: {source}")]
+    Parquet {
+        row: u64,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("building Arrow batch at row {row}: {source}")]
+    Arrow {
+        row: u64,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error("row {row} has {got} values, the schema has {expected} columns")]
+    RowWidth {
+        row: u64,
+        got: usize,
+        expected: usize,
+    },
+    #[error("row {row}, column {column:?}: a {got} value in a {expected:?} column")]
+    TypeMismatch {
+        row: u64,
+        column: String,
+        got: &'static str,
+        expected: ColumnType,
+    },
+    #[error("the writer was already finished")]
+    Finished,
+}
+
+/// A streaming table writer: `put` each value of a row in column order, then `end_row`.
+pub trait RowSink: Send {
+    /// Adds the next value of the current row. Errors are kept and reported by
+    /// [`RowSink::end_row`] so callers can push a row without checking each cell.
+    fn put(&mut self, value: Value<'_>);
+    /// Closes the current row; checks its width and writes it (or buffers it).
+    fn end_row(&mut self) -> Result<(), OutputError>;
+    /// Flushes everything and writes any footer. Further rows are refused.
+    fn finish(&mut self) -> Result<(), OutputError>;
+    /// Rows completed so far.
+    fn rows(&self) -> u64;
+    fn schema(&self) -> &TableSchema;
+}
+
+/// A writer of `format` over `out`, with the header (CSV) written at once.
+pub fn open_sink(
+    format: OutputFormat,
+    schema: TableSchema,
+    out: Box<dyn Write + Send>,
+) -> Result<Box<dyn RowSink>, OutputError> {
+    Ok(match format {
+        OutputFormat::Csv => Box::new(CsvSink::new(schema, out)?),
+        OutputFormat::JsonLines => Box::new(JsonLinesSink::new(schema, out)),
+        OutputFormat::Parquet => Box::new(ParquetSink::new(schema, out)?),
+    })
+}
+
+/// Formats a float the way the public CIC CSVs spell non-finite values.
+fn write_float(buf: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        buf.extend_from_slice(b"NaN");
+    } else if v.is_infinite() {
+        buf.extend_from_slice(if v > 0.0 { b"Infinity" } else { b"-Infinity" });
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = write!(buf, "{v}");
+    }
+}
+
+fn write_value_text(buf: &mut Vec<u8>, value: Value<'_>) {
+    let _ = match value {
+        Value::Str(s) => {
+            buf.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+        Value::I64(v) => write!(buf, "{v}"),
+        Value::U64(v) => write!(buf, "{v}"),
+        Value::U16(v) => write!(buf, "{v}"),
+        Value::U8(v) => write!(buf, "{v}"),
+        Value::F64(v) => {
+            write_float(buf, v);
+            Ok(())
+        }
+        // f32 printed as f32 (shortest form of the f32, not of its f64 widening).
+        Value::F32(v) if v.is_finite() => write!(buf, "{v}"),
+        Value::F32(v) => {
+            write_float(buf, f64::from(v));
+            Ok(())
+        }
+    };
+}
+
+/// Appends `field` as one CSV field (RFC 4180: quoted when it holds a comma, quote or
+/// line break, quotes doubled). Written here rather than with the `csv` crate's
+/// writer because rows are assembled cell by cell and a rejected row must leave
+/// no partial record behind; the line is written out only when it is complete.
+fn push_csv_field(line: &mut Vec<u8>, field: &[u8]) {
+    if field
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        line.push(b'"');
+        for &b in field {
+            if b == b'"' {
+                line.push(b'"');
+            }
+            line.push(b);
+        }
+        line.push(b'"');
+    } else {
+        line.extend_from_slice(field);
+    }
+}
+
+/// CSV with a header row.
+pub struct CsvSink {
+    out: std::io::BufWriter<Box<dyn Write + Send>>,
+    schema: TableSchema,
+    line: Vec<u8>,
+    in_row: usize,
+    rows: u64,
+    finished: bool,
+}
+
+impl CsvSink {
+    pub fn new(schema: TableSchema, out: Box<dyn Write + Send>) -> Result<Self, OutputError> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+        let mut line = Vec::with_capacity(1024);
+        for (i, column) in schema.columns().iter().enumerate() {
+            if i > 0 {
+                line.push(b',');
+            }
+            push_csv_field(&mut line, column.name.as_bytes());
+        }
+        line.push(b'\n');
+        out.write_all(&line)
+            .map_err(|source| OutputError::Io { row: 0, source })?;
+        line.clear();
+        Ok(CsvSink {
+            out,
+            schema,
+            line,
+            in_row: 0,
+            rows: 0,
+            finished: false,
+        })
+    }
+}
+
+impl RowSink for CsvSink {
+    fn put(&mut self, value: Value<'_>) {
+        if self.in_row > 0 {
+            self.line.push(b',');
+        }
+        self.in_row += 1;
+        match value {
+            Value::Str(s) => push_csv_field(&mut self.line, s.as_bytes()),
+            other => write_value_text(&mut self.line, other), // numbers never need quoting
+        }
+    }
+
+    fn end_row(&mut self) -> Result<(), OutputError> {
+        if self.finished {
+            return Err(OutputError::Finished);
+        }
+        let width = std::mem::take(&mut self.in_row);
+        if width != self.schema.len() {
+            self.line.clear();
+            return Err(OutputError::RowWidth {
+                row: self.rows + 1,
+                got: width,
+                expected: self.schema.len(),
+            });
+        }
+        self.line.push(b'\n');
+        self.rows += 1;
+        let result = self.out.write_all(&self.line);
+        self.line.clear();
+        result.map_err(|source| OutputError::Io {
+            row: self.rows,
+            source,
+        })
+    }
+
+    fn finish(&mut self) -> Result<(), OutputError> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        self.out.flush().map_err(|source| OutputError::Io {
+            row: self.rows,
+            source,
+        })
+    }
+
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+    fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+}
+
+/// One JSON object per line, keys in schema order.
+pub struct JsonLinesSink {
+    out: std::io::BufWriter<Box<dyn Write + Send>>,
+    schema: TableSchema,
+    /// `"name":` for each column, escaped once.
+    keys: Vec<Vec<u8>>,
+    line: Vec<u8>,
+    in_row: usize,
+    rows: u64,
+    finished: bool,
+}
+
+impl JsonLinesSink {
+    pub fn new(schema: TableSchema, out: Box<dyn Write + Send>) -> Self {
+        let keys = schema
+            .columns()
+            .iter()
+            .map(|c| {
+                let mut key = serde_json::to_vec(&c.name).unwrap_or_default();
+                key.push(b':');
+                key
+            })
+            .collect();
+        JsonLinesSink {
+            out: std::io::BufWriter::with_capacity(1 << 16, out),
+            schema,
+            keys,
+            line: Vec::with_capacity(1024),
+            in_row: 0,
+            rows: 0,
+            finished: false,
+        }
+    }
+}
+
+impl RowSink for JsonLinesSink {
+    fn put(&mut self, value: Value<'_>) {
+        let index = self.in_row;
+        self.in_row += 1;
+        self.line.push(if index == 0 { b'{' } else { b',' });
+        match self.keys.get(index) {
+            Some(key) => self.line.extend_from_slice(key),
+            // Too many values: end_row reports the width; keep the line well-formed meanwhile.
+            None => self.line.extend_from_slice(b"\"_extra\":"),
+        }
+        match value {
+            Value::Str(s) => {
+                // Escaping into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut self.line, s);
+            }
+            Value::F64(v) if !v.is_finite() => self.line.extend_from_slice(b"null"),
+            Value::F32(v) if !v.is_finite() => self.line.extend_from_slice(b"null"),
+            other => write_value_text(&mut self.line, other),
+        }
+    }
+
+    fn end_row(&mut self) -> Result<(), OutputError> {
+        if self.finished {
+            return Err(OutputError::Finished);
+        }
+        let width = std::mem::take(&mut self.in_row);
+        if width != self.schema.len() {
+            self.line.clear();
+            return Err(OutputError::RowWidth {
+                row: self.rows + 1,
+                got: width,
+                expected: self.schema.len(),
+            });
+        }
+        if width == 0 {
+            self.line.push(b'{');
+        }
+        self.line.extend_from_slice(b"}\n");
+        self.rows += 1;
+        let result = self.out.write_all(&self.line);
+        self.line.clear();
+        result.map_err(|source| OutputError::Io {
+            row: self.rows,
+            source,
+        })
+    }
+
+    fn finish(&mut self) -> Result<(), OutputError> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        self.out.flush().map_err(|source| OutputError::Io {
+            row: self.rows,
+            source,
+        })
+    }
+
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+    fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+}
+
+/// Typed column buffer of the Parquet writer.
+enum ColumnBuilder {
+    Utf8(StringBuilder),
+    Int64(Int64Builder),
+    UInt64(UInt64Builder),
+    UInt16(UInt16Builder),
+    UInt8(UInt8Builder),
+    Float64(Float64Builder),
+    Float32(Float32Builder),
+}
+
+impl ColumnBuilder {
+    fn new(kind: ColumnType, capacity: usize) -> Self {
+        match kind {
+            ColumnType::Utf8 => {
+                ColumnBuilder::Utf8(StringBuilder::with_capacity(capacity, capacity * 16))
+            }
+            ColumnType::Int64 => ColumnBuilder::Int64(Int64Builder::with_capacity(capacity)),
+            ColumnType::UInt64 => ColumnBuilder::UInt64(UInt64Builder::with_capacity(capacity)),
+            ColumnType::UInt16 => ColumnBuilder::UInt16(UInt16Builder::with_capacity(capacity)),
+            ColumnType::UInt8 => ColumnBuilder::UInt8(UInt8Builder::with_capacity(capacity)),
+            ColumnType::Float64 => ColumnBuilder::Float64(Float64Builder::with_capacity(capacity)),
+            ColumnType::Float32 => ColumnBuilder::Float32(Float32Builder::with_capacity(capacity)),
+        }
+    }
+
+    /// Appends `value`, widening losslessly where the column allows it; `false` when
+    /// the value does not fit the column's type.
+    fn append(&mut self, value: Value<'_>) -> bool {
+        match (self, value) {
+            (ColumnBuilder::Utf8(b), Value::Str(s)) => b.append_value(s),
+            (ColumnBuilder::Int64(b), Value::I64(v)) => b.append_value(v),
+            (ColumnBuilder::Int64(b), Value::U16(v)) => b.append_value(i64::from(v)),
+            (ColumnBuilder::Int64(b), Value::U8(v)) => b.append_value(i64::from(v)),
+            (ColumnBuilder::UInt64(b), Value::U64(v)) => b.append_value(v),
+            (ColumnBuilder::UInt64(b), Value::U16(v)) => b.append_value(u64::from(v)),
+            (ColumnBuilder::UInt64(b), Value::U8(v)) => b.append_value(u64::from(v)),
+            (ColumnBuilder::UInt16(b), Value::U16(v)) => b.append_value(v),
+            (ColumnBuilder::UInt16(b), Value::U8(v)) => b.append_value(u16::from(v)),
+            (ColumnBuilder::UInt8(b), Value::U8(v)) => b.append_value(v),
+            (ColumnBuilder::Float64(b), Value::F64(v)) => b.append_value(v),
+            (ColumnBuilder::Float64(b), Value::F32(v)) => b.append_value(f64::from(v)),
+            (ColumnBuilder::Float32(b), Value::F32(v)) => b.append_value(v),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Pads a short row so every column keeps the same length before the error is reported.
+    fn append_null(&mut self) {
+        match self {
+            ColumnBuilder::Utf8(b) => b.append_null(),
+            ColumnBuilder::Int64(b) => b.append_null(),
+            ColumnBuilder::UInt64(b) => b.append_null(),
+            ColumnBuilder::UInt16(b) => b.append_null(),
+            ColumnBuilder::UInt8(b) => b.append_null(),
+            ColumnBuilder::Float64(b) => b.append_null(),
+            ColumnBuilder::Float32(b) => b.append_null(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        use arrow::array::ArrayBuilder;
+        match self {
+            ColumnBuilder::Utf8(b) => b.len(),
+            ColumnBuilder::Int64(b) => b.len(),
+            ColumnBuilder::UInt64(b) => b.len(),
+            ColumnBuilder::UInt16(b) => b.len(),
+            ColumnBuilder::UInt8(b) => b.len(),
+            ColumnBuilder::Float64(b) => b.len(),
+            ColumnBuilder::Float32(b) => b.len(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Utf8(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int64(b) => Arc::new(b.finish()),
+            ColumnBuilder::UInt64(b) => Arc::new(b.finish()),
+            ColumnBuilder::UInt16(b) => Arc::new(b.finish()),
+            ColumnBuilder::UInt8(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float64(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float32(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// About this many cells are buffered before a record batch is written, so wide
+/// window tables and narrow flow tables both hold a bounded amount in memory.
+const PARQUET_CELLS_PER_BATCH: usize = 1 << 22;
+
+/// Parquet through `arrow`'s `ArrowWriter`, one record batch per bounded chunk of rows.
+pub struct ParquetSink {
+    writer: Option<ArrowWriter<Box<dyn Write + Send>>>,
+    arrow_schema: Arc<Schema>,
+    schema: TableSchema,
+    builders: Vec<ColumnBuilder>,
+    batch_rows: usize,
+    in_row: usize,
+    rows: u64,
+    error: Option<OutputError>,
+}
+
+impl ParquetSink {
+    pub fn new(schema: TableSchema, out: Box<dyn Write + Send>) -> Result<Self, OutputError> {
+        // Columns are non-nullable: a rejected row is padded, then cut off before
+        // its batch is written (`discard_partial_row`).
+        let fields: Vec<Field> = schema
+            .columns()
+            .iter()
+            .map(|c| Field::new(&c.name, c.kind.arrow(), false))
+            .collect();
+        let arrow_schema = Arc::new(Schema::new(fields));
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let writer = ArrowWriter::try_new(out, arrow_schema.clone(), Some(props))
+            .map_err(|source| OutputError::Parquet { row: 0, source })?;
+        let batch_rows = (PARQUET_CELLS_PER_BATCH / schema.len().max(1)).clamp(1, 65_536);
+        let builders = schema
+            .columns()
+            .iter()
+            .map(|c| ColumnBuilder::new(c.kind, batch_rows))
+            .collect();
+        Ok(ParquetSink {
+            writer: Some(writer),
+            arrow_schema,
+            schema,
+            builders,
+            batch_rows,
+            in_row: 0,
+            rows: 0,
+            error: None,
+        })
+    }
+
+    fn flush_batch(&mut self) -> Result<(), OutputError> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(OutputError::Finished);
+        };
+        if self.builders.first().is_none_or(|b| b.len() == 0) {
+            return Ok(());
+        }
+        let arrays: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .map(ColumnBuilder::finish)
+            .collect();
+        let batch = RecordBatch::try_new(self.arrow_schema.clone(), arrays).map_err(|source| {
+            OutputError::Arrow {
+                row: self.rows,
+                source,
+            }
+        })?;
+        writer.write(&batch).map_err(|source| OutputError::Parquet {
+            row: self.rows,
+            source,
+        })
+    }
+}
+
+impl RowSink for ParquetSink {
+    fn put(&mut self, value: Value<'_>) {
+        let index = self.in_row;
+        self.in_row += 1;
+        if self.error.is_some() {
+            return;
+        }
+        let Some(builder) = self.builders.get_mut(index) else {
+            return;
+        };
+        if !builder.append(value) {
+            let column = &self.schema.columns()[index];
+            self.error = Some(OutputError::TypeMismatch {
+                row: self.rows + 1,
+                column: column.name.clone(),
+                got: value.type_name(),
+                expected: column.kind,
+            });
+            builder.append_null();
+        }
+    }
+
+    fn end_row(&mut self) -> Result<(), OutputError> {
+        if self.writer.is_none() {
+            return Err(OutputError::Finished);
+        }
+        let width = std::mem::take(&mut self.in_row);
+        let problem = self.error.take().or_else(|| {
+            (width != self.schema.len()).then(|| OutputError::RowWidth {
+                row: self.rows + 1,
+                got: width,
+                expected: self.schema.len(),
+            })
+        });
+        if let Some(err) = problem {
+            // Drop the partial row: rebuild the pending batch without it.
+            let target = self.rows as usize % self.batch_rows;
+            if self.builders.iter().any(|b| b.len() != target) {
+                self.discard_partial_row(target);
+            }
+            return Err(err);
+        }
+        self.rows += 1;
+        if self
+            .builders
+            .first()
+            .is_some_and(|b| b.len() >= self.batch_rows)
+        {
+            self.flush_batch()?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), OutputError> {
+        if self.writer.is_none() {
+            return Ok(());
+        }
+        self.flush_batch()?;
+        if let Some(writer) = self.writer.take() {
+            writer.close().map_err(|source| OutputError::Parquet {
+                row: self.rows,
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+    fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+}
+
+impl ParquetSink {
+    /// Rare error path: rebuilds the pending columns truncated to `keep` rows.
+    fn discard_partial_row(&mut self, keep: usize) {
+        for builder in &mut self.builders {
+            let array = builder.finish();
+            let kept = array.slice(0, keep.min(array.len()));
+            let mut fresh = ColumnBuilder::new(column_type_of(array.data_type()), self.batch_rows);
+            append_array(&mut fresh, kept.as_ref());
+            *builder = fresh;
+        }
+    }
+}
+
+fn column_type_of(data_type: &DataType) -> ColumnType {
+    match data_type {
+        DataType::Utf8 => ColumnType::Utf8,
+        DataType::Int64 => ColumnType::Int64,
+        DataType::UInt64 => ColumnType::UInt64,
+        DataType::UInt16 => ColumnType::UInt16,
+        DataType::UInt8 => ColumnType::UInt8,
+        DataType::Float32 => ColumnType::Float32,
+        _ => ColumnType::Float64,
+    }
+}
+
+fn append_array(builder: &mut ColumnBuilder, array: &dyn arrow::array::Array) {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{
+        Float32Type, Float64Type, Int64Type, UInt16Type, UInt64Type, UInt8Type,
+    };
+    match builder {
+        ColumnBuilder::Utf8(b) => array
+            .as_string::<i32>()
+            .iter()
+            .for_each(|v| b.append_option(v)),
+        ColumnBuilder::Int64(b) => array
+            .as_primitive::<Int64Type>()
+            .iter()
+            .for_each(|v| b.append_option(v)),
+        ColumnBuilder::UInt64(b) => array
+            .as_primitive::<UInt64Type>()
+            .iter()
+            .for_each(|v| b.append_option(v)),
+        ColumnBuilder::UInt16(b) => array
+            .as_primitive::<UInt16Type>()
+            .iter()
+            .for_each(|v| b.append_option(v)),
+        ColumnBuilder::UInt8(b) => array
+            .as_primitive::<UInt8Type>()
+            .iter()
+            .for_each(|v| b.append_option(v)),
+        ColumnBuilder::Float64(b) => array
+            .as_primitive::<Float64Type>()
+            .iter()
+            .for_each(|v| b.append_option(v)),
+        ColumnBuilder::Float32(b) => array
+            .as_primitive::<Float32Type>()
+            .iter()
+            .for_each(|v| b.append_option(v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A `Write` whose bytes the test can read after the sink is done.
+    #[derive(Clone, Default)]
+    struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+    impl Write for SharedBuf {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl SharedBuf {
+        fn bytes(&self) -> Vec<u8> {
+            self.0.lock().map(|b| b.clone()).unwrap_or_default()
+        }
+    }
+
+    fn schema() -> TableSchema {
+        TableSchema::new()
+            .with("name", ColumnType::Utf8)
+            .with("count", ColumnType::UInt64)
+            .with("rate", ColumnType::Float64)
+            .with("b0", ColumnType::UInt8)
+    }
+
+    fn write_rows(format: OutputFormat) -> Vec<u8> {
+        let buf = SharedBuf::default();
+        let mut sink = open_sink(format, schema(), Box::new(buf.clone())).expect("open");
+        for (name, count, rate, byte) in [
+            ("a,\"b\"", 1u64, 0.5, 7u8),
+            ("c", 2, f64::INFINITY, 255),
+            ("d", 3, f64::NAN, 0),
+        ] {
+            sink.put(Value::Str(name));
+            sink.put(Value::U64(count));
+            sink.put(Value::F64(rate));
+            sink.put(Value::U8(byte));
+            sink.end_row().expect("row");
+        }
+        assert_eq!(sink.rows(), 3);
+        sink.finish().expect("finish");
+        buf.bytes()
+    }
+
+    #[test]
+    fn csv_quotes_strings_and_spells_non_finite_like_cic() {
+        let text = String::from_utf8(write_rows(OutputFormat::Csv)).expect("utf8");
+        assert_eq!(
+            text,
+            "name,count,rate,b0\n\"a,\"\"b\"\"\",1,0.5,7\nc,2,Infinity,255\nd,3,NaN,0\n"
+        );
+    }
+
+    #[test]
+    fn jsonl_escapes_and_writes_null_for_non_finite() {
+        let text = String::from_utf8(write_rows(OutputFormat::JsonLines)).expect("utf8");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("valid json line"))
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["name"], "a,\"b\"");
+        assert_eq!(lines[0]["rate"], 0.5);
+        assert!(lines[1]["rate"].is_null());
+        assert_eq!(lines[1]["b0"], 255);
+        assert_eq!(
+            text.lines().next().map(|l| l.starts_with("{\"name\":")),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn parquet_round_trips_types_and_values() {
+        use arrow::array::AsArray;
+        use arrow::datatypes::{Float64Type, UInt64Type, UInt8Type};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let mut file = tempfile::tempfile().expect("tempfile");
+        file.write_all(&write_rows(OutputFormat::Parquet))
+            .expect("write");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
+        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(total, 3);
+        let batch = &batches[0];
+        assert_eq!(batch.schema().field(3).data_type(), &DataType::UInt8);
+        assert_eq!(batch.column(0).as_string::<i32>().value(0), "a,\"b\"");
+        assert_eq!(batch.column(1).as_primitive::<UInt64Type>().value(2), 3);
+        assert!(batch
+            .column(2)
+            .as_primitive::<Float64Type>()
+            .value(1)
+            .is_infinite());
+        assert_eq!(batch.column(3).as_primitive::<UInt8Type>().value(1), 255);
+    }
+
+    #[test]
+    fn wrong_width_and_type_are_errors_and_later_rows_still_write() {
+        for format in [
+            OutputFormat::Csv,
+            OutputFormat::JsonLines,
+            OutputFormat::Parquet,
+        ] {
+            let buf = SharedBuf::default();
+            let mut sink = open_sink(format, schema(), Box::new(buf.clone())).expect("open");
+            sink.put(Value::Str("short"));
+            assert!(
+                matches!(
+                    sink.end_row(),
+                    Err(OutputError::RowWidth {
+                        got: 1,
+                        expected: 4,
+                        ..
+                    })
+                ),
+                "{format:?}"
+            );
+            if format == OutputFormat::Parquet {
+                sink.put(Value::F64(1.0)); // not a string
+                sink.put(Value::U64(1));
+                sink.put(Value::F64(1.0));
+                sink.put(Value::U8(1));
+                assert!(matches!(
+                    sink.end_row(),
+                    Err(OutputError::TypeMismatch { .. })
+                ));
+            }
+            sink.put(Value::Str("ok"));
+            sink.put(Value::U64(1));
+            sink.put(Value::F64(2.0));
+            sink.put(Value::U8(3));
+            sink.end_row().expect("good row after bad ones");
+            sink.finish().expect("finish");
+            assert_eq!(sink.rows(), 1);
+        }
+    }
+
+    #[test]
+    fn format_names_parse() {
+        assert_eq!("CSV".parse::<OutputFormat>().ok(), Some(OutputFormat::Csv));
+        assert_eq!(
+            "parquet".parse::<OutputFormat>().ok(),
+            Some(OutputFormat::Parquet)
+        );
+        assert_eq!(
+            "jsonl".parse::<OutputFormat>().ok(),
+            Some(OutputFormat::JsonLines)
+        );
+        assert!("xls".parse::<OutputFormat>().is_err());
+    }
+}

@@ -1,0 +1,259 @@
+//! Flow tables on worker threads, sharded by key hash.
+//!
+//! Each shard owns every flow whose [`FlowKey::shard`] names it, so each flow sees
+//! exactly the packets (in the same order) it would see in a single table: output
+//! is the same flows as one thread, only their interleaving differs. Packets travel
+//! in batches whose buffers are recycled, so the steady state allocates nothing.
+//! Input queues are bounded (memory stays bounded when a worker falls behind).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use nadir_decode::PacketRecord;
+
+use crate::config::{FlowConfig, FlowConfigError};
+use crate::key::FlowKey;
+use crate::meta::{FinishedFlow, FlowMeta, FlowStats};
+use crate::table::FlowTable;
+use crate::FlowState;
+
+/// Packets per batch sent to a worker.
+const BATCH_PACKETS: usize = 1024;
+/// Batches queued per worker before the producer waits.
+const QUEUE_BATCHES: usize = 4;
+
+#[derive(Default)]
+struct Batch {
+    records: Vec<PacketRecord>,
+    /// The capture clock (latest timestamp over all shards) at each packet.
+    clocks: Vec<i64>,
+    /// Captured bytes of all packets back to back; `ends[i]` closes packet i.
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.records.clear();
+        self.clocks.clear();
+        self.data.clear();
+        self.ends.clear();
+    }
+}
+
+enum WorkerReply<S> {
+    Flows(Vec<FinishedFlow<S>>),
+    Done(FlowStats),
+}
+
+struct Worker<S> {
+    input: SyncSender<Batch>,
+    recycled: Receiver<Batch>,
+    pending: Batch,
+    handle: JoinHandle<()>,
+    _marker: std::marker::PhantomData<S>,
+}
+
+enum Engine<S, F> {
+    Inline(Box<FlowTable<S, F>>),
+    Threads {
+        workers: Vec<Worker<S>>,
+        replies: Receiver<WorkerReply<S>>,
+        /// The capture clock at the end of input, read by workers before they finish.
+        final_clock: Arc<AtomicI64>,
+    },
+}
+
+/// A flow table over `cfg.threads` worker threads (or inline when 1).
+pub struct ShardedFlowTable<S, F> {
+    engine: Engine<S, F>,
+    data_bytes: usize,
+    clock_ns: i64,
+}
+
+impl<S, F> ShardedFlowTable<S, F>
+where
+    S: FlowState,
+    F: FnMut(&FlowMeta) -> S + Clone + Send + 'static,
+{
+    pub fn new(cfg: FlowConfig, make_state: F) -> Result<Self, FlowConfigError> {
+        cfg.validate()?;
+        let threads = cfg.threads;
+        if threads == 1 {
+            return Ok(ShardedFlowTable {
+                engine: Engine::Inline(Box::new(FlowTable::new(cfg, make_state)?)),
+                data_bytes: cfg.data_bytes,
+                clock_ns: i64::MIN,
+            });
+        }
+        // Each shard gets an equal share of the flow budget, so the total stays bounded.
+        let shard_cfg = FlowConfig {
+            max_flows: cfg.max_flows.div_ceil(threads).max(1),
+            threads: 1,
+            ..cfg
+        };
+        let (reply_tx, replies) = channel::<WorkerReply<S>>();
+        let final_clock = Arc::new(AtomicI64::new(i64::MIN));
+        let mut workers = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let table = FlowTable::new(shard_cfg, make_state.clone())?;
+            let (input, input_rx) = sync_channel::<Batch>(QUEUE_BATCHES);
+            let (recycle_tx, recycled) = channel::<Batch>();
+            let reply_tx = reply_tx.clone();
+            let final_clock = Arc::clone(&final_clock);
+            let handle = std::thread::Builder::new()
+                .name("nadir-flow-shard".into())
+                .spawn(move || run_worker(table, input_rx, recycle_tx, reply_tx, final_clock))
+                .map_err(|_| FlowConfigError::Threads(threads))?;
+            workers.push(Worker {
+                input,
+                recycled,
+                pending: Batch::default(),
+                handle,
+                _marker: std::marker::PhantomData,
+            });
+        }
+        Ok(ShardedFlowTable {
+            engine: Engine::Threads {
+                workers,
+                replies,
+                final_clock,
+            },
+            data_bytes: cfg.data_bytes,
+            clock_ns: i64::MIN,
+        })
+    }
+
+    /// Adds one packet; finished flows from any shard are passed to `emit` (on the
+    /// caller's thread) as they arrive.
+    pub fn push(
+        &mut self,
+        pkt: &PacketRecord,
+        data: &[u8],
+        emit: &mut impl FnMut(FinishedFlow<S>),
+    ) {
+        match &mut self.engine {
+            Engine::Inline(table) => table.push(pkt, data, emit),
+            Engine::Threads {
+                workers, replies, ..
+            } => {
+                let shard = FlowKey::from_packet(pkt).shard(workers.len());
+                let worker = &mut workers[shard];
+                let data = &data[..data.len().min(self.data_bytes)];
+                self.clock_ns = self.clock_ns.max(pkt.ts_ns);
+                worker.pending.records.push(*pkt);
+                worker.pending.clocks.push(self.clock_ns);
+                worker.pending.data.extend_from_slice(data);
+                worker.pending.ends.push(worker.pending.data.len());
+                if worker.pending.records.len() >= BATCH_PACKETS {
+                    let fresh = worker.recycled.try_recv().unwrap_or_default();
+                    let full = std::mem::replace(&mut worker.pending, fresh);
+                    // A send fails only if the worker died; its panic surfaces at finish().
+                    let _ = worker.input.send(full);
+                    drain(replies, emit);
+                }
+            }
+        }
+    }
+
+    /// Ends the input: flushes every shard, emits all remaining flows and returns
+    /// the summed counters.
+    pub fn finish(
+        self,
+        emit: &mut impl FnMut(FinishedFlow<S>),
+    ) -> Result<FlowStats, ShardPanicked> {
+        match self.engine {
+            Engine::Inline(mut table) => {
+                table.finish(emit);
+                Ok(table.stats())
+            }
+            Engine::Threads {
+                workers,
+                replies,
+                final_clock,
+            } => {
+                // Set before any queue closes; a worker reads it only after its queue closed.
+                final_clock.store(self.clock_ns, Ordering::SeqCst);
+                let mut handles = Vec::with_capacity(workers.len());
+                for worker in workers {
+                    if !worker.pending.records.is_empty() {
+                        let _ = worker.input.send(worker.pending);
+                    }
+                    drop(worker.input); // closing the queue tells the worker to finish
+                    handles.push(worker.handle);
+                }
+                let handles_len = handles.len();
+                let mut stats = FlowStats::default();
+                let mut done = 0;
+                while done < handles_len {
+                    match replies.recv() {
+                        Ok(WorkerReply::Flows(flows)) => flows.into_iter().for_each(&mut *emit),
+                        Ok(WorkerReply::Done(shard_stats)) => {
+                            stats.merge(&shard_stats);
+                            done += 1;
+                        }
+                        Err(_) => break, // every worker gone: a panic, reported below
+                    }
+                }
+                let mut panicked = false;
+                for handle in handles {
+                    panicked |= handle.join().is_err();
+                }
+                if panicked || done < handles_len {
+                    return Err(ShardPanicked);
+                }
+                Ok(stats)
+            }
+        }
+    }
+}
+
+/// A worker thread panicked (a bug in a flow state); its flows are lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a flow shard worker thread panicked; flows of that shard were lost")]
+pub struct ShardPanicked;
+
+fn drain<S>(replies: &Receiver<WorkerReply<S>>, emit: &mut impl FnMut(FinishedFlow<S>)) {
+    while let Ok(reply) = replies.try_recv() {
+        if let WorkerReply::Flows(flows) = reply {
+            flows.into_iter().for_each(&mut *emit);
+        }
+    }
+}
+
+fn run_worker<S, F>(
+    mut table: FlowTable<S, F>,
+    input: Receiver<Batch>,
+    recycle: Sender<Batch>,
+    replies: Sender<WorkerReply<S>>,
+    final_clock: Arc<AtomicI64>,
+) where
+    S: FlowState,
+    F: FnMut(&FlowMeta) -> S,
+{
+    let mut out: Vec<FinishedFlow<S>> = Vec::new();
+    while let Ok(mut batch) = input.recv() {
+        let mut start = 0;
+        for ((record, &end), &clock) in batch.records.iter().zip(&batch.ends).zip(&batch.clocks) {
+            table.push_at(record, &batch.data[start..end], clock, &mut |flow| {
+                out.push(flow)
+            });
+            start = end;
+        }
+        if !out.is_empty() {
+            let _ = replies.send(WorkerReply::Flows(std::mem::take(&mut out)));
+        }
+        batch.clear();
+        let _ = recycle.send(batch);
+    }
+    table.advance_clock(final_clock.load(Ordering::SeqCst), &mut |flow| {
+        out.push(flow)
+    });
+    table.finish(&mut |flow| out.push(flow));
+    if !out.is_empty() {
+        let _ = replies.send(WorkerReply::Flows(out));
+    }
+    let _ = replies.send(WorkerReply::Done(table.stats()));
+}

@@ -1,0 +1,435 @@
+//! The single-threaded flow table.
+//!
+//! Live flows sit in a slab (`slots`) indexed by a hash map from [`FlowKey`], and on
+//! an intrusive doubly linked list in order of last touch (head = least recently
+//! touched). The list gives O(1) eviction of the least recently used flow and O(1)
+//! amortised expiry of idle flows; slots are reused through a free list, so after
+//! warm-up a packet allocates nothing. The list is written by hand because it must
+//! live inside the slab next to the map (no LRU crate offers slab-indexed entries
+//! with custom expiry by timestamp).
+
+use std::collections::HashMap;
+
+use nadir_decode::{ip_proto, tcp_flags, PacketRecord};
+
+use crate::config::{FlowConfig, FlowConfigError, TimeOrder};
+use crate::key::{keyed_ports, Direction, Endpoint, FlowKey, KeySide};
+use crate::meta::{EndReason, FinishedFlow, FlowMeta, FlowStats};
+use crate::FlowState;
+
+/// Marks the end of the LRU list.
+const NIL: u32 = u32::MAX;
+
+struct LiveFlow<S> {
+    meta: FlowMeta,
+    state: S,
+    /// Which canonical side is the flow's forward source.
+    forward_side: KeySide,
+    fin_fwd: bool,
+    fin_bwd: bool,
+    /// FIN both ways or RST seen: the next packet of the key ends this flow.
+    to_terminate: bool,
+}
+
+struct Slot<S> {
+    flow: Option<LiveFlow<S>>,
+    prev: u32,
+    next: u32,
+    /// Table clock when the flow was last touched (monotone along the list).
+    touched_ns: i64,
+}
+
+/// Groups packets into bidirectional flows; see the crate documentation.
+///
+/// `make_state` builds a flow's [`FlowState`] from its metadata when the flow's
+/// first packet arrives.
+pub struct FlowTable<S, F> {
+    cfg: FlowConfig,
+    make_state: F,
+    index: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
+    slots: Vec<Slot<S>>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    /// Latest timestamp seen (the table's notion of "now" for idle expiry).
+    clock_ns: i64,
+    next_sequence: u64,
+    stats: FlowStats,
+}
+
+impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
+    pub fn new(cfg: FlowConfig, make_state: F) -> Result<Self, FlowConfigError> {
+        cfg.validate()?;
+        // Reserve a modest start; the map grows (amortised) up to max_flows, never past it.
+        let initial = cfg.max_flows.min(1 << 14);
+        Ok(FlowTable {
+            cfg,
+            make_state,
+            index: HashMap::with_capacity_and_hasher(
+                initial,
+                foldhash::fast::RandomState::default(),
+            ),
+            slots: Vec::with_capacity(initial),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            clock_ns: i64::MIN,
+            next_sequence: 0,
+            stats: FlowStats::default(),
+        })
+    }
+
+    pub fn config(&self) -> &FlowConfig {
+        &self.cfg
+    }
+
+    /// Counters so far (`live_flows` is the current number of live flows).
+    pub fn stats(&self) -> FlowStats {
+        FlowStats {
+            live_flows: self.index.len() as u64,
+            ..self.stats
+        }
+    }
+
+    /// Number of flows currently held.
+    pub fn live_flows(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Adds one packet; flows that end because of it (timeouts, termination,
+    /// eviction, idle expiry, early snapshots) go to `emit` in the order they end.
+    /// `data` is the packet's captured bytes, handed to the flow's state.
+    pub fn push(
+        &mut self,
+        pkt: &PacketRecord,
+        data: &[u8],
+        emit: &mut impl FnMut(FinishedFlow<S>),
+    ) {
+        self.push_at(pkt, data, pkt.ts_ns, emit);
+    }
+
+    /// [`Self::push`] with the capture's clock (latest timestamp over all shards), so
+    /// a shard expires idle flows exactly when a single table would.
+    pub(crate) fn push_at(
+        &mut self,
+        pkt: &PacketRecord,
+        data: &[u8],
+        clock_ns: i64,
+        emit: &mut impl FnMut(FinishedFlow<S>),
+    ) {
+        self.stats.packets += 1;
+        let data = &data[..data.len().min(self.cfg.data_bytes)];
+        self.clock_ns = self.clock_ns.max(clock_ns).max(pkt.ts_ns);
+        self.expire_idle(emit);
+
+        let (key, side) = FlowKey::of_packet(pkt);
+        match self.index.get(&key) {
+            Some(&slot) => self.continue_flow(slot, key, side, pkt, data, emit),
+            None => {
+                if self.index.len() >= self.cfg.max_flows {
+                    self.evict_lru(emit);
+                }
+                self.start_flow(key, side, pkt, data, None, emit);
+            }
+        }
+    }
+
+    /// Moves the clock to `clock_ns` (if later) and expires idle flows: a shard
+    /// calls this at the end with the capture's last timestamp, so it ends exactly
+    /// the flows a single table would have expired.
+    pub(crate) fn advance_clock(&mut self, clock_ns: i64, emit: &mut impl FnMut(FinishedFlow<S>)) {
+        self.clock_ns = self.clock_ns.max(clock_ns);
+        self.expire_idle(emit);
+    }
+
+    /// Emits every live flow (end of input), least recently used first.
+    pub fn finish(&mut self, emit: &mut impl FnMut(FinishedFlow<S>)) {
+        while self.head != NIL {
+            self.remove_head(EndReason::EndOfInput, emit);
+        }
+    }
+
+    /// Emits flows untouched for longer than the idle expiry.
+    fn expire_idle(&mut self, emit: &mut impl FnMut(FinishedFlow<S>)) {
+        while self.head != NIL {
+            let touched = self.slots[self.head as usize].touched_ns;
+            if self.clock_ns.saturating_sub(touched) <= self.cfg.idle_expiry_ns {
+                break;
+            }
+            self.remove_head(EndReason::IdleExpired, emit);
+        }
+    }
+
+    fn evict_lru(&mut self, emit: &mut impl FnMut(FinishedFlow<S>)) {
+        if self.head != NIL {
+            self.remove_head(EndReason::Evicted, emit);
+        }
+    }
+
+    fn remove_head(&mut self, reason: EndReason, emit: &mut impl FnMut(FinishedFlow<S>)) {
+        let slot = self.head;
+        self.unlink(slot);
+        self.free.push(slot);
+        if let Some(flow) = self.slots[slot as usize].flow.take() {
+            self.index.remove(&flow.meta.key);
+            self.emit_flow(flow, reason, None, emit);
+        }
+    }
+
+    fn emit_flow(
+        &mut self,
+        flow: LiveFlow<S>,
+        reason: EndReason,
+        trigger_elapsed_ns: Option<i64>,
+        emit: &mut impl FnMut(FinishedFlow<S>),
+    ) {
+        match reason {
+            EndReason::FlowTimeout => self.stats.emitted_timeout += 1,
+            EndReason::TcpTermination => self.stats.emitted_tcp_termination += 1,
+            EndReason::IdleExpired => self.stats.emitted_idle_expired += 1,
+            EndReason::Evicted => self.stats.evicted += 1,
+            EndReason::EndOfInput => self.stats.emitted_end_of_input += 1,
+            EndReason::Early => self.stats.early_snapshots += 1,
+        }
+        let mut meta = flow.meta;
+        meta.end = reason;
+        meta.trigger_elapsed_ns = trigger_elapsed_ns;
+        emit(FinishedFlow {
+            meta,
+            state: flow.state,
+        });
+    }
+
+    /// Opens a flow with `pkt` as its first packet. `carried` = (forward source,
+    /// forward destination, forward side, TCP time so far) of a TCP connection split
+    /// by the flow timeout: the new flow keeps the old direction.
+    fn start_flow(
+        &mut self,
+        key: FlowKey,
+        side: KeySide,
+        pkt: &PacketRecord,
+        data: &[u8],
+        carried: Option<(Endpoint, Endpoint, KeySide, i64)>,
+        emit: &mut impl FnMut(FinishedFlow<S>),
+    ) {
+        let (sport, dport) = keyed_ports(pkt);
+        let pkt_src = Endpoint {
+            addr: pkt.src,
+            port: sport,
+        };
+        let pkt_dst = Endpoint {
+            addr: pkt.dst,
+            port: dport,
+        };
+        let (src, dst, forward_side, tcp_time_before_ns) =
+            carried.unwrap_or((pkt_src, pkt_dst, side, 0));
+        let dir = if side == forward_side {
+            Direction::Forward
+        } else {
+            Direction::Backward
+        };
+        let meta = FlowMeta {
+            key,
+            src,
+            dst,
+            protocol: pkt.protocol,
+            vlan: pkt.vlan,
+            tunnel: pkt.tunnel,
+            first_ts_ns: pkt.ts_ns,
+            last_ts_ns: pkt.ts_ns,
+            fwd_packets: u64::from(dir == Direction::Forward),
+            bwd_packets: u64::from(dir == Direction::Backward),
+            tcp_time_before_ns,
+            trigger_elapsed_ns: None,
+            sequence: self.next_sequence,
+            end: EndReason::EndOfInput,
+        };
+        self.next_sequence += 1;
+        self.stats.flows += 1;
+        let mut state = (self.make_state)(&meta);
+        state.on_packet(&meta, pkt, dir, data);
+        let mut flow = LiveFlow {
+            meta,
+            state,
+            forward_side,
+            fin_fwd: false,
+            fin_bwd: false,
+            to_terminate: false,
+        };
+        Self::note_tcp_end(&mut flow, pkt, dir);
+
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(Slot {
+                    flow: None,
+                    prev: NIL,
+                    next: NIL,
+                    touched_ns: 0,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let early = self.cfg.early_after == Some(1);
+        if early {
+            self.emit_early(&flow, emit);
+        }
+        self.slots[slot as usize].flow = Some(flow);
+        self.index.insert(key, slot);
+        self.push_back(slot);
+        let live = self.index.len() as u64;
+        if live > self.stats.peak_live_flows {
+            self.stats.peak_live_flows = live;
+        }
+    }
+
+    fn continue_flow(
+        &mut self,
+        slot: u32,
+        key: FlowKey,
+        side: KeySide,
+        pkt: &PacketRecord,
+        data: &[u8],
+        emit: &mut impl FnMut(FinishedFlow<S>),
+    ) {
+        let Some(flow) = self.slots[slot as usize].flow.as_mut() else {
+            // Unreachable by construction (the index only names occupied slots);
+            // recover by treating the packet as a new flow rather than panicking.
+            self.index.remove(&key);
+            self.start_flow(key, side, pkt, data, None, emit);
+            return;
+        };
+        let elapsed = pkt.ts_ns.saturating_sub(flow.meta.first_ts_ns);
+        let timed_out = elapsed > self.cfg.flow_timeout_ns;
+        if timed_out || flow.to_terminate {
+            // CICFlowMeter order: the timeout test comes first, and only a TCP timeout
+            // split keeps the old direction and carries the connection time.
+            let reason = if timed_out {
+                EndReason::FlowTimeout
+            } else {
+                EndReason::TcpTermination
+            };
+            let carried = (timed_out && flow.meta.protocol == ip_proto::TCP).then(|| {
+                (
+                    flow.meta.src,
+                    flow.meta.dst,
+                    flow.forward_side,
+                    flow.meta.tcp_time_before_ns + elapsed,
+                )
+            });
+            self.unlink(slot);
+            self.free.push(slot);
+            self.index.remove(&key);
+            if let Some(old) = self.slots[slot as usize].flow.take() {
+                self.emit_flow(old, reason, Some(elapsed), emit);
+            }
+            self.start_flow(key, side, pkt, data, carried, emit);
+            return;
+        }
+
+        let dir = if side == flow.forward_side {
+            Direction::Forward
+        } else {
+            Direction::Backward
+        };
+        let mut effective = *pkt;
+        if pkt.ts_ns < flow.meta.last_ts_ns {
+            self.stats.out_of_order_packets += 1;
+            if self.cfg.time_order == TimeOrder::Monotonic {
+                effective.ts_ns = flow.meta.last_ts_ns;
+            }
+        }
+        flow.meta.last_ts_ns = effective.ts_ns;
+        match dir {
+            Direction::Forward => flow.meta.fwd_packets += 1,
+            Direction::Backward => flow.meta.bwd_packets += 1,
+        }
+        flow.state.on_packet(&flow.meta, &effective, dir, data);
+        Self::note_tcp_end(flow, pkt, dir);
+        let early = self
+            .cfg
+            .early_after
+            .is_some_and(|k| flow.meta.packets() == u64::from(k));
+        if early {
+            if let Some(flow) = self.slots[slot as usize].flow.as_ref() {
+                let snapshot = LiveFlow {
+                    meta: flow.meta,
+                    state: flow.state.clone(),
+                    forward_side: flow.forward_side,
+                    fin_fwd: flow.fin_fwd,
+                    fin_bwd: flow.fin_bwd,
+                    to_terminate: flow.to_terminate,
+                };
+                self.emit_flow(snapshot, EndReason::Early, None, emit);
+            }
+        }
+        self.unlink(slot);
+        self.push_back(slot);
+    }
+
+    fn emit_early(&mut self, flow: &LiveFlow<S>, emit: &mut impl FnMut(FinishedFlow<S>)) {
+        let snapshot = LiveFlow {
+            meta: flow.meta,
+            state: flow.state.clone(),
+            forward_side: flow.forward_side,
+            fin_fwd: flow.fin_fwd,
+            fin_bwd: flow.fin_bwd,
+            to_terminate: flow.to_terminate,
+        };
+        self.emit_flow(snapshot, EndReason::Early, None, emit);
+    }
+
+    /// CICFlowMeter termination: FIN seen both ways, or any RST (TCP only).
+    fn note_tcp_end(flow: &mut LiveFlow<S>, pkt: &PacketRecord, dir: Direction) {
+        if pkt.protocol != ip_proto::TCP {
+            return;
+        }
+        if pkt.tcp_flags & tcp_flags::FIN != 0 {
+            match dir {
+                Direction::Forward => flow.fin_fwd = true,
+                Direction::Backward => flow.fin_bwd = true,
+            }
+            if flow.fin_fwd && flow.fin_bwd {
+                flow.to_terminate = true;
+            }
+        } else if pkt.tcp_flags & tcp_flags::RST != 0 {
+            flow.to_terminate = true;
+        }
+    }
+
+    fn unlink(&mut self, slot: u32) {
+        let (prev, next) = {
+            let s = &self.slots[slot as usize];
+            (s.prev, s.next)
+        };
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.slots[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.slots[next as usize].prev = prev;
+        }
+        let s = &mut self.slots[slot as usize];
+        s.prev = NIL;
+        s.next = NIL;
+    }
+
+    fn push_back(&mut self, slot: u32) {
+        let tail = self.tail;
+        {
+            let s = &mut self.slots[slot as usize];
+            s.prev = tail;
+            s.next = NIL;
+            s.touched_ns = self.clock_ns;
+        }
+        if tail == NIL {
+            self.head = slot;
+        } else {
+            self.slots[tail as usize].next = slot;
+        }
+        self.tail = slot;
+    }
+}

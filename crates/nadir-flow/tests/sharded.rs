@@ -1,0 +1,108 @@
+//! The sharded runner gives the same flows as one table, whatever the thread count.
+
+mod common;
+
+use common::*;
+use nadir_decode::tcp_flags::{ACK, FIN, RST, SYN};
+use nadir_flow::{FlowConfig, FlowMeta, ShardedFlowTable};
+use proptest::prelude::*;
+
+/// A flow as comparable data: the sequence number differs between shards.
+fn canonical(meta: &FlowMeta, seen: &Seen) -> String {
+    let mut meta = *meta;
+    meta.sequence = 0;
+    format!("{meta:?}|{seen:?}")
+}
+
+fn flows_with(
+    threads: usize,
+    max_flows: usize,
+    packets: &[nadir_decode::PacketRecord],
+) -> (Vec<String>, nadir_flow::FlowStats) {
+    let cfg = FlowConfig {
+        threads,
+        max_flows,
+        ..FlowConfig::default()
+    };
+    let mut table =
+        ShardedFlowTable::new(cfg, |_: &FlowMeta| Seen::default()).expect("valid config");
+    let mut out = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        let data = [i as u8; 3];
+        table.push(p, &data, &mut |f| out.push(canonical(&f.meta, &f.state)));
+    }
+    let stats = table
+        .finish(&mut |f| out.push(canonical(&f.meta, &f.state)))
+        .expect("no worker panicked");
+    out.sort();
+    (out, stats)
+}
+
+fn packet_strategy() -> impl Strategy<Value = nadir_decode::PacketRecord> {
+    (
+        0u8..6,
+        0u8..6,
+        0u16..3,
+        any::<bool>(),
+        0usize..5,
+        0u32..200,
+        0i64..400,
+    )
+        .prop_map(|(h1, h2, port, is_udp, flag_pick, payload, t)| {
+            let flags = [ACK, SYN, FIN | ACK, RST, ACK][flag_pick];
+            let (a, b) = (v4(10, 0, 0, h1), v4(10, 0, 1, h2));
+            if is_udp {
+                udp(t * SEC, a, 1000 + port, b, 53, payload)
+            } else {
+                tcp(t * SEC, a, 1000 + port, b, 80, flags, payload)
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Shuffling flows across threads changes no flow (only the output order).
+    #[test]
+    fn sharded_output_equals_single_table(mut packets in proptest::collection::vec(packet_strategy(), 1..3000)) {
+        // Mostly increasing time with some disorder, as real captures have.
+        packets.sort_by_key(|p| p.ts_ns / (50 * SEC));
+        let (single, single_stats) = flows_with(1, 1 << 20, &packets);
+        for threads in [2, 3] {
+            let (sharded, stats) = flows_with(threads, 1 << 20, &packets);
+            prop_assert_eq!(&sharded, &single);
+            prop_assert_eq!(stats.packets, single_stats.packets);
+            prop_assert_eq!(stats.flows, single_stats.flows);
+        }
+    }
+}
+
+#[test]
+fn sharded_flood_respects_the_total_flow_budget() {
+    let victim = v4(10, 0, 0, 80);
+    let cfg = FlowConfig {
+        threads: 4,
+        max_flows: 1000,
+        ..FlowConfig::default()
+    };
+    let mut table = ShardedFlowTable::new(cfg, |_: &FlowMeta| ()).expect("valid");
+    let mut emitted = 0u64;
+    for i in 0..50_000u32 {
+        let src = std::net::IpAddr::V4(std::net::Ipv4Addr::from(i.wrapping_mul(0x9E37_79B1)));
+        table.push(
+            &tcp(i64::from(i), src, 7, victim, 80, SYN, 0),
+            &[],
+            &mut |_| emitted += 1,
+        );
+    }
+    let stats = table.finish(&mut |_| emitted += 1).expect("no panic");
+    assert_eq!(emitted, 50_000);
+    assert_eq!(stats.packets, 50_000);
+    // Each of 4 shards holds at most ceil(1000/4) = 250 flows.
+    assert!(
+        stats.peak_live_flows <= 1000,
+        "peak {}",
+        stats.peak_live_flows
+    );
+    assert_eq!(stats.evicted + stats.emitted_end_of_input, 50_000);
+}

@@ -1,0 +1,189 @@
+//! `nadir dataset ...`: look at datasets before training on them.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use nadir_dataset::{load, FeaturePolicy, LabelMode, LoadOptions, RowErrorPolicy};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Rows, columns, label counts, missing/inf counts per column, schema recognised.
+    Summarize(SummarizeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SummarizeArgs {
+    /// CSV (plain or .gz) or Parquet file.
+    pub file: PathBuf,
+    /// Label column (default: `Label`; NSL-KDD: field 42).
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// The file has no label column.
+    #[arg(long, conflicts_with = "label_column")]
+    pub unlabelled: bool,
+    /// How labels become classes.
+    #[arg(long, value_enum, default_value_t = Mode::Multiclass)]
+    pub label_mode: Mode,
+    /// Count identity columns (Flow ID, addresses, ports) as features (they leak).
+    #[arg(long)]
+    pub include_identity: bool,
+    /// Count the Timestamp as a feature (it leaks).
+    #[arg(long)]
+    pub include_time: bool,
+    /// Skip rows with the wrong number of fields (counted) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// List every column, not only those with missing or non-finite cells.
+    #[arg(long)]
+    pub all_columns: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Mode {
+    Binary,
+    Multiclass,
+    Family,
+}
+
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Summarize(args) => summarize(args),
+    }
+}
+
+fn summarize(args: SummarizeArgs) -> anyhow::Result<ExitCode> {
+    let opts = LoadOptions {
+        label_mode: match args.label_mode {
+            Mode::Binary => LabelMode::Binary,
+            Mode::Multiclass => LabelMode::Multiclass,
+            Mode::Family => LabelMode::Family,
+        },
+        label_column: args.label_column.clone(),
+        unlabelled: args.unlabelled,
+        features: FeaturePolicy {
+            include_identity: args.include_identity,
+            include_time: args.include_time,
+            drop: Vec::new(),
+        },
+        on_bad_row: if args.skip_bad_rows {
+            RowErrorPolicy::Skip
+        } else {
+            RowErrorPolicy::Fail
+        },
+        ..LoadOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let ds = load(&args.file, &opts)
+        .with_context(|| format!("cannot summarize {}", args.file.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let report = &ds.report;
+    if args.json {
+        let value = serde_json::json!({
+            "report": report,
+            "features": ds.schema.columns,
+            "classes": ds.class_counts(),
+            "label_mode": ds.labels.mode,
+            "time_span": time_span(ds.time.as_deref()),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let schema = report
+        .known_schema
+        .map_or("unknown".to_string(), |k| k.to_string());
+    println!("file        {}", args.file.display());
+    println!("schema      {schema}");
+    println!("rows        {}  (loaded in {seconds:.2} s)", report.rows);
+    println!(
+        "columns     {} in the file, {} used as features before encoding, {} after",
+        report.source_columns, report.raw_feature_columns, ds.x.cols
+    );
+    if !report.dropped.is_empty() {
+        println!("dropped     {}", report.dropped.join(", "));
+    }
+    let excluded: Vec<String> = report
+        .columns
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.role,
+                Some(nadir_dataset::ColumnRole::Identity | nadir_dataset::ColumnRole::Time)
+            ) && ds.schema.index_of(&c.name).is_none()
+        })
+        .map(|c| c.name.clone())
+        .collect();
+    if !excluded.is_empty() {
+        println!("not features (identity/time, leak) {}", excluded.join(", "));
+    }
+    if let Some((first, last)) = time_span(ds.time.as_deref()) {
+        println!(
+            "time span   {first:.3} .. {last:.3} s since 1970 ({:.1} h)",
+            (last - first) / 3600.0
+        );
+    }
+    if report.blank_lines > 0 || report.skipped_rows > 0 {
+        println!(
+            "skipped     {} blank line(s), {} bad row(s) at lines {:?}",
+            report.blank_lines, report.skipped_rows, report.skipped_lines
+        );
+    }
+    println!(
+        "\nlabels ({} raw, mode {:?} -> {} classes)",
+        ds.labels.raw_classes.len(),
+        ds.labels.mode,
+        ds.labels.n_classes()
+    );
+    for (id, (label, name, count)) in report.label_counts.iter().enumerate() {
+        if *count == 0 {
+            continue;
+        }
+        let class = ds
+            .labels
+            .class_name(ds.labels.raw_to_class[id])
+            .unwrap_or("?");
+        let share = 100.0 * *count as f64 / report.rows as f64;
+        let name = if name == label {
+            String::new()
+        } else {
+            format!("  {name}")
+        };
+        println!("  {label:>16}{name:<28} {count:>10} {share:6.2}%  -> {class}");
+    }
+    println!("\nper column: NaN, +inf, -inf, empty, junk (non-numeric), beyond f32");
+    let mut shown = 0;
+    for c in &report.columns {
+        let k = &c.counts;
+        if !args.all_columns && k.non_finite() == 0 {
+            continue;
+        }
+        shown += 1;
+        let junk = k.first_junk.as_ref().map_or(String::new(), |(line, text)| {
+            format!("  first junk line {line}: {text:?}")
+        });
+        println!(
+            "  {:<32} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}{junk}",
+            c.name, k.nan, k.pos_inf, k.neg_inf, k.empty, k.junk, k.overflow
+        );
+    }
+    if shown == 0 {
+        println!("  (every feature cell is a finite number)");
+    }
+    for (column, value, count) in &report.unknown_categories {
+        println!("unknown category {column}={value}: {count} row(s)");
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn time_span(time: Option<&[f64]>) -> Option<(f64, f64)> {
+    let t = time?;
+    let finite = t.iter().copied().filter(|v| v.is_finite());
+    let first = finite.clone().fold(f64::INFINITY, f64::min);
+    let last = finite.fold(f64::NEG_INFINITY, f64::max);
+    (first <= last).then_some((first, last))
+}

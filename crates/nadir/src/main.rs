@@ -1,0 +1,64 @@
+//! `nadir`: one binary, one verb per pipeline stage.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Network Anomaly Detection In Rust.
+///
+/// nadir turns packets into flows, flows into features, features into scores and
+/// scores into alerts. Start with `nadir inspect-capture FILE` to see what a
+/// capture holds.
+#[derive(Parser)]
+#[command(name = "nadir", version, about, long_about, propagate_version = true)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Summarise capture files: packets, bytes, time span, link types, protocols, tunnels, skips.
+    InspectCapture(cmd::inspect_capture::Args),
+    /// Captures -> flow features (cic, packets, bytes) as CSV, Parquet or JSON lines.
+    Extract(cmd::extract::Args),
+    /// Look at datasets: rows, columns, labels, missing and infinite values.
+    #[command(subcommand)]
+    Dataset(cmd::dataset::Command),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::InspectCapture(args) => cmd::inspect_capture::run(args),
+        Command::Extract(args) => cmd::extract::run(args),
+        Command::Dataset(command) => cmd::dataset::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
