@@ -226,9 +226,7 @@ pub fn bootstrap_classification(
     // Validates lengths and class indices once.
     crate::ConfusionMatrix::from_labels(truth, predicted, n_classes)?;
     if truth.is_empty() {
-        return Err(EvalError::Empty {
-            what: "bootstrap",
-        });
+        return Err(EvalError::Empty { what: "bootstrap" });
     }
     let mut cm = vec![0.0; n_classes * n_classes];
     let fill = |weights: Option<&[u32]>, cm: &mut [f64]| {
@@ -245,7 +243,10 @@ pub fn bootstrap_classification(
     for _ in 0..config.resamples {
         draw(&mut rng, &mut counts);
         fill(Some(&counts), &mut cm);
-        for (k, v) in classification_metrics(&cm, n_classes).into_iter().enumerate() {
+        for (k, v) in classification_metrics(&cm, n_classes)
+            .into_iter()
+            .enumerate()
+        {
             samples[k].push(v);
         }
     }
@@ -284,21 +285,19 @@ mod tests {
         let a = bootstrap_binary(&ranked, &s, &y, 0.5, &cfg).unwrap();
         let b = bootstrap_binary(&ranked, &s, &y, 0.5, &cfg).unwrap();
         assert_eq!(a, b, "same seed, same intervals");
-        for i in [a.accuracy, a.precision, a.recall, a.f1, a.roc_auc.unwrap(), a.pr_auc.unwrap()] {
+        for i in [
+            a.accuracy,
+            a.precision,
+            a.recall,
+            a.f1,
+            a.roc_auc.unwrap(),
+            a.pr_auc.unwrap(),
+        ] {
             assert!(i.lower <= i.estimate && i.estimate <= i.upper, "{i:?}");
             assert!(i.upper - i.lower > 0.0 && i.upper - i.lower < 0.2, "{i:?}");
         }
-        let other = bootstrap_binary(
-            &ranked,
-            &s,
-            &y,
-            0.5,
-            &BootstrapConfig {
-                seed: 1,
-                ..cfg
-            },
-        )
-        .unwrap();
+        let other =
+            bootstrap_binary(&ranked, &s, &y, 0.5, &BootstrapConfig { seed: 1, ..cfg }).unwrap();
         assert_ne!(a.accuracy.lower, other.accuracy.lower);
     }
 

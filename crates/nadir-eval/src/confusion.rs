@@ -117,13 +117,24 @@ mod tests {
     #[test]
     fn class_out_of_range_names_the_row() {
         let err = ConfusionMatrix::from_labels(&[0, 1, 3], &[0, 1, 1], 2).unwrap_err();
-        assert!(matches!(err, EvalError::ClassOutOfRange { row: 2, class: 3, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                EvalError::ClassOutOfRange {
+                    row: 2,
+                    class: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn scores_at_threshold_are_flagged() {
-        let m = ConfusionMatrix::from_scores(&[0.1, 0.5, 0.7, 0.2], &[false, false, true, true], 0.5)
-            .unwrap();
+        let m =
+            ConfusionMatrix::from_scores(&[0.1, 0.5, 0.7, 0.2], &[false, false, true, true], 0.5)
+                .unwrap();
         assert_eq!(m, ConfusionMatrix::from_binary_counts(1, 1, 1, 1));
     }
 

@@ -127,7 +127,8 @@ impl RankedScores {
 
     /// ROC-AUC; needs both classes.
     pub fn roc_auc(&self) -> Result<f64, EvalError> {
-        self.roc_auc_weighted(None).ok_or(self.single_class("ROC-AUC"))
+        self.roc_auc_weighted(None)
+            .ok_or(self.single_class("ROC-AUC"))
     }
 
     /// Average precision (PR-AUC); needs at least one anomaly.
@@ -344,7 +345,16 @@ mod tests {
     #[test]
     fn single_class_is_an_error_not_nan() {
         let err = roc_auc(&[0.1, 0.2], &[false, false]).unwrap_err();
-        assert!(matches!(err, EvalError::SingleClass { present: "benign", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                EvalError::SingleClass {
+                    present: "benign",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(average_precision(&[0.1, 0.2], &[true, true]).is_ok());
     }
 
@@ -367,7 +377,10 @@ mod tests {
         let ranked = RankedScores::new(&[0.2, 0.9, 0.5, 0.5], &[false, true, true, false]).unwrap();
         let roc = ranked.roc_curve().unwrap();
         assert_eq!((roc.fpr[0], roc.tpr[0]), (0.0, 0.0));
-        assert_eq!((*roc.fpr.last().unwrap(), *roc.tpr.last().unwrap()), (1.0, 1.0));
+        assert_eq!(
+            (*roc.fpr.last().unwrap(), *roc.tpr.last().unwrap()),
+            (1.0, 1.0)
+        );
         assert_eq!(roc.fpr.len(), 4); // origin + 3 distinct scores
         let pr = ranked.pr_curve().unwrap();
         assert_eq!(pr.recall.last().copied(), Some(1.0));

@@ -25,7 +25,9 @@ pub enum EvalError {
     #[error("{what}: no rows to evaluate")]
     Empty { what: &'static str },
     /// A ranking metric that needs both classes.
-    #[error("{metric} needs both benign and anomalous rows, but the labels hold only {present} rows")]
+    #[error(
+        "{metric} needs both benign and anomalous rows, but the labels hold only {present} rows"
+    )]
     SingleClass {
         metric: &'static str,
         present: &'static str,

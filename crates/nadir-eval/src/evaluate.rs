@@ -176,7 +176,11 @@ pub fn evaluate_multiclass(
     if truth.is_empty() || n_classes == 0 {
         return Err(EvalError::Empty { what: "evaluation" });
     }
-    check_lengths("class probabilities", truth.len() * n_classes, probabilities.len())?;
+    check_lengths(
+        "class probabilities",
+        truth.len() * n_classes,
+        probabilities.len(),
+    )?;
     check_scores(probabilities)?;
     let predicted: Vec<u32> = probabilities
         .chunks_exact(n_classes)
@@ -270,14 +274,16 @@ impl fmt::Display for Evaluation {
                 "detection (anomaly = positive, flagged when score >= {:.6}): {} anomalous, {} benign rows",
                 d.threshold, d.anomalies, d.benign
             )?;
-            let opt = |v: Option<f64>| v.map_or("n/a (one class only)".into(), |v| format!("{v:.4}"));
+            let opt =
+                |v: Option<f64>| v.map_or("n/a (one class only)".into(), |v| format!("{v:.4}"));
             match &d.intervals {
                 Some(ci) => {
                     writeln!(f, "  precision    {}", fmt_interval(&ci.precision))?;
                     writeln!(f, "  recall       {}", fmt_interval(&ci.recall))?;
                     writeln!(f, "  F1           {}", fmt_interval(&ci.f1))?;
                     let ci_or = |i: &Option<Interval>| {
-                        i.as_ref().map_or("n/a (one class only)".into(), fmt_interval)
+                        i.as_ref()
+                            .map_or("n/a (one class only)".into(), fmt_interval)
                     };
                     writeln!(f, "  ROC-AUC      {}", ci_or(&ci.roc_auc))?;
                     writeln!(f, "  PR-AUC (AP)  {}", ci_or(&ci.pr_auc))?;
@@ -311,8 +317,14 @@ mod tests {
     fn binary_evaluation_matches_its_parts() {
         let scores = [0.1, 0.4, 0.35, 0.8, 0.6, 0.2];
         let y = [false, false, true, true, true, false];
-        let e = evaluate_binary(&scores, &y, 0.5, ["normal", "attack"], &EvalOptions::default())
-            .unwrap();
+        let e = evaluate_binary(
+            &scores,
+            &y,
+            0.5,
+            ["normal", "attack"],
+            &EvalOptions::default(),
+        )
+        .unwrap();
         // Flagged: 0.8, 0.6 -> tp 2, fp 0, fn 1, tn 3.
         assert!((e.classification.accuracy - 5.0 / 6.0).abs() < 1e-12);
         let d = e.detection.as_ref().unwrap();
@@ -323,7 +335,10 @@ mod tests {
         // Pairs: (0.35 vs 0.1,0.2 win; vs 0.4 lose) + 0.8, 0.6 win all = 8/9.
         assert!((d.roc_auc.unwrap() - 8.0 / 9.0).abs() < 1e-12);
         let table = e.to_string();
-        assert!(table.contains("attack") && table.contains("ROC-AUC"), "{table}");
+        assert!(
+            table.contains("attack") && table.contains("ROC-AUC"),
+            "{table}"
+        );
         let json = serde_json::to_string(&e).unwrap();
         let back: Evaluation = serde_json::from_str(&json).unwrap();
         assert_eq!(back.summary(), e.summary());
@@ -354,14 +369,28 @@ mod tests {
             0.3, 0.3, 0.4, // probe -> probe
             0.6, 0.1, 0.3, // probe -> normal
         ];
-        let e = evaluate_multiclass(&[0, 1, 2, 2], &probs, &names, Some(0), 0.5, &EvalOptions::default())
-            .unwrap();
+        let e = evaluate_multiclass(
+            &[0, 1, 2, 2],
+            &probs,
+            &names,
+            Some(0),
+            0.5,
+            &EvalOptions::default(),
+        )
+        .unwrap();
         assert_eq!(e.classification.accuracy, 0.75);
         let d = e.detection.unwrap();
         // scores 1-p(normal): 0.2, 0.8, 0.7, 0.4 -> flagged rows 1, 2.
         assert!((d.recall - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(d.roc_auc, Some(1.0));
-        let err = evaluate_multiclass(&[0], &[0.5, 0.5], &names, None, 0.5, &EvalOptions::default());
+        let err = evaluate_multiclass(
+            &[0],
+            &[0.5, 0.5],
+            &names,
+            None,
+            0.5,
+            &EvalOptions::default(),
+        );
         assert!(matches!(err, Err(EvalError::LengthMismatch { .. })));
     }
 }

@@ -83,11 +83,14 @@ fn draw_confusion<DB: DrawingBackend>(
     use plotters::style::text_anchor::{HPos, Pos, VPos};
     let n = cm.n_classes();
     let mut chart = ChartBuilder::on(&root)
-        .caption("Confusion matrix (colour = share of the true class)", ("sans-serif", 22))
+        .caption(
+            "Confusion matrix (colour = share of the true class)",
+            ("sans-serif", 22),
+        )
         .margin(10)
         .x_label_area_size(60)
         .y_label_area_size(110)
-                // An integer range a..b holds b - a + 1 segments.
+        // An integer range a..b holds b - a + 1 segments.
         .build_cartesian_2d(
             (0..n.max(2) - 1).into_segmented(),
             (0..n.max(2) - 1).into_segmented(),
@@ -120,7 +123,10 @@ fn draw_confusion<DB: DrawingBackend>(
             let y = n - 1 - t;
             let colour = HSLColor(0.6, 0.7, 0.95 - 0.6 * share(t, p));
             Rectangle::new(
-                [(SegmentValue::Exact(p), SegmentValue::Exact(y)), (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1))],
+                [
+                    (SegmentValue::Exact(p), SegmentValue::Exact(y)),
+                    (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1)),
+                ],
                 colour.filled(),
             )
         })
@@ -185,14 +191,22 @@ fn draw_curve<DB: DrawingBackend>(
             .map_err(to_msg)?;
     }
     chart
-        .draw_series(LineSeries::new(points.iter().copied(), BLUE.stroke_width(2)))
+        .draw_series(LineSeries::new(
+            points.iter().copied(),
+            BLUE.stroke_width(2),
+        ))
         .map_err(to_msg)?;
     Ok(())
 }
 
 /// ROC curve with the chance diagonal; `auc` goes into the title.
 pub fn plot_roc(roc: &RocCurve, auc: Option<f64>, stem: &Path) -> Result<Vec<PathBuf>, EvalError> {
-    let points: Vec<(f64, f64)> = roc.fpr.iter().copied().zip(roc.tpr.iter().copied()).collect();
+    let points: Vec<(f64, f64)> = roc
+        .fpr
+        .iter()
+        .copied()
+        .zip(roc.tpr.iter().copied())
+        .collect();
     let title = match auc {
         Some(a) => format!("ROC curve (AUC = {a:.4})"),
         None => "ROC curve".to_string(),
@@ -239,7 +253,12 @@ fn draw_history<DB: DrawingBackend>(
     title: &str,
     series: &[Series],
 ) -> DrawResult {
-    let epochs = series.iter().map(|s| s.values.len()).max().unwrap_or(1).max(2);
+    let epochs = series
+        .iter()
+        .map(|s| s.values.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
     let (lo, hi) = padded_range(series.iter().flat_map(|s| s.values.iter().copied()));
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 24))
@@ -278,7 +297,11 @@ fn draw_history<DB: DrawingBackend>(
 }
 
 /// Training history: one line per series against the epoch number.
-pub fn plot_history(title: &str, series: &[Series], stem: &Path) -> Result<Vec<PathBuf>, EvalError> {
+pub fn plot_history(
+    title: &str,
+    series: &[Series],
+    stem: &Path,
+) -> Result<Vec<PathBuf>, EvalError> {
     both_formats(
         stem,
         |a| draw_history(a, title, series),
@@ -292,7 +315,11 @@ fn histogram(scores: impl Iterator<Item = f64>, range: (f64, f64), bins: usize) 
     let width = (range.1 - range.0) / bins as f64;
     for s in scores {
         let bin = ((s - range.0) / width).floor();
-        let bin = if bin.is_finite() { bin.max(0.0) as usize } else { 0 };
+        let bin = if bin.is_finite() {
+            bin.max(0.0) as usize
+        } else {
+            0
+        };
         counts[bin.min(bins - 1)] += 1;
     }
     counts
@@ -321,7 +348,13 @@ fn draw_scores<DB: DrawingBackend>(
     };
     let benign = histogram(pick(false), range, BINS);
     let anomalous = histogram(pick(true), range, BINS);
-    let max = benign.iter().chain(&anomalous).copied().max().unwrap_or(1).max(1);
+    let max = benign
+        .iter()
+        .chain(&anomalous)
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let mut chart = ChartBuilder::on(&root)
         .caption("Score distribution (log count)", ("sans-serif", 24))
         .margin(15)
@@ -339,10 +372,17 @@ fn draw_scores<DB: DrawingBackend>(
         (&benign, PALETTE[0], "benign"),
         (&anomalous, PALETTE[3], "anomalous"),
     ] {
-        let bars = counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(i, &c)| {
-            let x0 = range.0 + i as f64 * width;
-            Rectangle::new([(x0, 0.5), (x0 + width, c as f64)], colour.mix(0.5).filled())
-        });
+        let bars = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(i, &c)| {
+                let x0 = range.0 + i as f64 * width;
+                Rectangle::new(
+                    [(x0, 0.5), (x0 + width, c as f64)],
+                    colour.mix(0.5).filled(),
+                )
+            });
         chart
             .draw_series(bars)
             .map_err(to_msg)?
@@ -397,7 +437,11 @@ pub fn plot_evaluation(
         .iter()
         .map(|m| m.name.clone())
         .collect();
-    let mut files = plot_confusion(&evaluation.classification.confusion, &names, &dir.join("confusion"))?;
+    let mut files = plot_confusion(
+        &evaluation.classification.confusion,
+        &names,
+        &dir.join("confusion"),
+    )?;
     if let Some(d) = &evaluation.detection {
         if let Some(roc) = &d.roc {
             files.extend(plot_roc(roc, d.roc_auc, &dir.join("roc"))?);
@@ -406,7 +450,12 @@ pub fn plot_evaluation(
             files.extend(plot_pr(pr, d.pr_auc, &dir.join("pr"))?);
         }
         if let Some((scores, flags)) = detection_scores {
-            files.extend(plot_score_histogram(scores, flags, Some(d.threshold), &dir.join("scores"))?);
+            files.extend(plot_score_histogram(
+                scores,
+                flags,
+                Some(d.threshold),
+                &dir.join("scores"),
+            )?);
         }
     }
     Ok(files)
@@ -420,7 +469,8 @@ mod tests {
     fn png_size(path: &Path) -> (u32, u32) {
         let bytes = std::fs::read(path).unwrap();
         assert_eq!(&bytes[1..4], b"PNG", "{} is not a PNG", path.display());
-        let be = |o: usize| u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let be =
+            |o: usize| u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
         (be(16), be(20))
     }
 
@@ -429,8 +479,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let scores: Vec<f32> = (0..200).map(|i| (i % 100) as f32 / 100.0).collect();
         let y: Vec<bool> = (0..200).map(|i| (i % 100) > 40 + i % 30).collect();
-        let e = evaluate_binary(&scores, &y, 0.5, ["normal", "attack"], &EvalOptions::default())
-            .unwrap();
+        let e = evaluate_binary(
+            &scores,
+            &y,
+            0.5,
+            ["normal", "attack"],
+            &EvalOptions::default(),
+        )
+        .unwrap();
         let files = plot_evaluation(&e, Some((&scores, &y)), dir.path()).unwrap();
         if let Some(keep) = std::env::var_os("NADIR_KEEP_PLOTS") {
             for f in &files {

@@ -129,7 +129,10 @@ impl fmt::Display for ClassificationReport {
             "{:>width$}  {:>9}  {:>9}  {:>9.4}  {:>9}",
             "accuracy", "", "", self.accuracy, total
         )?;
-        for (name, avg) in [("macro avg", self.macro_avg), ("weighted avg", self.weighted_avg)] {
+        for (name, avg) in [
+            ("macro avg", self.macro_avg),
+            ("weighted avg", self.weighted_avg),
+        ] {
             writeln!(
                 f,
                 "{:>width$}  {:>9.4}  {:>9.4}  {:>9.4}  {:>9}",
@@ -137,7 +140,10 @@ impl fmt::Display for ClassificationReport {
             )?;
         }
         writeln!(f)?;
-        writeln!(f, "confusion matrix (rows = true class, columns = predicted):")?;
+        writeln!(
+            f,
+            "confusion matrix (rows = true class, columns = predicted):"
+        )?;
         let n = self.confusion.n_classes();
         write!(f, "{:>width$}", "")?;
         for m in &self.per_class {
@@ -200,7 +206,10 @@ mod tests {
         );
         close(r.weighted_avg.recall, r.accuracy); // weighted recall is always accuracy
         let table = r.to_string();
-        assert!(table.contains("macro avg") && table.contains("0.6000"), "{table}");
+        assert!(
+            table.contains("macro avg") && table.contains("0.6000"),
+            "{table}"
+        );
     }
 
     #[test]

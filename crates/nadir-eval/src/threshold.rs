@@ -149,7 +149,9 @@ impl ThresholdRule {
                 }
             }
         };
-        Ok(CalibratedThreshold::measure(*self, value, scores, is_anomaly))
+        Ok(CalibratedThreshold::measure(
+            *self, value, scores, is_anomaly,
+        ))
     }
 }
 
@@ -225,10 +227,7 @@ impl LdpiThresholds {
     /// All four from scores of benign rows only.
     pub fn from_benign(benign_scores: &[f32]) -> Result<Self, EvalError> {
         let all_benign = vec![false; benign_scores.len()];
-        let at = |rule: ThresholdRule| {
-            rule.calibrate(benign_scores, &all_benign)
-                .map(|t| t.value)
-        };
+        let at = |rule: ThresholdRule| rule.calibrate(benign_scores, &all_benign).map(|t| t.value);
         Ok(Self {
             p99: at(ThresholdRule::BenignPercentile(99.0))?,
             p99_99: at(ThresholdRule::BenignPercentile(99.99))?,
@@ -254,8 +253,18 @@ mod tests {
             assert_eq!(text.parse::<ThresholdRule>().unwrap(), rule);
             assert_eq!(rule.to_string(), text);
         }
-        for bad in ["fpr:2", "benign-pct:101", "fixed", "fixed:x", "magic:1", "fixed:NaN"] {
-            assert!(bad.parse::<ThresholdRule>().is_err(), "{bad} should not parse");
+        for bad in [
+            "fpr:2",
+            "benign-pct:101",
+            "fixed",
+            "fixed:x",
+            "magic:1",
+            "fixed:NaN",
+        ] {
+            assert!(
+                bad.parse::<ThresholdRule>().is_err(),
+                "{bad} should not parse"
+            );
         }
     }
 
@@ -266,12 +275,19 @@ mod tests {
         let mut y = vec![false; 100];
         scores.extend([0.95, 0.5, 2.0]);
         y.extend([true, true, true]);
-        let t = ThresholdRule::TargetFpr(0.05).calibrate(&scores, &y).unwrap();
+        let t = ThresholdRule::TargetFpr(0.05)
+            .calibrate(&scores, &y)
+            .unwrap();
         assert!((t.calibration_fpr - 0.05).abs() < 1e-12, "{t:?}");
         // Lowest such threshold: just above benign 0.94, so 0.95 is flagged.
-        assert!(t.value > f64::from(0.94f32) && t.value <= f64::from(0.95f32), "{t:?}");
+        assert!(
+            t.value > f64::from(0.94f32) && t.value <= f64::from(0.95f32),
+            "{t:?}"
+        );
         assert!((t.calibration_recall - 2.0 / 3.0).abs() < 1e-12);
-        let zero = ThresholdRule::TargetFpr(0.0).calibrate(&scores, &y).unwrap();
+        let zero = ThresholdRule::TargetFpr(0.0)
+            .calibrate(&scores, &y)
+            .unwrap();
         assert_eq!(zero.calibration_fpr, 0.0);
         assert!(zero.value > f64::from(0.99f32));
     }
@@ -280,7 +296,9 @@ mod tests {
     fn ties_never_push_fpr_over_target() {
         let scores = [0.5f32; 10];
         let y = [false; 10];
-        let t = ThresholdRule::TargetFpr(0.3).calibrate(&scores, &y).unwrap();
+        let t = ThresholdRule::TargetFpr(0.3)
+            .calibrate(&scores, &y)
+            .unwrap();
         assert_eq!(t.calibration_fpr, 0.0);
     }
 
@@ -288,7 +306,9 @@ mod tests {
     fn benign_max_excludes_every_benign_row() {
         let scores = [0.1f32, 0.7, 0.3, 0.9];
         let y = [false, false, false, true];
-        let t = ThresholdRule::BenignMax(1.0).calibrate(&scores, &y).unwrap();
+        let t = ThresholdRule::BenignMax(1.0)
+            .calibrate(&scores, &y)
+            .unwrap();
         assert!(t.value > f64::from(0.7f32) && t.value < 0.7001);
         assert_eq!(t.calibration_fpr, 0.0);
         assert_eq!(t.calibration_recall, 1.0);

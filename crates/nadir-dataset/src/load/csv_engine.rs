@@ -119,10 +119,7 @@ fn open(path: &Path) -> Result<(Box<dyn Read + Send>, u64, bool), DatasetError> 
 type FirstRecord = (Vec<String>, Vec<Vec<u8>>, usize);
 
 /// Splits the first record out of `block` (header or first data row).
-fn first_record(
-    path: &Path,
-    block: &[u8],
-) -> Result<FirstRecord, DatasetError> {
+fn first_record(path: &Path, block: &[u8]) -> Result<FirstRecord, DatasetError> {
     let probe = &block[..block.len().min(64 << 10)];
     if probe.contains(&0) {
         return Err(DatasetError::NotCsv {

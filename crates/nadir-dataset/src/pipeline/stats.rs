@@ -313,17 +313,24 @@ mod tests {
     fn blocked_gemm_covariance_matches_naive_loops_on_a_wide_matrix() {
         // 9 columns and > 5 rows take nalgebra's matrixmultiply path; 5000 rows span 3 blocks.
         let (rows, d) = (5000, 9);
-        let data: Vec<f32> = (0..rows * d).map(|i| ((i * 7919 % 1013) as f32 / 97.0).sin() * (1 + i % d) as f32).collect();
+        let data: Vec<f32> = (0..rows * d)
+            .map(|i| ((i * 7919 % 1013) as f32 / 97.0).sin() * (1 + i % d) as f32)
+            .collect();
         let x = Matrix::new(rows, d, data).unwrap();
         let m = column_moments(&x);
         let cov = covariance(&x, &m.mean);
         for i in 0..d {
             for j in 0..d {
                 let naive: f64 = (0..rows)
-                    .map(|r| (f64::from(x.get(r, i)) - m.mean[i]) * (f64::from(x.get(r, j)) - m.mean[j]))
+                    .map(|r| {
+                        (f64::from(x.get(r, i)) - m.mean[i]) * (f64::from(x.get(r, j)) - m.mean[j])
+                    })
                     .sum::<f64>()
                     / (rows as f64 - 1.0);
-                assert!((cov[(i, j)] - naive).abs() < 1e-9 * naive.abs().max(1.0), "{i},{j}");
+                assert!(
+                    (cov[(i, j)] - naive).abs() < 1e-9 * naive.abs().max(1.0),
+                    "{i},{j}"
+                );
             }
         }
     }
