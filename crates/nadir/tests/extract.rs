@@ -82,12 +82,18 @@ fn read_jsonl(path: &Path) -> Table {
         let object: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(line).expect("json line");
         if header.is_empty() {
+            // serde_json's map sorts keys; recover the order the writer used.
             header = object.keys().cloned().collect();
+            header.sort_by_key(|key| {
+                let quoted = serde_json::to_string(key).expect("key");
+                line.find(&format!("{quoted}:")).unwrap_or(usize::MAX)
+            });
         }
         assert_eq!(object.len(), header.len());
         rows.push(
-            object
-                .values()
+            header
+                .iter()
+                .map(|key| &object[key])
                 .map(|v| match v {
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),
