@@ -93,7 +93,7 @@ pub fn write_value(out: &mut Vec<u8>, value: CicValue, mode: CicMode) {
 
 /// Days since 1970-01-01 to (year, month, day): the civil-from-days algorithm
 /// (H. Hinnant); written here because ten lines beat a date-time dependency.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

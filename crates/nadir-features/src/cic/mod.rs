@@ -17,7 +17,9 @@ pub use columns::{
     canonical_column, column_index, is_duplicate_column, CIC_COLUMNS, CIC_COLUMN_ALIASES,
 };
 pub use flow::{cic_flow_config, CicConfig, CicFlow, CicMode};
-pub use format::{write_csv_field, write_java_double, write_timestamp, write_value};
+pub use format::{
+    civil_from_days, write_csv_field, write_java_double, write_timestamp, write_value,
+};
 pub use stats::RunningStats;
 pub use values::{CicFeatures, CicValue, CIC_FEATURE_COUNT, FIRST_FEATURE_COLUMN};
 

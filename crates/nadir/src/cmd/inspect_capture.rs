@@ -193,22 +193,12 @@ fn print_summary(s: &CaptureSummary) {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS.nnnnnnnnn` UTC, without a date-time crate for one format.
+/// `YYYY-MM-DD HH:MM:SS.nnnnnnnnn` UTC.
 pub fn format_ts(ts_ns: i64) -> String {
     let secs = ts_ns.div_euclid(1_000_000_000);
     let nanos = ts_ns.rem_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
+    let (year, month, day) = nadir_features::cic::civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{nanos:09}",
         rem / 3600,
