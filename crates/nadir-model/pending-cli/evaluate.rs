@@ -1,0 +1,313 @@
+//! `nadir evaluate`: a bundle + labelled data -> classification report, ROC/PR,
+//! confidence intervals, JSON and plots. Also the scoring and reporting helpers
+//! `nadir train` shares.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use nadir_dataset::{Dataset, LabelMap, LabelMode, Matrix};
+use nadir_eval::plot::{plot_evaluation, plot_history, Series};
+use nadir_eval::{evaluate_binary, evaluate_multiclass, BootstrapConfig, EvalOptions, Evaluation};
+use nadir_model::bundle::Bundle;
+use nadir_model::{History, InputShape, Scores, Trained};
+
+/// Score labelled data with a trained bundle and report how well it does.
+///
+/// The data are read the way the training data were (same label mapping, same
+/// feature policy); columns are matched to the bundle's schema by name, so a file
+/// with the columns in another order works, while a missing column is refused
+/// with the list of differences. The bundle's fitted preprocessing is applied
+/// (never refitted) and rows are flagged when their anomaly score reaches the
+/// bundle's calibrated threshold.
+///
+/// Examples:
+///
+///   nadir evaluate --model nsl.nadir --data ../shared/data/nsl-kdd/KDDTest+.txt.gz
+///
+///   nadir evaluate --model k8s.nadir --data flows.csv --out eval/ --resamples 2000
+///
+///   nadir evaluate --model nsl.nadir --data KDDTest-21.txt.gz --threshold 0.3
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The bundle written by `nadir train`.
+    #[arg(long, short = 'm', value_name = "BUNDLE")]
+    model: PathBuf,
+    /// Labelled data: CSV (optionally gzip) or Parquet with the bundle's feature columns.
+    #[arg(long, short = 'd', value_name = "FILE")]
+    data: PathBuf,
+    /// Write evaluation.json, report.txt and plots (PNG + SVG) into this folder.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Use this decision threshold instead of the bundle's calibrated one.
+    #[arg(long, value_name = "SCORE")]
+    threshold: Option<f64>,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+/// Report options shared by `train` and `evaluate`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ReportArgs {
+    /// Bootstrap resamples for the 95% confidence intervals (0 = no intervals).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub resamples: usize,
+    /// Seed of the bootstrap (same seed, same intervals).
+    #[arg(long, default_value_t = 7, value_name = "SEED")]
+    pub bootstrap_seed: u64,
+    /// Skip the PNG/SVG plots (the JSON and text report are still written).
+    #[arg(long)]
+    pub no_plots: bool,
+}
+
+impl ReportArgs {
+    pub fn eval_options(&self) -> EvalOptions {
+        EvalOptions {
+            bootstrap: (self.resamples > 0).then_some(BootstrapConfig {
+                resamples: self.resamples,
+                confidence: 0.95,
+                seed: self.bootstrap_seed,
+            }),
+            ..EvalOptions::default()
+        }
+    }
+}
+
+/// Anomaly scores (higher = more anomalous) and class probabilities of a model's output.
+pub struct Scored {
+    /// One score per row.
+    pub scores: Vec<f32>,
+    /// `rows x n_classes` probabilities for a softmax head.
+    pub probabilities: Option<(usize, Vec<f32>)>,
+}
+
+/// Scores `x` (preprocessed rows) with `model`; `benign_class` picks the class
+/// whose probability is "not anomalous" for a softmax head.
+pub fn score(model: &Trained, x: &Matrix, benign_class: u32) -> Result<Scored> {
+    let shape = model.config().input;
+    if shape.sample_len() != x.cols {
+        bail!(
+            "the preprocessed data have {} columns but the model's input {shape} takes {}",
+            x.cols,
+            shape.sample_len()
+        );
+    }
+    let scores = model.predict(&x.data, shape).context("scoring the data")?;
+    Ok(match scores {
+        Scores::Binary(p) | Scores::Reconstruction(p) => Scored {
+            scores: p,
+            probabilities: None,
+        },
+        Scores::Multiclass {
+            n_classes,
+            probabilities,
+        } => {
+            let b = benign_class as usize;
+            if b >= n_classes {
+                bail!("benign class {b} is outside the model's {n_classes} classes");
+            }
+            Scored {
+                scores: probabilities
+                    .chunks_exact(n_classes)
+                    .map(|row| 1.0 - row[b])
+                    .collect(),
+                probabilities: Some((n_classes, probabilities)),
+            }
+        }
+    })
+}
+
+/// Evaluates scored rows against their classes: the full multiclass report when
+/// the labels have more than two classes and the model gives probabilities,
+/// otherwise the benign-vs-anomaly report.
+pub fn evaluate_scored(
+    scored: &Scored,
+    y: &[u32],
+    labels: &LabelMap,
+    threshold: f64,
+    options: &EvalOptions,
+) -> Result<(Evaluation, Vec<bool>)> {
+    let flags: Vec<bool> = y.iter().map(|&c| c != labels.benign_class).collect();
+    let multiclass = labels.mode != LabelMode::Binary && labels.n_classes() > 2;
+    let evaluation = match &scored.probabilities {
+        Some((n, probs)) if multiclass && *n == labels.n_classes() => evaluate_multiclass(
+            y,
+            probs,
+            &labels.classes,
+            Some(labels.benign_class as usize),
+            threshold,
+            options,
+        )?,
+        _ => {
+            let benign = labels
+                .class_name(labels.benign_class)
+                .unwrap_or("benign")
+                .to_string();
+            let attack = if labels.mode == LabelMode::Binary {
+                labels
+                    .class_name(1 - labels.benign_class.min(1))
+                    .unwrap_or("attack")
+            } else {
+                "attack"
+            };
+            evaluate_binary(
+                &scored.scores,
+                &flags,
+                threshold,
+                [&benign, attack],
+                options,
+            )?
+        }
+    };
+    Ok((evaluation, flags))
+}
+
+/// Writes `evaluation.json`-style JSON, the text report and (unless disabled)
+/// the plots into `dir`; returns the files written.
+pub fn write_report(
+    dir: &Path,
+    name: &str,
+    evaluation: &Evaluation,
+    scored: &Scored,
+    flags: &[bool],
+    plots: bool,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let json = dir.join(format!("{name}.json"));
+    evaluation.write_json(&json)?;
+    let text = dir.join(format!("{name}.txt"));
+    std::fs::write(&text, evaluation.to_string())
+        .with_context(|| format!("writing {}", text.display()))?;
+    let mut files = vec![json, text];
+    if plots {
+        let plot_dir = if name == "evaluation" {
+            dir.to_path_buf()
+        } else {
+            dir.join(name)
+        };
+        files.extend(plot_evaluation(
+            evaluation,
+            Some((&scored.scores, flags)),
+            &plot_dir,
+        )?);
+    }
+    Ok(files)
+}
+
+/// Loss and accuracy curves of a training history (PNG + SVG).
+pub fn write_history_plots(dir: &Path, history: &History) -> Result<Vec<PathBuf>> {
+    if history.epochs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let series = |name: &str, f: &dyn Fn(&nadir_model::EpochRecord) -> f64| Series {
+        name: name.to_string(),
+        values: history.epochs.iter().map(f).collect(),
+    };
+    let mut files = plot_history(
+        "Training history: loss",
+        &[
+            series("train loss", &|e| e.train_loss),
+            series("validation loss", &|e| e.val_loss),
+        ],
+        &dir.join("history_loss"),
+    )?;
+    if history.epochs.iter().any(|e| e.val_accuracy.is_some()) {
+        files.extend(plot_history(
+            "Training history: validation accuracy",
+            &[series("validation accuracy", &|e| {
+                e.val_accuracy.unwrap_or(f64::NAN)
+            })],
+            &dir.join("history_accuracy"),
+        )?);
+    }
+    Ok(files)
+}
+
+/// The rows of a dataset after the bundle's preprocessing.
+pub fn preprocess(bundle: &Bundle, data: &Dataset) -> Result<Matrix> {
+    bundle.check_schema(&data.schema)?;
+    let x = bundle
+        .manifest
+        .pipeline
+        .transform_checked(&data.x, &data.schema)
+        .context("applying the bundle's preprocessing")?;
+    if let Some((i, v)) = x.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        bail!(
+            "row {}, model input {} is {v} after preprocessing (the bundle's pipeline was fitted without imputation)",
+            i / x.cols.max(1),
+            i % x.cols.max(1)
+        );
+    }
+    Ok(x)
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let bundle = Bundle::load(&args.model)?;
+    let model = bundle
+        .model()
+        .context("rebuilding the model from the bundle")?;
+    let data = nadir_dataset::load(&args.data, &bundle.load_options())
+        .with_context(|| format!("loading {}", args.data.display()))?;
+    if data.rows() == 0 {
+        bail!("{} holds no rows", args.data.display());
+    }
+    let x = preprocess(&bundle, &data).with_context(|| {
+        format!(
+            "preparing {} for {}",
+            args.data.display(),
+            args.model.display()
+        )
+    })?;
+    let labels = &bundle.manifest.labels;
+    let threshold = match args.threshold {
+        Some(t) if !t.is_finite() => bail!("--threshold {t} is not a finite number"),
+        Some(t) => t,
+        None => bundle.threshold(),
+    };
+    let scored = score(&model, &x, labels.benign_class)?;
+    let (evaluation, flags) = evaluate_scored(
+        &scored,
+        &data.y,
+        labels,
+        threshold,
+        &args.report.eval_options(),
+    )?;
+    println!(
+        "{} ({}, {}) on {}",
+        args.model.display(),
+        bundle.manifest.model_kind,
+        if args.threshold.is_some() {
+            "threshold from --threshold"
+        } else {
+            "calibrated threshold"
+        },
+        args.data.display()
+    );
+    print!("{evaluation}");
+    if let Some(out) = &args.out {
+        let files = write_report(
+            out,
+            "evaluation",
+            &evaluation,
+            &scored,
+            &flags,
+            !args.report.no_plots,
+        )?;
+        println!("\nwrote {} files to {}", files.len(), out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The shape `nadir train --layout` asks for, for `features` preprocessed columns.
+pub fn layout_shape(layout: &str, features: usize) -> Option<InputShape> {
+    match layout {
+        "tabular" => Some(InputShape::Tabular { features }),
+        "sequence" => Some(InputShape::Windows {
+            channels: 1,
+            length: features,
+        }),
+        "bytes" => Some(InputShape::Bytes { length: features }),
+        _ => None,
+    }
+}

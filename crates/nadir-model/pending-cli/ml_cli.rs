@@ -1,0 +1,260 @@
+//! End to end through the binary: `nadir train` -> `nadir evaluate` -> `nadir inspect`
+//! on real data (NSL-KDD, the Kubernetes sample), small and fast; plus the ways a
+//! bundle or data can be wrong.
+#![cfg(feature = "ml")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nadir(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nadir"))
+        .args(args)
+        .output()
+        .expect("running the nadir binary")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = nadir(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "nadir {} failed:\nstdout:\n{stdout}\nstderr:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = nadir(args);
+    assert!(
+        !out.status.success(),
+        "nadir {} should fail",
+        args.join(" ")
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Regression floor: hybrid trained on 3,000 rows of KDDTrain+_20Percent for 3
+/// epochs, threshold chosen on a validation split of the same file, scored on
+/// the whole of KDDTest+ (22,544 rows, attack types unseen in training).
+#[test]
+fn nsl_kdd_train_evaluate_inspect_round_trip() {
+    let Some(train) = nadir_testdata::shared_data("nsl-kdd/KDDTrain+_20Percent.txt.gz") else {
+        return;
+    };
+    let Some(test) = nadir_testdata::shared_data("nsl-kdd/KDDTest+.txt.gz") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("nsl.nadir");
+    let stdout = ok(&[
+        "train",
+        "--data",
+        s(&train),
+        "--test",
+        s(&test),
+        "--model",
+        "hybrid",
+        "--max-train-rows",
+        "3000",
+        "--epochs",
+        "3",
+        "--threshold",
+        "fixed:0.5",
+        "--resamples",
+        "100",
+        "--quiet",
+        "-o",
+        s(&bundle),
+    ]);
+    assert!(stdout.contains("test evaluation"), "{stdout}");
+    let report_dir = PathBuf::from(format!("{}.report", bundle.display()));
+    let report = json(&report_dir.join("evaluation.json"));
+    let accuracy = report["classification"]["accuracy"].as_f64().unwrap();
+    let auc = report["detection"]["roc_auc"].as_f64().unwrap();
+    // Floors well below what this run gets, far above chance (57% of KDDTest+ is attack).
+    assert!(accuracy >= 0.70, "KDDTest+ accuracy {accuracy}");
+    assert!(auc >= 0.80, "KDDTest+ ROC-AUC {auc}");
+    assert_eq!(report["rows"], 22544);
+    for plot in [
+        "confusion.png",
+        "roc.svg",
+        "pr.png",
+        "scores.svg",
+        "history_loss.png",
+    ] {
+        assert!(report_dir.join(plot).is_file(), "{plot} missing");
+    }
+
+    // `evaluate` with the saved bundle reproduces the training-time test metrics.
+    let eval_dir = dir.path().join("eval");
+    ok(&[
+        "evaluate",
+        "--model",
+        s(&bundle),
+        "--data",
+        s(&test),
+        "--resamples",
+        "100",
+        "--out",
+        s(&eval_dir),
+    ]);
+    let again = json(&eval_dir.join("evaluation.json"));
+    assert_eq!(
+        again["classification"]["confusion"],
+        report["classification"]["confusion"]
+    );
+    assert_eq!(
+        again["detection"]["roc_auc"],
+        report["detection"]["roc_auc"]
+    );
+
+    let shown = ok(&["inspect", s(&bundle)]);
+    assert!(
+        shown.contains("verified") && shown.contains("hybrid"),
+        "{shown}"
+    );
+    assert!(shown.contains("fixed:0.5"), "{shown}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    assert_eq!(manifest["model_kind"], "hybrid");
+    assert_eq!(manifest["training_data"]["rows"], 3000);
+    assert_eq!(manifest["labels"]["classes"][1], "attack");
+
+    // An altered byte anywhere is caught by the checksum.
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    let altered = dir.path().join("altered.nadir");
+    std::fs::write(&altered, &bytes).unwrap();
+    let err = fails(&["inspect", s(&altered)]);
+    assert!(err.contains("checksum mismatch"), "{err}");
+    // A truncated bundle is refused with the sizes.
+    let cut = dir.path().join("cut.nadir");
+    std::fs::write(&cut, &bytes[..mid]).unwrap();
+    let err = fails(&["evaluate", "--model", s(&cut), "--data", s(&test)]);
+    assert!(err.contains("truncated"), "{err}");
+    // Data of another schema is refused before scoring, naming the columns.
+    if let Some(k8s) = nadir_testdata::shared_data("k8s-misuse-sample/sample.csv") {
+        let err = fails(&["evaluate", "--model", s(&bundle), "--data", s(&k8s)]);
+        assert!(err.contains("missing") || err.contains("schema"), "{err}");
+    }
+}
+
+/// Kubernetes sample: scenarios are whole groups, so no attack run has flows on
+/// both sides of the split.
+#[test]
+fn k8s_sample_group_split_by_scenario_end_to_end() {
+    let Some(sample) = nadir_testdata::shared_data("k8s-misuse-sample/sample.csv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("k8s.nadir");
+    let stdout = ok(&[
+        "train",
+        "--data",
+        s(&sample),
+        "--model",
+        "llaformer",
+        "--split",
+        "group",
+        "--val-fraction",
+        "0.2",
+        "--test-fraction",
+        "0.2",
+        "--epochs",
+        "2",
+        "--resamples",
+        "50",
+        "--no-plots",
+        "--quiet",
+        "-o",
+        s(&bundle),
+    ]);
+    assert!(stdout.contains("split (group)"), "{stdout}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    assert_eq!(manifest["split"]["kind"], "group");
+    assert_eq!(manifest["load_options"]["group_by"], "label");
+    // Identity and time columns are not features (seeds-spec §7.3).
+    let columns: Vec<&str> = manifest["schema"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for leak in ["Src IP", "Dst IP", "Flow ID", "Timestamp"] {
+        assert!(!columns.contains(&leak), "{leak} is a feature");
+    }
+    let eval = ok(&[
+        "evaluate",
+        "--model",
+        s(&bundle),
+        "--data",
+        s(&sample),
+        "--resamples",
+        "0",
+    ]);
+    assert!(eval.contains("400 rows"), "{eval}");
+}
+
+#[test]
+fn bad_requests_fail_before_training_with_a_reason() {
+    let Some(train) = nadir_testdata::shared_data("nsl-kdd/KDDTrain+_20Percent.txt.gz") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.nadir");
+    let err = fails(&[
+        "train",
+        "--data",
+        s(&train),
+        "--model",
+        "transformer",
+        "-o",
+        s(&out),
+    ]);
+    assert!(err.contains("unknown model"), "{err}");
+    let err = fails(&[
+        "train",
+        "--data",
+        s(&train),
+        "--model",
+        "hybrid",
+        "--threshold",
+        "fpr:2",
+        "-o",
+        s(&out),
+    ]);
+    assert!(err.contains("false-positive rate"), "{err}");
+    let err = fails(&[
+        "train",
+        "--data",
+        s(&train),
+        "--model",
+        "hybrid",
+        "--val-fraction",
+        "0.9",
+        "--test-fraction",
+        "0.2",
+        "-o",
+        s(&out),
+    ]);
+    assert!(err.contains("--val-fraction"), "{err}");
+    let err = fails(&["evaluate", "--model", s(&train), "--data", s(&train)]);
+    assert!(err.contains("not a nadir bundle"), "{err}");
+    assert!(
+        !out.exists(),
+        "no bundle is written when training never starts"
+    );
+}

@@ -1,0 +1,608 @@
+//! `nadir train`: dataset -> trained model bundle (.nadir), with an evaluation
+//! report and plots beside it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use nadir_dataset::pipeline::Balance;
+use nadir_dataset::{
+    class_weights, smote, Dataset, GroupBy, LabelMode, LoadOptions, Matrix, Pipeline, PipelineSpec,
+    SplitSpec,
+};
+use nadir_eval::{EvaluationSummary, LdpiThresholds, ThresholdRule};
+use nadir_model::bundle::{
+    fingerprint_training_data, Bundle, BundleParts, DataFingerprint, Thresholds,
+};
+use nadir_model::{ArchConfig, Head, ModelConfig, ModelKind, TrainData, TrainOptions};
+use serde::Deserialize;
+
+use super::evaluate::{
+    evaluate_scored, layout_shape, score, write_history_plots, write_report, ReportArgs,
+};
+
+/// Train a model on a labelled dataset and save it as one bundle file.
+///
+/// What happens, in order:
+///   1. load FILE (CSV, gzip CSV or Parquet; NSL-KDD, CICFlowMeter/Kubernetes and
+///      generic labelled tables are recognised by their header);
+///   2. split the rows into train / validation / test (or train / validation when
+///      --test gives a separate test file);
+///   3. fit the preprocessing (imputation, constant-column drop, scaling, ...) on the
+///      TRAINING rows only and apply it to every split;
+///   4. train, early-stopping on the validation loss (best epoch restored);
+///   5. choose the decision threshold on the validation split (--threshold);
+///   6. evaluate on the test rows: report printed, and JSON + plots written to
+///      <OUT>.report/;
+///   7. save the bundle: model, weights, schema, fitted preprocessing, labels,
+///      threshold, metrics, data fingerprint.
+///
+/// Models: llaformer, hybrid, autoencoder read feature vectors (tabular);
+/// cnn-lstm and lln read (N, C, L) sequences and ldpi reads bytes: for a table of
+/// features they see each preprocessed row as a 1-channel sequence (--layout auto),
+/// i.e. convolutions run along the column order, which is arbitrary (seeds-spec §7.5).
+///
+/// Examples:
+///
+///   # NSL-KDD, binary, threshold at 1% false positives on validation, scored on KDDTest+
+///   nadir train --data ../shared/data/nsl-kdd/KDDTrain+.txt.gz \
+///       --test ../shared/data/nsl-kdd/KDDTest+.txt.gz --model hybrid --threshold fpr:0.01 -o nsl.nadir
+///
+///   # Kubernetes flows, whole scenarios kept on one side of the split
+///   nadir train --data k8s.csv --model llaformer --split group -o k8s.nadir
+///
+///   # an autoencoder trained on benign rows, flagged above the 99th benign percentile
+///   nadir train --data flows.csv --model autoencoder --threshold benign-pct:99 -o ae.nadir
+///
+///   # hyperparameters from a file (any of the tables may be left out):
+///   #   [arch]               # the model family's fields; kind must match --model
+///   #   kind = "hybrid"
+///   #   lstm_units = 32
+///   #   [train]              # epochs, batch_size, lr, patience, optimizer, ...
+///   #   epochs = 10
+///   #   [pipeline]           # impute, drop_constant, corr_threshold, scaler, balance
+///   #   scaler = "minmax"
+///   nadir train --data flows.csv --model hybrid --config hybrid.toml -o m.nadir
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Labelled training data (CSV, .csv.gz or Parquet).
+    #[arg(long, short = 'd', value_name = "FILE")]
+    data: PathBuf,
+    /// Model family: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder.
+    #[arg(long, short = 'm', value_name = "NAME")]
+    model: Option<String>,
+    /// TOML file with [arch], [train] and [pipeline] tables (see the examples above).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where to write the bundle; the report goes to <OUT>.report/.
+    #[arg(long, short = 'o', value_name = "BUNDLE")]
+    out: PathBuf,
+    /// How to split: stratified (random, class proportions kept), time (earliest rows
+    /// train), group (whole groups, e.g. scenarios or capture files, on one side).
+    #[arg(long, default_value = "stratified", value_parser = ["stratified", "time", "group"])]
+    split: String,
+    /// Groups for --split group: label (the raw label, e.g. the Kubernetes scenario),
+    /// file, or column:NAME. Default: label.
+    #[arg(long, value_name = "BY")]
+    group_by: Option<String>,
+    /// binary (benign vs attack), multiclass (one class per label) or family (NSL-KDD
+    /// attack families).
+    #[arg(long, default_value = "binary", value_parser = ["binary", "multiclass", "family"])]
+    label_mode: String,
+    /// Decision threshold on the anomaly score, chosen on the validation split:
+    /// fixed:0.5, fpr:0.01 (at most 1% of benign validation rows flagged),
+    /// benign-pct:99 (99th percentile of benign validation scores), benign-max,
+    /// benign-max:1.01. Default: fixed:0.5, or benign-pct:99 for the autoencoder.
+    #[arg(long, value_name = "RULE")]
+    threshold: Option<String>,
+    /// A separate labelled test file (e.g. KDDTest+); then FILE is split into train
+    /// and validation only.
+    #[arg(long, value_name = "FILE")]
+    test: Option<PathBuf>,
+    /// Share of rows for validation.
+    #[arg(long, default_value_t = 0.15, value_name = "FRACTION")]
+    val_fraction: f64,
+    /// Share of rows for the test split (ignored with --test).
+    #[arg(long, default_value_t = 0.15, value_name = "FRACTION")]
+    test_fraction: f64,
+    /// Train on at most this many rows of the training split (stratified sample);
+    /// for quick runs on a laptop.
+    #[arg(long, value_name = "N")]
+    max_train_rows: Option<usize>,
+    /// How each preprocessed row is fed to the model: auto, tabular, sequence
+    /// (1 channel x features) or bytes (1 x features).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "tabular", "sequence", "bytes"])]
+    layout: String,
+    /// Class imbalance: none, smote (training split only) or class-weights (in the loss).
+    #[arg(long, value_parser = ["none", "smote", "class-weights"])]
+    balance: Option<String>,
+    /// Maximum epochs (overrides the published recipe).
+    #[arg(long, value_name = "N")]
+    epochs: Option<usize>,
+    /// Mini-batch size.
+    #[arg(long, value_name = "N")]
+    batch_size: Option<usize>,
+    /// Learning rate.
+    #[arg(long, value_name = "LR")]
+    lr: Option<f64>,
+    /// Early-stopping patience in epochs (0 = no early stopping).
+    #[arg(long, value_name = "N")]
+    patience: Option<usize>,
+    /// Seed of the split, the sampling and the weights initialisation.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+/// The `--config` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    arch: Option<ArchConfig>,
+    head: Option<Head>,
+    /// Kept as a table so that fields left out take the family's published recipe
+    /// (`TrainOptions::default_for`), not the generic defaults.
+    train: Option<toml::Table>,
+    pipeline: Option<PipelineSpec>,
+}
+
+/// The family's published training options with the config's `[train]` fields on top.
+fn train_options(kind: ModelKind, overrides: Option<&toml::Table>) -> Result<TrainOptions> {
+    let defaults = TrainOptions::default_for(kind);
+    let Some(overrides) = overrides else {
+        return Ok(defaults);
+    };
+    // Merged as JSON, which (unlike TOML) can hold the defaults' `None`s as null.
+    let mut merged = serde_json::to_value(&defaults)?;
+    let object = merged
+        .as_object_mut()
+        .context("training options are not a table")?;
+    for (key, value) in overrides {
+        object.insert(key.clone(), serde_json::to_value(value)?);
+    }
+    serde_json::from_value(merged).context("config [train] table")
+}
+
+fn read_config(path: &Path) -> Result<ConfigFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+}
+
+fn load_options(args: &Args) -> Result<LoadOptions> {
+    let label_mode = match args.label_mode.as_str() {
+        "multiclass" => LabelMode::Multiclass,
+        "family" => LabelMode::Family,
+        _ => LabelMode::Binary,
+    };
+    let group_by = match (args.group_by.as_deref(), args.split.as_str()) {
+        (None, "group") | (Some("label"), _) => GroupBy::Label,
+        (None, _) | (Some("file"), _) => GroupBy::File,
+        (Some(other), _) => match other.strip_prefix("column:") {
+            Some(name) if !name.is_empty() => GroupBy::Column(name.to_string()),
+            _ => bail!("--group-by {other:?}: expected label, file or column:NAME"),
+        },
+    };
+    Ok(LoadOptions {
+        label_mode,
+        group_by,
+        ..LoadOptions::default()
+    })
+}
+
+fn split_spec(args: &Args) -> Result<SplitSpec> {
+    let val = args.val_fraction;
+    let test = if args.test.is_some() {
+        0.0
+    } else {
+        args.test_fraction
+    };
+    if !(val > 0.0 && val < 1.0) || !(0.0..1.0).contains(&test) || val + test >= 1.0 {
+        bail!("--val-fraction {val} and --test-fraction {test} must be in (0, 1) and leave rows to train on");
+    }
+    let train = 1.0 - val - test;
+    Ok(match args.split.as_str() {
+        "time" => SplitSpec::TimeOrdered {
+            train,
+            val,
+            test,
+            gap: 0,
+        },
+        "group" => SplitSpec::Group {
+            train,
+            val,
+            test,
+            seed: args.seed,
+        },
+        _ => SplitSpec::Stratified {
+            train,
+            val,
+            test,
+            seed: args.seed,
+        },
+    })
+}
+
+/// A stratified sample of at most `max` rows of `part` (row indices into `data`).
+fn sample_rows(all_y: &[u32], part: &[usize], max: usize, seed: u64) -> Result<Vec<usize>> {
+    if part.len() <= max {
+        return Ok(part.to_vec());
+    }
+    let keep = max as f64 / part.len() as f64;
+    let y: Vec<u32> = part.iter().map(|&i| all_y[i]).collect();
+    let spec = SplitSpec::Stratified {
+        train: keep,
+        val: 1.0 - keep,
+        test: 0.0,
+        seed,
+    };
+    let chosen = spec.apply(&y, &vec![0; y.len()], None)?;
+    Ok(chosen.train.iter().map(|&j| part[j]).collect())
+}
+
+fn class_counts(y: &[u32], names: &[String]) -> String {
+    let mut counts = vec![0usize; names.len()];
+    for &c in y {
+        if let Some(n) = counts.get_mut(c as usize) {
+            *n += 1;
+        }
+    }
+    names
+        .iter()
+        .zip(&counts)
+        .filter(|(_, &n)| n > 0)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let config_file = match &args.config {
+        Some(path) => read_config(path)?,
+        None => ConfigFile::default(),
+    };
+    let kind: ModelKind = match (&args.model, &config_file.arch) {
+        (Some(name), arch) => {
+            let kind: ModelKind = name.parse()?;
+            if let Some(arch) = arch {
+                if arch.kind() != kind {
+                    bail!("--model {kind} but the config's [arch] is for {}", arch.kind());
+                }
+            }
+            kind
+        }
+        (None, Some(arch)) => arch.kind(),
+        (None, None) => bail!("name the model family with --model (llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder)"),
+    };
+    let rule: ThresholdRule = match &args.threshold {
+        Some(text) => text.parse()?,
+        None if kind == ModelKind::Autoencoder => ThresholdRule::BenignPercentile(99.0),
+        None => ThresholdRule::Fixed(0.5),
+    };
+    let out = &args.out;
+    if out.is_dir() {
+        bail!(
+            "-o {} is a folder; give the bundle's file name, e.g. model.nadir",
+            out.display()
+        );
+    }
+    let report_dir = PathBuf::from(format!("{}.report", out.display()));
+
+    // 1. Load.
+    let load_opts = load_options(&args)?;
+    let data = nadir_dataset::load(&args.data, &load_opts)
+        .with_context(|| format!("loading {}", args.data.display()))?;
+    println!(
+        "loaded {}: {} rows x {} features; classes: {}",
+        args.data.display(),
+        data.rows(),
+        data.schema.len(),
+        class_counts(&data.y, &data.labels.classes)
+    );
+    for warning in &data.report.warnings {
+        eprintln!("warning: {warning}");
+    }
+
+    // 2. Split.
+    let spec = split_spec(&args)?;
+    let splits = nadir_dataset::split(&data, &spec).context("splitting the data")?;
+    let mut train_rows = splits.train.clone();
+    if let Some(max) = args.max_train_rows {
+        if max == 0 {
+            bail!("--max-train-rows must be at least 1");
+        }
+        train_rows = sample_rows(&data.y, &train_rows, max, args.seed)?;
+    }
+    let test_data: Option<Dataset> = match &args.test {
+        Some(path) => {
+            let opts = LoadOptions {
+                schema_hint: Some(data.schema.clone()),
+                label_map: Some(data.labels.clone()),
+                ..load_opts.clone()
+            };
+            Some(
+                nadir_dataset::load(path, &opts)
+                    .with_context(|| format!("loading test file {}", path.display()))?,
+            )
+        }
+        None if splits.test.is_empty() => None,
+        None => Some(data.subset(&splits.test)),
+    };
+    let train = data.subset(&train_rows);
+    let val = data.subset(&splits.val);
+    println!(
+        "split ({}): train {} rows ({}), validation {} rows ({}), test {}",
+        args.split,
+        train.rows(),
+        class_counts(&train.y, &data.labels.classes),
+        val.rows(),
+        class_counts(&val.y, &data.labels.classes),
+        match (&test_data, &args.test) {
+            (Some(t), Some(p)) => format!("{} rows from {}", t.rows(), p.display()),
+            (Some(t), None) => format!(
+                "{} rows ({})",
+                t.rows(),
+                class_counts(&t.y, &data.labels.classes)
+            ),
+            _ => "none".to_string(),
+        }
+    );
+    if val.rows() == 0 {
+        bail!("the validation split is empty: raise --val-fraction or give more rows");
+    }
+
+    // 3. Preprocessing, fitted on the training rows only.
+    let mut pipeline_spec = config_file.pipeline.clone().unwrap_or_default();
+    if let Some(b) = &args.balance {
+        pipeline_spec.balance = match b.as_str() {
+            "smote" => Balance::Smote {
+                k: 5,
+                seed: args.seed,
+            },
+            "class-weights" => Balance::ClassWeights,
+            _ => Balance::None,
+        };
+    }
+    if matches!(
+        pipeline_spec.reduction,
+        nadir_dataset::Reduction::Autoencoder { .. }
+    ) {
+        bail!("autoencoder feature reduction in [pipeline] is not supported by `nadir train` yet; use pca");
+    }
+    let (pipeline, mut train_x) =
+        Pipeline::fit_transform(&pipeline_spec, train.x.clone(), &train.schema)
+            .context("fitting the preprocessing on the training split")?;
+    let val_x = pipeline
+        .transform(&val.x)
+        .context("preprocessing the validation split")?;
+    let test_x = match &test_data {
+        Some(t) => Some(
+            pipeline
+                .transform_checked(&t.x, &t.schema)
+                .context("preprocessing the test data")?,
+        ),
+        None => None,
+    };
+    let mut train_y = train.y.clone();
+    let mut train_opts = train_options(kind, config_file.train.as_ref())?;
+    match pipeline_spec.balance {
+        Balance::Smote { k, seed } => {
+            let before = train_y.len();
+            (train_x, train_y) = smote(&train_x, &train_y, k, seed);
+            println!("smote: {before} -> {} training rows", train_y.len());
+        }
+        Balance::ClassWeights => {
+            train_opts.class_weights = Some(class_weights(&train_y, data.labels.n_classes()));
+        }
+        Balance::None => {}
+    }
+    let features = pipeline.output_dim();
+    println!(
+        "preprocessing: {} columns -> {features} model inputs (fitted on {} training rows)",
+        train.schema.len(),
+        pipeline.train_rows()
+    );
+
+    // 4. Model and training.
+    let layout = match args.layout.as_str() {
+        "auto" => match kind {
+            ModelKind::Lln | ModelKind::CnnLstm => "sequence",
+            ModelKind::Ldpi => "bytes",
+            _ => "tabular",
+        },
+        other => other,
+    };
+    let shape = layout_shape(layout, features).context("unknown --layout")?;
+    let n_classes = data.labels.n_classes();
+    let mut model_config = ModelConfig::default_for(kind, shape, n_classes);
+    if let Some(arch) = config_file.arch.clone() {
+        model_config.arch = arch;
+    }
+    if let Some(head) = config_file.head {
+        model_config.head = head;
+    }
+    model_config.check().context("checking the model config")?;
+    if let Some(e) = args.epochs {
+        train_opts.epochs = e;
+    }
+    if let Some(b) = args.batch_size {
+        train_opts.batch_size = b;
+    }
+    if let Some(lr) = args.lr {
+        train_opts.lr = lr;
+    }
+    if let Some(p) = args.patience {
+        train_opts.patience = (p > 0).then_some(p);
+    }
+    train_opts.seed = args.seed;
+    train_opts.progress = !args.quiet;
+    println!(
+        "training {kind} on {shape}: up to {} epochs, batch {}, lr {}",
+        train_opts.epochs, train_opts.batch_size, train_opts.lr
+    );
+    let started = std::time::Instant::now();
+    let model = nadir_model::train(
+        &model_config,
+        TrainData::new(&train_x.data, shape, &train_y),
+        TrainData::new(&val_x.data, shape, &val.y),
+        &train_opts,
+    )
+    .context("training")?;
+    let history = model.history().clone();
+    println!(
+        "trained {} parameters in {:.1} s: {} epochs{}, best epoch {}",
+        model.num_params(),
+        started.elapsed().as_secs_f64(),
+        history.epochs.len(),
+        if history.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        },
+        history
+            .best_epoch
+            .map_or("-".to_string(), |e| e.to_string())
+    );
+
+    // 5. Threshold on the validation split.
+    let labels = &data.labels;
+    let val_scored = score(&model, &val_x, labels.benign_class)?;
+    let val_flags: Vec<bool> = val.y.iter().map(|&c| c != labels.benign_class).collect();
+    let decision = rule
+        .calibrate(&val_scored.scores, &val_flags)
+        .context("choosing the threshold on the validation split")?;
+    let benign_val: Vec<f32> = val_scored
+        .scores
+        .iter()
+        .zip(&val_flags)
+        .filter(|(_, &a)| !a)
+        .map(|(&s, _)| s)
+        .collect();
+    let ldpi = if matches!(kind, ModelKind::Ldpi | ModelKind::Autoencoder) && !benign_val.is_empty()
+    {
+        Some(LdpiThresholds::from_benign(&benign_val)?)
+    } else {
+        None
+    };
+    println!(
+        "threshold {:.6} ({rule}): on validation FPR {:.4}, recall {:.4}",
+        decision.value, decision.calibration_fpr, decision.calibration_recall
+    );
+    let eval_opts = args.report.eval_options();
+    let summary_opts = nadir_eval::EvalOptions {
+        bootstrap: None,
+        ..eval_opts.clone()
+    };
+    let (val_eval, _) =
+        evaluate_scored(&val_scored, &val.y, labels, decision.value, &summary_opts)?;
+
+    // 6. Test evaluation and report.
+    let mut files = Vec::new();
+    let mut test_summary: Option<EvaluationSummary> = None;
+    if let (Some(t), Some(tx)) = (&test_data, &test_x) {
+        let scored = score(&model, tx, labels.benign_class)?;
+        let (evaluation, flags) =
+            evaluate_scored(&scored, &t.y, labels, decision.value, &eval_opts)?;
+        println!("\ntest evaluation:");
+        print!("{evaluation}");
+        files.extend(write_report(
+            &report_dir,
+            "evaluation",
+            &evaluation,
+            &scored,
+            &flags,
+            !args.report.no_plots,
+        )?);
+        test_summary = Some(evaluation.summary());
+    } else {
+        println!("\nno test rows (--test-fraction 0 and no --test): validation metrics only");
+        print!("{val_eval}");
+    }
+    std::fs::create_dir_all(&report_dir)
+        .with_context(|| format!("creating {}", report_dir.display()))?;
+    let history_json = report_dir.join("history.json");
+    std::fs::write(&history_json, serde_json::to_vec_pretty(&history)?)
+        .with_context(|| format!("writing {}", history_json.display()))?;
+    files.push(history_json);
+    if !args.report.no_plots {
+        files.extend(write_history_plots(&report_dir, &history)?);
+    }
+
+    // 7. Bundle.
+    let bundle = Bundle::new(BundleParts {
+        model: model_config,
+        num_params: model.num_params(),
+        train_options: train_opts,
+        load_options: load_opts,
+        pipeline,
+        labels: data.labels.clone(),
+        split: Some(spec),
+        thresholds: Thresholds { decision, ldpi },
+        validation: Some(val_eval.summary()),
+        evaluation: test_summary,
+        training_data: DataFingerprint {
+            sha256: fingerprint_training_data(&train.x.data, train.x.rows, train.x.cols, &train.y),
+            rows: train.x.rows,
+            cols: train.x.cols,
+            sources: vec![args.data.display().to_string()],
+        },
+        history,
+        weights: model.to_bytes()?,
+    })?;
+    bundle.save(out)?;
+    println!(
+        "\nsaved {} ({} bytes of weights); report: {} files in {}",
+        out.display(),
+        bundle.weights.len(),
+        files.len(),
+        report_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_rows_keeps_class_balance_and_subset() {
+        let y: Vec<u32> = (0..1000).map(|i| u32::from(i % 4 == 0)).collect();
+        let part: Vec<usize> = (0..1000).step_by(2).collect(); // 500 rows, 250 of class 1
+        let chosen = sample_rows(&y, &part, 100, 1).unwrap();
+        assert_eq!(
+            sample_rows(&y, &part, 600, 1).unwrap(),
+            part,
+            "small parts are kept whole"
+        );
+        assert!((95..=105).contains(&chosen.len()), "{}", chosen.len());
+        assert!(chosen.iter().all(|i| i % 2 == 0));
+        let ones = chosen.iter().filter(|&&i| y[i] == 1).count();
+        assert!((45..=55).contains(&ones), "{ones}");
+    }
+
+    #[test]
+    fn config_file_parses_partial_tables() {
+        let cfg: ConfigFile = toml::from_str(
+            "[arch]\nkind = \"hybrid\"\nlstm_units = 8\n[train]\nepochs = 3\n[pipeline]\nscaler = \"minmax\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.arch.unwrap().kind(), ModelKind::Hybrid);
+        let opts = train_options(ModelKind::Llaformer, cfg.train.as_ref()).unwrap();
+        assert_eq!(opts.epochs, 3);
+        assert_eq!(
+            opts.batch_size, 128,
+            "unset fields keep llaformer's published recipe"
+        );
+        let cnn = train_options(ModelKind::CnnLstm, cfg.train.as_ref()).unwrap();
+        assert_eq!(cnn.patience, None, "a default None survives the merge");
+        assert!(cnn.lr_plateau.is_some());
+        let bad: ConfigFile = toml::from_str("[train]\nepochz = 3\n").unwrap();
+        assert!(train_options(ModelKind::Hybrid, bad.train.as_ref()).is_err());
+        assert!(toml::from_str::<ConfigFile>("[model]\nx = 1\n").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! LDPI, seeds-spec §4.3: tsai ResCNN (separable, c_in 1) encoder + projection head, with a
+//! linear classifier on the head's embedding for supervised training. `encode` is the
+//! unnormalised head output that Deep SAD scores against a centre.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig};
+use burn::tensor::activation::{elu, leaky_relu, prelu, relu};
+use burn::tensor::{Device, Tensor};
+
+use crate::config::LdpiConfig;
+use crate::layers::{ForwardCtx, SeparableConv1d};
+
+/// Separable conv + BatchNorm (the activation is applied by the caller).
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    pub conv: SeparableConv1d,
+    pub norm: BatchNorm,
+}
+
+impl ConvBlock {
+    fn new(c_in: usize, c_out: usize, kernel: usize, device: &Device) -> Self {
+        Self {
+            conv: SeparableConv1d::new(c_in, c_out, kernel, device),
+            norm: BatchNormConfig::new(c_out).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.norm.forward(self.conv.forward(x))
+    }
+}
+
+/// Linear without bias + BatchNorm1d (+ ReLU by the caller).
+#[derive(Module, Debug)]
+pub struct HeadLayer {
+    pub linear: Linear,
+    pub norm: BatchNorm,
+}
+
+#[derive(Module, Debug)]
+pub struct Ldpi {
+    pub block1a: ConvBlock,
+    pub block1b: ConvBlock,
+    pub block1c: ConvBlock,
+    pub shortcut_conv: Conv1d,
+    pub shortcut_norm: BatchNorm,
+    pub block2: ConvBlock,
+    pub block3: ConvBlock,
+    pub prelu_alpha: Param<Tensor<1>>,
+    pub block4: ConvBlock,
+    pub head: Vec<HeadLayer>,
+    pub projection: Linear,
+    pub classifier: Linear,
+    pub leaky_relu_slope: f64,
+    pub elu_alpha: f64,
+}
+
+impl Ldpi {
+    pub fn new(c: &LdpiConfig, n_outputs: usize, device: &Device) -> Self {
+        let [w1, w2, w3, w4] = c.block_channels;
+        let [k1, k2, k3] = c.block1_kernels;
+        let xavier = Initializer::XavierUniform { gain: 1.0 };
+        let head = (0..c.head_layers)
+            .map(|layer| {
+                let d_in = if layer == 0 { w4 } else { c.embedding_dim };
+                HeadLayer {
+                    linear: LinearConfig::new(d_in, c.embedding_dim)
+                        .with_bias(false)
+                        .with_initializer(xavier.clone())
+                        .init(device),
+                    norm: BatchNormConfig::new(c.embedding_dim).init(device),
+                }
+            })
+            .collect();
+        let projection_in = if c.head_layers == 0 {
+            w4
+        } else {
+            c.embedding_dim
+        };
+        Self {
+            block1a: ConvBlock::new(1, w1, k1, device),
+            block1b: ConvBlock::new(w1, w1, k2, device),
+            block1c: ConvBlock::new(w1, w1, k3, device),
+            shortcut_conv: Conv1dConfig::new(1, w1, 1).with_bias(false).init(device),
+            shortcut_norm: BatchNormConfig::new(w1).init(device),
+            block2: ConvBlock::new(w1, w2, k3, device),
+            block3: ConvBlock::new(w2, w3, k3, device),
+            prelu_alpha: Initializer::Constant { value: 0.25 }.init([1], device),
+            block4: ConvBlock::new(w3, w4, k3, device),
+            head,
+            projection: LinearConfig::new(projection_in, c.embedding_dim)
+                .with_initializer(xavier)
+                .init(device),
+            classifier: LinearConfig::new(c.embedding_dim, n_outputs).init(device),
+            leaky_relu_slope: c.leaky_relu_slope,
+            elu_alpha: c.elu_alpha,
+        }
+    }
+
+    /// ResCNN encoder: `[B, 1, L] -> [B, block4 channels]`.
+    pub fn encoder(&self, x: Tensor<3>) -> Tensor<2> {
+        let residual = self.block1c.forward(relu(
+            self.block1b.forward(relu(self.block1a.forward(x.clone()))),
+        ));
+        let shortcut = self.shortcut_norm.forward(self.shortcut_conv.forward(x));
+        let x = relu(residual + shortcut);
+        let x = leaky_relu(self.block2.forward(x), self.leaky_relu_slope);
+        let x = prelu(self.block3.forward(x), self.prelu_alpha.val());
+        let x = elu(self.block4.forward(x), self.elu_alpha);
+        let [batch, channels, _] = x.dims();
+        x.mean_dim(2).reshape([batch, channels])
+    }
+
+    /// Encoder + projection head, unnormalised: `[B, 1, L] -> [B, embedding]`.
+    pub fn encode(&self, x: Tensor<3>) -> Tensor<2> {
+        let mut z = self.encoder(x);
+        for layer in &self.head {
+            z = relu(layer.norm.forward(layer.linear.forward(z)));
+        }
+        self.projection.forward(z)
+    }
+
+    /// Supervised scores: `[B, 1, L] -> [B, outputs]`.
+    pub fn forward(&self, x: Tensor<3>, _ctx: &mut ForwardCtx) -> Tensor<2> {
+        self.classifier.forward(self.encode(x))
+    }
+
+    /// Parameters of the published encoder + head (without the supervised classifier).
+    pub fn num_encoder_params(&self) -> usize {
+        super::trainable_params(self) - super::trainable_params(&self.classifier)
+    }
+}

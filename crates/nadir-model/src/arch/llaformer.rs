@@ -1,0 +1,69 @@
+//! LLAFormerNet, seeds-spec §1.3: one flow's F features read as a length-F sequence of 1 channel.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
+use burn::tensor::activation::{relu, sigmoid, tanh};
+use burn::tensor::{Device, Tensor};
+
+use crate::config::LlaformerConfig;
+use crate::layers::{ForwardCtx, Lstm, LstmBias};
+
+#[derive(Module, Debug)]
+pub struct Llaformer {
+    pub conv: Conv1d,
+    pub conv_norm: LayerNorm,
+    pub lstm: Lstm,
+    /// The GLU-style gate `Dense(tanh) ⊙ Dense(sigmoid)`, both halves in one matrix
+    /// (same 2 x 1,056 parameters, one GEMM instead of two).
+    pub gate: Linear,
+    pub tcn: Conv1d,
+    pub tcn_norm: LayerNorm,
+    pub classifier: Linear,
+    pub units: usize,
+    pub dropout: f64,
+}
+
+impl Llaformer {
+    pub fn new(c: &LlaformerConfig, n_outputs: usize, device: &Device) -> Self {
+        let same = c.kernel_size - 1;
+        let causal = (c.kernel_size - 1) * c.tcn_dilation;
+        Self {
+            conv: Conv1dConfig::new(1, c.conv_filters, c.kernel_size)
+                .with_padding(PaddingConfig1d::Explicit(same / 2, same - same / 2))
+                .init(device),
+            conv_norm: LayerNormConfig::new(c.conv_filters)
+                .with_epsilon(c.layer_norm_eps)
+                .init(device),
+            lstm: Lstm::new(c.conv_filters, c.lstm_units, LstmBias::Keras, false, device),
+            gate: LinearConfig::new(c.lstm_units, 2 * c.lstm_units).init(device),
+            tcn: Conv1dConfig::new(c.conv_filters, c.lstm_units, c.kernel_size)
+                .with_dilation(c.tcn_dilation)
+                .with_padding(PaddingConfig1d::Explicit(causal, 0))
+                .init(device),
+            tcn_norm: LayerNormConfig::new(c.lstm_units)
+                .with_epsilon(c.layer_norm_eps)
+                .init(device),
+            classifier: LinearConfig::new(c.lstm_units, n_outputs).init(device),
+            units: c.lstm_units,
+            dropout: c.dropout,
+        }
+    }
+
+    /// `[B, 1, F] -> [B, outputs]`.
+    pub fn forward(&self, x: Tensor<3>, ctx: &mut ForwardCtx) -> Tensor<2> {
+        let [batch, _, _] = x.dims();
+        // Conv over the feature axis, LayerNorm over channels: [B, F, C].
+        let features = self
+            .conv_norm
+            .forward(relu(self.conv.forward(x)).swap_dims(1, 2));
+        let sequence = self.lstm.forward_sequence(features.clone());
+        let halves = self.gate.forward(sequence);
+        let gated = tanh(halves.clone().narrow(2, 0, self.units))
+            * sigmoid(halves.narrow(2, self.units, self.units));
+        let tcn = relu(self.tcn.forward(features.swap_dims(1, 2))).swap_dims(1, 2);
+        let merged = gated + self.tcn_norm.forward(tcn);
+        let pooled = merged.mean_dim(1).reshape([batch, self.units]);
+        self.classifier.forward(ctx.dropout(pooled, self.dropout))
+    }
+}

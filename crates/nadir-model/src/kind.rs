@@ -1,0 +1,98 @@
+//! The model families, selectable by name.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// One of the model families nadir can train (names as the CLI spells them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// LLAFormerNet (seeds-spec §1.3): Conv1D + LSTM + gated "attention" + dilated causal conv, per-flow.
+    Llaformer,
+    /// LLN-style (§2.4 substitute): Conv1D x2 + BiLSTM + multi-head self-attention over packet windows.
+    Lln,
+    /// Hybrid (§3.2): LSTM + additive attention + Transformer block over a sequence of flows.
+    Hybrid,
+    /// CNN-LSTM (§5.1): Conv1d x2 + BN + pool + LSTM over (C, L) windows.
+    CnnLstm,
+    /// LDPI (§4.3): separable ResCNN encoder + projection head over the first bytes of a flow.
+    Ldpi,
+    /// Dense autoencoder: dimensionality reduction (`encode`) and reconstruction-error scoring.
+    Autoencoder,
+}
+
+impl ModelKind {
+    /// Every family, in a stable order.
+    pub const ALL: [ModelKind; 6] = [
+        ModelKind::Llaformer,
+        ModelKind::Lln,
+        ModelKind::Hybrid,
+        ModelKind::CnnLstm,
+        ModelKind::Ldpi,
+        ModelKind::Autoencoder,
+    ];
+
+    /// The name used on the command line and in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Llaformer => "llaformer",
+            ModelKind::Lln => "lln",
+            ModelKind::Hybrid => "hybrid",
+            ModelKind::CnnLstm => "cnn-lstm",
+            ModelKind::Ldpi => "ldpi",
+            ModelKind::Autoencoder => "autoencoder",
+        }
+    }
+
+    /// True for the families that classify (all but the autoencoder).
+    pub fn is_classifier(self) -> bool {
+        self != ModelKind::Autoencoder
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A model name that is not one of [`ModelKind::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown model `{given}`; expected one of: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder"
+)]
+pub struct UnknownModelKind {
+    /// The name as given.
+    pub given: String,
+}
+
+impl FromStr for ModelKind {
+    type Err = UnknownModelKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let normalised = s.trim().to_ascii_lowercase().replace('_', "-");
+        ModelKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == normalised)
+            .ok_or_else(|| UnknownModelKind {
+                given: s.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_from_str_and_display() {
+        for kind in ModelKind::ALL {
+            assert_eq!(kind.to_string().parse::<ModelKind>(), Ok(kind));
+        }
+        assert_eq!("CNN_LSTM".parse::<ModelKind>(), Ok(ModelKind::CnnLstm));
+        let err = "transformer".parse::<ModelKind>().unwrap_err();
+        assert!(err.to_string().contains("transformer"));
+    }
+}

@@ -1,0 +1,62 @@
+//! Building blocks burn does not have in the form the designs need: a fused-gate LSTM,
+//! Keras-style multi-head attention (key_dim independent of the model width), additive
+//! attention pooling, separable convolutions, and a dropout driven by the training run's own
+//! seeded RNG (burn's dropout draws from one process-global RNG, which breaks seed
+//! reproducibility when two trainings share a process).
+
+mod attention;
+mod lstm;
+mod sepconv;
+
+pub use attention::{AdditiveAttention, KerasMultiHeadAttention};
+pub use lstm::{BiLstm, Lstm, LstmBias};
+pub use sepconv::SeparableConv1d;
+
+use burn::tensor::{Tensor, TensorData};
+use rand::RngCore;
+use rand_chacha::ChaCha8Rng;
+
+/// Per-forward state: `Some(rng)` while training (dropout active), `None` for inference.
+pub struct ForwardCtx<'a> {
+    rng: Option<&'a mut ChaCha8Rng>,
+}
+
+impl<'a> ForwardCtx<'a> {
+    /// Training mode: dropout masks come from `rng`.
+    pub fn training(rng: &'a mut ChaCha8Rng) -> Self {
+        Self { rng: Some(rng) }
+    }
+
+    /// Inference mode: dropout is the identity.
+    pub fn inference() -> ForwardCtx<'static> {
+        ForwardCtx { rng: None }
+    }
+
+    /// Inverted dropout with keep-probability `1 - p`.
+    pub fn dropout<const D: usize>(&mut self, x: Tensor<D>, p: f64) -> Tensor<D> {
+        let Some(rng) = self.rng.as_deref_mut() else {
+            return x;
+        };
+        if p <= 0.0 {
+            return x;
+        }
+        let shape = x.shape();
+        let n = shape.num_elements();
+        let keep = 1.0 - p;
+        // Compare raw u32 draws with a fixed threshold: cheap and identical on every platform.
+        let threshold = (keep * u32::MAX as f64) as u32;
+        let scale = (1.0 / keep) as f32;
+        // One mask per batch (the tensor takes ownership of the buffer).
+        let mask: Vec<f32> = (0..n)
+            .map(|_| {
+                if rng.next_u32() < threshold {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &x.device());
+        x * mask
+    }
+}

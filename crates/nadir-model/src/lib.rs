@@ -1,0 +1,47 @@
+//! Models and training: the fifth stage of the nadir pipeline.
+//!
+//! Six families selectable by [`ModelKind`] (seeds-spec §1-§5 plus a dense autoencoder), built
+//! with burn on its pure-Rust Flex CPU backend (a CUDA backend behind the `gpu` feature).
+//! A [`ModelConfig`] (TOML, published defaults) is validated before anything is built;
+//! [`train`] runs the supervised loop and returns a [`Trained`] model that scores samples and
+//! serialises its weights for the bundle.
+//!
+//! ```no_run
+//! use nadir_model::{train, InputShape, ModelConfig, ModelKind, TrainData, TrainOptions};
+//! # fn demo(x: &[f32], y: &[u32], vx: &[f32], vy: &[u32]) -> Result<(), nadir_model::ModelError> {
+//! let shape = InputShape::Tabular { features: 10 };
+//! let cfg = ModelConfig::default_for(ModelKind::Hybrid, shape, 2);
+//! let opts = TrainOptions::default_for(ModelKind::Hybrid);
+//! let model = train(&cfg, TrainData::new(x, shape, y), TrainData::new(vx, shape, vy), &opts)?;
+//! let p_attack = model.predict(vx, shape)?.anomaly_scores();
+//! let weights = model.to_bytes()?;
+//! # Ok(()) }
+//! ```
+
+pub mod arch;
+pub mod bundle;
+pub mod config;
+mod data;
+mod error;
+mod kind;
+pub mod layers;
+mod shape;
+mod train;
+mod trained;
+
+pub use config::{
+    ArchConfig, AutoencoderConfig, CheckedConfig, CnnLstmConfig, DecoderOutput, Head,
+    HybridConfig, LdpiConfig, LlaformerConfig, LlnConfig, ModelConfig,
+};
+pub use data::TrainData;
+pub use error::ModelError;
+pub use kind::{ModelKind, UnknownModelKind};
+pub use shape::InputShape;
+pub use train::{
+    balanced_class_weights, train, EpochRecord, History, OptimizerKind, PlateauOptions,
+    TrainOptions,
+};
+pub use trained::{Embeddings, Scores, Trained};
+
+#[cfg(test)]
+mod tests;

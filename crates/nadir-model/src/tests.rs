@@ -1,0 +1,453 @@
+//! Crate tests that build and train real (tiny) networks. Sizes are small so the whole module
+//! runs in seconds on 2 cores.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::arch::Network;
+use crate::*;
+
+/// Two Gaussian blobs: class 1 has mean +`gap` on every value, class 0 mean 0.
+fn blobs(n: usize, shape: InputShape, gap: f32, seed: u64) -> (Vec<f32>, Vec<u32>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let len = shape.sample_len();
+    let mut x = Vec::with_capacity(n * len);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let label = (i % 2) as u32;
+        y.push(label);
+        for _ in 0..len {
+            let noise: f32 = rng.random_range(-1.0..1.0);
+            x.push(noise + gap * label as f32);
+        }
+    }
+    (x, y)
+}
+
+fn quick_options(epochs: usize) -> TrainOptions {
+    TrainOptions {
+        epochs,
+        batch_size: 16,
+        lr: 5e-3,
+        seed: 7,
+        patience: None,
+        progress: false,
+        ..TrainOptions::default()
+    }
+}
+
+#[test]
+fn published_parameter_counts() {
+    let llaformer = Trained::untrained(
+        &ModelConfig::default_for(
+            ModelKind::Llaformer,
+            InputShape::Tabular { features: 89 },
+            2,
+        ),
+        0,
+    )
+    .unwrap();
+    assert_eq!(llaformer.num_params(), 13_825);
+
+    let hybrid = Trained::untrained(
+        &ModelConfig::default_for(ModelKind::Hybrid, InputShape::Tabular { features: 10 }, 2),
+        0,
+    )
+    .unwrap();
+    assert_eq!(hybrid.num_params(), 102_530);
+
+    let cnn_lstm = Trained::untrained(
+        &ModelConfig::default_for(
+            ModelKind::CnnLstm,
+            InputShape::Windows {
+                channels: 6,
+                length: 128,
+            },
+            2,
+        ),
+        0,
+    )
+    .unwrap();
+    // Conv 2,432 + BN 256 + conv 98,560 + BN 512 + LSTM (PyTorch, two biases) 197,632 + Linear 258.
+    assert_eq!(cnn_lstm.num_params(), 299_650);
+
+    let ldpi = Trained::untrained(
+        &ModelConfig::default_for(ModelKind::Ldpi, InputShape::Bytes { length: 240 }, 2),
+        0,
+    )
+    .unwrap();
+    let Network::Ldpi(network) = ldpi.network() else {
+        panic!("not ldpi")
+    };
+    // Encoder 85,448 + projection head 83,072 (seeds-spec §4.3), plus the 129-parameter classifier.
+    assert_eq!(network.num_encoder_params(), 168_520);
+    assert_eq!(ldpi.num_params(), 168_520 + 129);
+}
+
+#[test]
+fn every_family_scores_every_sample() {
+    let cases = [
+        (
+            ModelKind::Llaformer,
+            InputShape::Tabular { features: 12 },
+            2,
+        ),
+        (
+            ModelKind::Lln,
+            InputShape::Windows {
+                channels: 8,
+                length: 16,
+            },
+            2,
+        ),
+        (ModelKind::Hybrid, InputShape::Tabular { features: 10 }, 3),
+        (
+            ModelKind::Hybrid,
+            InputShape::Windows {
+                channels: 10,
+                length: 4,
+            },
+            2,
+        ),
+        (
+            ModelKind::CnnLstm,
+            InputShape::Windows {
+                channels: 6,
+                length: 16,
+            },
+            2,
+        ),
+        (ModelKind::Ldpi, InputShape::Bytes { length: 32 }, 2),
+        (
+            ModelKind::Autoencoder,
+            InputShape::Tabular { features: 16 },
+            2,
+        ),
+    ];
+    for (kind, shape, classes) in cases {
+        let model = Trained::untrained(&ModelConfig::default_for(kind, shape, classes), 1).unwrap();
+        let (x, _) = blobs(5, shape, 1.0, 3);
+        let scores = model.predict(&x, shape).unwrap();
+        assert_eq!(scores.len(), 5, "{kind} {shape}");
+        let anomaly = scores.anomaly_scores();
+        assert!(anomaly.iter().all(|s| s.is_finite()), "{kind}: {anomaly:?}");
+        if let Scores::Multiclass {
+            n_classes,
+            probabilities,
+        } = &scores
+        {
+            assert_eq!(*n_classes, classes);
+            for row in probabilities.chunks_exact(*n_classes) {
+                assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn hybrid_learns_a_separable_problem_and_loss_falls() {
+    let shape = InputShape::Tabular { features: 10 };
+    let (x, y) = blobs(256, shape, 1.5, 1);
+    let (vx, vy) = blobs(64, shape, 1.5, 2);
+    let cfg = ModelConfig::default_for(ModelKind::Hybrid, shape, 2);
+    let model = train(
+        &cfg,
+        TrainData::new(&x, shape, &y),
+        TrainData::new(&vx, shape, &vy),
+        &quick_options(4),
+    )
+    .unwrap();
+    let history = model.history();
+    assert_eq!(history.epochs.len(), 4);
+    let first = history.epochs[0].train_loss;
+    let last = history.epochs[3].train_loss;
+    assert!(last < first * 0.7, "train loss {first} -> {last}");
+    let predicted = model
+        .predict(&vx, shape)
+        .unwrap()
+        .predicted_classes()
+        .unwrap();
+    let correct = predicted.iter().zip(&vy).filter(|(p, y)| p == y).count();
+    assert!(
+        correct as f64 / vy.len() as f64 > 0.9,
+        "{correct}/{}",
+        vy.len()
+    );
+}
+
+fn tiny_cnn_lstm(shape: InputShape) -> ModelConfig {
+    let mut cfg = ModelConfig::default_for(ModelKind::CnnLstm, shape, 2);
+    cfg.arch = ArchConfig::CnnLstm(CnnLstmConfig {
+        conv1_channels: 8,
+        conv2_channels: 16,
+        lstm_hidden: 8,
+        ..CnnLstmConfig::default()
+    });
+    cfg
+}
+
+#[test]
+fn cnn_lstm_trains_with_clipping_plateau_and_class_weights() {
+    let shape = InputShape::Windows {
+        channels: 3,
+        length: 16,
+    };
+    let (x, y) = blobs(128, shape, 1.0, 4);
+    let (vx, vy) = blobs(32, shape, 1.0, 5);
+    let opts = TrainOptions {
+        clip_grad_norm: Some(1.0),
+        lr_plateau: Some(PlateauOptions {
+            patience: 0,
+            factor: 0.5,
+            ..PlateauOptions::default()
+        }),
+        class_weights: Some(vec![1.0, 2.0]),
+        ..quick_options(4)
+    };
+    let model = train(
+        &tiny_cnn_lstm(shape),
+        TrainData::new(&x, shape, &y),
+        TrainData::new(&vx, shape, &vy),
+        &opts,
+    )
+    .unwrap();
+    let history = model.history();
+    assert!(
+        history.epochs.last().unwrap().val_accuracy.unwrap() > 0.8,
+        "{history:?}"
+    );
+    assert!(history.epochs[3].train_loss < history.epochs[0].train_loss);
+    let best = history.best_epoch.unwrap();
+    let best_loss = history.epochs[best - 1].val_loss;
+    assert!(history.epochs.iter().all(|e| e.val_loss >= best_loss));
+}
+
+#[test]
+fn same_seed_same_weights_different_seed_different_weights() {
+    let shape = InputShape::Windows {
+        channels: 3,
+        length: 16,
+    };
+    let (x, y) = blobs(64, shape, 1.0, 6);
+    let (vx, vy) = blobs(16, shape, 1.0, 7);
+    let run = |seed| {
+        let opts = TrainOptions {
+            seed,
+            ..quick_options(2)
+        };
+        train(
+            &tiny_cnn_lstm(shape),
+            TrainData::new(&x, shape, &y),
+            TrainData::new(&vx, shape, &vy),
+            &opts,
+        )
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+    };
+    let a = run(11);
+    let b = run(11);
+    let c = run(12);
+    assert!(a == b, "same seed gave different weights");
+    assert!(a != c, "different seeds gave the same weights");
+}
+
+#[test]
+fn weights_round_trip_with_identical_predictions() {
+    let shape = InputShape::Windows {
+        channels: 3,
+        length: 16,
+    };
+    let (x, y) = blobs(64, shape, 1.0, 8);
+    let (vx, vy) = blobs(16, shape, 1.0, 9);
+    let cfg = tiny_cnn_lstm(shape);
+    let model = train(
+        &cfg,
+        TrainData::new(&x, shape, &y),
+        TrainData::new(&vx, shape, &vy),
+        &quick_options(2),
+    )
+    .unwrap();
+    let bytes = model.to_bytes().unwrap();
+    let loaded = Trained::from_bytes(&cfg, &bytes).unwrap();
+    // Batch-norm running statistics travel too: predictions are bit-identical.
+    assert_eq!(
+        model.predict(&vx, shape).unwrap(),
+        loaded.predict(&vx, shape).unwrap()
+    );
+
+    let other =
+        ModelConfig::default_for(ModelKind::Hybrid, InputShape::Tabular { features: 10 }, 2);
+    assert!(matches!(
+        Trained::from_bytes(&other, &bytes),
+        Err(ModelError::Weights { .. })
+    ));
+    assert!(matches!(
+        Trained::from_bytes(&cfg, &bytes[..bytes.len() / 2]),
+        Err(ModelError::Weights { .. })
+    ));
+}
+
+#[test]
+fn autoencoder_reconstructs_benign_better_than_anomalies_and_encodes() {
+    let shape = InputShape::Tabular { features: 12 };
+    // Benign rows live on a 2-d subspace; anomalies are full-rank noise.
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut sample = |benign: bool| -> Vec<f32> {
+        let a: f32 = rng.random_range(-1.0..1.0);
+        let b: f32 = rng.random_range(-1.0..1.0);
+        (0..12)
+            .map(|j| {
+                if benign {
+                    if j % 2 == 0 {
+                        a
+                    } else {
+                        b
+                    }
+                } else {
+                    rng.random_range(-1.5..1.5)
+                }
+            })
+            .collect()
+    };
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..256 {
+        let benign = i % 4 != 0;
+        x.extend(sample(benign));
+        y.push(u32::from(!benign));
+    }
+    let mut cfg = ModelConfig::default_for(ModelKind::Autoencoder, shape, 2);
+    cfg.arch = ArchConfig::Autoencoder(AutoencoderConfig {
+        code_dim: 4,
+        ..AutoencoderConfig::default()
+    });
+    let opts = TrainOptions {
+        lr: 1e-2,
+        ..quick_options(30)
+    };
+    let model = train(
+        &cfg,
+        TrainData::new(&x, shape, &y),
+        TrainData::new(&x, shape, &y),
+        &opts,
+    )
+    .unwrap();
+    let scores = model.predict(&x, shape).unwrap().anomaly_scores();
+    let mean = |label: u32| {
+        let picked: Vec<f32> = scores
+            .iter()
+            .zip(&y)
+            .filter(|(_, l)| **l == label)
+            .map(|(s, _)| *s)
+            .collect();
+        picked.iter().sum::<f32>() / picked.len() as f32
+    };
+    assert!(
+        mean(1) > 3.0 * mean(0),
+        "anomalies {} vs benign {}",
+        mean(1),
+        mean(0)
+    );
+    let code = model.encode(&x[..24], shape).unwrap();
+    assert_eq!((code.rows, code.dims, code.data.len()), (2, 4, 8));
+
+    let classifier = Trained::untrained(
+        &ModelConfig::default_for(ModelKind::Hybrid, InputShape::Tabular { features: 12 }, 2),
+        0,
+    )
+    .unwrap();
+    assert!(matches!(
+        classifier.encode(&x[..12], shape),
+        Err(ModelError::Unsupported { .. })
+    ));
+}
+
+#[test]
+fn bad_data_is_refused_before_training() {
+    let shape = InputShape::Tabular { features: 10 };
+    let cfg = ModelConfig::default_for(ModelKind::Hybrid, shape, 2);
+    let (x, y) = blobs(8, shape, 1.0, 1);
+    let opts = quick_options(1);
+    let run = |tx: &[f32], ty: &[u32]| {
+        train(
+            &cfg,
+            TrainData::new(tx, shape, ty),
+            TrainData::new(&x, shape, &y),
+            &opts,
+        )
+    };
+
+    assert!(matches!(run(&[], &[]), Err(ModelError::Empty { .. })));
+    assert!(matches!(
+        run(&x, &[1; 8]),
+        Err(ModelError::SingleClass { class: 1, .. })
+    ));
+    let mut with_nan = x.clone();
+    with_nan[23] = f32::NAN;
+    match run(&with_nan, &y) {
+        Err(ModelError::NonFinite {
+            row: 2, index: 3, ..
+        }) => {}
+        other => panic!("expected NonFinite at row 2 index 3, got {other:?}"),
+    }
+    assert!(matches!(
+        run(&x[..15], &y),
+        Err(ModelError::RaggedData { .. })
+    ));
+    assert!(matches!(
+        run(&x, &y[..7]),
+        Err(ModelError::LabelCount { .. })
+    ));
+    let mut bad_label = y.clone();
+    bad_label[4] = 5;
+    assert!(matches!(
+        run(&x, &bad_label),
+        Err(ModelError::LabelOutOfRange {
+            row: 4,
+            label: 5,
+            ..
+        })
+    ));
+    let other_shape = InputShape::Tabular { features: 5 };
+    assert!(matches!(
+        train(
+            &cfg,
+            TrainData::new(&x, other_shape, &y),
+            TrainData::new(&x, shape, &y),
+            &opts
+        ),
+        Err(ModelError::ShapeMismatch { .. })
+    ));
+    let model = Trained::untrained(&cfg, 0).unwrap();
+    assert!(matches!(
+        model.predict(&with_nan, shape),
+        Err(ModelError::NonFinite { .. })
+    ));
+}
+
+#[test]
+fn sequence_variants_of_the_hybrid_train() {
+    // k = 4 flows per sample, attention over time, Transformer over the sequence.
+    let shape = InputShape::Windows {
+        channels: 6,
+        length: 4,
+    };
+    let (x, y) = blobs(96, shape, 1.0, 10);
+    let mut cfg = ModelConfig::default_for(ModelKind::Hybrid, shape, 2);
+    if let ArchConfig::Hybrid(c) = &mut cfg.arch {
+        c.sequence_transformer = true;
+        c.lstm_units = 16;
+        c.key_dim = 8;
+        c.ffn_units = 16;
+    }
+    let model = train(
+        &cfg,
+        TrainData::new(&x, shape, &y),
+        TrainData::new(&x, shape, &y),
+        &quick_options(3),
+    )
+    .unwrap();
+    let h = model.history();
+    assert!(h.epochs[2].train_loss < h.epochs[0].train_loss, "{h:?}");
+}

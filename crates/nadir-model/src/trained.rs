@@ -1,0 +1,381 @@
+//! A trained model: scoring, embeddings, and weights as bytes.
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+
+use crate::arch::Network;
+use crate::config::Head;
+use crate::data::{checked_samples, gather_batch, slice_batch};
+use crate::layers::ForwardCtx;
+use crate::train::History;
+use crate::{InputShape, ModelConfig, ModelError, ModelKind};
+
+/// Rows scored per forward pass in [`Trained::predict`] (bounds memory on large inputs).
+const PREDICT_BATCH: usize = 1024;
+
+/// Scores for a batch of samples.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scores {
+    /// P(class 1) per sample (sigmoid head).
+    Binary(Vec<f32>),
+    /// Class probabilities, row-major `N x n_classes` (softmax head).
+    Multiclass {
+        n_classes: usize,
+        probabilities: Vec<f32>,
+    },
+    /// Mean squared reconstruction error per sample (autoencoder): higher is more anomalous.
+    Reconstruction(Vec<f32>),
+}
+
+impl Scores {
+    /// Number of samples scored.
+    pub fn len(&self) -> usize {
+        match self {
+            Scores::Binary(p) | Scores::Reconstruction(p) => p.len(),
+            Scores::Multiclass {
+                n_classes,
+                probabilities,
+            } => probabilities.len() / (*n_classes).max(1),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// One anomaly score per sample, higher = more anomalous: P(attack) for a binary head,
+    /// `1 - P(class 0)` (class 0 = benign) for softmax, the reconstruction error for the autoencoder.
+    pub fn anomaly_scores(&self) -> Vec<f32> {
+        match self {
+            Scores::Binary(p) | Scores::Reconstruction(p) => p.clone(),
+            Scores::Multiclass {
+                n_classes,
+                probabilities,
+            } => probabilities
+                .chunks_exact(*n_classes)
+                .map(|row| 1.0 - row[0])
+                .collect(),
+        }
+    }
+
+    /// Most likely class per sample (p > 0.5 for binary); `None` for reconstruction errors.
+    pub fn predicted_classes(&self) -> Option<Vec<u32>> {
+        match self {
+            Scores::Binary(p) => Some(p.iter().map(|&p| u32::from(p > 0.5)).collect()),
+            Scores::Multiclass {
+                n_classes,
+                probabilities,
+            } => Some(probabilities.chunks_exact(*n_classes).map(argmax).collect()),
+            Scores::Reconstruction(_) => None,
+        }
+    }
+}
+
+fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &p) in row.iter().enumerate() {
+        if p > row[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Embeddings, row-major `rows x dims`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    pub rows: usize,
+    pub dims: usize,
+    pub data: Vec<f32>,
+}
+
+/// A trained (or loaded) model, ready to score.
+#[derive(Debug)]
+pub struct Trained {
+    config: ModelConfig,
+    network: Network,
+    history: History,
+    device: Device,
+}
+
+impl Trained {
+    pub(crate) fn from_network(config: ModelConfig, network: Network, history: History) -> Self {
+        Self {
+            config,
+            network,
+            history,
+            device: Device::flex(),
+        }
+    }
+
+    /// A freshly initialised (untrained) model with the weights `seed` gives: for benchmarks,
+    /// parameter counts and tests.
+    pub fn untrained(config: &ModelConfig, seed: u64) -> Result<Self, ModelError> {
+        let checked = config.check()?;
+        let device = Device::flex();
+        let network = Network::new(&checked, &device, seed);
+        Ok(Self::from_network(
+            checked.into_inner(),
+            network,
+            History::default(),
+        ))
+    }
+
+    /// Rebuilds a model from its config and the bytes of [`Trained::to_bytes`].
+    pub fn from_bytes(config: &ModelConfig, bytes: &[u8]) -> Result<Self, ModelError> {
+        let checked = config.check()?;
+        let kind = checked.kind();
+        let device = Device::flex();
+        let record =
+            ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| {
+                ModelError::Weights {
+                    kind,
+                    reason: e.to_string(),
+                }
+            })?;
+        // The seed is irrelevant: every parameter is overwritten by the record.
+        let network = Network::new(&checked, &device, 0)
+            .try_load_record(record)
+            .map_err(|e| ModelError::Weights {
+                kind,
+                reason: e.to_string(),
+            })?;
+        Ok(Self::from_network(
+            checked.into_inner(),
+            network,
+            History::default(),
+        ))
+    }
+
+    /// The weights (and batch-norm statistics) as burn record bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
+        self.network
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map(|bytes| bytes.to_vec())
+            .map_err(|e| ModelError::Weights {
+                kind: self.kind(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Attaches a history (e.g. one read back from a bundle).
+    pub fn with_history(mut self, history: History) -> Self {
+        self.history = history;
+        self
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn kind(&self) -> ModelKind {
+        self.config.kind()
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Number of trainable parameters.
+    pub fn num_params(&self) -> usize {
+        self.network.num_trainable_params()
+    }
+
+    /// The network itself (for parameter inspection).
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// Scores every sample of `x` (`shape` must be the model's input shape).
+    pub fn predict(&self, x: &[f32], shape: InputShape) -> Result<Scores, ModelError> {
+        let n = checked_samples("prediction input", x, shape, self.config.input)?;
+        let outputs = self.outputs_contiguous(x, n);
+        Ok(scores_from_outputs(&self.config, outputs, x, n))
+    }
+
+    /// The family's embedding of every sample: the autoencoder's code or LDPI's 128-d head output.
+    pub fn encode(&self, x: &[f32], shape: InputShape) -> Result<Embeddings, ModelError> {
+        let n = checked_samples("encode input", x, shape, self.config.input)?;
+        let mut data = Vec::new();
+        let mut dims = 0;
+        for start in (0..n).step_by(PREDICT_BATCH) {
+            let end = (start + PREDICT_BATCH).min(n);
+            let batch = slice_batch(x, shape, start, end, &self.device);
+            let Some(code) = self.network.encode(batch) else {
+                return Err(ModelError::Unsupported {
+                    kind: self.kind(),
+                    operation: "encode (only the autoencoder and ldpi have an embedding)",
+                });
+            };
+            dims = code.dims()[1];
+            extend_from_tensor(&mut data, code);
+        }
+        Ok(Embeddings {
+            rows: n,
+            dims,
+            data,
+        })
+    }
+
+    fn outputs_contiguous(&self, x: &[f32], n: usize) -> Vec<f32> {
+        let mut outputs = Vec::with_capacity(n * self.config.n_outputs());
+        for start in (0..n).step_by(PREDICT_BATCH) {
+            let end = (start + PREDICT_BATCH).min(n);
+            let batch = slice_batch(x, self.config.input, start, end, &self.device);
+            let out = self.network.forward(batch, &mut ForwardCtx::inference());
+            extend_from_tensor(&mut outputs, out);
+        }
+        outputs
+    }
+}
+
+fn extend_from_tensor(into: &mut Vec<f32>, tensor: burn::tensor::Tensor<2>) {
+    // The flex backend computes in f32 (`convert` is then a no-op); other backends may not.
+    let data = tensor.into_data().convert::<f32>();
+    if let Ok(values) = data.as_slice::<f32>() {
+        into.extend_from_slice(values);
+    }
+}
+
+/// Raw network outputs (logits or reconstructions) for `rows` of `x`, row-major.
+pub(crate) fn raw_outputs(
+    network: &Network,
+    x: &[f32],
+    shape: InputShape,
+    rows: &[usize],
+    device: &Device,
+) -> Vec<f32> {
+    let mut outputs = Vec::new();
+    for chunk in rows.chunks(PREDICT_BATCH) {
+        let batch = gather_batch(x, shape, chunk, device);
+        let out = network.forward(batch, &mut ForwardCtx::inference());
+        extend_from_tensor(&mut outputs, out);
+    }
+    outputs
+}
+
+/// Turns raw outputs of `n` contiguous samples into scores.
+fn scores_from_outputs(cfg: &ModelConfig, outputs: Vec<f32>, x: &[f32], n: usize) -> Scores {
+    match cfg.head {
+        Head::Sigmoid => Scores::Binary(outputs.into_iter().map(sigmoid).collect()),
+        Head::Softmax => {
+            let mut probabilities = outputs;
+            for row in probabilities.chunks_exact_mut(cfg.n_classes) {
+                softmax_in_place(row);
+            }
+            Scores::Multiclass {
+                n_classes: cfg.n_classes,
+                probabilities,
+            }
+        }
+        Head::Reconstruction => {
+            let width = cfg.input.sample_len();
+            Scores::Reconstruction(
+                (0..n)
+                    .map(|row| {
+                        squared_error(
+                            &outputs[row * width..(row + 1) * width],
+                            &x[row * width..(row + 1) * width],
+                        )
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in row.iter_mut() {
+        *v /= sum;
+    }
+}
+
+fn squared_error(reconstruction: &[f32], input: &[f32]) -> f32 {
+    let sum: f32 = reconstruction
+        .iter()
+        .zip(input)
+        .map(|(r, x)| (r - x) * (r - x))
+        .sum();
+    sum / input.len().max(1) as f32
+}
+
+/// Validation loss (unweighted) and accuracy from raw outputs of `rows`.
+pub(crate) struct OutputSummary {
+    pub loss: f64,
+    pub accuracy: Option<f64>,
+}
+
+impl OutputSummary {
+    pub(crate) fn compute(
+        cfg: &ModelConfig,
+        outputs: &[f32],
+        x: &[f32],
+        y: &[u32],
+        rows: &[usize],
+    ) -> Self {
+        let n = rows.len().max(1) as f64;
+        match cfg.head {
+            Head::Sigmoid => {
+                let mut loss = 0.0f64;
+                let mut correct = 0usize;
+                for (&z, &row) in outputs.iter().zip(rows) {
+                    let z = f64::from(z);
+                    let label = f64::from(y[row]);
+                    loss += z.max(0.0) - z * label + (-z.abs()).exp().ln_1p();
+                    correct += usize::from((z > 0.0) == (y[row] == 1));
+                }
+                Self {
+                    loss: loss / n,
+                    accuracy: Some(correct as f64 / n),
+                }
+            }
+            Head::Softmax => {
+                let classes = cfg.n_classes;
+                let mut loss = 0.0f64;
+                let mut correct = 0usize;
+                for (logits, &row) in outputs.chunks_exact(classes).zip(rows) {
+                    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let log_sum: f64 = logits
+                        .iter()
+                        .map(|&v| f64::from(v - max).exp())
+                        .sum::<f64>()
+                        .ln();
+                    let label = y[row] as usize;
+                    loss += log_sum - f64::from(logits[label] - max);
+                    correct += usize::from(argmax(logits) as usize == label);
+                }
+                Self {
+                    loss: loss / n,
+                    accuracy: Some(correct as f64 / n),
+                }
+            }
+            Head::Reconstruction => {
+                let width = cfg.input.sample_len();
+                let loss: f64 = outputs
+                    .chunks_exact(width)
+                    .zip(rows)
+                    .map(|(recon, &row)| {
+                        f64::from(squared_error(recon, &x[row * width..(row + 1) * width]))
+                    })
+                    .sum();
+                Self {
+                    loss: loss / n,
+                    accuracy: None,
+                }
+            }
+        }
+    }
+}
