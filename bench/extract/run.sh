@@ -2,11 +2,12 @@
 # Extract benchmark: nadir extract --features cic against `cat`, Python cicflowmeter
 # and NFStream (statistical_analysis=True), side by side on the same capture.
 #
-#   bash bench/extract/run.sh            # >= 200 MB capture, 3 runs each
+#   bash bench/extract/run.sh            # the 220 MB ingestion capture, 3 runs each
 #   MIN_MB=50 RUNS=1 bash bench/extract/run.sh
 #
-# The capture is made by make_capture.py from the real captures in ../shared/data
-# (replicated with shifted addresses and times). Python cicflowmeter runs ~1.2k
+# The capture is the ingestion benchmark's (bench/ingest/run.sh makes it with the
+# make_bench_capture example from the real captures in ../shared/data, replicated
+# with shifted addresses and times). Python cicflowmeter runs ~1.2k
 # packets/s, so it gets the first CIC_SLICE packets of the same file and is compared
 # by packets/s (stated in the output). Stock cicflowmeter 0.5.0 stops with a
 # ValueError when a flow has only reverse-direction packets (min() of an empty
@@ -17,7 +18,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DATA="${NADIR_SHARED_DATA:-$ROOT/../shared/data}"
 OUT="$ROOT/bench/out/extract"
-MIN_MB="${MIN_MB:-200}"
+MIN_MB="${MIN_MB:-220}"
 RUNS="${RUNS:-3}"
 CIC_SLICE="${CIC_SLICE:-20000}"
 PY312="${PY312:-/root/.pyenv/versions/3.12.1/bin/python3}"
@@ -26,23 +27,28 @@ export OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$OUT"
 
 echo "== build (release, no deep-learning crates)"
-cargo build --release -p nadir --no-default-features --manifest-path "$ROOT/Cargo.toml" 2>&1 | tail -1
+cargo build --release -q -p nadir --no-default-features --manifest-path "$ROOT/Cargo.toml"
+cargo build --release -q -p nadir-decode --example make_bench_capture --example read_decode \
+  --manifest-path "$ROOT/Cargo.toml"
 NADIR="$CARGO_TARGET_DIR/release/nadir"
+EXAMPLES="$CARGO_TARGET_DIR/release/examples"
 
-CAPTURE="$OUT/bench-${MIN_MB}mb.pcap"
+CAPTURE="$ROOT/bench/out/bench-${MIN_MB}mb.pcap"
 if [[ ! -s "$CAPTURE" ]]; then
   echo "== make capture ($MIN_MB MB)"
-  python3 "$ROOT/bench/extract/make_capture.py" --min-mb "$MIN_MB" -o "$CAPTURE" \
+  "$EXAMPLES/make_bench_capture" "$CAPTURE" "$MIN_MB" \
     "$DATA/labelled/kihy-slowloris/slowloris.pcap" \
     "$DATA/labelled/chrissanders-synscan/synscan.pcapng" \
     "$DATA/cicflowmeter-reference/cicflowmeter-sample-latria/sample.pcap" \
-    "$DATA"/cicflowmeter-reference/concap-examples/*.pcap
+    "$DATA/cicflowmeter-reference/concap-examples/example__completed__nmap-tcp-syn-version__dump.pcap" \
+    "$DATA/cicflowmeter-reference/concap-examples/example__completed__nmap-udp-version__dump.pcap"
 fi
 SLICE="$OUT/slice-${CIC_SLICE}.pcap"
-[[ -s "$SLICE" ]] || python3 "$ROOT/bench/extract/make_capture.py" --slice "$CIC_SLICE" -i "$CAPTURE" -o "$SLICE"
+[[ -s "$SLICE" ]] || "$EXAMPLES/make_bench_capture" --first "$CIC_SLICE" "$CAPTURE" "$SLICE"
 
-PACKETS=$(python3 "$ROOT/bench/extract/pcap_count.py" "$CAPTURE")
-SLICE_PACKETS=$(python3 "$ROOT/bench/extract/pcap_count.py" "$SLICE")
+packets() { "$EXAMPLES/read_decode" "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"])'; }
+PACKETS=$(packets "$CAPTURE")
+SLICE_PACKETS=$(packets "$SLICE")
 BYTES=$(stat -c %s "$CAPTURE")
 echo "capture: $CAPTURE, $PACKETS packets, $BYTES bytes; slice: $SLICE_PACKETS packets"
 

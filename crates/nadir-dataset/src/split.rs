@@ -1,7 +1,7 @@
 //! Train/validation/test splits and cross-validation folds, as row indices.
 
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -181,6 +181,10 @@ fn time_ordered(
     })
 }
 
+/// Group id of rows that belong to no group (benign traffic when grouping by scenario): they
+/// are shared out among the parts like a random split, so every part has some.
+pub const UNGROUPED: u32 = u32::MAX;
+
 fn group_split(
     groups: &[u32],
     ftrain: f64,
@@ -188,11 +192,19 @@ fn group_split(
     seed: u64,
     fractions: (f64, f64, f64),
 ) -> Result<Splits, DatasetError> {
-    let n = groups.len();
-    let n_groups = groups.iter().max().map_or(0, |m| *m as usize + 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n_groups = groups
+        .iter()
+        .filter(|&&g| g != UNGROUPED)
+        .max()
+        .map_or(0, |m| *m as usize + 1);
     let mut members = vec![Vec::new(); n_groups];
+    let mut free = Vec::new();
     for (i, &g) in groups.iter().enumerate() {
-        members[g as usize].push(i);
+        match g {
+            UNGROUPED => free.push(i),
+            g => members[g as usize].push(i),
+        }
     }
     let mut ids: Vec<usize> = (0..n_groups).filter(|&g| !members[g].is_empty()).collect();
     let parts_wanted = [fractions.0, fractions.1, fractions.2]
@@ -205,16 +217,23 @@ fn group_split(
             ids.len()
         )));
     }
-    ids.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    ids.shuffle(&mut rng);
+    let n = groups.len() - free.len();
     let train_target = n as f64 * ftrain;
     let val_target = n as f64 * fval;
-    let mut splits = Splits::default();
+    let mut splits = stratified(&vec![0; free.len()], ftrain, fval, rng.next_u64());
+    for part in [&mut splits.train, &mut splits.val, &mut splits.test] {
+        part.iter_mut().for_each(|i| *i = free[*i]);
+    }
+    let taken = |part: &Vec<usize>, from: usize| part.len() - from;
+    let (free_train, free_val) = (splits.train.len(), splits.val.len());
     // Leave enough groups for the later non-empty parts.
     let reserve_after_train = usize::from(fractions.1 > 0.0) + usize::from(fractions.2 > 0.0);
     let reserve_after_val = usize::from(fractions.2 > 0.0);
     let mut k = 0;
     while k < ids.len()
-        && (splits.train.is_empty() || (splits.train.len() as f64) < train_target)
+        && (taken(&splits.train, free_train) == 0
+            || (taken(&splits.train, free_train) as f64) < train_target)
         && ids.len() - k > reserve_after_train
     {
         splits.train.extend_from_slice(&members[ids[k]]);
@@ -222,7 +241,8 @@ fn group_split(
     }
     if fractions.1 > 0.0 {
         while k < ids.len()
-            && (splits.val.is_empty() || (splits.val.len() as f64) < val_target)
+            && (taken(&splits.val, free_val) == 0
+                || (taken(&splits.val, free_val) as f64) < val_target)
             && ids.len() - k > reserve_after_val
         {
             splits.val.extend_from_slice(&members[ids[k]]);
@@ -266,9 +286,13 @@ pub fn cross_validation_folds(
                     groups.len()
                 )));
             }
-            let n_groups = groups.iter().max().map_or(0, |m| *m as usize + 1);
+            let n_groups = groups
+                .iter()
+                .filter(|&&g| g != UNGROUPED)
+                .max()
+                .map_or(0, |m| *m as usize + 1);
             let mut size = vec![0usize; n_groups];
-            for &g in groups {
+            for &g in groups.iter().filter(|&&g| g != UNGROUPED) {
                 size[g as usize] += 1;
             }
             let mut ids: Vec<usize> = (0..n_groups).filter(|&g| size[g] > 0).collect();
@@ -278,7 +302,8 @@ pub fn cross_validation_folds(
                     ids.len()
                 )));
             }
-            ids.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            ids.shuffle(&mut rng);
             ids.sort_by(|a, b| size[*b].cmp(&size[*a]));
             let mut fold_rows = vec![0usize; k];
             let mut group_fold = vec![0usize; n_groups];
@@ -287,7 +312,13 @@ pub fn cross_validation_folds(
                 group_fold[g] = f;
                 fold_rows[f] += size[g];
             }
-            for (i, &g) in groups.iter().enumerate() {
+            // Ungrouped rows are dealt round robin after a shuffle.
+            let mut free: Vec<usize> = (0..n).filter(|&i| groups[i] == UNGROUPED).collect();
+            free.shuffle(&mut rng);
+            for (j, &i) in free.iter().enumerate() {
+                fold_of[i] = j % k;
+            }
+            for (i, &g) in groups.iter().enumerate().filter(|(_, &g)| g != UNGROUPED) {
                 fold_of[i] = group_fold[g as usize];
             }
         }
@@ -394,6 +425,29 @@ mod tests {
         let (tr, va, te) = (set(&s.train), set(&s.val), set(&s.test));
         assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te));
         assert!(!va.is_empty() && !te.is_empty());
+        assert_eq!(s.train.len() + s.val.len() + s.test.len(), 1000);
+
+        // Ungrouped rows (benign traffic beside attack scenarios) go to every part by share.
+        let mut groups = groups.clone();
+        groups[..500].fill(UNGROUPED);
+        let s = spec.apply(&[0; 1000], &groups, None).unwrap();
+        let free = |idx: &[usize]| idx.iter().filter(|&&i| groups[i] == UNGROUPED).count();
+        assert_eq!(
+            (free(&s.train), free(&s.val), free(&s.test)),
+            (300, 100, 100)
+        );
+        let grouped = |idx: &[usize]| {
+            idx.iter()
+                .map(|&i| groups[i])
+                .filter(|&g| g != UNGROUPED)
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let (tr, va, te) = (grouped(&s.train), grouped(&s.val), grouped(&s.test));
+        assert!(
+            tr.len() > 1 && va.len() > 1 && te.len() > 1,
+            "{tr:?} {va:?} {te:?}"
+        );
+        assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te));
         assert_eq!(s.train.len() + s.val.len() + s.test.len(), 1000);
     }
 

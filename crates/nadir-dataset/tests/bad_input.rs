@@ -185,6 +185,17 @@ fn unknown_label_of_a_known_schema_names_line_and_column() {
         matches!(&err, DatasetError::UnknownLabel { line: 3, value, .. } if value == "12"),
         "{err}"
     );
+    // nadir's own cic output labelled by rules: free-text labels become classes.
+    let text = format!(
+        "{header}\n{}{}{}",
+        row("benign"),
+        row("nmap-scan"),
+        row("benign")
+    );
+    let path = write(&dir, "rules.csv", text.as_bytes());
+    let ds = load(&path, &LoadOptions::default()).unwrap();
+    assert_eq!(ds.labels.raw_classes, ["benign", "nmap-scan"]);
+    assert_eq!(ds.y, [0, 1, 0]);
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //!
 //! `cargo run --release -p nadir-decode --example make_bench_capture -- OUT.pcap MIN_MB INPUT...`
 //!
+//! `... -- --first N IN.pcap OUT.pcap` writes the first N packets of a capture instead
+//! (the slice that slow peers such as Python cicflowmeter are timed on).
+//!
 //! Each copy k moves every IPv4 address by k in its second octet (IPv6: byte 2) and
 //! every timestamp by k times the inputs' span, so copies form distinct flows in
 //! time order. Inputs must be Ethernet captures; the output is classic pcap (µs).
@@ -19,10 +22,17 @@ struct Template {
     ip: Option<(usize, u8)>,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--first") && args.len() == 4 {
+        return write_first(args[1].parse()?, &args[2], &args[3]);
+    }
     if args.len() < 3 {
-        return Err("usage: make_bench_capture OUT.pcap MIN_MB INPUT...".into());
+        return Err(
+            "usage: make_bench_capture OUT.pcap MIN_MB INPUT... | --first N IN OUT.pcap".into(),
+        );
     }
     let min_bytes = args[1].parse::<u64>()? << 20;
     let mut templates = Vec::new();
@@ -55,12 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let span = templates.last().ok_or("no packets in the inputs")?.ts_ns + 1_000_000;
-    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&args[0])?);
-    // Classic pcap header: µs, snaplen 262144, Ethernet.
-    out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
-    out.write_all(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])?;
-    out.write_all(&262_144u32.to_le_bytes())?;
-    out.write_all(&1u32.to_le_bytes())?;
+    let mut out = create_pcap(&args[0])?;
     let (mut written, mut packets, mut copy) = (24u64, 0u64, 0i64);
     let start_ns = 1_700_000_000_000_000_000i64;
     while written < min_bytes {
@@ -77,12 +82,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 _ => {}
             }
-            let ts = start_ns + copy * span + t.ts_ns;
-            out.write_all(&((ts / 1_000_000_000) as u32).to_le_bytes())?;
-            out.write_all(&((ts % 1_000_000_000 / 1000) as u32).to_le_bytes())?;
-            out.write_all(&(data.len() as u32).to_le_bytes())?;
-            out.write_all(&t.wire_len.to_le_bytes())?;
-            out.write_all(&data)?;
+            write_record(
+                &mut out,
+                start_ns + copy * span + t.ts_ns,
+                t.wire_len,
+                &data,
+            )?;
             written += 16 + data.len() as u64;
             packets += 1;
         }
@@ -95,5 +100,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         written,
         templates.len()
     );
+    Ok(())
+}
+
+/// A classic pcap (µs, snaplen 262144, Ethernet) with its file header written.
+fn create_pcap(path: &str) -> Result<BufWriter<std::fs::File>> {
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
+    out.write_all(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])?;
+    out.write_all(&262_144u32.to_le_bytes())?;
+    out.write_all(&1u32.to_le_bytes())?;
+    Ok(out)
+}
+
+fn write_record(out: &mut impl Write, ts_ns: i64, wire_len: u32, data: &[u8]) -> Result<()> {
+    out.write_all(&((ts_ns / 1_000_000_000) as u32).to_le_bytes())?;
+    out.write_all(&((ts_ns % 1_000_000_000 / 1000) as u32).to_le_bytes())?;
+    out.write_all(&(data.len() as u32).to_le_bytes())?;
+    out.write_all(&wire_len.to_le_bytes())?;
+    out.write_all(data)?;
+    Ok(())
+}
+
+/// Copies the first `n` packets of an Ethernet capture.
+fn write_first(n: u64, input: &str, output: &str) -> Result<()> {
+    let mut source = FileSource::open(input, &OpenOptions::default())?;
+    let mut out = create_pcap(output)?;
+    let mut copied = 0u64;
+    while copied < n {
+        let Some(p) = source.next_packet()? else {
+            break;
+        };
+        if p.link_type != LinkType::ETHERNET {
+            return Err(format!("{input}: only Ethernet captures can be sliced").into());
+        }
+        write_record(&mut out, p.ts_ns, p.wire_len, p.data)?;
+        copied += 1;
+    }
+    out.flush()?;
+    eprintln!("{output}: the first {copied} packets of {input}");
     Ok(())
 }

@@ -67,7 +67,9 @@ pub enum BundleError {
     NotABundle { found: String },
     #[error("bundle format version {found} is older than this nadir's format {supported}: train the model again with this nadir (`nadir train`)")]
     OlderFormat { found: u32, supported: u32 },
-    #[error("bundle format version {found} is newer than this nadir reads ({supported}): upgrade nadir")]
+    #[error(
+        "bundle format version {found} is newer than this nadir reads ({supported}): upgrade nadir"
+    )]
     NewerFormat { found: u32, supported: u32 },
     #[error("truncated: the header promises {expected} bytes but the file holds {actual}")]
     Truncated { expected: u64, actual: u64 },
@@ -340,13 +342,12 @@ impl Bundle {
     /// The container bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
         self.check_consistent()?;
-        let manifest = serde_json::to_vec_pretty(&self.manifest).map_err(|e| {
-            BundleError::Manifest {
+        let manifest =
+            serde_json::to_vec_pretty(&self.manifest).map_err(|e| BundleError::Manifest {
                 line: e.line(),
                 column: e.column(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let mut out = Vec::with_capacity(HEADER_LEN + manifest.len() + self.weights.len());
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -385,7 +386,8 @@ impl Bundle {
                 actual,
             });
         }
-        let u32_at = |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let u32_at =
+            |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
         let u64_at = |o: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&bytes[o..o + 8]);
@@ -511,23 +513,47 @@ impl fmt::Display for Bundle {
     /// The human summary `nadir inspect` prints.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = &self.manifest;
-        writeln!(f, "format          {} (written by nadir {}, {})", m.format_version, m.nadir_version, m.created)?;
-        writeln!(f, "model           {} ({} parameters, {:?} head)", m.model_kind, m.num_params, m.model.head)?;
+        writeln!(
+            f,
+            "format          {} (written by nadir {}, {})",
+            m.format_version, m.nadir_version, m.created
+        )?;
+        writeln!(
+            f,
+            "model           {} ({} parameters, {:?} head)",
+            m.model_kind, m.num_params, m.model.head
+        )?;
         writeln!(f, "input           {}", m.model.input)?;
-        writeln!(f, "weights         {} bytes, {}, sha256 {}", self.weights.len(), m.weights_format, m.weights_sha256)?;
+        writeln!(
+            f,
+            "weights         {} bytes, {}, sha256 {}",
+            self.weights.len(),
+            m.weights_format,
+            m.weights_sha256
+        )?;
         writeln!(
             f,
             "schema          {} feature columns (fingerprint {})",
             m.schema.len(),
             &m.schema_fingerprint[..m.schema_fingerprint.len().min(16)]
         )?;
-        let shown: Vec<&str> = m.schema.columns.iter().take(8).map(String::as_str).collect();
+        let shown: Vec<&str> = m
+            .schema
+            .columns
+            .iter()
+            .take(8)
+            .map(String::as_str)
+            .collect();
         let more = m.schema.len().saturating_sub(shown.len());
         writeln!(
             f,
             "                {}{}",
             shown.join(", "),
-            if more > 0 { format!(", ... (+{more})") } else { String::new() }
+            if more > 0 {
+                format!(", ... (+{more})")
+            } else {
+                String::new()
+            }
         )?;
         write!(f, "preprocessing   ")?;
         for (i, step) in m.pipeline.steps().iter().enumerate() {
@@ -535,9 +561,9 @@ impl fmt::Display for Bundle {
                 nadir_dataset::FittedStep::ImputeMedian { medians } => {
                     format!("impute median ({} columns)", medians.len())
                 }
-                nadir_dataset::FittedStep::SelectColumns { reason, dropped, .. } => {
-                    format!("drop {:?} ({} columns)", reason, dropped.len()).to_lowercase()
-                }
+                nadir_dataset::FittedStep::SelectColumns {
+                    reason, dropped, ..
+                } => format!("drop {:?} ({} columns)", reason, dropped.len()).to_lowercase(),
                 nadir_dataset::FittedStep::Affine { kind, offset, .. } => {
                     format!("{kind:?} scaling ({} columns)", offset.len()).to_lowercase()
                 }
@@ -545,8 +571,18 @@ impl fmt::Display for Bundle {
             };
             write!(f, "{}{name}", if i > 0 { " -> " } else { "" })?;
         }
-        writeln!(f, " => {} model inputs (fitted on {} rows)", m.pipeline.output_dim(), m.pipeline.train_rows())?;
-        writeln!(f, "labels          {:?}: {}", m.labels.mode, m.labels.classes.join(", "))?;
+        writeln!(
+            f,
+            " => {} model inputs (fitted on {} rows)",
+            m.pipeline.output_dim(),
+            m.pipeline.train_rows()
+        )?;
+        writeln!(
+            f,
+            "labels          {:?}: {}",
+            m.labels.mode,
+            m.labels.classes.join(", ")
+        )?;
         let t = &m.thresholds.decision;
         writeln!(
             f,
@@ -586,9 +622,9 @@ impl fmt::Display for Bundle {
         for (name, summary) in [("validation", &m.validation), ("test", &m.evaluation)] {
             if let Some(s) = summary {
                 let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-                let ci = s
-                    .accuracy_ci
-                    .map_or(String::new(), |i| format!(" [{:.4}, {:.4}]", i.lower, i.upper));
+                let ci = s.accuracy_ci.map_or(String::new(), |i| {
+                    format!(" [{:.4}, {:.4}]", i.lower, i.upper)
+                });
                 writeln!(
                     f,
                     "{name:<16}{} rows: accuracy {:.4}{ci}, macro F1 {:.4}, precision {}, recall {}, FPR {}, ROC-AUC {}, PR-AUC {}",
@@ -618,11 +654,14 @@ mod tests {
     fn parts(features: usize) -> (BundleParts, Trained) {
         let schema = FeatureSchema::new((0..features).map(|i| format!("f{i}")));
         let rows = 20;
-        let data: Vec<f32> = (0..rows * features).map(|i| (i % 7) as f32 + (i / features) as f32).collect();
+        let data: Vec<f32> = (0..rows * features)
+            .map(|i| (i % 7) as f32 + (i / features) as f32)
+            .collect();
         let x = Matrix::new(rows, features, data).unwrap();
         let pipeline = Pipeline::fit(&PipelineSpec::default(), &x, &schema).unwrap();
         let dims = pipeline.output_dim();
-        let config = ModelConfig::default_for(ModelKind::Hybrid, InputShape::Tabular { features: dims }, 2);
+        let config =
+            ModelConfig::default_for(ModelKind::Hybrid, InputShape::Tabular { features: dims }, 2);
         let model = Trained::untrained(&config, 7).unwrap();
         let labels = LabelMap::build(
             LabelMode::Binary,
@@ -643,7 +682,9 @@ mod tests {
             labels,
             split: Some(SplitSpec::default()),
             thresholds: Thresholds {
-                decision: ThresholdRule::TargetFpr(0.1).calibrate(&scores, &flags).unwrap(),
+                decision: ThresholdRule::TargetFpr(0.1)
+                    .calibrate(&scores, &flags)
+                    .unwrap(),
                 ldpi: None,
             },
             validation: None,
@@ -674,10 +715,18 @@ mod tests {
         let x: Vec<f32> = (0..3 * 6).map(|i| i as f32 * 0.1).collect();
         let shape = InputShape::Tabular { features: 6 };
         let before = model.predict(&x, shape).unwrap().anomaly_scores();
-        let after = loaded.model().unwrap().predict(&x, shape).unwrap().anomaly_scores();
+        let after = loaded
+            .model()
+            .unwrap()
+            .predict(&x, shape)
+            .unwrap()
+            .anomaly_scores();
         assert_eq!(before, after, "weights survive the bundle bit for bit");
         let text = loaded.to_string();
-        assert!(text.contains("hybrid") && text.contains("fpr:0.1"), "{text}");
+        assert!(
+            text.contains("hybrid") && text.contains("fpr:0.1"),
+            "{text}"
+        );
         // The manifest is readable JSON at offset 60.
         let bytes = std::fs::read(&path).unwrap();
         let m_len = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
@@ -703,7 +752,10 @@ mod tests {
     #[test]
     fn any_flipped_byte_is_refused() {
         let bytes = Bundle::new(parts(4).0).unwrap().to_bytes().unwrap();
-        for pos in (8..bytes.len()).step_by(331).chain([28, 59, 60, bytes.len() - 1]) {
+        for pos in (8..bytes.len())
+            .step_by(331)
+            .chain([28, 59, 60, bytes.len() - 1])
+        {
             let mut bad = bytes.clone();
             bad[pos] ^= 0x20;
             let err = Bundle::from_bytes(&bad).unwrap_err();
@@ -722,7 +774,10 @@ mod tests {
         }
         let mut extra = bytes.clone();
         extra.push(0);
-        assert!(matches!(Bundle::from_bytes(&extra), Err(BundleError::TrailingBytes { extra: 1, .. })));
+        assert!(matches!(
+            Bundle::from_bytes(&extra),
+            Err(BundleError::TrailingBytes { extra: 1, .. })
+        ));
     }
 
     #[test]
@@ -731,11 +786,20 @@ mod tests {
         let mut old = bytes.clone();
         old[8..12].copy_from_slice(&0u32.to_le_bytes());
         let err = Bundle::from_bytes(&old).unwrap_err();
-        assert!(matches!(err, BundleError::OlderFormat { found: 0, supported: 1 }));
+        assert!(matches!(
+            err,
+            BundleError::OlderFormat {
+                found: 0,
+                supported: 1
+            }
+        ));
         assert!(err.to_string().contains("train the model again"), "{err}");
         let mut new = bytes.clone();
         new[8..12].copy_from_slice(&9u32.to_le_bytes());
-        assert!(Bundle::from_bytes(&new).unwrap_err().to_string().contains("upgrade nadir"));
+        assert!(Bundle::from_bytes(&new)
+            .unwrap_err()
+            .to_string()
+            .contains("upgrade nadir"));
         let err = Bundle::from_bytes(b"duration,protocol_type\n0,tcp\n").unwrap_err();
         assert!(matches!(err, BundleError::NotABundle { .. }), "{err}");
     }
@@ -785,6 +849,9 @@ mod tests {
     fn timestamp_is_rfc3339() {
         let t = now_rfc3339();
         assert_eq!(t.len(), 20, "{t}");
-        assert!(t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T", "{t}");
+        assert!(
+            t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T",
+            "{t}"
+        );
     }
 }

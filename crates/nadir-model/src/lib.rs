@@ -30,8 +30,8 @@ mod train;
 mod trained;
 
 pub use config::{
-    ArchConfig, AutoencoderConfig, CheckedConfig, CnnLstmConfig, DecoderOutput, Head,
-    HybridConfig, LdpiConfig, LlaformerConfig, LlnConfig, ModelConfig,
+    ArchConfig, AutoencoderConfig, CheckedConfig, CnnLstmConfig, DecoderOutput, Head, HybridConfig,
+    LdpiConfig, LlaformerConfig, LlnConfig, ModelConfig,
 };
 pub use data::TrainData;
 pub use error::ModelError;

@@ -29,6 +29,15 @@ enum Command {
     /// Look at datasets: rows, columns, labels, missing and infinite values.
     #[command(subcommand)]
     Dataset(cmd::dataset::Command),
+    /// Dataset -> trained model bundle (.nadir), with an evaluation report and plots.
+    #[cfg(feature = "ml")]
+    Train(Box<cmd::train::Args>),
+    /// Score a labelled dataset with a bundle: metrics with confidence intervals and plots.
+    #[cfg(feature = "ml")]
+    Evaluate(cmd::evaluate::Args),
+    /// Show what a model bundle holds: model, schema, preprocessing, labels, thresholds, metrics.
+    #[cfg(feature = "ml")]
+    Inspect(cmd::inspect::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +47,12 @@ fn main() -> std::process::ExitCode {
         Command::InspectCapture(args) => cmd::inspect_capture::run(args),
         Command::Extract(args) => cmd::extract::run(args),
         Command::Dataset(command) => cmd::dataset::run(command),
+        #[cfg(feature = "ml")]
+        Command::Train(args) => cmd::train::run(*args),
+        #[cfg(feature = "ml")]
+        Command::Evaluate(args) => cmd::evaluate::run(args),
+        #[cfg(feature = "ml")]
+        Command::Inspect(args) => cmd::inspect::run(args),
     };
     match result {
         Ok(code) => code,

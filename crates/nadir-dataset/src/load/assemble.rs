@@ -10,6 +10,7 @@ use crate::error::DatasetError;
 use crate::labels::{self, LabelMap, RawClass};
 use crate::matrix::Matrix;
 use crate::schema::{FeatureSchema, KnownSchema};
+use crate::split::UNGROUPED;
 
 /// Distinct byte strings seen, with the line each first appeared on.
 #[derive(Debug, Default)]
@@ -218,6 +219,11 @@ impl<'a> Assembler<'a> {
         let label_map = match &opts.label_map {
             Some(map) => map.clone(),
             None => {
+                let seen: Vec<String> = label_vocab
+                    .names
+                    .iter()
+                    .map(|(v, _)| String::from_utf8_lossy(v).trim().to_string())
+                    .collect();
                 let raw: Vec<RawClass> = match plan.known {
                     _ if plan.label_name.is_none() => vec![RawClass::new(
                         "unlabelled",
@@ -225,15 +231,16 @@ impl<'a> Assembler<'a> {
                         "unlabelled",
                         true,
                     )],
-                    KnownSchema::KubernetesMisuse => labels::k8s_raw_classes(),
                     KnownSchema::NslKdd => labels::nsl_kdd_raw_classes(),
-                    _ => labels::generic_raw_classes(
-                        label_vocab
-                            .names
-                            .iter()
-                            .map(|(v, _)| String::from_utf8_lossy(v).trim().to_string())
-                            .collect(),
-                    ),
+                    // The published dataset's numeric scenario ids (an unknown number is an
+                    // error below); nadir's own cic output labelled by rules carries
+                    // free-text labels instead.
+                    KnownSchema::KubernetesMisuse
+                        if seen.iter().all(|l| l.parse::<f64>().is_ok()) =>
+                    {
+                        labels::k8s_raw_classes()
+                    }
+                    _ => labels::generic_raw_classes(seen),
                 };
                 LabelMap::build(opts.label_mode, raw)
             }
@@ -296,7 +303,20 @@ impl<'a> Assembler<'a> {
                     .map(|(v, _)| String::from_utf8_lossy(v).into_owned())
                     .collect(),
             ),
-            GroupBy::Label => (y_raw.clone(), label_map.raw_names.clone()),
+            // Attack scenarios are the groups; benign rows belong to none of them.
+            GroupBy::Label => (
+                y_raw
+                    .iter()
+                    .map(|&r| {
+                        if labels::is_benign_label(&label_map.raw_classes[r as usize]) {
+                            UNGROUPED
+                        } else {
+                            r
+                        }
+                    })
+                    .collect(),
+                label_map.raw_names.clone(),
+            ),
             GroupBy::File => (vec![0; rows], vec![path.display().to_string()]),
         };
         // Features: direct, or expanded with one-hot categories.

@@ -21,6 +21,7 @@ use crate::error::DatasetError;
 use crate::labels::{LabelMap, LabelMode};
 use crate::matrix::Matrix;
 use crate::schema::{ColumnRole, FeatureSchema, KnownSchema};
+use crate::split::UNGROUPED;
 
 /// Which columns become features.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -142,7 +143,8 @@ pub struct Dataset {
     /// Raw label id per row (`labels.raw_classes`): the attack name or scenario behind `y`.
     pub y_raw: Vec<u32>,
     pub labels: LabelMap,
-    /// Group id per row (`group_names[id]`): capture file, scenario or a column's value.
+    /// Group id per row (`group_names[id]`): capture file, scenario or a column's value;
+    /// [`UNGROUPED`] for rows of no group (benign rows when grouping by scenario).
     pub groups: Vec<u32>,
     pub group_names: Vec<String>,
     /// Seconds since 1970 per row (NaN where unparsable), when the file has a time column.
@@ -219,7 +221,10 @@ pub fn load_many(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset, Datas
         all.y.extend_from_slice(&part.y);
         all.y_raw.extend_from_slice(&part.y_raw);
         let offset = all.group_names.len() as u32;
-        all.groups.extend(part.groups.iter().map(|g| g + offset));
+        all.groups.extend(part.groups.iter().map(|&g| match g {
+            UNGROUPED => UNGROUPED,
+            g => g + offset,
+        }));
         all.group_names.extend(part.group_names);
         match (&mut all.time, part.time) {
             (Some(t), Some(p)) => t.extend(p),

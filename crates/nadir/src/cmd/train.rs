@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use nadir_dataset::pipeline::Balance;
 use nadir_dataset::{
-    class_weights, smote, Dataset, GroupBy, LabelMode, LoadOptions, Matrix, Pipeline, PipelineSpec,
+    class_weights, smote, Dataset, GroupBy, LabelMode, LoadOptions, Pipeline, PipelineSpec,
     SplitSpec,
 };
 use nadir_eval::{EvaluationSummary, LdpiThresholds, ThresholdRule};
