@@ -24,9 +24,13 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+# BENCH_MODELS=path uses a bench_models binary built already (e.g. by a workspace release build:
+# building nadir-model alone unifies features differently and rebuilds burn).
 # NADIR_BENCH_PROFILE=dev-opt builds with the dev profile at opt-level 2 (reuses a test build's
 # dependencies; for quick checks), otherwise the release profile.
-if [ "${NADIR_BENCH_PROFILE:-release}" = dev-opt ]; then
+if [ -n "${BENCH_MODELS:-}" ]; then
+    nadir_bin="$BENCH_MODELS"
+elif [ "${NADIR_BENCH_PROFILE:-release}" = dev-opt ]; then
     (cd "$root" && cargo --config 'profile.dev.opt-level=2' --config 'profile.dev.debug=0' \
         --config 'profile.dev.package."*".debug-assertions=false' \
         --config 'profile.dev.package."*".overflow-checks=false' \

@@ -6,7 +6,8 @@
 #   bench/quality/nslkdd.sh                      # all families, published epochs
 #   FAMILIES="hybrid llaformer" EPOCHS=5 MAX_TRAIN_ROWS=20000 bench/quality/nslkdd.sh
 #
-# Env: FAMILIES (default: all six), EPOCHS, MAX_TRAIN_ROWS, THRESHOLD (default
+# Env: FAMILIES (default: all six), EPOCHS, MAX_TRAIN_ROWS, LOG=1 (signed log before
+# scaling), THRESHOLD (default
 # fixed:0.5; the autoencoder always uses benign-pct:99 unless THRESHOLD_AE is set),
 # SEED, OUT (default bench/out/nslkdd), DATA (default ../shared/data/nsl-kdd), NADIR.
 set -euo pipefail
@@ -29,6 +30,7 @@ fi
 extra=()
 [[ -n "${EPOCHS:-}" ]] && extra+=(--epochs "$EPOCHS")
 [[ -n "${MAX_TRAIN_ROWS:-}" ]] && extra+=(--max-train-rows "$MAX_TRAIN_ROWS")
+[[ "${LOG:-0}" == 1 ]] && extra+=(--log)
 
 for family in $FAMILIES; do
   rule=$THRESHOLD

@@ -156,3 +156,42 @@ fn pipeline_round_trips_through_json_and_toml_spec() {
     assert_eq!(back.output_dim(), 2);
     assert_eq!(back.input_schema(), &schema);
 }
+
+#[test]
+fn signed_log_runs_before_scaling_and_keeps_signs() {
+    let x = Matrix::new(
+        4,
+        1,
+        vec![
+            0.0,
+            std::f32::consts::E - 1.0,
+            1.0 - std::f32::consts::E,
+            1e9,
+        ],
+    )
+    .unwrap();
+    let schema = FeatureSchema::new(["bytes"]);
+    let spec = PipelineSpec {
+        log: true,
+        scaler: ScalerKind::None,
+        ..PipelineSpec::default()
+    };
+    let out = Pipeline::fit(&spec, &x, &schema)
+        .unwrap()
+        .transform(&x)
+        .unwrap();
+    let expected = [0.0, 1.0, -1.0, (1e9f32).ln_1p()];
+    for (got, want) in out.data.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    }
+    // With min-max scaling after it, 1e9 no longer squeezes the small values to 0.
+    let spec = PipelineSpec {
+        scaler: ScalerKind::MinMax,
+        ..spec
+    };
+    let out = Pipeline::fit(&spec, &x, &schema)
+        .unwrap()
+        .transform(&x)
+        .unwrap();
+    assert!(out.data[1] - out.data[0] > 0.03, "{:?}", out.data);
+}

@@ -561,6 +561,7 @@ impl fmt::Display for Bundle {
                 nadir_dataset::FittedStep::ImputeMedian { medians } => {
                     format!("impute median ({} columns)", medians.len())
                 }
+                nadir_dataset::FittedStep::SignedLog => "signed log".to_string(),
                 nadir_dataset::FittedStep::SelectColumns {
                     reason, dropped, ..
                 } => format!("drop {:?} ({} columns)", reason, dropped.len()).to_lowercase(),

@@ -91,6 +91,10 @@ pub enum Balance {
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineSpec {
     pub impute: Imputation,
+    /// sign(x) * ln(1 + |x|) on every column before scaling: byte and packet counts and
+    /// durations span many orders of magnitude, and a scaler alone squeezes all but the
+    /// largest values together. Stateless, so it cannot leak.
+    pub log: bool,
     pub drop_constant: bool,
     /// Drop one column of each pair with |Pearson r| above this (the later one); `None` keeps all.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,6 +108,7 @@ impl Default for PipelineSpec {
     fn default() -> PipelineSpec {
         PipelineSpec {
             impute: Imputation::Median,
+            log: false,
             drop_constant: true,
             corr_threshold: None,
             scaler: ScalerKind::Standard,
@@ -162,6 +167,8 @@ pub enum FittedStep {
     ImputeMedian {
         medians: Vec<f32>,
     },
+    /// sign(x) * ln(1 + |x|), every column.
+    SignedLog,
     /// Keep the columns `keep` (indices into this step's input); `dropped` names the others.
     SelectColumns {
         reason: SelectReason,
@@ -241,6 +248,10 @@ impl Pipeline {
             let step = FittedStep::ImputeMedian { medians };
             apply_in_place(&step, &mut x);
             steps.push(step);
+        }
+        if spec.log {
+            apply_in_place(&FittedStep::SignedLog, &mut x);
+            steps.push(FittedStep::SignedLog);
         }
         let needs_moments = spec.drop_constant || spec.scaler != ScalerKind::None;
         let mut moments = needs_moments.then(|| stats::column_moments(&x));
@@ -354,9 +365,9 @@ impl Pipeline {
         }
         for step in &self.steps {
             match step {
-                FittedStep::ImputeMedian { .. } | FittedStep::Affine { .. } => {
-                    apply_in_place(step, &mut x)
-                }
+                FittedStep::ImputeMedian { .. }
+                | FittedStep::SignedLog
+                | FittedStep::Affine { .. } => apply_in_place(step, &mut x),
                 _ => x = apply(step, &x)?,
             }
         }
@@ -472,6 +483,11 @@ fn apply_in_place(step: &FittedStep, x: &mut Matrix) {
                 }
             }
         }),
+        FittedStep::SignedLog => stats::par_rows_mut(x, |row| {
+            for v in row {
+                *v = v.signum() * v.abs().ln_1p();
+            }
+        }),
         FittedStep::Affine { offset, factor, .. } => stats::par_rows_mut(x, |row| {
             for ((v, &o), &f) in row.iter_mut().zip(offset).zip(factor) {
                 *v = (*v - o) * f;
@@ -494,7 +510,7 @@ fn apply(step: &FittedStep, x: &Matrix) -> Result<Matrix, DatasetError> {
             Ok(x.select_cols(keep))
         }
         FittedStep::Pca(fit) => fit.transform(x),
-        FittedStep::ImputeMedian { .. } | FittedStep::Affine { .. } => {
+        FittedStep::ImputeMedian { .. } | FittedStep::SignedLog | FittedStep::Affine { .. } => {
             let mut y = x.clone();
             apply_in_place(step, &mut y);
             Ok(y)

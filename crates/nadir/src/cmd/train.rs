@@ -60,7 +60,7 @@ use super::evaluate::{
 ///   #   lstm_units = 32
 ///   #   [train]              # epochs, batch_size, lr, patience, optimizer, ...
 ///   #   epochs = 10
-///   #   [pipeline]           # impute, drop_constant, corr_threshold, scaler, balance
+///   #   [pipeline]           # impute, log, drop_constant, corr_threshold, scaler, balance
 ///   #   scaler = "minmax"
 ///   nadir train --data flows.csv --model hybrid --config hybrid.toml -o m.nadir
 #[derive(clap::Args)]
@@ -117,6 +117,10 @@ pub struct Args {
     /// Class imbalance: none, smote (training split only) or class-weights (in the loss).
     #[arg(long, value_parser = ["none", "smote", "class-weights"])]
     balance: Option<String>,
+    /// sign(x)·ln(1+|x|) on every feature before scaling: helps with byte counts and
+    /// durations that span orders of magnitude (the published recipes scale only).
+    #[arg(long)]
+    log: bool,
     /// Maximum epochs (overrides the published recipe).
     #[arg(long, value_name = "N")]
     epochs: Option<usize>,
@@ -358,6 +362,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     // 3. Preprocessing, fitted on the training rows only.
     let mut pipeline_spec = config_file.pipeline.clone().unwrap_or_default();
+    pipeline_spec.log |= args.log;
     if let Some(b) = &args.balance {
         pipeline_spec.balance = match b.as_str() {
             "smote" => Balance::Smote {
