@@ -219,22 +219,13 @@ pub fn fingerprint_training_data(x: &[f32], rows: usize, cols: usize, y: &[u32])
     hex(&hasher.finalize())
 }
 
-/// Current time as RFC 3339 UTC. Written by hand (days -> civil date, H. Hinnant's
-/// algorithm) to avoid a date-time dependency for one timestamp.
+/// Current time as RFC 3339 UTC (the civil date from the cic formatter's conversion).
 fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = nadir_features::cic::civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
