@@ -8,6 +8,7 @@
 //! | [`ThresholdRule::TargetFpr`] | `fpr:0.01` | lowest threshold whose benign false-positive rate is at most the target |
 //! | [`ThresholdRule::BenignPercentile`] | `benign-pct:99` | that percentile of benign scores, nudged up to the next float (LDPI's P99 / P99.99) |
 //! | [`ThresholdRule::BenignMax`] | `benign-max`, `benign-max:1.01` | highest benign score (nudged up), optionally times a factor (LDPI's max / 1.01 x max) |
+//! | [`ThresholdRule::BestAccuracy`] | `best-accuracy` | the threshold with the highest accuracy on the validation rows (needs both classes there) |
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,6 +27,8 @@ pub enum ThresholdRule {
     BenignPercentile(f64),
     /// Highest benign score times this factor (1.0 = the max itself).
     BenignMax(f64),
+    /// Highest accuracy on the calibration split (lowest such threshold on ties).
+    BestAccuracy,
 }
 
 impl Default for ThresholdRule {
@@ -42,6 +45,7 @@ impl fmt::Display for ThresholdRule {
             Self::BenignPercentile(v) => write!(f, "benign-pct:{v}"),
             Self::BenignMax(v) if *v == 1.0 => write!(f, "benign-max"),
             Self::BenignMax(v) => write!(f, "benign-max:{v}"),
+            Self::BestAccuracy => write!(f, "best-accuracy"),
         }
     }
 }
@@ -71,6 +75,7 @@ impl FromStr for ThresholdRule {
                 None => Self::BenignMax(1.0),
                 v => Self::BenignMax(number(v)?),
             },
+            "best-accuracy" if value.is_none() => Self::BestAccuracy,
             other => return Err(bad(&format!("unknown rule {other:?}"))),
         };
         rule.validate()?;
@@ -148,11 +153,42 @@ impl ThresholdRule {
                     max * factor
                 }
             }
+            Self::BestAccuracy => best_accuracy_threshold(scores, is_anomaly, benign.len())
+                .ok_or_else(|| EvalError::InvalidRule {
+                    rule: self.to_string(),
+                    reason: "the validation split holds no anomalous rows to calibrate on".into(),
+                })?,
         };
         Ok(CalibratedThreshold::measure(
             *self, value, scores, is_anomaly,
         ))
     }
+}
+
+/// Sweeps thresholds from the highest score down: flagging every row with score >= t gives
+/// tp + (benign - fp) correct rows. Returns the score with the most correct rows.
+fn best_accuracy_threshold(scores: &[f32], is_anomaly: &[bool], benign: usize) -> Option<f64> {
+    if benign == scores.len() {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    // Flagging nothing: every benign row is right.
+    let (mut best, mut best_correct) = (f64::INFINITY, benign);
+    let mut correct = benign;
+    for (k, &i) in order.iter().enumerate() {
+        if is_anomaly[i] {
+            correct += 1;
+        } else {
+            correct -= 1;
+        }
+        // Only between distinct scores: ties are flagged together.
+        let last_of_tie = order.get(k + 1).is_none_or(|&j| scores[j] != scores[i]);
+        if last_of_tie && correct >= best_correct {
+            (best, best_correct) = (f64::from(scores[i]), correct);
+        }
+    }
+    Some(best)
 }
 
 /// The smallest f64 above `x`, and above `x` as an f32 score too: a score equal
@@ -249,6 +285,7 @@ mod tests {
             ("benign-pct:99", ThresholdRule::BenignPercentile(99.0)),
             ("benign-max", ThresholdRule::BenignMax(1.0)),
             ("benign-max:1.01", ThresholdRule::BenignMax(1.01)),
+            ("best-accuracy", ThresholdRule::BestAccuracy),
         ] {
             assert_eq!(text.parse::<ThresholdRule>().unwrap(), rule);
             assert_eq!(rule.to_string(), text);
@@ -290,6 +327,20 @@ mod tests {
             .unwrap();
         assert_eq!(zero.calibration_fpr, 0.0);
         assert!(zero.value > f64::from(0.99f32));
+    }
+
+    #[test]
+    fn best_accuracy_picks_the_separating_score() {
+        // Benign 0.1..0.4 and one benign outlier at 0.9; anomalies 0.6, 0.7, 0.8.
+        let scores = [0.1f32, 0.2, 0.3, 0.4, 0.9, 0.6, 0.7, 0.8];
+        let y = [false, false, false, false, false, true, true, true];
+        let t = ThresholdRule::BestAccuracy.calibrate(&scores, &y).unwrap();
+        // Flagging >= 0.6 gets 7 of 8 right; no threshold gets all 8.
+        assert_eq!(t.value, f64::from(0.6f32));
+        assert!((t.calibration_recall - 1.0).abs() < 1e-12);
+        assert!((t.calibration_fpr - 0.2).abs() < 1e-12);
+        let no_anomalies = ThresholdRule::BestAccuracy.calibrate(&scores[..4], &y[..4]);
+        assert!(no_anomalies.is_err());
     }
 
     #[test]

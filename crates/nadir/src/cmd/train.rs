@@ -93,7 +93,8 @@ pub struct Args {
     /// Decision threshold on the anomaly score, chosen on the validation split:
     /// fixed:0.5, fpr:0.01 (at most 1% of benign validation rows flagged),
     /// benign-pct:99 (99th percentile of benign validation scores), benign-max,
-    /// benign-max:1.01. Default: fixed:0.5, or benign-pct:99 for the autoencoder.
+    /// benign-max:1.01, best-accuracy (highest accuracy on validation). Default:
+    /// fixed:0.5, or benign-pct:99 for the autoencoder.
     #[arg(long, value_name = "RULE")]
     threshold: Option<String>,
     /// A separate labelled test file (e.g. KDDTest+); then FILE is split into train
