@@ -8,7 +8,7 @@
 #
 # Env: FAMILIES (default: all six), EPOCHS, MAX_TRAIN_ROWS, LOG=1 (signed log before
 # scaling), THRESHOLD (default
-# fixed:0.5; the autoencoder always uses benign-pct:99 unless THRESHOLD_AE is set),
+# fixed:0.5; the autoencoder uses best-accuracy on validation unless THRESHOLD_AE is set),
 # SEED, OUT (default bench/out/nslkdd), DATA (default ../shared/data/nsl-kdd), NADIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,7 +16,7 @@ DATA=${DATA:-../shared/data/nsl-kdd}
 OUT=${OUT:-bench/out/nslkdd}
 FAMILIES=${FAMILIES:-"hybrid llaformer cnn-lstm lln ldpi autoencoder"}
 THRESHOLD=${THRESHOLD:-fixed:0.5}
-THRESHOLD_AE=${THRESHOLD_AE:-benign-pct:99}
+THRESHOLD_AE=${THRESHOLD_AE:-best-accuracy}
 SEED=${SEED:-42}
 mkdir -p "$OUT"
 
