@@ -30,6 +30,11 @@ echo "==    threshold at 1% false positives on validation, tested on the test sa
 "$NADIR" train --data examples/data/nslkdd-train-sample.txt.gz \
   --test examples/data/nslkdd-test-sample.txt.gz \
   --model hybrid --epochs 8 --threshold fpr:0.01 --resamples 200 -o "$OUT/nslkdd-hybrid.nadir"
+echo
+echo "==    and the autoencoder (signed-log features, threshold with the best validation accuracy)"
+"$NADIR" train --data examples/data/nslkdd-train-sample.txt.gz \
+  --test examples/data/nslkdd-test-sample.txt.gz \
+  --model autoencoder --log --threshold best-accuracy --resamples 200 -o "$OUT/nslkdd-autoencoder.nadir"
 
 echo
 echo "== 5. Score data with the saved bundle, and look inside it"
