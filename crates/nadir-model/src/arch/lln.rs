@@ -2,24 +2,18 @@
 //! multi-head self-attention (residual + LayerNorm) -> global average pool -> Dense -> output.
 
 use burn::module::Module;
-use burn::nn::conv::{Conv1d, Conv1dConfig};
-use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
-use burn::nn::{
-    BatchNorm, BatchNormConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d,
-};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::LlnConfig;
-use crate::layers::{BiLstm, ForwardCtx, KerasMultiHeadAttention, LstmBias};
+use crate::layers::{
+    BiLstm, ConvFrontEnd, ConvFrontEndConfig, ForwardCtx, KerasMultiHeadAttention, LstmBias,
+};
 
 #[derive(Module, Debug)]
 pub struct Lln {
-    pub conv1: Conv1d,
-    pub norm1: BatchNorm,
-    pub conv2: Conv1d,
-    pub norm2: BatchNorm,
-    pub pool: MaxPool1d,
+    pub front: ConvFrontEnd,
     pub lstm: BiLstm,
     pub attention: KerasMultiHeadAttention,
     pub attention_norm: LayerNorm,
@@ -31,22 +25,17 @@ pub struct Lln {
 impl Lln {
     pub fn new(c: &LlnConfig, channels: usize, n_outputs: usize, device: &Device) -> Self {
         let same = c.kernel_size - 1;
-        let conv = |c_in, c_out| {
-            Conv1dConfig::new(c_in, c_out, c.kernel_size)
-                .with_padding(PaddingConfig1d::Explicit(same / 2, same - same / 2))
-                .init(device)
+        let front = ConvFrontEndConfig {
+            channels,
+            filters: [c.conv1_filters, c.conv2_filters],
+            kernel_size: c.kernel_size,
+            padding: (same / 2, same - same / 2),
+            pool: c.pool,
+            batch_norm_eps: c.batch_norm_eps,
         };
         let width = 2 * c.lstm_units;
         Self {
-            conv1: conv(channels, c.conv1_filters),
-            norm1: BatchNormConfig::new(c.conv1_filters)
-                .with_epsilon(c.batch_norm_eps)
-                .init(device),
-            conv2: conv(c.conv1_filters, c.conv2_filters),
-            norm2: BatchNormConfig::new(c.conv2_filters)
-                .with_epsilon(c.batch_norm_eps)
-                .init(device),
-            pool: MaxPool1dConfig::new(c.pool).with_stride(c.pool).init(),
+            front: ConvFrontEnd::new(&front, device),
             lstm: BiLstm::new(c.conv2_filters, c.lstm_units, LstmBias::Keras, device),
             attention: KerasMultiHeadAttention::new(width, c.heads, c.key_dim, device),
             attention_norm: LayerNormConfig::new(width)
@@ -60,13 +49,9 @@ impl Lln {
 
     /// `[B, C, L] -> [B, outputs]`.
     pub fn forward(&self, x: Tensor<3>, ctx: &mut ForwardCtx) -> Tensor<2> {
-        let x = self
-            .pool
-            .forward(relu(self.norm1.forward(self.conv1.forward(x))));
-        let x = self
-            .pool
-            .forward(relu(self.norm2.forward(self.conv2.forward(x))));
-        let sequence = self.lstm.forward_sequence(x.swap_dims(1, 2));
+        let sequence = self
+            .lstm
+            .forward_sequence(self.front.forward(x).swap_dims(1, 2));
         let attended = self
             .attention_norm
             .forward(sequence.clone() + self.attention.forward(sequence));

@@ -5,10 +5,12 @@
 //! reproducibility when two trainings share a process).
 
 mod attention;
+mod conv_front;
 mod lstm;
 mod sepconv;
 
 pub use attention::{AdditiveAttention, KerasMultiHeadAttention};
+pub use conv_front::{ConvFrontEnd, ConvFrontEndConfig};
 pub use lstm::{BiLstm, Lstm, LstmBias};
 pub use sepconv::SeparableConv1d;
 
