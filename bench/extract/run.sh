@@ -5,9 +5,14 @@
 #   bash bench/extract/run.sh            # the 220 MB ingestion capture, 3 runs each
 #   MIN_MB=50 RUNS=1 bash bench/extract/run.sh
 #
-# The capture is the ingestion benchmark's (bench/ingest/run.sh makes it with the
-# make_bench_capture example from the real captures in ../shared/data, replicated
-# with shifted addresses and times). Python cicflowmeter runs ~1.2k
+# Two captures, each made by the make_bench_capture example from real captures in
+# ../shared/data, replicated with shifted addresses and times:
+#   mix       the ingestion benchmark's capture (bench/ingest/run.sh): every shared
+#             real capture, mostly scans, so ~1.2 packets per flow (a CSV row for
+#             nearly every packet: the worst case for a flow meter);
+#   sessions  the TCP connections only (slowloris + a TLS session), ~12.5 packets
+#             per flow.
+# Python cicflowmeter runs ~1.2k
 # packets/s, so it gets the first CIC_SLICE packets of the same file and is compared
 # by packets/s (stated in the output). Stock cicflowmeter 0.5.0 stops with a
 # ValueError when a flow has only reverse-direction packets (min() of an empty
@@ -33,24 +38,30 @@ cargo build --release -q -p nadir-decode --example make_bench_capture --example 
 NADIR="$CARGO_TARGET_DIR/release/nadir"
 EXAMPLES="$CARGO_TARGET_DIR/release/examples"
 
-CAPTURE="$ROOT/bench/out/bench-${MIN_MB}mb.pcap"
-if [[ ! -s "$CAPTURE" ]]; then
-  echo "== make capture ($MIN_MB MB)"
-  "$EXAMPLES/make_bench_capture" "$CAPTURE" "$MIN_MB" \
-    "$DATA/labelled/kihy-slowloris/slowloris.pcap" \
-    "$DATA/labelled/chrissanders-synscan/synscan.pcapng" \
-    "$DATA/cicflowmeter-reference/cicflowmeter-sample-latria/sample.pcap" \
-    "$DATA/cicflowmeter-reference/concap-examples/example__completed__nmap-tcp-syn-version__dump.pcap" \
-    "$DATA/cicflowmeter-reference/concap-examples/example__completed__nmap-udp-version__dump.pcap"
-fi
-SLICE="$OUT/slice-${CIC_SLICE}.pcap"
-[[ -s "$SLICE" ]] || "$EXAMPLES/make_bench_capture" --first "$CIC_SLICE" "$CAPTURE" "$SLICE"
+SHARED_CAPTURES=(
+  "$DATA/labelled/kihy-slowloris/slowloris.pcap"
+  "$DATA/labelled/chrissanders-synscan/synscan.pcapng"
+  "$DATA/cicflowmeter-reference/cicflowmeter-sample-latria/sample.pcap"
+  "$DATA/cicflowmeter-reference/concap-examples/example__completed__nmap-tcp-syn-version__dump.pcap"
+  "$DATA/cicflowmeter-reference/concap-examples/example__completed__nmap-udp-version__dump.pcap"
+)
+declare -A CAPTURE=(
+  [mix]="$ROOT/bench/out/bench-${MIN_MB}mb.pcap"
+  [sessions]="$ROOT/bench/out/bench-sessions-${MIN_MB}mb.pcap"
+)
+[[ -s "${CAPTURE[mix]}" ]] || "$EXAMPLES/make_bench_capture" "${CAPTURE[mix]}" "$MIN_MB" "${SHARED_CAPTURES[@]}"
+[[ -s "${CAPTURE[sessions]}" ]] || "$EXAMPLES/make_bench_capture" "${CAPTURE[sessions]}" "$MIN_MB" \
+  "${SHARED_CAPTURES[0]}" "${SHARED_CAPTURES[2]}"
 
 packets() { "$EXAMPLES/read_decode" "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"])'; }
-PACKETS=$(packets "$CAPTURE")
-SLICE_PACKETS=$(packets "$SLICE")
-BYTES=$(stat -c %s "$CAPTURE")
-echo "capture: $CAPTURE, $PACKETS packets, $BYTES bytes; slice: $SLICE_PACKETS packets"
+declare -A PACKETS SLICE SLICE_PACKETS
+for kind in mix sessions; do
+  SLICE[$kind]="$OUT/slice-$kind-${CIC_SLICE}.pcap"
+  [[ -s "${SLICE[$kind]}" ]] || "$EXAMPLES/make_bench_capture" --first "$CIC_SLICE" "${CAPTURE[$kind]}" "${SLICE[$kind]}"
+  PACKETS[$kind]=$(packets "${CAPTURE[$kind]}")
+  SLICE_PACKETS[$kind]=$(packets "${SLICE[$kind]}")
+  echo "capture $kind: ${CAPTURE[$kind]}, ${PACKETS[$kind]} packets, $(stat -c %s "${CAPTURE[$kind]}") bytes; slice: ${SLICE_PACKETS[$kind]} packets"
+done
 
 if [[ ! -x "$ROOT/bench/.venv-nfstream/bin/python" ]]; then
   echo "== venv for NFStream"
@@ -68,12 +79,12 @@ fi
 : > "$OUT/results.tsv"
 run() {
   local name="$1" packets="$2"; shift 2
-  local walls=() rss=0
+  local walls=() rss=0 file="${name//\//-}"
   for ((i = 0; i < RUNS; i++)); do
-    /usr/bin/time -v -o "$OUT/time-$name.txt" "$@" > "$OUT/stdout-$name.txt" 2> "$OUT/stderr-$name.txt" || {
-      echo "!! $name failed (exit $?); see $OUT/stderr-$name.txt"; tail -3 "$OUT/stderr-$name.txt"; return 0; }
-    walls+=("$(python3 "$ROOT/bench/extract/time_wall.py" "$OUT/time-$name.txt")")
-    local r; r=$(awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}' "$OUT/time-$name.txt")
+    /usr/bin/time -v -o "$OUT/time-$file.txt" "$@" > "$OUT/stdout-$file.txt" 2> "$OUT/stderr-$file.txt" || {
+      echo "!! $name failed (exit $?); see $OUT/stderr-$file.txt"; tail -3 "$OUT/stderr-$file.txt"; return 0; }
+    walls+=("$(python3 "$ROOT/bench/extract/time_wall.py" "$OUT/time-$file.txt")")
+    local r; r=$(awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}' "$OUT/time-$file.txt")
     (( r > rss )) && rss=$r
   done
   local median; median=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
@@ -81,14 +92,17 @@ run() {
   printf '%-28s %10s packets  %8.3f s  peak RSS %8d KiB\n' "$name" "$packets" "$median" "$rss"
 }
 
-echo "== runs (median of $RUNS)"
-run cat "$PACKETS" sh -c "cat '$CAPTURE' > /dev/null"
-run nadir-cic-1thread "$PACKETS" "$NADIR" extract "$CAPTURE" --features cic --threads 1 --no-progress -o "$OUT/nadir.csv"
-run nadir-cic-2threads "$PACKETS" "$NADIR" extract "$CAPTURE" --features cic --threads 2 --no-progress -o "$OUT/nadir-2t.csv"
-run nfstream-stats "$PACKETS" "$ROOT/bench/.venv-nfstream/bin/python" "$ROOT/bench/extract/nfstream_run.py" "$CAPTURE" "$OUT/nfstream.csv"
-RUNS_SAVED=$RUNS; RUNS=1
-run cicflowmeter-py-slice "$SLICE_PACKETS" "$ROOT/bench/.venv-cicflowmeter/bin/python" "$ROOT/bench/extract/cic_patched.py" -f "$SLICE" -c "$OUT/cicflowmeter.csv"
-RUNS=$RUNS_SAVED
+for kind in mix sessions; do
+  capture="${CAPTURE[$kind]}" packets="${PACKETS[$kind]}"
+  echo "== $kind: runs (median of $RUNS)"
+  run "$kind/cat" "$packets" sh -c "cat '$capture' > /dev/null"
+  run "$kind/nadir-cic-1thread" "$packets" "$NADIR" extract "$capture" --features cic --threads 1 --no-progress -o "$OUT/nadir-$kind.csv"
+  run "$kind/nadir-cic-2threads" "$packets" "$NADIR" extract "$capture" --features cic --threads 2 --no-progress -o "$OUT/nadir-$kind-2t.csv"
+  run "$kind/nfstream-stats" "$packets" "$ROOT/bench/.venv-nfstream/bin/python" "$ROOT/bench/extract/nfstream_run.py" "$capture" "$OUT/nfstream-$kind.csv"
+  RUNS_SAVED=$RUNS; RUNS=1
+  run "$kind/cicflowmeter-py-slice" "${SLICE_PACKETS[$kind]}" "$ROOT/bench/.venv-cicflowmeter/bin/python" "$ROOT/bench/extract/cic_patched.py" -f "${SLICE[$kind]}" -c "$OUT/cicflowmeter-$kind.csv"
+  RUNS=$RUNS_SAVED
+done
 
 echo "== summary"
 python3 "$ROOT/bench/extract/report.py" "$OUT/results.tsv" "$(nproc)"

@@ -43,15 +43,15 @@ fn main() -> Result<()> {
     for input in &args[2..] {
         let mut source = FileSource::open(input, &OpenOptions::default())?;
         let mut first_ts = None;
+        // Inputs are laid end to end in time: each starts 1 ms after the previous one ends.
+        let offset = templates
+            .last()
+            .map_or(0, |t: &Template| t.ts_ns + 1_000_000);
         while let Some(p) = source.next_packet()? {
             if p.link_type != LinkType::ETHERNET {
                 return Err(format!("{input}: only Ethernet captures can be replicated").into());
             }
-            // Inputs are laid end to end in time.
             let base = *first_ts.get_or_insert(p.ts_ns);
-            let offset = templates
-                .last()
-                .map_or(0, |t: &Template| t.ts_ns + 1_000_000);
             let ip = decoder
                 .decode(&p)
                 .ok()
