@@ -30,6 +30,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use crate::cic::format::{write_plain_double, write_plain_single};
+use crate::cic::write_int;
+
 /// Output file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutputFormat {
@@ -229,32 +232,22 @@ fn write_float(buf: &mut Vec<u8>, v: f64) {
     } else if v.is_infinite() {
         buf.extend_from_slice(if v > 0.0 { b"Infinity" } else { b"-Infinity" });
     } else {
-        // Writing into a Vec cannot fail.
-        let _ = write!(buf, "{v}");
+        write_plain_double(buf, v);
     }
 }
 
 fn write_value_text(buf: &mut Vec<u8>, value: Value<'_>) {
-    let _ = match value {
-        Value::Str(s) => {
-            buf.extend_from_slice(s.as_bytes());
-            Ok(())
-        }
-        Value::I64(v) => write!(buf, "{v}"),
-        Value::U64(v) => write!(buf, "{v}"),
-        Value::U16(v) => write!(buf, "{v}"),
-        Value::U8(v) => write!(buf, "{v}"),
-        Value::F64(v) => {
-            write_float(buf, v);
-            Ok(())
-        }
+    match value {
+        Value::Str(s) => buf.extend_from_slice(s.as_bytes()),
+        Value::I64(v) => write_int(buf, v),
+        Value::U64(v) => write_int(buf, v),
+        Value::U16(v) => write_int(buf, v),
+        Value::U8(v) => write_int(buf, v),
+        Value::F64(v) => write_float(buf, v),
         // f32 printed as f32 (shortest form of the f32, not of its f64 widening).
-        Value::F32(v) if v.is_finite() => write!(buf, "{v}"),
-        Value::F32(v) => {
-            write_float(buf, f64::from(v));
-            Ok(())
-        }
-    };
+        Value::F32(v) if v.is_finite() => write_plain_single(buf, v),
+        Value::F32(v) => write_float(buf, f64::from(v)),
+    }
 }
 
 /// Appends `field` as one CSV field (RFC 4180: quoted when it holds a comma, quote or

@@ -9,7 +9,7 @@
 
 pub mod columns;
 mod flow;
-mod format;
+pub(crate) mod format;
 mod stats;
 mod values;
 
@@ -18,12 +18,11 @@ pub use columns::{
 };
 pub use flow::{cic_flow_config, CicConfig, CicFlow, CicMode};
 pub use format::{
-    civil_from_days, write_csv_field, write_java_double, write_timestamp, write_value,
+    civil_from_days, write_csv_field, write_int, write_ip, write_java_double, write_timestamp,
+    write_value,
 };
 pub use stats::RunningStats;
 pub use values::{CicFeatures, CicValue, CIC_FEATURE_COUNT, FIRST_FEATURE_COLUMN};
-
-use std::io::Write as _;
 
 use nadir_flow::Endpoint;
 
@@ -45,26 +44,30 @@ pub struct CicRecord {
 impl CicRecord {
     /// Appends the `Flow ID` (`srcIP-dstIP-srcPort-dstPort-proto` of the first packet).
     pub fn write_flow_id(&self, out: &mut Vec<u8>) {
-        let _ = write!(
-            out,
-            "{}-{}-{}-{}-{}",
-            self.first_src.addr,
-            self.first_dst.addr,
-            self.first_src.port,
-            self.first_dst.port,
-            self.protocol
-        );
+        write_ip(out, self.first_src.addr);
+        out.push(b'-');
+        write_ip(out, self.first_dst.addr);
+        out.push(b'-');
+        write_int(out, self.first_src.port);
+        out.push(b'-');
+        write_int(out, self.first_dst.port);
+        out.push(b'-');
+        write_int(out, self.protocol);
     }
 
     /// Appends one CSV row (87 fields and a newline) in dataset order. `label` is
     /// the `Label` column (always present; e.g. `NeedManualLabel` or a class id).
     pub fn write_csv_row(&self, out: &mut Vec<u8>, mode: CicMode, label: &str) {
         self.write_flow_id(out);
-        let _ = write!(
-            out,
-            ",{},{},{},{},{},",
-            self.src.addr, self.src.port, self.dst.addr, self.dst.port, self.protocol
-        );
+        for endpoint in [self.src, self.dst] {
+            out.push(b',');
+            write_ip(out, endpoint.addr);
+            out.push(b',');
+            write_int(out, endpoint.port);
+        }
+        out.push(b',');
+        write_int(out, self.protocol);
+        out.push(b',');
         write_timestamp(out, self.start_ts_ns, mode);
         for value in self.features.values() {
             out.push(b',');
