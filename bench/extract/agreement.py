@@ -18,7 +18,10 @@ at the first FIN; its bulk/clump gap is 1 s in this version and its active timeo
 5 s, but it uses packet time in seconds for both; `subflow_*` are totals (the Java
 fork divides by the packet count); `cwr_flag_count` is the forward URG count;
 `init_bwd_win_byts` and `fwd_seg_size_min` follow other definitions; `timestamp`
-has one-second resolution. The report lists every feature with its agreement.
+has one-second resolution; every packet length (`totlen_*`, `*_pkt_len_*`,
+`pkt_len_*`, `pkt_size_avg`, segment sizes) is scapy's `len(packet)`, the whole
+frame from the link header on (cicflowmeter/features/packet_length.py), where the
+fork counts payload bytes: those differ on every flow by the header bytes. The report lists every feature with its agreement.
 """
 import argparse
 import collections

@@ -2,7 +2,10 @@
 //!
 //! Each shard owns every flow whose [`FlowKey::shard`] names it, so each flow sees
 //! exactly the packets (in the same order) it would see in a single table: output
-//! is the same flows as one thread, only their interleaving differs. Packets travel
+//! is the same flows as one thread, only their interleaving differs. The one
+//! exception is eviction: each shard holds 1/N of `max_flows` and evicts its own
+//! least recently used flow, which a single table (one LRU over all flows) may not
+//! pick; a global LRU would need every packet to pass through one lock. Packets travel
 //! in batches whose buffers are recycled, so the steady state allocates nothing.
 //! Input queues are bounded (memory stays bounded when a worker falls behind).
 

@@ -108,7 +108,8 @@ pub struct Args {
     pub cic_mode: CicModeArg,
 
     /// Worker threads for the flow table (flows are sharded by key; output is the
-    /// same flows as one thread, in another order).
+    /// same flows as one thread, in another order, as long as no flow is evicted:
+    /// each thread evicts from its own 1/N share of --max-flows).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub threads: usize,
 
