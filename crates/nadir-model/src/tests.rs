@@ -455,3 +455,54 @@ fn sequence_variants_of_the_hybrid_train() {
     let h = model.history();
     assert!(h.epochs[2].train_loss < h.epochs[0].train_loss, "{h:?}");
 }
+
+/// A `[dims]` tensor of uniform(-1, 1) values from `seed`.
+fn random_tensor<const D: usize>(
+    dims: [usize; D],
+    seed: u64,
+    device: &burn::tensor::Device,
+) -> burn::tensor::Tensor<D> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = dims.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values, dims), device)
+}
+
+fn max_abs_diff<const D: usize>(a: burn::tensor::Tensor<D>, b: burn::tensor::Tensor<D>) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    let a = a
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap();
+    let b = b
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap();
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn fused_lstm_matches_the_tensor_op_lstm() {
+    use crate::layers::{Lstm, LstmBias};
+    let device = burn::tensor::Device::flex();
+    for (bias, reverse, batch, steps) in [
+        (LstmBias::Torch, false, 5, 7),
+        (LstmBias::Keras, true, 3, 4),
+        (LstmBias::Keras, false, 2, 1),
+    ] {
+        let lstm = Lstm::new(6, 8, bias, reverse, &device);
+        // Scaled inputs drive the gates into saturation as well as the linear range.
+        let x = random_tensor([batch, steps, 6], 11, &device).mul_scalar(3.0);
+        let sequence = max_abs_diff(
+            lstm.forward_sequence(x.clone()),
+            lstm.forward_sequence_ops(x.clone()),
+        );
+        let last = max_abs_diff(lstm.forward_last(x.clone()), lstm.forward_last_ops(x));
+        assert!(sequence < 1e-5 && last < 1e-5, "{sequence} {last}");
+    }
+}

@@ -6,7 +6,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
-use burn::tensor::activation::{sigmoid, tanh};
+use burn::tensor::activation;
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// Bias layout: Keras has one bias per gate, PyTorch two (`b_ih` and `b_hh`, redundant but counted).
@@ -98,17 +98,17 @@ impl Lstm {
             } else {
                 x_t + h.matmul(recurrent.clone())
             };
-            let activated = sigmoid(gates.clone());
+            let activated = activation::sigmoid(gates.clone());
             let input_gate = activated.clone().narrow(1, 0, h_width);
             let forget_gate = activated.clone().narrow(1, h_width, h_width);
             let output_gate = activated.narrow(1, 3 * h_width, h_width);
-            let candidate = tanh(gates.narrow(1, 2 * h_width, h_width));
+            let candidate = activation::tanh(gates.narrow(1, 2 * h_width, h_width));
             c = if i == 0 {
                 input_gate * candidate
             } else {
                 forget_gate * c + input_gate * candidate
             };
-            h = output_gate * tanh(c.clone());
+            h = output_gate * activation::tanh(c.clone());
             on_step(t, &h);
         }
         h
@@ -116,6 +116,34 @@ impl Lstm {
 
     /// All hidden states `[B, T, D] -> [B, T, H]` (in time order, also when `reverse`).
     pub fn forward_sequence(&self, x: Tensor<3>) -> Tensor<3> {
+        if x.is_autodiff() {
+            self.forward_sequence_ops(x)
+        } else {
+            let [batch, steps, _] = x.dims();
+            let device = x.device();
+            let mut outputs = vec![0.0f32; batch * steps * self.hidden];
+            self.run_fused(x, Some(&mut outputs));
+            Tensor::from_data(
+                TensorData::new(outputs, [batch, steps, self.hidden]),
+                &device,
+            )
+        }
+    }
+
+    /// The last hidden state only `[B, T, D] -> [B, H]`.
+    pub fn forward_last(&self, x: Tensor<3>) -> Tensor<2> {
+        if x.is_autodiff() {
+            self.forward_last_ops(x)
+        } else {
+            let [batch, _, _] = x.dims();
+            let device = x.device();
+            let h = self.run_fused(x, None);
+            Tensor::from_data(TensorData::new(h, [batch, self.hidden]), &device)
+        }
+    }
+
+    /// [`forward_sequence`](Self::forward_sequence) in burn tensor ops (differentiable).
+    pub(crate) fn forward_sequence_ops(&self, x: Tensor<3>) -> Tensor<3> {
         let steps = x.dims()[1];
         let mut outputs: Vec<Option<Tensor<2>>> = vec![None; steps];
         self.run(x, |t, h| outputs[t] = Some(h.clone()));
@@ -123,10 +151,132 @@ impl Lstm {
         Tensor::stack(outputs, 1)
     }
 
-    /// The last hidden state only `[B, T, D] -> [B, H]`.
-    pub fn forward_last(&self, x: Tensor<3>) -> Tensor<2> {
+    /// [`forward_last`](Self::forward_last) in burn tensor ops (differentiable).
+    pub(crate) fn forward_last_ops(&self, x: Tensor<3>) -> Tensor<2> {
         self.run(x, |_, _| {})
     }
+
+    /// Inference recurrence on plain buffers, batch-major `[B, T, D]`; returns the final hidden
+    /// state `[B * H]` and, with `outputs`, writes every step's `h` there as `[B, T, H]`.
+    /// The GEMMs are burn's; the gate nonlinearities and the cell update are one pass per step
+    /// (hand-written: the tensor-op cell makes about ten temporaries and strided gate copies
+    /// per step, and libm's scalar exp/tanh dominated the small models).
+    fn run_fused(&self, x: Tensor<3>, mut outputs: Option<&mut [f32]>) -> Vec<f32> {
+        let [batch, steps, d_input] = x.dims();
+        let device = x.device();
+        let hidden = self.hidden;
+        let width = 4 * hidden;
+        // Batch-major projection: the row of (b, t) is b * T + t, no transpose needed.
+        let projected = floats(
+            x.reshape([batch * steps, d_input])
+                .matmul(self.input_weight.val()),
+        );
+        let mut bias = floats(self.bias.val());
+        if let Some(second) = &self.recurrent_bias {
+            for (b, s) in bias.iter_mut().zip(floats(second.val())) {
+                *b += s;
+            }
+        }
+        let recurrent = self.recurrent_weight.val();
+        let zero_row = vec![0.0f32; width];
+        let mut h = vec![0.0f32; batch * hidden];
+        let mut c = vec![0.0f32; batch * hidden];
+        for i in 0..steps {
+            let t = if self.reverse { steps - 1 - i } else { i };
+            // h_0 = 0: the first step has no recurrent term.
+            let rec = (i > 0).then(|| {
+                let h_prev =
+                    Tensor::<2>::from_data(TensorData::new(h.clone(), [batch, hidden]), &device);
+                floats(h_prev.matmul(recurrent.clone()))
+            });
+            for b in 0..batch {
+                let x_row = &projected[(b * steps + t) * width..][..width];
+                let r_row = rec
+                    .as_ref()
+                    .map_or(&zero_row[..], |r| &r[b * width..][..width]);
+                let h_row = &mut h[b * hidden..][..hidden];
+                lstm_cell(x_row, r_row, &bias, &mut c[b * hidden..][..hidden], h_row);
+                if let Some(out) = outputs.as_deref_mut() {
+                    out[(b * steps + t) * hidden..][..hidden].copy_from_slice(h_row);
+                }
+            }
+        }
+        h
+    }
+}
+
+/// The values of an f32 tensor, row-major.
+fn floats<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("converted to f32")
+}
+
+/// One LSTM cell update for one sample: pre-activations `x + r + bias` (gate blocks i, f, g, o
+/// of `hidden` each), `c = f * c + i * g`, `h = o * tanh(c)`.
+pub(crate) fn lstm_cell(x: &[f32], r: &[f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
+    let n = h.len();
+    let (x, r, bias, c) = (
+        gate_blocks(x, n),
+        gate_blocks(r, n),
+        gate_blocks(bias, n),
+        &mut c[..n],
+    );
+    // Equal-length slices: the loop runs without bounds checks and vectorises.
+    for j in 0..n {
+        let pre = |k: usize| x[k][j] + r[k][j] + bias[k][j];
+        let input = sigmoid(pre(0));
+        let forget = sigmoid(pre(1));
+        let candidate = tanh(pre(2));
+        let output = sigmoid(pre(3));
+        let cell = forget * c[j] + input * candidate;
+        c[j] = cell;
+        h[j] = output * tanh(cell);
+    }
+}
+
+/// The four `n`-wide gate blocks of a `4n` row.
+fn gate_blocks(row: &[f32], n: usize) -> [&[f32]; 4] {
+    let row = &row[..4 * n];
+    [&row[..n], &row[n..2 * n], &row[2 * n..3 * n], &row[3 * n..]]
+}
+
+/// Logistic function on [`exp`].
+#[inline(always)]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// `tanh(x) = 1 - 2 / (1 + e^(2x))` on [`exp`] (absolute error ~1e-7).
+#[inline(always)]
+pub(crate) fn tanh(x: f32) -> f32 {
+    1.0 - 2.0 / (1.0 + exp(2.0 * x))
+}
+
+/// e^x with ~1 ulp relative error (Cephes `expf` polynomial). Branch-free so the cell loop
+/// vectorises; libm's `expf` is an opaque scalar call. Inputs are clamped to [-87, 88], where
+/// 2^n stays a normal float (e^88 is already far past saturating sigmoid and tanh).
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // 1.5 * 2^23: adding it rounds to an integer held in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    let r = x - n * 0.693_359_375 - n * -2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_2e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 0.166_666_65;
+    p = p * r + 0.5;
+    let poly = p * r * r + r + 1.0;
+    // 2^n: n sits in the low bits of `shifted`; rebuild it as an exponent field.
+    let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
+    poly * f32::from_bits(((n_bits + 127) << 23) as u32)
 }
 
 /// Splits `[T, B, G]` into T tensors `[B, G]` by recursive halving. The backward pass of a
@@ -162,5 +312,24 @@ impl BiLstm {
         let forward = self.forward.forward_sequence(x.clone());
         let backward = self.backward.forward_sequence(x);
         Tensor::cat(vec![forward, backward], 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exp_sigmoid_tanh_match_libm() {
+        for i in -20_000..=20_000 {
+            let x = i as f32 * 0.005;
+            if (-87.0..=88.0).contains(&x) {
+                let e = super::exp(x);
+                assert!((e - x.exp()).abs() <= 4e-7 * x.exp(), "exp({x}) = {e}");
+            }
+            let s = 1.0 / (1.0 + (-x).exp());
+            assert!((super::sigmoid(x) - s).abs() < 1e-6, "sigmoid({x})");
+            assert!((super::tanh(x) - x.tanh()).abs() < 1e-6, "tanh({x})");
+        }
+        assert!(super::sigmoid(-200.0) < 1e-37 && super::sigmoid(200.0) == 1.0);
+        assert!(super::tanh(-200.0) == -1.0 && super::tanh(200.0) == 1.0);
     }
 }
