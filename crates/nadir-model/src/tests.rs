@@ -506,3 +506,32 @@ fn fused_lstm_matches_the_tensor_op_lstm() {
         assert!(sequence < 1e-5 && last < 1e-5, "{sequence} {last}");
     }
 }
+
+#[test]
+fn channels_last_front_end_matches_burn_layers() {
+    use crate::layers::{ConvFrontEnd, ConvFrontEndConfig};
+    use burn::module::Module;
+    for (length, padding) in [(20, (1, 1)), (21, (2, 0))] {
+        let config = ConvFrontEndConfig {
+            channels: 3,
+            filters: [8, 16],
+            kernel_size: 3,
+            padding,
+            pool: 2,
+            batch_norm_eps: 1e-5,
+        };
+        // Training mode (autodiff device): batch statistics, and the running ones move.
+        let device = burn::tensor::Device::flex().autodiff();
+        let front = ConvFrontEnd::new(&config, &device);
+        let x = random_tensor([4, 3, length], 5, &device);
+        let reference = front.forward(x.clone()).swap_dims(1, 2);
+        let gemm = front.forward_channels_last(x.clone());
+        let train = max_abs_diff(reference, gemm);
+        // Inference (batch norm folded into the GEMM) with the running statistics now non-trivial.
+        let front = front.valid();
+        let x = x.inner();
+        let reference = front.forward(x.clone()).swap_dims(1, 2);
+        let infer = max_abs_diff(reference, front.forward_channels_last(x));
+        assert!(train < 1e-5 && infer < 1e-5, "{train} {infer}");
+    }
+}

@@ -7,6 +7,9 @@ use burn::tensor::{Device, Tensor};
 use crate::config::CnnLstmConfig;
 use crate::layers::{ConvFrontEnd, ConvFrontEndConfig, ForwardCtx, Lstm, LstmBias};
 
+/// Samples per inference pass (see [`CnnLstm::forward`]).
+const INFERENCE_CHUNK: usize = 256;
+
 #[derive(Module, Debug)]
 pub struct CnnLstm {
     pub front: ConvFrontEnd,
@@ -45,9 +48,28 @@ impl CnnLstm {
 
     /// `[B, C, L] -> [B, outputs]`.
     pub fn forward(&self, x: Tensor<3>, ctx: &mut ForwardCtx) -> Tensor<2> {
-        let mut sequence = ctx
-            .dropout(self.front.forward(x), self.dropout)
-            .swap_dims(1, 2);
+        let batch = x.dims()[0];
+        if !x.is_autodiff() && batch > INFERENCE_CHUNK {
+            // Chunks keep every intermediate (the im2col buffer is ~100 MB at 1024 samples)
+            // under glibc's mmap threshold, so memory is reused instead of faulted in and
+            // zeroed on every call, and closer to cache.
+            let chunks = (0..batch)
+                .step_by(INFERENCE_CHUNK)
+                .map(|start| {
+                    let len = INFERENCE_CHUNK.min(batch - start);
+                    self.forward_batch(x.clone().narrow(0, start, len), ctx)
+                })
+                .collect();
+            return Tensor::cat(chunks, 0);
+        }
+        self.forward_batch(x, ctx)
+    }
+
+    fn forward_batch(&self, x: Tensor<3>, ctx: &mut ForwardCtx) -> Tensor<2> {
+        // Dropout draws its mask over the channels-first view, the order it always had, so a
+        // seed gives the same masks.
+        let features = self.front.forward_channels_last(x).swap_dims(1, 2);
+        let mut sequence = ctx.dropout(features, self.dropout).swap_dims(1, 2);
         let layers = self.lstm.len();
         for layer in &self.lstm[..layers - 1] {
             sequence = ctx.dropout(layer.forward_sequence(sequence), self.dropout);

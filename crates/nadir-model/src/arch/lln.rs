@@ -51,7 +51,7 @@ impl Lln {
     pub fn forward(&self, x: Tensor<3>, ctx: &mut ForwardCtx) -> Tensor<2> {
         let sequence = self
             .lstm
-            .forward_sequence(self.front.forward(x).swap_dims(1, 2));
+            .forward_sequence(self.front.forward_channels_last(x));
         let attended = self
             .attention_norm
             .forward(sequence.clone() + self.attention.forward(sequence));

@@ -6,7 +6,9 @@ use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig1d};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// The sizes of a [`ConvFrontEnd`].
 pub struct ConvFrontEndConfig {
@@ -58,4 +60,153 @@ impl ConvFrontEnd {
         self.pool
             .forward(relu(self.norm2.forward(self.conv2.forward(x))))
     }
+
+    /// `[B, C, L] -> [B, L', filters[1]]`: the same function as [`forward`](Self::forward), but
+    /// channels-last (the layout an LSTM reads, so no transpose follows) and each convolution is
+    /// one GEMM over every position of the batch. burn-flex's conv1d runs one small GEMM per
+    /// sample, and its weight gradient is a convolution whose GEMMs are `k` columns wide, which
+    /// made the front end the slowest part of `cnn-lstm` training.
+    pub fn forward_channels_last(&self, x: Tensor<3>) -> Tensor<3> {
+        let x = self.stage(x.swap_dims(1, 2), &self.conv1, &self.norm1);
+        self.stage(x, &self.conv2, &self.norm2)
+    }
+
+    /// Conv + BatchNorm + ReLU + max-pool, channels-last `[B, L, C] -> [B, L', F]`.
+    fn stage(&self, x: Tensor<3>, conv: &Conv1d, norm: &BatchNorm) -> Tensor<3> {
+        let (Some(padding), Some(window)) = (gemm_padding(conv), pool_window(&self.pool)) else {
+            // Shapes the GEMM form does not cover: burn's channels-first layers.
+            let y = conv.forward(x.swap_dims(1, 2));
+            return self.pool.forward(relu(norm.forward(y))).swap_dims(1, 2);
+        };
+        let [batch, length, channels] = x.dims();
+        let k = conv.kernel_size;
+        let out_len = (length + padding.0 + padding.1 + 1)
+            .checked_sub(k)
+            .expect("conv1d: input shorter than the kernel");
+        let columns = im2col(x, k, padding).reshape([batch * out_len, k * channels]);
+        let weight = conv.weight.val();
+        let [filters, _, _] = weight.dims();
+        // [F, C, k] -> [k * C, F]: row `j * C + c` holds w[:, c, j], matching `im2col`.
+        let mut weight = weight.permute([2, 1, 0]).reshape([k * channels, filters]);
+        let mut bias = conv.bias.as_ref().map(|b| b.val());
+        let fold = !columns.is_autodiff();
+        if fold {
+            // Inference: batch norm is a per-channel affine map, folded into the GEMM.
+            let scale = norm.gamma.val() / (norm.running_var.value() + norm.epsilon).sqrt();
+            let shift = norm.beta.val() - norm.running_mean.value() * scale.clone();
+            weight = weight * scale.clone().unsqueeze_dim::<2>(0);
+            bias = Some(match bias {
+                Some(b) => b * scale + shift,
+                None => shift,
+            });
+        }
+        let mut y = columns.matmul(weight);
+        if let Some(bias) = bias {
+            y = y + bias.unsqueeze_dim::<2>(0);
+        }
+        if !fold {
+            // `[B * L', F]` is `[N, C]` to batch norm: statistics over batch and positions.
+            y = norm.forward(y);
+        }
+        let y = y.reshape([batch, out_len, filters]);
+        if fold {
+            max_pool_relu(y, window)
+        } else {
+            // Pool before ReLU: max and ReLU commute, and this halves the ReLU's work.
+            relu(max_pool_steps(y, window))
+        }
+    }
+}
+
+/// `(left, right)` zero padding when `conv` is a stride-1, undilated, ungrouped convolution with
+/// explicit padding (the GEMM form's cases), else `None`.
+fn gemm_padding(conv: &Conv1d) -> Option<(usize, usize)> {
+    if conv.stride != 1 || conv.dilation != 1 || conv.groups != 1 {
+        return None;
+    }
+    match conv.padding {
+        PaddingConfig1d::Explicit(left, right) => Some((left, right)),
+        PaddingConfig1d::Valid => Some((0, 0)),
+        PaddingConfig1d::Same => None,
+    }
+}
+
+/// The window of a non-overlapping, unpadded max-pool (`kernel == stride`), else `None`.
+fn pool_window(pool: &MaxPool1d) -> Option<usize> {
+    let unpadded = matches!(
+        pool.padding,
+        PaddingConfig1d::Valid | PaddingConfig1d::Explicit(0, 0)
+    );
+    (unpadded && pool.stride == pool.kernel_size && pool.dilation == 1 && !pool.ceil_mode)
+        .then_some(pool.kernel_size)
+}
+
+/// `[B, L, C] -> [B, L', k * C]` with `L' = L + left + right - k + 1`: position `t` holds the
+/// zero-padded input at `t .. t + k`, tap-major.
+fn im2col(x: Tensor<3>, k: usize, (left, right): (usize, usize)) -> Tensor<3> {
+    let [batch, length, channels] = x.dims();
+    let device = x.device();
+    let padded = if left + right == 0 {
+        x
+    } else {
+        let mut parts = Vec::with_capacity(3);
+        if left > 0 {
+            parts.push(Tensor::zeros([batch, left, channels], &device));
+        }
+        parts.push(x);
+        if right > 0 {
+            parts.push(Tensor::zeros([batch, right, channels], &device));
+        }
+        Tensor::cat(parts, 1)
+    };
+    let out_len = length + left + right + 1 - k;
+    if k == 1 {
+        return padded;
+    }
+    let taps = (0..k)
+        .map(|j| padded.clone().narrow(1, j, out_len))
+        .collect();
+    Tensor::cat(taps, 2)
+}
+
+/// Max-pool along the steps of channels-last `[B, L, C]` with window = stride = `window`
+/// (a trailing partial window is dropped, as MaxPool1d does): burn's 2-D max-pool over the
+/// `[B, 1, L, C]` view with a `window x 1` kernel, so no transpose is needed.
+fn max_pool_steps(x: Tensor<3>, window: usize) -> Tensor<3> {
+    let [batch, length, channels] = x.dims();
+    let options = MaxPoolOptions::new([window, 1]).with_stride([window, 1]);
+    max_pool2d(x.reshape([batch, 1, length, channels]), options).reshape([
+        batch,
+        length / window,
+        channels,
+    ])
+}
+
+/// Inference `relu(max_pool_steps(x))` in one pass over the rows. Hand-written: burn's max-pool
+/// is a scalar loop per output that also records i64 indices, which inference does not need.
+fn max_pool_relu(x: Tensor<3>, window: usize) -> Tensor<3> {
+    let [batch, length, channels] = x.dims();
+    let device = x.device();
+    let pooled = length / window;
+    let values = x
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("converted to f32");
+    // Starting from 0 applies the ReLU: relu(max(a, b)) = max(0, a, b).
+    let mut out = vec![0.0f32; batch * pooled * channels];
+    for (b, out_rows) in out.chunks_exact_mut(pooled * channels).enumerate() {
+        let rows = &values[b * length * channels..][..pooled * window * channels];
+        for (out_row, windows) in out_rows
+            .chunks_exact_mut(channels)
+            .zip(rows.chunks_exact(window * channels))
+        {
+            for row in windows.chunks_exact(channels) {
+                for (o, &v) in out_row.iter_mut().zip(row) {
+                    *o = o.max(v);
+                }
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(out, [batch, pooled, channels]), &device)
 }
