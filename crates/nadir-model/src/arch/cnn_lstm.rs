@@ -8,7 +8,7 @@ use crate::config::CnnLstmConfig;
 use crate::layers::{ConvFrontEnd, ConvFrontEndConfig, ForwardCtx, Lstm, LstmBias};
 
 /// Samples per inference pass (see [`CnnLstm::forward`]).
-const INFERENCE_CHUNK: usize = 256;
+const INFERENCE_CHUNK: usize = 128;
 
 #[derive(Module, Debug)]
 pub struct CnnLstm {
@@ -50,7 +50,7 @@ impl CnnLstm {
     pub fn forward(&self, x: Tensor<3>, ctx: &mut ForwardCtx) -> Tensor<2> {
         let batch = x.dims()[0];
         if !x.is_autodiff() && batch > INFERENCE_CHUNK {
-            // Chunks keep every intermediate (the im2col buffer is ~100 MB at 1024 samples)
+            // Chunks keep every intermediate (the im2col buffer alone is ~100 MB at 1024 samples)
             // under glibc's mmap threshold, so memory is reused instead of faulted in and
             // zeroed on every call, and closer to cache.
             let chunks = (0..batch)

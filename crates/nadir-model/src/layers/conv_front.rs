@@ -10,6 +10,8 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::{f32_data, f32_slice};
+
 /// The sizes of a [`ConvFrontEnd`].
 pub struct ConvFrontEndConfig {
     pub channels: usize,
@@ -86,21 +88,23 @@ impl ConvFrontEnd {
         let columns = im2col(x, k, padding).reshape([batch * out_len, k * channels]);
         let weight = conv.weight.val();
         let [filters, _, _] = weight.dims();
-        // [F, C, k] -> [k * C, F]: row `j * C + c` holds w[:, c, j], matching `im2col`.
-        let mut weight = weight.permute([2, 1, 0]).reshape([k * channels, filters]);
+        // [F, C, k] -> [F, k * C], used transposed: column `j * C + c` of row f holds
+        // w[f, c, j], matching `im2col`. A batched 2-D transpose (burn-flex's tiled copy); a
+        // full [k, C, F] permute took the generic strided copy, a third of batch-1 inference.
+        let mut weight = weight.swap_dims(1, 2).reshape([filters, k * channels]);
         let mut bias = conv.bias.as_ref().map(|b| b.val());
         let fold = !columns.is_autodiff();
         if fold {
             // Inference: batch norm is a per-channel affine map, folded into the GEMM.
             let scale = norm.gamma.val() / (norm.running_var.value() + norm.epsilon).sqrt();
             let shift = norm.beta.val() - norm.running_mean.value() * scale.clone();
-            weight = weight * scale.clone().unsqueeze_dim::<2>(0);
+            weight = weight * scale.clone().unsqueeze_dim::<2>(1);
             bias = Some(match bias {
                 Some(b) => b * scale + shift,
                 None => shift,
             });
         }
-        let mut y = columns.matmul(weight);
+        let mut y = columns.matmul(weight.transpose());
         if let Some(bias) = bias {
             y = y + bias.unsqueeze_dim::<2>(0);
         }
@@ -188,11 +192,8 @@ fn max_pool_relu(x: Tensor<3>, window: usize) -> Tensor<3> {
     let [batch, length, channels] = x.dims();
     let device = x.device();
     let pooled = length / window;
-    let values = x
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("converted to f32");
+    let data = f32_data(x);
+    let values = f32_slice(&data);
     // Starting from 0 applies the ReLU: relu(max(a, b)) = max(0, a, b).
     let mut out = vec![0.0f32; batch * pooled * channels];
     for (b, out_rows) in out.chunks_exact_mut(pooled * channels).enumerate() {

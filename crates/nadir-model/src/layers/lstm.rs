@@ -9,6 +9,8 @@ use burn::nn::Initializer;
 use burn::tensor::activation;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::{f32_data, f32_slice};
+
 /// Bias layout: Keras has one bias per gate, PyTorch two (`b_ih` and `b_hh`, redundant but counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LstmBias {
@@ -167,13 +169,14 @@ impl Lstm {
         let hidden = self.hidden;
         let width = 4 * hidden;
         // Batch-major projection: the row of (b, t) is b * T + t, no transpose needed.
-        let projected = floats(
+        let projected = f32_data(
             x.reshape([batch * steps, d_input])
                 .matmul(self.input_weight.val()),
         );
-        let mut bias = floats(self.bias.val());
+        let projected = f32_slice(&projected);
+        let mut bias = f32_slice(&f32_data(self.bias.val())).to_vec();
         if let Some(second) = &self.recurrent_bias {
-            for (b, s) in bias.iter_mut().zip(floats(second.val())) {
+            for (b, s) in bias.iter_mut().zip(f32_slice(&f32_data(second.val()))) {
                 *b += s;
             }
         }
@@ -187,13 +190,13 @@ impl Lstm {
             let rec = (i > 0).then(|| {
                 let h_prev =
                     Tensor::<2>::from_data(TensorData::new(h.clone(), [batch, hidden]), &device);
-                floats(h_prev.matmul(recurrent.clone()))
+                f32_data(h_prev.matmul(recurrent.clone()))
             });
             for b in 0..batch {
                 let x_row = &projected[(b * steps + t) * width..][..width];
                 let r_row = rec
                     .as_ref()
-                    .map_or(&zero_row[..], |r| &r[b * width..][..width]);
+                    .map_or(&zero_row[..], |r| &f32_slice(r)[b * width..][..width]);
                 let h_row = &mut h[b * hidden..][..hidden];
                 lstm_cell(x_row, r_row, &bias, &mut c[b * hidden..][..hidden], h_row);
                 if let Some(out) = outputs.as_deref_mut() {
@@ -203,15 +206,6 @@ impl Lstm {
         }
         h
     }
-}
-
-/// The values of an f32 tensor, row-major.
-fn floats<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("converted to f32")
 }
 
 /// One LSTM cell update for one sample: pre-activations `x + r + bias` (gate blocks i, f, g, o

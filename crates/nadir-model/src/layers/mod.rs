@@ -62,3 +62,14 @@ impl<'a> ForwardCtx<'a> {
         x * mask
     }
 }
+
+/// A tensor's data as f32 (a no-op conversion on the f32 flex backend); read it with
+/// [`f32_slice`], which borrows where `try_into_vec` would copy into a fresh `Vec`.
+pub(crate) fn f32_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
+    tensor.into_data().convert::<f32>()
+}
+
+/// The values of [`f32_data`], row-major.
+pub(crate) fn f32_slice(data: &TensorData) -> &[f32] {
+    data.as_slice::<f32>().expect("converted to f32")
+}
