@@ -73,6 +73,8 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 fn main() {
+    // As `nadir train` and `nadir evaluate` do.
+    nadir_model::keep_freed_tensor_memory();
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {

@@ -48,9 +48,15 @@ fn main() -> std::process::ExitCode {
         Command::Extract(args) => cmd::extract::run(args),
         Command::Dataset(command) => cmd::dataset::run(command),
         #[cfg(feature = "ml")]
-        Command::Train(args) => cmd::train::run(*args),
+        Command::Train(args) => {
+            nadir_model::keep_freed_tensor_memory();
+            cmd::train::run(*args)
+        }
         #[cfg(feature = "ml")]
-        Command::Evaluate(args) => cmd::evaluate::run(args),
+        Command::Evaluate(args) => {
+            nadir_model::keep_freed_tensor_memory();
+            cmd::evaluate::run(args)
+        }
         #[cfg(feature = "ml")]
         Command::Inspect(args) => cmd::inspect::run(args),
     };
