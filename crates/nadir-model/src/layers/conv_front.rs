@@ -82,6 +82,7 @@ impl ConvFrontEnd {
         };
         let [batch, length, channels] = x.dims();
         let k = conv.kernel_size;
+        // Never short: `ModelConfig::check` refuses windows the convolutions cannot cover.
         let out_len = (length + padding.0 + padding.1 + 1)
             .checked_sub(k)
             .expect("conv1d: input shorter than the kernel");
