@@ -63,11 +63,31 @@ impl FlowMeta {
     }
 }
 
-/// A flow that has ended (or an early snapshot), with its feature state.
-#[derive(Debug, Clone)]
+/// A flow that has ended (or an early snapshot), with its feature state. Tables hand
+/// it out as `FinishedFlow<&S>`, the state borrowed from the table.
+#[derive(Debug, Clone, Copy)]
 pub struct FinishedFlow<S> {
     pub meta: FlowMeta,
     pub state: S,
+}
+
+impl<S> FinishedFlow<S> {
+    pub fn as_ref(&self) -> FinishedFlow<&S> {
+        FinishedFlow {
+            meta: self.meta,
+            state: &self.state,
+        }
+    }
+}
+
+impl<S: Clone> FinishedFlow<&S> {
+    /// An owned copy, to keep the flow past the callback.
+    pub fn cloned(&self) -> FinishedFlow<S> {
+        FinishedFlow {
+            meta: self.meta,
+            state: self.state.clone(),
+        }
+    }
 }
 
 /// Counters of one table (sums over shards for the sharded runner).

@@ -135,7 +135,7 @@ where
         &mut self,
         pkt: &PacketRecord,
         data: &[u8],
-        emit: &mut impl FnMut(FinishedFlow<S>),
+        emit: &mut impl FnMut(FinishedFlow<&S>),
     ) {
         match &mut self.engine {
             Engine::Inline(table) => table.push(pkt, data, emit),
@@ -165,7 +165,7 @@ where
     /// the summed counters.
     pub fn finish(
         self,
-        emit: &mut impl FnMut(FinishedFlow<S>),
+        emit: &mut impl FnMut(FinishedFlow<&S>),
     ) -> Result<FlowStats, ShardPanicked> {
         match self.engine {
             Engine::Inline(mut table) => {
@@ -192,7 +192,9 @@ where
                 let mut done = 0;
                 while done < handles_len {
                     match replies.recv() {
-                        Ok(WorkerReply::Flows(flows)) => flows.into_iter().for_each(&mut *emit),
+                        Ok(WorkerReply::Flows(flows)) => {
+                            flows.iter().for_each(|f| emit(f.as_ref()))
+                        }
                         Ok(WorkerReply::Done(shard_stats)) => {
                             stats.merge(&shard_stats);
                             done += 1;
@@ -218,10 +220,10 @@ where
 #[error("a flow shard worker thread panicked; flows of that shard were lost")]
 pub struct ShardPanicked;
 
-fn drain<S>(replies: &Receiver<WorkerReply<S>>, emit: &mut impl FnMut(FinishedFlow<S>)) {
+fn drain<S>(replies: &Receiver<WorkerReply<S>>, emit: &mut impl FnMut(FinishedFlow<&S>)) {
     while let Ok(reply) = replies.try_recv() {
         if let WorkerReply::Flows(flows) = reply {
-            flows.into_iter().for_each(&mut *emit);
+            flows.iter().for_each(|f| emit(f.as_ref()));
         }
     }
 }
@@ -241,7 +243,7 @@ fn run_worker<S, F>(
         let mut start = 0;
         for ((record, &end), &clock) in batch.records.iter().zip(&batch.ends).zip(&batch.clocks) {
             table.push_at(record, &batch.data[start..end], clock, &mut |flow| {
-                out.push(flow)
+                out.push(flow.cloned())
             });
             start = end;
         }
@@ -252,9 +254,9 @@ fn run_worker<S, F>(
         let _ = recycle.send(batch);
     }
     table.advance_clock(final_clock.load(Ordering::SeqCst), &mut |flow| {
-        out.push(flow)
+        out.push(flow.cloned())
     });
-    table.finish(&mut |flow| out.push(flow));
+    table.finish(&mut |flow| out.push(flow.cloned()));
     if !out.is_empty() {
         let _ = replies.send(WorkerReply::Flows(out));
     }

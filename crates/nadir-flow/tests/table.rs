@@ -14,9 +14,9 @@ fn run(
         FlowTable::new(cfg, |_: &nadir_flow::FlowMeta| Seen::default()).expect("valid config");
     let mut out = Vec::new();
     for p in packets {
-        table.push(p, &[0u8; 60], &mut |f| out.push(f));
+        table.push(p, &[0u8; 60], &mut |f| out.push(f.cloned()));
     }
-    table.finish(&mut |f| out.push(f));
+    table.finish(&mut |f| out.push(f.cloned()));
     (out, table.stats())
 }
 
@@ -200,7 +200,7 @@ fn idle_flows_expire_so_long_captures_stay_bounded() {
     for i in 0..1000u32 {
         let src = v4(1, (i >> 16) as u8, (i >> 8) as u8, i as u8);
         table.push(&udp(i64::from(i) * SEC, src, 1, b, 53, 0), &[], &mut |f| {
-            out.push(f)
+            out.push(f.cloned())
         });
         assert!(
             table.live_flows() <= 11,
@@ -379,9 +379,9 @@ fn direction_is_reported_relative_to_the_first_packet() {
         tcp(1, b, 1, a, 9, SYN | ACK, 0),
         tcp(2, a, 9, b, 1, ACK, 0),
     ] {
-        table.push(&p, &[], &mut |f| out.push(f));
+        table.push(&p, &[], &mut |f| out.push(f.cloned()));
     }
-    table.finish(&mut |f| out.push(f));
+    table.finish(&mut |f| out.push(f.cloned()));
     assert_eq!(
         out[0].state.0,
         vec![Direction::Forward, Direction::Backward, Direction::Forward]

@@ -105,6 +105,16 @@ pub fn write_int(out: &mut Vec<u8>, x: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes());
 }
 
+/// [`write_int`] for a count: single digits (most of a short flow's columns) skip
+/// itoa and its variable-length copy.
+fn write_count(out: &mut Vec<u8>, x: i64) {
+    if (0..10).contains(&x) {
+        out.push(b'0' + x as u8);
+    } else {
+        write_int(out, x);
+    }
+}
+
 /// Appends an address as `Display` prints it; IPv4 (nearly every flow) without `core::fmt`.
 pub fn write_ip(out: &mut Vec<u8>, addr: IpAddr) {
     match addr {
@@ -113,7 +123,13 @@ pub fn write_ip(out: &mut Vec<u8>, addr: IpAddr) {
                 if i > 0 {
                     out.push(b'.');
                 }
-                write_int(out, octet);
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
             }
         }
         IpAddr::V6(v6) => {
@@ -161,7 +177,7 @@ fn is_integer(abs: f64) -> bool {
 /// itoa, others as ryu writes them, which in this range is already plain decimal.
 fn write_plain_fast(out: &mut Vec<u8>, abs: f64) {
     if is_integer(abs) {
-        write_int(out, abs as u64);
+        write_count(out, abs as i64);
     } else {
         out.extend_from_slice(ryu::Buffer::new().format_finite(abs).as_bytes());
     }
@@ -200,7 +216,7 @@ pub(crate) fn write_plain_single(out: &mut Vec<u8>, x: f32) {
 /// there: the fixed features have none).
 pub fn write_value(out: &mut Vec<u8>, value: CicValue, mode: CicMode) {
     match value {
-        CicValue::Int(x) => write_int(out, x),
+        CicValue::Int(x) => write_count(out, x),
         CicValue::Real(x) => match mode {
             CicMode::Compat => write_java_double(out, x),
             CicMode::Fixed => write_plain_double(out, if x.is_finite() { x } else { 0.0 }),

@@ -412,7 +412,7 @@ fn run_flow_family<S, F, O>(
     progress: &mut Progress,
     summary: &mut Summary,
     sink: &mut O,
-    mut write: impl FnMut(FinishedFlow<S>, &FileLabeler<'_>, &mut O) -> Result<(), OutputError>,
+    mut write: impl FnMut(FinishedFlow<&S>, &FileLabeler<'_>, &mut O) -> Result<(), OutputError>,
 ) -> Result<()>
 where
     S: FlowState,
@@ -425,7 +425,7 @@ where
         let labeler = rules.for_file(path);
         let mut table = ShardedFlowTable::new(flow_cfg, make_state.clone())?;
         let mut write_error = None;
-        let mut emit = |flow: FinishedFlow<S>| {
+        let mut emit = |flow: FinishedFlow<&S>| {
             if write_error.is_none() {
                 if let Err(err) = write(flow, &labeler, &mut *sink) {
                     write_error = Some(err);
@@ -564,11 +564,16 @@ fn run_cic(
     Ok(())
 }
 
+/// Bytes of CSV rows gathered before each write to the output.
+const CSV_BLOCK: usize = 1 << 20;
+
 /// Where cic rows go: CSV bytes formatted by the cic module, or a typed sink.
 enum CicWriter {
+    /// Rows are formatted straight into `pending`, written out in ~1 MiB blocks
+    /// (a `BufWriter` would copy every row once more).
     Csv {
-        out: std::io::BufWriter<Box<dyn Write + Send>>,
-        line: Vec<u8>,
+        out: Box<dyn Write + Send>,
+        pending: Vec<u8>,
         mode: CicMode,
         rows: u64,
     },
@@ -611,13 +616,11 @@ impl CicWriter {
     fn new(format: OutputFormat, out: Box<dyn Write + Send>, mode: CicMode) -> Result<Self> {
         Ok(match format {
             OutputFormat::Csv => {
-                let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-                let mut line = Vec::with_capacity(2048);
-                write_csv_header(&mut line);
-                out.write_all(&line).context("writing the CSV header")?;
+                let mut pending = Vec::with_capacity(CSV_BLOCK + (64 << 10));
+                write_csv_header(&mut pending);
                 CicWriter::Csv {
                     out,
-                    line,
+                    pending,
                     mode,
                     rows: 0,
                 }
@@ -660,15 +663,18 @@ impl CicWriter {
         match self {
             CicWriter::Csv {
                 out,
-                line,
+                pending,
                 mode,
                 rows,
             } => {
-                line.clear();
-                record.write_csv_row(line, *mode, label);
+                record.write_csv_row(pending, *mode, label);
                 *rows += 1;
-                out.write_all(line)
-                    .map_err(|source| OutputError::Io { row: *rows, source })
+                if pending.len() < CSV_BLOCK {
+                    return Ok(());
+                }
+                let written = out.write_all(pending);
+                pending.clear();
+                written.map_err(|source| OutputError::Io { row: *rows, source })
             }
             CicWriter::Sink { sink, text, rows } => {
                 text.fill(record);
@@ -691,7 +697,12 @@ impl CicWriter {
 
     fn finish(self) -> Result<()> {
         match self {
-            CicWriter::Csv { mut out, .. } => out.flush().context("flushing the output"),
+            CicWriter::Csv {
+                mut out, pending, ..
+            } => out
+                .write_all(&pending)
+                .and_then(|()| out.flush())
+                .context("writing the output"),
             CicWriter::Sink { mut sink, .. } => Ok(sink.finish()?),
         }
     }
@@ -798,7 +809,7 @@ fn run_capture_windows(
         let state = tap.clone();
         let mut table = FlowTable::new(flow_cfg, move |_: &FlowMeta| state.clone())?;
         let mut windower = CaptureWindower::new(window);
-        let mut ignore = |_: FinishedFlow<DirectionTap>| {};
+        let mut ignore = |_: FinishedFlow<&DirectionTap>| {};
         let sink_ref = sink.as_mut();
         let bytes = for_each_packet(path, progress, summary, |pkt, data| {
             table.push(pkt, data, &mut ignore);
