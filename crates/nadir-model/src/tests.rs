@@ -507,6 +507,188 @@ fn fused_lstm_matches_the_tensor_op_lstm() {
     }
 }
 
+/// Forward values and every gradient of one LSTM path, flattened for comparison.
+fn lstm_forward_and_grads(
+    lstm: &crate::layers::Lstm,
+    x: &burn::tensor::Tensor<3>,
+    run: impl Fn(&crate::layers::Lstm, burn::tensor::Tensor<3>) -> Vec<burn::tensor::Tensor<3>>,
+) -> Vec<Vec<f32>> {
+    use burn::optim::GradientsParams;
+    let x = x.clone().require_grad();
+    let outputs = run(lstm, x.clone());
+    // Random weights on the outputs so that every element's gradient differs.
+    let loss = outputs
+        .iter()
+        .enumerate()
+        .map(|(i, out)| {
+            let weights = random_tensor(out.dims(), 100 + i as u64, &out.device());
+            (out.clone() * weights).sum()
+        })
+        .reduce(|a, b| a + b)
+        .unwrap();
+    let grads = loss.backward();
+    let x_grad = x.grad(&grads).unwrap();
+    let params = GradientsParams::from_grads(grads, lstm);
+    let values =
+        |t: burn::tensor::Tensor<1>| t.into_data().convert::<f32>().try_into_vec().unwrap();
+    let mut result: Vec<Vec<f32>> = outputs
+        .into_iter()
+        .map(|o| values(o.flatten(0, 2)))
+        .collect();
+    result.push(values(x_grad.flatten(0, 2)));
+    result.push(values(
+        params.get::<2>(lstm.input_weight.id).unwrap().flatten(0, 1),
+    ));
+    // With one step h_0 = 0 never meets W_hh: the tensor-op path has no gradient for it.
+    let recurrent = lstm.recurrent_weight.val();
+    let recurrent_grad = params
+        .get::<2>(lstm.recurrent_weight.id)
+        .unwrap_or_else(|| recurrent.zeros_like());
+    result.push(values(recurrent_grad.flatten(0, 1)));
+    result.push(values(params.get::<1>(lstm.bias.id).unwrap()));
+    if let Some(second) = &lstm.recurrent_bias {
+        result.push(values(params.get::<1>(second.id).unwrap()));
+    }
+    result
+}
+
+/// A fresh trainable parameter holding `value`.
+fn trainable<const D: usize>(
+    value: burn::tensor::Tensor<D>,
+) -> burn::module::Param<burn::tensor::Tensor<D>> {
+    burn::module::Param::from_tensor(value.detach())
+}
+
+fn assert_close(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (i, (a, b)) in a.iter().zip(b).enumerate() {
+        assert_eq!(a.len(), b.len(), "{what}: part {i}");
+        let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            diff <= 1e-5 * scale,
+            "{what}: part {i} differs by {diff} (scale {scale})"
+        );
+    }
+}
+
+#[test]
+fn lstm_recurrence_op_matches_the_tensor_op_lstm_with_gradients() {
+    use crate::layers::{Lstm, LstmBias};
+    let device = burn::tensor::Device::flex().autodiff();
+    for (bias, reverse, batch, steps) in [
+        (LstmBias::Torch, false, 5, 7),
+        (LstmBias::Torch, true, 4, 6),
+        (LstmBias::Keras, true, 3, 4),
+        (LstmBias::Keras, false, 2, 1),
+        (LstmBias::Torch, true, 3, 1),
+        (LstmBias::Keras, false, 9, 3),
+    ] {
+        let lstm = Lstm::new(6, 8, bias, reverse, &device);
+        // Non-trivial biases (the published init is zeros and a unit forget bias).
+        let lstm = Lstm {
+            bias: trainable(lstm.bias.val() + random_tensor([32], 3, &device)),
+            recurrent_bias: lstm
+                .recurrent_bias
+                .map(|p| trainable(p.val() + random_tensor([32], 4, &device))),
+            ..lstm
+        };
+        // Scaled inputs drive the gates into saturation as well as the linear range.
+        let x = random_tensor([batch, steps, 6], 11, &device).mul_scalar(3.0);
+        let what = format!("{bias:?} reverse={reverse} B={batch} T={steps}");
+        assert!(Lstm::recurrence_op_applies(&x));
+        let sequence_and_last = |op: bool| {
+            move |l: &Lstm, x: burn::tensor::Tensor<3>| {
+                let [b, _, _] = x.dims();
+                let (sequence, last) = if op {
+                    (l.forward_sequence_op(x.clone()), l.forward_last_op(x))
+                } else {
+                    (l.forward_sequence_ops(x.clone()), l.forward_last_ops(x))
+                };
+                vec![sequence, last.reshape([b, 1, 8])]
+            }
+        };
+        let reference = lstm_forward_and_grads(&lstm, &x, sequence_and_last(false));
+        assert_close(
+            &lstm_forward_and_grads(&lstm, &x, sequence_and_last(true)),
+            &reference,
+            &what,
+        );
+        // The public entry points (which pick the op on this device), each alone.
+        let public = lstm_forward_and_grads(&lstm, &x, |l, x| vec![l.forward_sequence(x)]);
+        let ops = lstm_forward_and_grads(&lstm, &x, |l, x| vec![l.forward_sequence_ops(x)]);
+        assert_close(&public, &ops, &what);
+        let last = |l: &Lstm, x: burn::tensor::Tensor<3>| {
+            let [b, _, _] = x.dims();
+            vec![l.forward_last(x).reshape([b, 1, 8])]
+        };
+        let last_ops = |l: &Lstm, x: burn::tensor::Tensor<3>| {
+            let [b, _, _] = x.dims();
+            vec![l.forward_last_ops(x).reshape([b, 1, 8])]
+        };
+        assert_close(
+            &lstm_forward_and_grads(&lstm, &x, last),
+            &lstm_forward_and_grads(&lstm, &x, last_ops),
+            &what,
+        );
+    }
+    assert!(!Lstm::recurrence_op_applies(&random_tensor(
+        [1, 1, 1],
+        0,
+        &burn::tensor::Device::flex()
+    )));
+}
+
+#[test]
+fn lstm_recurrence_op_gradient_of_the_projected_inputs() {
+    use crate::layers::{Lstm, LstmBias};
+    use burn::tensor::{Tensor, TensorData};
+    // With W_ih = I and zero biases the projected inputs are the inputs themselves, so the
+    // tensor-op LSTM's input gradient is the op's gradient w.r.t. x_proj.
+    let device = burn::tensor::Device::flex().autodiff();
+    let hidden = 5;
+    let width = 4 * hidden;
+    for (reverse, batch, steps) in [(false, 3, 6), (true, 4, 5), (false, 2, 1)] {
+        let lstm = Lstm::new(width, hidden, LstmBias::Keras, reverse, &device);
+        let mut identity = vec![0.0f32; width * width];
+        for i in 0..width {
+            identity[i * width + i] = 1.0;
+        }
+        let lstm = Lstm {
+            input_weight: trainable(Tensor::from_data(
+                TensorData::new(identity, [width, width]),
+                &device,
+            )),
+            bias: trainable(lstm.bias.val().zeros_like()),
+            ..lstm
+        };
+        let x = random_tensor([batch, steps, width], 21, &device).mul_scalar(2.0);
+        let reference = lstm_forward_and_grads(&lstm, &x, |l, x| vec![l.forward_sequence_ops(x)]);
+        let x_proj = x.clone().require_grad();
+        let recurrent = lstm.recurrent_weight.val().detach().require_grad();
+        let out = crate::layers::lstm_recurrence(x_proj.clone(), recurrent.clone(), reverse);
+        let weights = random_tensor(out.dims(), 100, &device);
+        let grads = (out.clone() * weights).sum().backward();
+        let values = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec().unwrap();
+        let op = vec![
+            values(out.flatten(0, 2)),
+            values(x_proj.grad(&grads).unwrap().flatten(0, 2)),
+            values(recurrent.grad(&grads).unwrap().flatten(0, 1)),
+        ];
+        // reference: [sequence, x grad, W_ih grad, W_hh grad, bias grad]
+        let reference = vec![
+            reference[0].clone(),
+            reference[1].clone(),
+            reference[3].clone(),
+        ];
+        assert_close(&op, &reference, &format!("reverse={reverse} T={steps}"));
+    }
+}
+
 #[test]
 fn channels_last_front_end_matches_burn_layers() {
     use crate::layers::{ConvFrontEnd, ConvFrontEndConfig};

@@ -9,6 +9,7 @@ use burn::nn::Initializer;
 use burn::tensor::activation;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::lstm_recurrence::lstm_recurrence;
 use super::{f32_data, f32_slice};
 
 /// Bias layout: Keras has one bias per gate, PyTorch two (`b_ih` and `b_hh`, redundant but counted).
@@ -66,19 +67,55 @@ impl Lstm {
         }
     }
 
-    /// Input projection of every step at once, time-major: `[B, T, D] -> [T, B, 4H]`.
-    fn project_inputs(&self, x: Tensor<3>) -> Tensor<3> {
-        let [batch, steps, d_input] = x.dims();
+    /// The bias added to the pre-activations (both of PyTorch's).
+    fn combined_bias(&self) -> Tensor<1> {
         let mut bias = self.bias.val();
         if let Some(second) = &self.recurrent_bias {
             bias = bias + second.val();
         }
+        bias
+    }
+
+    /// Input projection of every step at once, time-major: `[B, T, D] -> [T, B, 4H]`.
+    fn project_inputs(&self, x: Tensor<3>) -> Tensor<3> {
+        let [batch, steps, d_input] = x.dims();
         let projected = x
             .swap_dims(0, 1)
             .reshape([steps * batch, d_input])
             .matmul(self.input_weight.val())
-            + bias.unsqueeze_dim::<2>(0);
+            + self.combined_bias().unsqueeze_dim::<2>(0);
         projected.reshape([steps, batch, 4 * self.hidden])
+    }
+
+    /// Whether training runs the recurrence as one op: it is implemented for the Flex
+    /// autodiff backend only (other backends, e.g. CUDA, take the tensor-op path).
+    pub(crate) fn recurrence_op_applies(x: &Tensor<3>) -> bool {
+        x.is_autodiff() && x.device().inner() == Device::flex()
+    }
+
+    /// All hidden states `[B, T, H]` through the recurrence op (differentiable). The input
+    /// projection stays in burn ops, batch-major so that it needs no transpose.
+    pub(crate) fn forward_sequence_op(&self, x: Tensor<3>) -> Tensor<3> {
+        let [batch, steps, d_input] = x.dims();
+        let projected = x
+            .reshape([batch * steps, d_input])
+            .matmul(self.input_weight.val())
+            + self.combined_bias().unsqueeze_dim::<2>(0);
+        lstm_recurrence(
+            projected.reshape([batch, steps, 4 * self.hidden]),
+            self.recurrent_weight.val(),
+            self.reverse,
+        )
+    }
+
+    /// The final hidden state `[B, H]` through the recurrence op: the last processed step,
+    /// which is time 0 when `reverse`.
+    pub(crate) fn forward_last_op(&self, x: Tensor<3>) -> Tensor<2> {
+        let [batch, steps, _] = x.dims();
+        let last = if self.reverse { 0 } else { steps - 1 };
+        self.forward_sequence_op(x)
+            .narrow(1, last, 1)
+            .reshape([batch, self.hidden])
     }
 
     /// Runs the recurrence; calls `on_step(t, h_t)` for every step in processing order and
@@ -118,7 +155,9 @@ impl Lstm {
 
     /// All hidden states `[B, T, D] -> [B, T, H]` (in time order, also when `reverse`).
     pub fn forward_sequence(&self, x: Tensor<3>) -> Tensor<3> {
-        if x.is_autodiff() {
+        if Self::recurrence_op_applies(&x) {
+            self.forward_sequence_op(x)
+        } else if x.is_autodiff() {
             self.forward_sequence_ops(x)
         } else {
             let [batch, steps, _] = x.dims();
@@ -134,7 +173,9 @@ impl Lstm {
 
     /// The last hidden state only `[B, T, D] -> [B, H]`.
     pub fn forward_last(&self, x: Tensor<3>) -> Tensor<2> {
-        if x.is_autodiff() {
+        if Self::recurrence_op_applies(&x) {
+            self.forward_last_op(x)
+        } else if x.is_autodiff() {
             self.forward_last_ops(x)
         } else {
             let [batch, _, _] = x.dims();

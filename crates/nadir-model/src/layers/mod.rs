@@ -7,11 +7,14 @@
 mod attention;
 mod conv_front;
 mod lstm;
+mod lstm_recurrence;
 mod sepconv;
 
 pub use attention::{AdditiveAttention, KerasMultiHeadAttention};
 pub use conv_front::{ConvFrontEnd, ConvFrontEndConfig};
 pub use lstm::{BiLstm, Lstm, LstmBias};
+#[cfg(test)]
+pub(crate) use lstm_recurrence::lstm_recurrence;
 pub use sepconv::SeparableConv1d;
 
 use burn::tensor::{Tensor, TensorData};

@@ -1,0 +1,499 @@
+//! The LSTM recurrence as one differentiable op on the Flex backend (training).
+//!
+//! In burn tensor ops every step is a small GEMM plus about a dozen autodiff nodes, and the
+//! backward pass walks all of them one at a time on one core. Here the forward pass runs the
+//! fused cell and keeps the activated gates and cell states; the backward pass computes each
+//! step's gate gradients in one fused pass, and the recurrent weight's gradient as one GEMM
+//! over all steps. Samples are independent, so both passes split the batch across the rayon
+//! threads with no synchronisation per step.
+//!
+//! Input: the projected inputs `x_proj [B, T, 4H]` (input GEMM and biases included, gate order
+//! i, f, g, o) and `W_hh [H, 4H]`; output: every step's `h` as `[B, T, H]` in time order.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
+use burn::tensor::{Tensor, TensorData};
+use rayon::prelude::*;
+
+use super::lstm::{sigmoid, tanh};
+
+#[backend_extension(Autodiff, Flex)]
+pub trait LstmRecurrenceBackend: Backend {
+    /// `x_proj [B, T, 4H]`, `recurrent [H, 4H]` -> all hidden states `[B, T, H]`; `reverse`
+    /// processes the steps from the last to the first.
+    fn lstm_recurrence(
+        x_proj: FloatTensor<Self>,
+        recurrent: FloatTensor<Self>,
+        reverse: bool,
+    ) -> FloatTensor<Self>;
+}
+
+/// Runs the recurrence op; the tensors must live on the Flex backend (with or without autodiff).
+pub(crate) fn lstm_recurrence(x_proj: Tensor<3>, recurrent: Tensor<2>, reverse: bool) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as LstmRecurrenceBackend>::lstm_recurrence(
+        x_proj.into_dispatch(),
+        recurrent.into_dispatch(),
+        reverse,
+    ))
+}
+
+impl LstmRecurrenceBackend for Flex {
+    fn lstm_recurrence(x_proj: FlexTensor, recurrent: FlexTensor, reverse: bool) -> FlexTensor {
+        forward(&x_proj, &recurrent, reverse).hidden
+    }
+}
+
+impl<C: CheckpointStrategy> LstmRecurrenceBackend for Autodiff<Flex, C> {
+    fn lstm_recurrence(
+        x_proj: FloatTensor<Self>,
+        recurrent: FloatTensor<Self>,
+        reverse: bool,
+    ) -> FloatTensor<Self> {
+        match RecurrenceBackward
+            .prepare::<C>([x_proj.node(), recurrent.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = forward(x_proj.primitive(), recurrent.primitive(), reverse);
+                let hidden = out.hidden.clone();
+                let state = Saved(Arc::new(SavedInner {
+                    dims: out.dims,
+                    reverse,
+                    recurrent: recurrent.into_primitive(),
+                    gates: out.gates,
+                    cells: out.cells,
+                    tanh_cells: out.tanh_cells,
+                    h_prev: out.h_prev,
+                }));
+                prep.finish(state, hidden)
+            }
+            OpsKind::UnTracked(prep) => {
+                let out = forward(x_proj.primitive(), recurrent.primitive(), reverse);
+                prep.finish(out.hidden)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    batch: usize,
+    steps: usize,
+    hidden: usize,
+}
+
+impl Dims {
+    /// The time index of the `i`-th processed step.
+    fn time(&self, i: usize, reverse: bool) -> usize {
+        if reverse {
+            self.steps - 1 - i
+        } else {
+            i
+        }
+    }
+}
+
+/// What the backward pass needs, all batch-major `[B, T, ...]`.
+struct SavedInner {
+    dims: Dims,
+    reverse: bool,
+    recurrent: FlexTensor,
+    /// Activated gates `[B, T, 4H]`.
+    gates: Vec<f32>,
+    /// Cell states `[B, T, H]`.
+    cells: Vec<f32>,
+    tanh_cells: Vec<f32>,
+    /// The `h` each step received (zero for the first processed step) `[B, T, H]`.
+    h_prev: Vec<f32>,
+}
+
+/// Shared so that cloning the autodiff state does not copy the buffers.
+#[derive(Clone)]
+struct Saved(Arc<SavedInner>);
+
+impl std::fmt::Debug for Saved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LstmRecurrence({:?})", self.0.dims)
+    }
+}
+
+#[derive(Debug)]
+struct RecurrenceBackward;
+
+impl Backward<Flex, 2> for RecurrenceBackward {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Saved, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, recurrent_node] = ops.parents;
+        let grad_hidden = grads.consume::<Flex>(&ops.node);
+        let saved = &ops.state.0;
+        let Dims {
+            batch,
+            steps,
+            hidden,
+        } = saved.dims;
+        let width = 4 * hidden;
+        let grad_hidden = contiguous(&grad_hidden);
+        let recurrent = contiguous(&saved.recurrent);
+        let d_gates = backward_gates(saved, f32s(&grad_hidden), f32s(&recurrent));
+        if let Some(node) = recurrent_node {
+            // dW_hh = sum over samples and steps of h_prev^T d_gates: one GEMM, K = B * T.
+            let mut d_recurrent = vec![0.0f32; hidden * width];
+            // SAFETY: h_prev is [B*T, H] and d_gates [B*T, 4H], both row-major and as long as
+            // the strides say; the output is [H, 4H] and owned here.
+            unsafe {
+                gemm::gemm(
+                    hidden,
+                    width,
+                    batch * steps,
+                    d_recurrent.as_mut_ptr(),
+                    1,
+                    width as isize,
+                    false,
+                    saved.h_prev.as_ptr(),
+                    hidden as isize,
+                    1,
+                    d_gates.as_ptr(),
+                    1,
+                    width as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism(),
+                );
+            }
+            grads.register::<Flex>(node.id, flex_tensor(d_recurrent, [hidden, width]));
+        }
+        if let Some(node) = x_node {
+            // The projected inputs enter the pre-activations unchanged.
+            grads.register::<Flex>(node.id, flex_tensor(d_gates, [batch, steps, width]));
+        }
+    }
+}
+
+struct ForwardOut {
+    dims: Dims,
+    hidden: FlexTensor,
+    gates: Vec<f32>,
+    cells: Vec<f32>,
+    tanh_cells: Vec<f32>,
+    h_prev: Vec<f32>,
+}
+
+fn forward(x_proj: &FlexTensor, recurrent: &FlexTensor, reverse: bool) -> ForwardOut {
+    let shape = x_proj.layout().shape();
+    let dims = Dims {
+        batch: shape[0],
+        steps: shape[1],
+        hidden: recurrent.layout().shape()[0],
+    };
+    let Dims {
+        batch,
+        steps,
+        hidden,
+    } = dims;
+    let width = 4 * hidden;
+    assert_eq!(shape[2], width, "x_proj is [B, T, 4H]");
+    assert_eq!(recurrent.layout().shape()[1], width, "W_hh is [H, 4H]");
+    // The pre-activations start as the projected inputs; the steps add h @ W_hh in place and
+    // then overwrite them with the activated gates.
+    let mut gates = f32s(&contiguous(x_proj)).to_vec();
+    let recurrent = contiguous(recurrent);
+    let recurrent = f32s(&recurrent);
+    let mut cells = vec![0.0f32; batch * steps * hidden];
+    let mut tanh_cells = vec![0.0f32; batch * steps * hidden];
+    let mut h_prev = vec![0.0f32; batch * steps * hidden];
+    let mut hidden_out = vec![0.0f32; batch * steps * hidden];
+    let rows = rows_per_chunk(batch);
+    let chunks: Vec<_> = gates
+        .chunks_mut(rows * steps * width)
+        .zip(cells.chunks_mut(rows * steps * hidden))
+        .zip(tanh_cells.chunks_mut(rows * steps * hidden))
+        .zip(h_prev.chunks_mut(rows * steps * hidden))
+        .zip(hidden_out.chunks_mut(rows * steps * hidden))
+        .map(|((((g, c), tc), hp), h)| ForwardChunk {
+            gates: g,
+            cells: c,
+            tanh_cells: tc,
+            h_prev: hp,
+            hidden: h,
+        })
+        .collect();
+    chunks
+        .into_par_iter()
+        .for_each(|chunk| forward_chunk(chunk, recurrent, dims, reverse));
+    ForwardOut {
+        dims,
+        hidden: flex_tensor(hidden_out, [batch, steps, hidden]),
+        gates,
+        cells,
+        tanh_cells,
+        h_prev,
+    }
+}
+
+/// One chunk of consecutive samples, batch-major.
+struct ForwardChunk<'a> {
+    gates: &'a mut [f32],
+    cells: &'a mut [f32],
+    tanh_cells: &'a mut [f32],
+    h_prev: &'a mut [f32],
+    hidden: &'a mut [f32],
+}
+
+fn forward_chunk(chunk: ForwardChunk<'_>, recurrent: &[f32], dims: Dims, reverse: bool) {
+    let Dims { steps, hidden, .. } = dims;
+    let width = 4 * hidden;
+    let rows = chunk.hidden.len() / (steps * hidden);
+    let mut c = vec![0.0f32; rows * hidden];
+    for i in 0..steps {
+        let t = dims.time(i, reverse);
+        if i > 0 {
+            // pre[b, t] += h_prev[b, t] @ W_hh over the chunk's rows (row stride T * width).
+            // SAFETY: m = rows, k = H, n = 4H with the strides of the [rows, T, *] buffers;
+            // the destination and the two operands are distinct buffers.
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    width,
+                    hidden,
+                    chunk.gates.as_mut_ptr().add(t * width),
+                    1,
+                    (steps * width) as isize,
+                    true,
+                    chunk.h_prev.as_ptr().add(t * hidden),
+                    1,
+                    (steps * hidden) as isize,
+                    recurrent.as_ptr(),
+                    1,
+                    width as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        }
+        let next = (i + 1 < steps).then(|| dims.time(i + 1, reverse));
+        for b in 0..rows {
+            let at = b * steps + t;
+            let h = &mut chunk.hidden[at * hidden..][..hidden];
+            cell_forward(
+                &mut chunk.gates[at * width..][..width],
+                &mut c[b * hidden..][..hidden],
+                &mut chunk.cells[at * hidden..][..hidden],
+                &mut chunk.tanh_cells[at * hidden..][..hidden],
+                h,
+            );
+            if let Some(next) = next {
+                chunk.h_prev[(b * steps + next) * hidden..][..hidden].copy_from_slice(h);
+            }
+        }
+    }
+}
+
+/// Activates one sample's gates in place and advances its cell state `c`.
+#[inline]
+fn cell_forward(
+    gates: &mut [f32],
+    c: &mut [f32],
+    c_out: &mut [f32],
+    tc_out: &mut [f32],
+    h: &mut [f32],
+) {
+    let n = h.len();
+    let (gi, rest) = gates.split_at_mut(n);
+    let (gf, rest) = rest.split_at_mut(n);
+    let (gg, go) = rest.split_at_mut(n);
+    let (go, c, c_out, tc_out) = (&mut go[..n], &mut c[..n], &mut c_out[..n], &mut tc_out[..n]);
+    for j in 0..n {
+        let input = sigmoid(gi[j]);
+        let forget = sigmoid(gf[j]);
+        let candidate = tanh(gg[j]);
+        let output = sigmoid(go[j]);
+        let cell = forget * c[j] + input * candidate;
+        let tanh_cell = tanh(cell);
+        (gi[j], gf[j], gg[j], go[j]) = (input, forget, candidate, output);
+        c[j] = cell;
+        c_out[j] = cell;
+        tc_out[j] = tanh_cell;
+        h[j] = output * tanh_cell;
+    }
+}
+
+/// Gradients of the pre-activations `[B, T, 4H]` from the gradient of all hidden states.
+fn backward_gates(saved: &SavedInner, grad_hidden: &[f32], recurrent: &[f32]) -> Vec<f32> {
+    let Dims {
+        batch,
+        steps,
+        hidden,
+    } = saved.dims;
+    let width = 4 * hidden;
+    let mut d_gates = vec![0.0f32; batch * steps * width];
+    let rows = rows_per_chunk(batch);
+    let per_h = rows * steps * hidden;
+    let chunks: Vec<_> = d_gates
+        .chunks_mut(rows * steps * width)
+        .zip(saved.gates.chunks(rows * steps * width))
+        .zip(saved.cells.chunks(per_h))
+        .zip(saved.tanh_cells.chunks(per_h))
+        .zip(grad_hidden.chunks(per_h))
+        .map(|((((dg, g), c), tc), dh)| BackwardChunk {
+            d_gates: dg,
+            gates: g,
+            cells: c,
+            tanh_cells: tc,
+            grad_hidden: dh,
+        })
+        .collect();
+    chunks
+        .into_par_iter()
+        .for_each(|chunk| backward_chunk(chunk, recurrent, saved.dims, saved.reverse));
+    d_gates
+}
+
+struct BackwardChunk<'a> {
+    d_gates: &'a mut [f32],
+    gates: &'a [f32],
+    cells: &'a [f32],
+    tanh_cells: &'a [f32],
+    grad_hidden: &'a [f32],
+}
+
+fn backward_chunk(chunk: BackwardChunk<'_>, recurrent: &[f32], dims: Dims, reverse: bool) {
+    let Dims { steps, hidden, .. } = dims;
+    let width = 4 * hidden;
+    let rows = chunk.grad_hidden.len() / (steps * hidden);
+    // The gradient reaching h and c of the step being processed from the later steps.
+    let mut dh_next = vec![0.0f32; rows * hidden];
+    let mut dc = vec![0.0f32; rows * hidden];
+    let zeros = vec![0.0f32; hidden];
+    for i in (0..steps).rev() {
+        let t = dims.time(i, reverse);
+        let prev = (i > 0).then(|| dims.time(i - 1, reverse));
+        for b in 0..rows {
+            let at = b * steps + t;
+            let c_prev = prev.map_or(&zeros[..], |p| {
+                &chunk.cells[(b * steps + p) * hidden..][..hidden]
+            });
+            cell_backward(
+                &chunk.gates[at * width..][..width],
+                c_prev,
+                &chunk.tanh_cells[at * hidden..][..hidden],
+                &chunk.grad_hidden[at * hidden..][..hidden],
+                &dh_next[b * hidden..][..hidden],
+                &mut dc[b * hidden..][..hidden],
+                &mut chunk.d_gates[at * width..][..width],
+            );
+        }
+        if i > 0 {
+            // dh_prev = d_gates[., t] @ W_hh^T.
+            // SAFETY: m = rows, k = 4H, n = H; W_hh^T is W_hh [H, 4H] read with swapped
+            // strides; the destination is a separate buffer.
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    hidden,
+                    width,
+                    dh_next.as_mut_ptr(),
+                    1,
+                    hidden as isize,
+                    false,
+                    chunk.d_gates.as_ptr().add(t * width),
+                    1,
+                    (steps * width) as isize,
+                    recurrent.as_ptr(),
+                    width as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        }
+    }
+}
+
+/// One sample's step backwards: `dc` carries the cell gradient from the later step in and
+/// to the earlier step out.
+#[inline]
+fn cell_backward(
+    gates: &[f32],
+    c_prev: &[f32],
+    tanh_cell: &[f32],
+    dh_out: &[f32],
+    dh_next: &[f32],
+    dc: &mut [f32],
+    d_gates: &mut [f32],
+) {
+    let n = dc.len();
+    let (gi, gf, gg, go) = (
+        &gates[..n],
+        &gates[n..2 * n],
+        &gates[2 * n..3 * n],
+        &gates[3 * n..4 * n],
+    );
+    let (c_prev, tanh_cell, dh_out, dh_next) =
+        (&c_prev[..n], &tanh_cell[..n], &dh_out[..n], &dh_next[..n]);
+    let (di, rest) = d_gates.split_at_mut(n);
+    let (df, rest) = rest.split_at_mut(n);
+    let (dg, d_o) = rest.split_at_mut(n);
+    let d_o = &mut d_o[..n];
+    for j in 0..n {
+        let (input, forget, candidate, output) = (gi[j], gf[j], gg[j], go[j]);
+        let dh = dh_out[j] + dh_next[j];
+        let tc = tanh_cell[j];
+        let d_cell = dc[j] + dh * output * (1.0 - tc * tc);
+        di[j] = d_cell * candidate * input * (1.0 - input);
+        df[j] = d_cell * c_prev[j] * forget * (1.0 - forget);
+        dg[j] = d_cell * input * (1.0 - candidate * candidate);
+        d_o[j] = dh * tc * output * (1.0 - output);
+        dc[j] = d_cell * forget;
+    }
+}
+
+/// Samples per parallel chunk: one chunk per rayon thread.
+fn rows_per_chunk(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
+/// The big weight-gradient GEMM uses every thread; gemm's own threshold would too.
+fn parallelism() -> gemm::Parallelism {
+    if rayon::current_num_threads() > 1 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// `tensor` with a plain row-major layout (a copy only when it has another one).
+fn contiguous(tensor: &FlexTensor) -> FlexTensor {
+    if tensor.as_slice::<f32>().is_some() {
+        tensor.clone()
+    } else {
+        tensor.to_contiguous()
+    }
+}
+
+fn f32s(tensor: &FlexTensor) -> &[f32] {
+    tensor.as_slice::<f32>().expect("a contiguous f32 tensor")
+}
+
+fn flex_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
