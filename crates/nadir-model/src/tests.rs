@@ -690,6 +690,95 @@ fn lstm_recurrence_op_gradient_of_the_projected_inputs() {
 }
 
 #[test]
+fn front_end_training_op_matches_burn_layers_with_gradients() {
+    use crate::layers::{ConvFrontEnd, ConvFrontEndConfig};
+    use burn::optim::GradientsParams;
+    use burn::tensor::Tensor;
+    let values =
+        |t: Tensor<1>| -> Vec<f32> { t.into_data().convert::<f32>().try_into_vec().unwrap() };
+    // Odd lengths leave a partial pooling window, whose rows still count for the statistics.
+    for (length, padding, pool) in [(20, (1, 1), 2), (21, (2, 0), 2), (25, (1, 1), 3)] {
+        let config = ConvFrontEndConfig {
+            channels: 3,
+            filters: [8, 16],
+            kernel_size: 3,
+            padding,
+            pool,
+            batch_norm_eps: 1e-5,
+        };
+        let device = burn::tensor::Device::flex().autodiff();
+        let front = ConvFrontEnd::new(&config, &device);
+        // Non-trivial affine parameters (the init is gamma = 1, beta = 0).
+        let front = ConvFrontEnd {
+            norm1: burn::nn::BatchNorm {
+                gamma: trainable(random_tensor([8], 1, &device).add_scalar(1.0)),
+                beta: trainable(random_tensor([8], 2, &device)),
+                ..front.norm1
+            },
+            norm2: burn::nn::BatchNorm {
+                gamma: trainable(random_tensor([16], 3, &device).mul_scalar(-1.5)),
+                beta: trainable(random_tensor([16], 4, &device)),
+                ..front.norm2
+            },
+            ..front
+        };
+        let x = random_tensor([5, 3, length], 5, &device).mul_scalar(2.0);
+        let run = |op: bool| {
+            let x = x.clone().require_grad();
+            let out = if op {
+                front.forward_channels_last(x.clone())
+            } else {
+                front.forward(x.clone()).swap_dims(1, 2)
+            };
+            let weights = random_tensor(out.dims(), 9, &device);
+            let grads = (out.clone() * weights).sum().backward();
+            let x_grad = x.grad(&grads).unwrap();
+            let params = GradientsParams::from_grads(grads, &front);
+            let mut result = vec![values(out.flatten(0, 2)), values(x_grad.flatten(0, 2))];
+            for conv in [&front.conv1, &front.conv2] {
+                result.push(values(
+                    params.get::<3>(conv.weight.id).unwrap().flatten(0, 2),
+                ));
+                let bias = conv.bias.as_ref().unwrap();
+                // The batch norm cancels the conv bias: its gradient is ~0 on both paths.
+                let bias_grad = params.get::<1>(bias.id).unwrap();
+                assert!(values(bias_grad).iter().all(|g| g.abs() < 1e-4));
+            }
+            for norm in [&front.norm1, &front.norm2] {
+                result.push(values(params.get::<1>(norm.gamma.id).unwrap()));
+                result.push(values(params.get::<1>(norm.beta.id).unwrap()));
+            }
+            result
+        };
+        let reference = run(false);
+        let stats = |norm: &burn::nn::BatchNorm| {
+            (
+                values(norm.running_mean.value_sync()),
+                values(norm.running_var.value_sync()),
+            )
+        };
+        let after_reference = [stats(&front.norm1), stats(&front.norm2)];
+        assert_close(
+            &run(true),
+            &reference,
+            &format!("length {length} pool {pool}"),
+        );
+        // Same batch statistics: from m1 = 0.1 s (v1 = 0.9 + 0.1 s) the second update gives
+        // 0.9 m1 + 0.1 s = 1.9 m1 (1.9 v1 - 0.9).
+        for ((mean1, var1), norm) in after_reference.iter().zip([&front.norm1, &front.norm2]) {
+            let (mean2, var2) = stats(norm);
+            let expect_mean: Vec<f32> = mean1.iter().map(|m| 1.9 * m).collect();
+            let expect_var: Vec<f32> = var1.iter().map(|v| 1.9 * v - 0.9).collect();
+            assert_close(
+                &[mean2, var2],
+                &[expect_mean, expect_var],
+                "running statistics",
+            );
+        }
+    }
+}
+
+#[test]
 fn channels_last_front_end_matches_burn_layers() {
     use crate::layers::{ConvFrontEnd, ConvFrontEndConfig};
     use burn::module::Module;

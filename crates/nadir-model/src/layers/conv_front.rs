@@ -10,6 +10,8 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::flex::is_flex_autodiff;
+use super::norm_pool::batch_norm_pool_relu;
 use super::{f32_data, f32_slice};
 
 /// The sizes of a [`ConvFrontEnd`].
@@ -109,6 +111,10 @@ impl ConvFrontEnd {
         if let Some(bias) = bias {
             y = y + bias.unsqueeze_dim::<2>(0);
         }
+        if !fold && is_flex_autodiff(&y.device()) && norm.training.is_enabled() {
+            let y = y.reshape([batch, out_len, filters]);
+            return batch_norm_pool_relu_train(y, norm, window);
+        }
         if !fold {
             // `[B * L', F]` is `[N, C]` to batch norm: statistics over batch and positions.
             y = norm.forward(y);
@@ -121,6 +127,23 @@ impl ConvFrontEnd {
             relu(max_pool_steps(y, window))
         }
     }
+}
+
+/// Training batch norm, max-pool and ReLU as one op (see `norm_pool`), updating the running
+/// statistics as burn's `BatchNorm` does.
+fn batch_norm_pool_relu_train(y: Tensor<3>, norm: &BatchNorm, window: usize) -> Tensor<3> {
+    let device = y.device();
+    let (out, mean, variance) =
+        batch_norm_pool_relu(y, norm.gamma.val(), norm.beta.val(), norm.epsilon, window);
+    let momentum = norm.momentum;
+    let update = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+        let running = state.value_sync().to_device(&device);
+        let updated = running.mul_scalar(1.0 - momentum) + batch.detach().mul_scalar(momentum);
+        state.update(updated.detach());
+    };
+    update(&norm.running_mean, mean);
+    update(&norm.running_var, variance);
+    out
 }
 
 /// `(left, right)` zero padding when `conv` is a stride-1, undilated, ungrouped convolution with

@@ -9,6 +9,7 @@ use burn::nn::Initializer;
 use burn::tensor::activation;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::flex::is_flex_autodiff;
 use super::lstm_recurrence::lstm_recurrence;
 use super::{f32_data, f32_slice};
 
@@ -90,7 +91,7 @@ impl Lstm {
     /// Whether training runs the recurrence as one op: it is implemented for the Flex
     /// autodiff backend only (other backends, e.g. CUDA, take the tensor-op path).
     pub(crate) fn recurrence_op_applies(x: &Tensor<3>) -> bool {
-        x.is_autodiff() && x.device().inner() == Device::flex()
+        is_flex_autodiff(&x.device())
     }
 
     /// All hidden states `[B, T, H]` through the recurrence op (differentiable). The input

@@ -19,9 +19,10 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use rayon::prelude::*;
 
+use super::flex::{contiguous, f32s, flex_tensor};
 use super::lstm::{sigmoid, tanh};
 
 #[backend_extension(Autodiff, Flex)]
@@ -479,21 +480,4 @@ fn parallelism() -> gemm::Parallelism {
     } else {
         gemm::Parallelism::None
     }
-}
-
-/// `tensor` with a plain row-major layout (a copy only when it has another one).
-fn contiguous(tensor: &FlexTensor) -> FlexTensor {
-    if tensor.as_slice::<f32>().is_some() {
-        tensor.clone()
-    } else {
-        tensor.to_contiguous()
-    }
-}
-
-fn f32s(tensor: &FlexTensor) -> &[f32] {
-    tensor.as_slice::<f32>().expect("a contiguous f32 tensor")
-}
-
-fn flex_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }

@@ -6,8 +6,10 @@
 
 mod attention;
 mod conv_front;
+mod flex;
 mod lstm;
 mod lstm_recurrence;
+mod norm_pool;
 mod sepconv;
 
 pub use attention::{AdditiveAttention, KerasMultiHeadAttention};
