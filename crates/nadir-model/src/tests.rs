@@ -690,6 +690,58 @@ fn lstm_recurrence_op_gradient_of_the_projected_inputs() {
 }
 
 #[test]
+fn conv_rows_op_matches_burn_conv1d_with_gradients() {
+    use burn::tensor::module::conv1d;
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::Tensor;
+    let values =
+        |t: Tensor<1>| -> Vec<f32> { t.into_data().convert::<f32>().try_into_vec().unwrap() };
+    let device = burn::tensor::Device::flex().autodiff();
+    // Symmetric, one-sided and no padding; a kernel of 1 has no neighbouring taps.
+    for (kernel, (left, right)) in [(3, (1, 1)), (3, (2, 0)), (2, (0, 0)), (1, (0, 0))] {
+        let x = random_tensor([3, 9, 4], 21, &device).require_grad();
+        let weight = random_tensor([5, 4, kernel], 22, &device).require_grad();
+        let bias = random_tensor([5], 23, &device).require_grad();
+        let run = |op: bool| {
+            let out = if op {
+                crate::layers::conv1d_rows(x.clone(), weight.clone(), bias.clone(), (left, right))
+            } else {
+                // burn pads both sides equally: pad the input by hand, then convolve unpadded.
+                let padded = Tensor::cat(
+                    vec![
+                        Tensor::zeros([3, left, 4], &device),
+                        x.clone(),
+                        Tensor::zeros([3, right, 4], &device),
+                    ],
+                    1,
+                );
+                let options = ConvOptions::new([1], [0], [1], 1);
+                conv1d(
+                    padded.swap_dims(1, 2),
+                    weight.clone(),
+                    Some(bias.clone()),
+                    options,
+                )
+                .swap_dims(1, 2)
+            };
+            let scale = random_tensor(out.dims(), 24, &device);
+            let grads = (out.clone() * scale).sum().backward();
+            vec![
+                values(out.flatten(0, 2)),
+                values(x.grad(&grads).unwrap().flatten(0, 2)),
+                values(weight.grad(&grads).unwrap().flatten(0, 2)),
+                values(bias.grad(&grads).unwrap()),
+            ]
+        };
+        assert_close(
+            &run(true),
+            &run(false),
+            &format!("k={kernel} padding=({left}, {right})"),
+        );
+    }
+}
+
+#[test]
 fn front_end_training_op_matches_burn_layers_with_gradients() {
     use crate::layers::{ConvFrontEnd, ConvFrontEndConfig};
     use burn::optim::GradientsParams;
@@ -722,7 +774,8 @@ fn front_end_training_op_matches_burn_layers_with_gradients() {
             },
             ..front
         };
-        let x = random_tensor([5, 3, length], 5, &device).mul_scalar(2.0);
+        // 11 samples: more than one block of the op's parallel channel sums.
+        let x = random_tensor([11, 3, length], 5, &device).mul_scalar(2.0);
         let run = |op: bool| {
             let x = x.clone().require_grad();
             let out = if op {

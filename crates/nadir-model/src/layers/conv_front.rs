@@ -10,9 +10,10 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::flex::is_flex_autodiff;
+use super::conv_rows::conv1d_rows;
+use super::flex::{is_flex, is_flex_autodiff};
 use super::norm_pool::batch_norm_pool_relu;
-use super::{f32_data, f32_slice};
+use super::{f32_data, f32_slice, vectorized};
 
 /// The sizes of a [`ConvFrontEnd`].
 pub struct ConvFrontEndConfig {
@@ -88,44 +89,45 @@ impl ConvFrontEnd {
         let out_len = (length + padding.0 + padding.1 + 1)
             .checked_sub(k)
             .expect("conv1d: input shorter than the kernel");
-        let columns = im2col(x, k, padding).reshape([batch * out_len, k * channels]);
-        let weight = conv.weight.val();
+        let device = x.device();
+        let mut weight = conv.weight.val();
         let [filters, _, _] = weight.dims();
-        // [F, C, k] -> [F, k * C], used transposed: column `j * C + c` of row f holds
-        // w[f, c, j], matching `im2col`. A batched 2-D transpose (burn-flex's tiled copy); a
-        // full [k, C, F] permute took the generic strided copy, a third of batch-1 inference.
-        let mut weight = weight.swap_dims(1, 2).reshape([filters, k * channels]);
         let mut bias = conv.bias.as_ref().map(|b| b.val());
-        let fold = !columns.is_autodiff();
+        let fold = !x.is_autodiff();
         if fold {
-            // Inference: batch norm is a per-channel affine map, folded into the GEMM.
+            // Inference: batch norm is a per-channel affine map, folded into the convolution.
             let scale = norm.gamma.val() / (norm.running_var.value() + norm.epsilon).sqrt();
             let shift = norm.beta.val() - norm.running_mean.value() * scale.clone();
-            weight = weight * scale.clone().unsqueeze_dim::<2>(1);
+            weight = weight * scale.clone().reshape([filters, 1, 1]);
             bias = Some(match bias {
                 Some(b) => b * scale + shift,
                 None => shift,
             });
         }
-        let mut y = columns.matmul(weight.transpose());
-        if let Some(bias) = bias {
-            y = y + bias.unsqueeze_dim::<2>(0);
+        let y = if is_flex(&device) {
+            let bias = bias.unwrap_or_else(|| Tensor::zeros([filters], &device));
+            conv1d_rows(x, weight, bias, padding)
+        } else {
+            let columns = im2col(x, k, padding).reshape([batch * out_len, k * channels]);
+            // [F, C, k] -> [F, k * C], used transposed: column `j * C + c` of row f holds
+            // w[f, c, j], matching `im2col`.
+            let weight = weight.swap_dims(1, 2).reshape([filters, k * channels]);
+            let mut y = columns.matmul(weight.transpose());
+            if let Some(bias) = bias {
+                y = y + bias.unsqueeze_dim::<2>(0);
+            }
+            y.reshape([batch, out_len, filters])
+        };
+        if fold {
+            return max_pool_relu(y, window);
         }
-        if !fold && is_flex_autodiff(&y.device()) && norm.training.is_enabled() {
-            let y = y.reshape([batch, out_len, filters]);
+        if is_flex_autodiff(&device) && norm.training.is_enabled() {
             return batch_norm_pool_relu_train(y, norm, window);
         }
-        if !fold {
-            // `[B * L', F]` is `[N, C]` to batch norm: statistics over batch and positions.
-            y = norm.forward(y);
-        }
-        let y = y.reshape([batch, out_len, filters]);
-        if fold {
-            max_pool_relu(y, window)
-        } else {
-            // Pool before ReLU: max and ReLU commute, and this halves the ReLU's work.
-            relu(max_pool_steps(y, window))
-        }
+        // `[B * L', F]` is `[N, C]` to batch norm: statistics over batch and positions.
+        let y = norm.forward(y.reshape([batch * out_len, filters]));
+        // Pool before ReLU: max and ReLU commute, and this halves the ReLU's work.
+        relu(max_pool_steps(y.reshape([batch, out_len, filters]), window))
     }
 }
 
@@ -220,18 +222,20 @@ fn max_pool_relu(x: Tensor<3>, window: usize) -> Tensor<3> {
     let values = f32_slice(&data);
     // Starting from 0 applies the ReLU: relu(max(a, b)) = max(0, a, b).
     let mut out = vec![0.0f32; batch * pooled * channels];
-    for (b, out_rows) in out.chunks_exact_mut(pooled * channels).enumerate() {
-        let rows = &values[b * length * channels..][..pooled * window * channels];
-        for (out_row, windows) in out_rows
-            .chunks_exact_mut(channels)
-            .zip(rows.chunks_exact(window * channels))
-        {
-            for row in windows.chunks_exact(channels) {
-                for (o, &v) in out_row.iter_mut().zip(row) {
-                    *o = o.max(v);
+    vectorized(|| {
+        for (b, out_rows) in out.chunks_exact_mut(pooled * channels).enumerate() {
+            let rows = &values[b * length * channels..][..pooled * window * channels];
+            for (out_row, windows) in out_rows
+                .chunks_exact_mut(channels)
+                .zip(rows.chunks_exact(window * channels))
+            {
+                for row in windows.chunks_exact(channels) {
+                    for (o, &v) in out_row.iter_mut().zip(row) {
+                        *o = o.max(v);
+                    }
                 }
             }
         }
-    }
+    });
     Tensor::from_data(TensorData::new(out, [batch, pooled, channels]), &device)
 }

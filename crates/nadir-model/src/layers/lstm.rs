@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::flex::is_flex_autodiff;
 use super::lstm_recurrence::lstm_recurrence;
-use super::{f32_data, f32_slice};
+use super::{f32_data, f32_slice, vectorized};
 
 /// Bias layout: Keras has one bias per gate, PyTorch two (`b_ih` and `b_hh`, redundant but counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,17 +234,19 @@ impl Lstm {
                     Tensor::<2>::from_data(TensorData::new(h.clone(), [batch, hidden]), &device);
                 f32_data(h_prev.matmul(recurrent.clone()))
             });
-            for b in 0..batch {
-                let x_row = &projected[(b * steps + t) * width..][..width];
-                let r_row = rec
-                    .as_ref()
-                    .map_or(&zero_row[..], |r| &f32_slice(r)[b * width..][..width]);
-                let h_row = &mut h[b * hidden..][..hidden];
-                lstm_cell(x_row, r_row, &bias, &mut c[b * hidden..][..hidden], h_row);
-                if let Some(out) = outputs.as_deref_mut() {
-                    out[(b * steps + t) * hidden..][..hidden].copy_from_slice(h_row);
+            vectorized(|| {
+                for b in 0..batch {
+                    let x_row = &projected[(b * steps + t) * width..][..width];
+                    let r_row = rec
+                        .as_ref()
+                        .map_or(&zero_row[..], |r| &f32_slice(r)[b * width..][..width]);
+                    let h_row = &mut h[b * hidden..][..hidden];
+                    lstm_cell(x_row, r_row, &bias, &mut c[b * hidden..][..hidden], h_row);
+                    if let Some(out) = outputs.as_deref_mut() {
+                        out[(b * steps + t) * hidden..][..hidden].copy_from_slice(h_row);
+                    }
                 }
-            }
+            });
         }
         h
     }
@@ -252,6 +254,7 @@ impl Lstm {
 
 /// One LSTM cell update for one sample: pre-activations `x + r + bias` (gate blocks i, f, g, o
 /// of `hidden` each), `c = f * c + i * g`, `h = o * tanh(c)`.
+#[inline(always)]
 pub(crate) fn lstm_cell(x: &[f32], r: &[f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
     let n = h.len();
     let (x, r, bias, c) = (

@@ -22,8 +22,9 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::flex::{contiguous, f32s, flex_tensor};
+use super::flex::{contiguous, f32s, flex_tensor, gemm, Matrix, Threads};
 use super::lstm::{sigmoid, tanh};
+use super::vectorized;
 
 #[backend_extension(Autodiff, Flex)]
 pub trait LstmRecurrenceBackend: Backend {
@@ -148,31 +149,15 @@ impl Backward<Flex, 2> for RecurrenceBackward {
         if let Some(node) = recurrent_node {
             // dW_hh = sum over samples and steps of h_prev^T d_gates: one GEMM, K = B * T.
             let mut d_recurrent = vec![0.0f32; hidden * width];
-            // SAFETY: h_prev is [B*T, H] and d_gates [B*T, 4H], both row-major and as long as
-            // the strides say; the output is [H, 4H] and owned here.
-            unsafe {
-                gemm::gemm(
-                    hidden,
-                    width,
-                    batch * steps,
-                    d_recurrent.as_mut_ptr(),
-                    1,
-                    width as isize,
-                    false,
-                    saved.h_prev.as_ptr(),
-                    hidden as isize,
-                    1,
-                    d_gates.as_ptr(),
-                    1,
-                    width as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    parallelism(),
-                );
-            }
+            gemm(
+                &mut d_recurrent,
+                width,
+                Matrix::rows(&saved.h_prev, hidden).transposed(),
+                Matrix::rows(&d_gates, width),
+                [hidden, batch * steps, width],
+                false,
+                Threads::All,
+            );
             grads.register::<Flex>(node.id, flex_tensor(d_recurrent, [hidden, width]));
         }
         if let Some(node) = x_node {
@@ -261,52 +246,38 @@ fn forward_chunk(chunk: ForwardChunk<'_>, recurrent: &[f32], dims: Dims, reverse
         let t = dims.time(i, reverse);
         if i > 0 {
             // pre[b, t] += h_prev[b, t] @ W_hh over the chunk's rows (row stride T * width).
-            // SAFETY: m = rows, k = H, n = 4H with the strides of the [rows, T, *] buffers;
-            // the destination and the two operands are distinct buffers.
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    width,
-                    hidden,
-                    chunk.gates.as_mut_ptr().add(t * width),
-                    1,
-                    (steps * width) as isize,
-                    true,
-                    chunk.h_prev.as_ptr().add(t * hidden),
-                    1,
-                    (steps * hidden) as isize,
-                    recurrent.as_ptr(),
-                    1,
-                    width as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
+            gemm(
+                &mut chunk.gates[t * width..],
+                steps * width,
+                Matrix::rows(&chunk.h_prev[t * hidden..], steps * hidden),
+                Matrix::rows(recurrent, width),
+                [rows, hidden, width],
+                true,
+                Threads::One,
+            );
         }
         let next = (i + 1 < steps).then(|| dims.time(i + 1, reverse));
-        for b in 0..rows {
-            let at = b * steps + t;
-            let h = &mut chunk.hidden[at * hidden..][..hidden];
-            cell_forward(
-                &mut chunk.gates[at * width..][..width],
-                &mut c[b * hidden..][..hidden],
-                &mut chunk.cells[at * hidden..][..hidden],
-                &mut chunk.tanh_cells[at * hidden..][..hidden],
-                h,
-            );
-            if let Some(next) = next {
-                chunk.h_prev[(b * steps + next) * hidden..][..hidden].copy_from_slice(h);
+        vectorized(|| {
+            for b in 0..rows {
+                let at = b * steps + t;
+                let h = &mut chunk.hidden[at * hidden..][..hidden];
+                cell_forward(
+                    &mut chunk.gates[at * width..][..width],
+                    &mut c[b * hidden..][..hidden],
+                    &mut chunk.cells[at * hidden..][..hidden],
+                    &mut chunk.tanh_cells[at * hidden..][..hidden],
+                    h,
+                );
+                if let Some(next) = next {
+                    chunk.h_prev[(b * steps + next) * hidden..][..hidden].copy_from_slice(h);
+                }
             }
-        }
+        });
     }
 }
 
 /// Activates one sample's gates in place and advances its cell state `c`.
-#[inline]
+#[inline(always)]
 fn cell_forward(
     gates: &mut [f32],
     c: &mut [f32],
@@ -384,55 +355,41 @@ fn backward_chunk(chunk: BackwardChunk<'_>, recurrent: &[f32], dims: Dims, rever
     for i in (0..steps).rev() {
         let t = dims.time(i, reverse);
         let prev = (i > 0).then(|| dims.time(i - 1, reverse));
-        for b in 0..rows {
-            let at = b * steps + t;
-            let c_prev = prev.map_or(&zeros[..], |p| {
-                &chunk.cells[(b * steps + p) * hidden..][..hidden]
-            });
-            cell_backward(
-                &chunk.gates[at * width..][..width],
-                c_prev,
-                &chunk.tanh_cells[at * hidden..][..hidden],
-                &chunk.grad_hidden[at * hidden..][..hidden],
-                &dh_next[b * hidden..][..hidden],
-                &mut dc[b * hidden..][..hidden],
-                &mut chunk.d_gates[at * width..][..width],
-            );
-        }
-        if i > 0 {
-            // dh_prev = d_gates[., t] @ W_hh^T.
-            // SAFETY: m = rows, k = 4H, n = H; W_hh^T is W_hh [H, 4H] read with swapped
-            // strides; the destination is a separate buffer.
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    hidden,
-                    width,
-                    dh_next.as_mut_ptr(),
-                    1,
-                    hidden as isize,
-                    false,
-                    chunk.d_gates.as_ptr().add(t * width),
-                    1,
-                    (steps * width) as isize,
-                    recurrent.as_ptr(),
-                    width as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
+        vectorized(|| {
+            for b in 0..rows {
+                let at = b * steps + t;
+                let c_prev = prev.map_or(&zeros[..], |p| {
+                    &chunk.cells[(b * steps + p) * hidden..][..hidden]
+                });
+                cell_backward(
+                    &chunk.gates[at * width..][..width],
+                    c_prev,
+                    &chunk.tanh_cells[at * hidden..][..hidden],
+                    &chunk.grad_hidden[at * hidden..][..hidden],
+                    &dh_next[b * hidden..][..hidden],
+                    &mut dc[b * hidden..][..hidden],
+                    &mut chunk.d_gates[at * width..][..width],
                 );
             }
+        });
+        if i > 0 {
+            // dh_prev = d_gates[., t] @ W_hh^T.
+            gemm(
+                &mut dh_next,
+                hidden,
+                Matrix::rows(&chunk.d_gates[t * width..], steps * width),
+                Matrix::rows(recurrent, width).transposed(),
+                [rows, width, hidden],
+                false,
+                Threads::One,
+            );
         }
     }
 }
 
 /// One sample's step backwards: `dc` carries the cell gradient from the later step in and
 /// to the earlier step out.
-#[inline]
+#[inline(always)]
 fn cell_backward(
     gates: &[f32],
     c_prev: &[f32],
@@ -471,13 +428,4 @@ fn cell_backward(
 /// Samples per parallel chunk: one chunk per rayon thread.
 fn rows_per_chunk(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
-}
-
-/// The big weight-gradient GEMM uses every thread; gemm's own threshold would too.
-fn parallelism() -> gemm::Parallelism {
-    if rayon::current_num_threads() > 1 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    }
 }

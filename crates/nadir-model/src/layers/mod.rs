@@ -6,6 +6,7 @@
 
 mod attention;
 mod conv_front;
+mod conv_rows;
 mod flex;
 mod lstm;
 mod lstm_recurrence;
@@ -14,6 +15,8 @@ mod sepconv;
 
 pub use attention::{AdditiveAttention, KerasMultiHeadAttention};
 pub use conv_front::{ConvFrontEnd, ConvFrontEndConfig};
+#[cfg(test)]
+pub(crate) use conv_rows::conv1d_rows;
 pub use lstm::{BiLstm, Lstm, LstmBias};
 #[cfg(test)]
 pub(crate) use lstm_recurrence::lstm_recurrence;
@@ -72,6 +75,16 @@ impl<'a> ForwardCtx<'a> {
 /// [`f32_slice`], which borrows where `try_into_vec` would copy into a fresh `Vec`.
 pub(crate) fn f32_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
     tensor.into_data().convert::<f32>()
+}
+
+/// Runs `kernel` compiled for the best instruction set the CPU has (AVX2 + FMA where present).
+/// Builds target baseline x86-64, so the hand-written loops would otherwise vectorise only
+/// four floats wide with SSE2, while burn's and gemm's kernels dispatch at run time too. Only
+/// what is inlined into `kernel` gets the wider instructions. Rust never fuses `a * b + c`
+/// into an FMA by itself, so every instruction set computes the same values.
+#[inline(always)]
+pub(crate) fn vectorized<R>(kernel: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(kernel)
 }
 
 /// The values of [`f32_data`], row-major.

@@ -4,9 +4,10 @@
 //! burn's `batch_norm_train` takes channels-first input, so on `[B * L, F]` rows it transposes
 //! twice forward and twice backward and makes about ten full-size temporaries; its max-pool
 //! records i64 indices with a scalar loop per output. Here the statistics are one pass over
-//! the rows, the normalised, pooled, rectified output a second one that also keeps which
-//! window element won (one byte), and the backward pass is one sparse pass for the channel
-//! sums plus one dense pass for the input gradient.
+//! the rows and the normalised, pooled, rectified output a second one. The backward pass finds
+//! each window's winner again by recomputing the normalised values (bit-identical, so the
+//! comparison with the output is exact), which keeps every loop branch-free and vectorised,
+//! then makes one pass for the channel sums and one for the input gradient.
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::flex::{contiguous, f32s, flex_tensor};
+use super::vectorized;
 
 /// The op's output and the batch statistics (for the running averages; not differentiable).
 #[derive(ExtensionType)]
@@ -117,7 +119,8 @@ impl<C: CheckpointStrategy> NormPoolBackend for Autodiff<Flex, C> {
                     gamma: f32s(&contiguous(gamma.primitive())).to_vec(),
                     mean: out.mean,
                     inv_std: out.inv_std,
-                    winners: out.winners,
+                    affine: out.affine,
+                    output: out.output.clone(),
                 }));
                 prep.finish(state, out.output)
             }
@@ -145,8 +148,23 @@ impl Dims {
     }
 }
 
-/// No window element won: the ReLU cut the output to zero, so no gradient flows.
-const CUT: u8 = u8::MAX;
+/// The batch norm as a per-channel affine map `y = x * scale + shift`.
+struct Affine {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+}
+
+impl Affine {
+    /// `y` for one row of `features` values, written to `y`.
+    #[inline(always)]
+    fn apply(&self, row: &[f32], y: &mut [f32]) {
+        let n = y.len();
+        let (row, scale, shift) = (&row[..n], &self.scale[..n], &self.shift[..n]);
+        for f in 0..n {
+            y[f] = row[f] * scale[f] + shift[f];
+        }
+    }
+}
 
 struct ForwardOut {
     dims: Dims,
@@ -154,8 +172,7 @@ struct ForwardOut {
     mean: Vec<f32>,
     variance: Vec<f32>,
     inv_std: Vec<f32>,
-    /// Per output element, the index in its window of the maximum, or [`CUT`].
-    winners: Vec<u8>,
+    affine: Affine,
 }
 
 fn forward(
@@ -172,10 +189,7 @@ fn forward(
         features: shape[2],
         window,
     };
-    assert!(
-        (1..usize::from(CUT)).contains(&window),
-        "pool window {window} out of range"
-    );
+    assert!(window > 0, "pool window 0");
     let Dims {
         batch,
         length,
@@ -188,25 +202,14 @@ fn forward(
     let (gamma, beta) = (f32s(&gamma), f32s(&beta));
     let rows = (batch * length) as f32;
     // Two passes (mean, then centred squares) as burn does, for the precision.
-    let mut mean = vec![0.0f32; features];
-    for row in values.chunks_exact(features) {
-        for (m, &v) in mean.iter_mut().zip(row) {
-            *m += v;
-        }
-    }
+    let mut mean = channel_sums(values, batch, features, None);
     mean.iter_mut().for_each(|m| *m /= rows);
-    let mut variance = vec![0.0f32; features];
-    for row in values.chunks_exact(features) {
-        for ((s, &v), &m) in variance.iter_mut().zip(row).zip(&mean) {
-            *s += (v - m) * (v - m);
-        }
-    }
+    let mut variance = channel_sums(values, batch, features, Some(&mean));
     variance.iter_mut().for_each(|s| *s /= rows);
     let inv_std: Vec<f32> = variance
         .iter()
         .map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt() as f32)
         .collect();
-    // y = x * scale + shift.
     let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
     let shift: Vec<f32> = beta
         .iter()
@@ -214,39 +217,31 @@ fn forward(
         .zip(&scale)
         .map(|((b, m), s)| b - m * s)
         .collect();
+    let affine = Affine { scale, shift };
     let pooled = dims.pooled();
     let mut output = vec![0.0f32; batch * pooled * features];
-    let mut winners = vec![CUT; batch * pooled * features];
     if pooled > 0 {
         output
             .par_chunks_mut(pooled * features)
-            .zip(winners.par_chunks_mut(pooled * features))
             .enumerate()
-            .for_each(|(b, (out, won))| {
+            .for_each(|(b, out)| {
                 let sample = &values[b * length * features..][..pooled * window * features];
-                for ((out_row, won_row), rows) in out
-                    .chunks_exact_mut(features)
-                    .zip(won.chunks_exact_mut(features))
-                    .zip(sample.chunks_exact(window * features))
-                {
-                    // Output 0 and CUT already apply the ReLU: a window wins only above 0.
-                    for (w, row) in rows.chunks_exact(features).enumerate() {
-                        let w = w as u8;
-                        for ((((o, won), &v), &s), &t) in out_row
-                            .iter_mut()
-                            .zip(won_row.iter_mut())
-                            .zip(row)
-                            .zip(&scale)
-                            .zip(&shift)
-                        {
-                            let y = v * s + t;
-                            if y > *o {
-                                *o = y;
-                                *won = w;
+                let mut y = vec![0.0f32; features];
+                vectorized(|| {
+                    for (out, rows) in out
+                        .chunks_exact_mut(features)
+                        .zip(sample.chunks_exact(window * features))
+                    {
+                        // Starting from 0 applies the ReLU; the strict `>` keeps the first
+                        // maximum (the backward pass relies on it).
+                        for row in rows.chunks_exact(features) {
+                            affine.apply(row, &mut y);
+                            for (o, &y) in out.iter_mut().zip(&y) {
+                                *o = if y > *o { y } else { *o };
                             }
                         }
                     }
-                }
+                });
             });
     }
     ForwardOut {
@@ -255,7 +250,7 @@ fn forward(
         mean,
         variance,
         inv_std,
-        winners,
+        affine,
     }
 }
 
@@ -265,7 +260,8 @@ struct SavedInner {
     gamma: Vec<f32>,
     mean: Vec<f32>,
     inv_std: Vec<f32>,
-    winners: Vec<u8>,
+    affine: Affine,
+    output: FlexTensor,
 }
 
 /// Shared so that cloning the autodiff state does not copy the buffers.
@@ -275,6 +271,58 @@ struct Saved(Arc<SavedInner>);
 impl std::fmt::Debug for Saved {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "NormPool({:?})", self.0.dims)
+    }
+}
+
+/// Scratch rows for [`WindowGradient::route`], allocated once per sample.
+struct WindowGradient {
+    /// The normalised values of one row.
+    y: Vec<f32>,
+    /// The output gradient not yet given to a row of the window.
+    remaining: Vec<f32>,
+    /// The gradient reaching the current row.
+    routed: Vec<f32>,
+}
+
+impl WindowGradient {
+    fn new(features: usize) -> Self {
+        Self {
+            y: vec![0.0; features],
+            remaining: vec![0.0; features],
+            routed: vec![0.0; features],
+        }
+    }
+
+    /// Calls `visit(row index, row, routed)` for each row of one pooling window, where
+    /// `routed[f]` is `grad[f]` at the row that won channel f and 0 at the others. The winner
+    /// is the first row whose normalised value equals the output: the forward pass's strict
+    /// `>` kept the first maximum, and recomputing `x * scale + shift` gives the same bits. An
+    /// output of 0 is a window the ReLU cut, where no row gets a gradient.
+    #[inline(always)]
+    fn route(
+        &mut self,
+        rows: &[f32],
+        output: &[f32],
+        grad: &[f32],
+        affine: &Affine,
+        mut visit: impl FnMut(usize, &[f32], &[f32]),
+    ) {
+        let n = self.y.len();
+        let (output, grad) = (&output[..n], &grad[..n]);
+        let remaining = &mut self.remaining[..n];
+        for f in 0..n {
+            remaining[f] = if output[f] > 0.0 { grad[f] } else { 0.0 };
+        }
+        for (w, row) in rows.chunks_exact(n).enumerate() {
+            affine.apply(row, &mut self.y);
+            let (y, routed) = (&self.y[..n], &mut self.routed[..n]);
+            for f in 0..n {
+                routed[f] = if y[f] == output[f] { remaining[f] } else { 0.0 };
+                // Exactly 0 once routed: a later row with the same value gets nothing.
+                remaining[f] -= routed[f];
+            }
+            visit(w, row, routed);
+        }
     }
 }
 
@@ -299,61 +347,90 @@ impl Backward<Flex, 3> for NormPoolBackward {
         let pooled = saved.dims.pooled();
         let input = contiguous(&saved.input);
         let values = f32s(&input);
-        let (mean, inv_std) = (&saved.mean, &saved.inv_std);
+        let output = contiguous(&saved.output);
+        let output = f32s(&output);
+        let (mean, inv_std) = (&saved.mean[..features], &saved.inv_std[..features]);
         // Per channel: the sums of the normalised output's gradient and of it times the
-        // normalised input; only the winning window elements have a non-zero gradient.
-        let mut sum_grad = vec![0.0f32; features];
-        let mut sum_grad_norm = vec![0.0f32; features];
-        for b in 0..batch {
-            for p in 0..pooled {
-                let at = (b * pooled + p) * features;
-                let won = &saved.winners[at..][..features];
-                let g = &grad[at..][..features];
-                let rows = &values[(b * length + p * window) * features..][..window * features];
-                for f in 0..features {
-                    if won[f] != CUT {
-                        let v = rows[usize::from(won[f]) * features + f];
-                        sum_grad[f] += g[f];
-                        sum_grad_norm[f] += g[f] * (v - mean[f]) * inv_std[f];
-                    }
+        // centred input (times inv_std below).
+        let (sum_grad, mut sum_grad_norm) =
+            ordered_sample_sums(batch, features, |b, sum_grad, sum_grad_centred| {
+                let mut window_gradient = WindowGradient::new(features);
+                for p in 0..pooled {
+                    let at = (b * pooled + p) * features;
+                    let first = (b * length + p * window) * features;
+                    window_gradient.route(
+                        &values[first..][..window * features],
+                        &output[at..][..features],
+                        &grad[at..][..features],
+                        &saved.affine,
+                        |_, row, routed| {
+                            for f in 0..features {
+                                sum_grad[f] += routed[f];
+                                sum_grad_centred[f] += routed[f] * (row[f] - mean[f]);
+                            }
+                        },
+                    );
                 }
-            }
+            });
+        for (s, i) in sum_grad_norm.iter_mut().zip(inv_std) {
+            *s *= i;
         }
         if let Some(node) = x_node {
+            // dx = scale * (dy - mean(dy) - x_hat * mean(dy * x_hat)), with scale = gamma *
+            // inv_std and x_hat = (x - mean) * inv_std, is `scale * dy + offset + slope * x`
+            // per channel.
             let n = (batch * length) as f32;
-            let mean_grad: Vec<f32> = sum_grad.iter().map(|s| s / n).collect();
-            let mean_grad_norm: Vec<f32> = sum_grad_norm.iter().map(|s| s / n).collect();
             let scale: Vec<f32> = saved
                 .gamma
                 .iter()
                 .zip(inv_std)
                 .map(|(g, s)| g * s)
                 .collect();
+            let slope: Vec<f32> = (0..features)
+                .map(|f| -scale[f] * inv_std[f] * sum_grad_norm[f] / n)
+                .collect();
+            let offset: Vec<f32> = (0..features)
+                .map(|f| -scale[f] * sum_grad[f] / n - slope[f] * mean[f])
+                .collect();
+            let (scale, slope, offset) = (&scale[..], &slope[..], &offset[..]);
             let mut x_grad = vec![0.0f32; batch * length * features];
-            // dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat)).
             x_grad
                 .par_chunks_mut(length * features)
                 .zip(values.par_chunks(length * features))
                 .enumerate()
                 .for_each(|(b, (dx, x))| {
-                    for (l, (dx_row, x_row)) in dx
-                        .chunks_exact_mut(features)
-                        .zip(x.chunks_exact(features))
-                        .enumerate()
-                    {
-                        let (p, w) = (l / window, (l % window) as u8);
-                        let pooled_at = (b * pooled + p) * features;
-                        let in_window = p < pooled;
-                        for f in 0..features {
-                            let dy = if in_window && saved.winners[pooled_at + f] == w {
-                                grad[pooled_at + f]
-                            } else {
-                                0.0
-                            };
-                            let x_hat = (x_row[f] - mean[f]) * inv_std[f];
-                            dx_row[f] = scale[f] * (dy - mean_grad[f] - x_hat * mean_grad_norm[f]);
+                    let mut window_gradient = WindowGradient::new(features);
+                    vectorized(|| {
+                        for (p, dx) in dx.chunks_mut(window * features).enumerate() {
+                            let rows = &x[p * window * features..][..dx.len()];
+                            if p == pooled {
+                                // The trailing partial window: counted in the statistics only.
+                                for (dx, row) in dx
+                                    .chunks_exact_mut(features)
+                                    .zip(rows.chunks_exact(features))
+                                {
+                                    for f in 0..features {
+                                        dx[f] = offset[f] + slope[f] * row[f];
+                                    }
+                                }
+                                continue;
+                            }
+                            let at = (b * pooled + p) * features;
+                            window_gradient.route(
+                                rows,
+                                &output[at..][..features],
+                                &grad[at..][..features],
+                                &saved.affine,
+                                |w, row, routed| {
+                                    let dx = &mut dx[w * features..][..features];
+                                    for f in 0..features {
+                                        dx[f] =
+                                            offset[f] + slope[f] * row[f] + scale[f] * routed[f];
+                                    }
+                                },
+                            );
                         }
-                    }
+                    });
                 });
             grads.register::<Flex>(node.id, flex_tensor(x_grad, [batch, length, features]));
         }
@@ -364,4 +441,54 @@ impl Backward<Flex, 3> for NormPoolBackward {
             grads.register::<Flex>(node.id, flex_tensor(sum_grad, [features]));
         }
     }
+}
+
+/// Samples per block of the parallel channel sums. Blocks are fixed and their partial sums
+/// added in order, so the result does not depend on how rayon splits the work (seeded
+/// training stays reproducible).
+const SAMPLES_PER_BLOCK: usize = 8;
+
+/// Two per-channel sums, each sample's terms added by `add_sample(sample, sums, sums)`.
+fn ordered_sample_sums(
+    batch: usize,
+    features: usize,
+    add_sample: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
+) -> (Vec<f32>, Vec<f32>) {
+    let blocks: Vec<(Vec<f32>, Vec<f32>)> = (0..batch.div_ceil(SAMPLES_PER_BLOCK))
+        .into_par_iter()
+        .map(|block| {
+            let (mut first, mut second) = (vec![0.0f32; features], vec![0.0f32; features]);
+            let start = block * SAMPLES_PER_BLOCK;
+            vectorized(|| {
+                for b in start..batch.min(start + SAMPLES_PER_BLOCK) {
+                    add_sample(b, &mut first[..features], &mut second[..features]);
+                }
+            });
+            (first, second)
+        })
+        .collect();
+    let (mut first, mut second) = (vec![0.0f32; features], vec![0.0f32; features]);
+    for (a, b) in blocks {
+        first.iter_mut().zip(a).for_each(|(t, v)| *t += v);
+        second.iter_mut().zip(b).for_each(|(t, v)| *t += v);
+    }
+    (first, second)
+}
+
+/// Per-channel sums over `[batch, length, features]` values: of the values, or with
+/// `centre`, of their squared deviations from it.
+fn channel_sums(values: &[f32], batch: usize, features: usize, centre: Option<&[f32]>) -> Vec<f32> {
+    let per_sample = values.len() / batch.max(1);
+    let (sums, _) = ordered_sample_sums(batch, features, |b, sums, _| {
+        for row in values[b * per_sample..][..per_sample].chunks_exact(features) {
+            match centre {
+                None => (0..features).for_each(|f| sums[f] += row[f]),
+                Some(centre) => (0..features).for_each(|f| {
+                    let d = row[f] - centre[f];
+                    sums[f] += d * d;
+                }),
+            }
+        }
+    });
+    sums
 }

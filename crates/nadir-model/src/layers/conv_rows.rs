@@ -1,0 +1,316 @@
+//! Stride-1 Conv1d over channels-last `[B, L, C]` as one op on the Flex backend: the column
+//! matrix (im2col) and one GEMM forward; two GEMMs and `k` shifted adds backward.
+//!
+//! In burn tensor ops the im2col is a `cat` of `k` shifted `narrow`s of a zero-padded copy,
+//! and its backward pass a chain of slice assignments and strided copies (a tenth of `cnn-lstm`
+//! training time). Here the column matrix is written once and kept for the weight gradient.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
+use burn::tensor::Tensor;
+use rayon::prelude::*;
+
+use super::flex::{contiguous, f32s, flex_tensor, gemm, Matrix, Threads};
+use super::vectorized;
+
+#[backend_extension(Autodiff, Flex)]
+pub trait ConvRowsBackend: Backend {
+    /// `x [B, L, C]`, `weight [F, C, k]` (burn's Conv1d layout), `bias [F]` ->
+    /// `[B, L + left + right - k + 1, F]`, zero padding `left` and `right`.
+    fn conv1d_rows(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        left: usize,
+        right: usize,
+    ) -> FloatTensor<Self>;
+}
+
+/// [`ConvRowsBackend::conv1d_rows`] on tensors of the Flex backend (with or without autodiff).
+pub(crate) fn conv1d_rows(
+    x: Tensor<3>,
+    weight: Tensor<3>,
+    bias: Tensor<1>,
+    (left, right): (usize, usize),
+) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as ConvRowsBackend>::conv1d_rows(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        left,
+        right,
+    ))
+}
+
+impl ConvRowsBackend for Flex {
+    fn conv1d_rows(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        left: usize,
+        right: usize,
+    ) -> FlexTensor {
+        forward(&x, &weight, &bias, (left, right)).output
+    }
+}
+
+impl<C: CheckpointStrategy> ConvRowsBackend for Autodiff<Flex, C> {
+    fn conv1d_rows(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        left: usize,
+        right: usize,
+    ) -> FloatTensor<Self> {
+        let out = forward(
+            x.primitive(),
+            weight.primitive(),
+            bias.primitive(),
+            (left, right),
+        );
+        match ConvRowsBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = Saved(Arc::new(SavedInner {
+                    dims: out.dims,
+                    columns: out.columns,
+                    taps: out.taps,
+                }));
+                prep.finish(state, out.output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out.output),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    batch: usize,
+    length: usize,
+    channels: usize,
+    filters: usize,
+    kernel: usize,
+    left: usize,
+    out_len: usize,
+}
+
+impl Dims {
+    /// Columns of the column matrix: `kernel` taps of `channels` values.
+    fn width(&self) -> usize {
+        self.kernel * self.channels
+    }
+}
+
+struct ForwardOut {
+    dims: Dims,
+    output: FlexTensor,
+    /// `[B * L', k * C]`, tap-major: column `j * C + c` of row `(b, t)` is
+    /// `x[b, t + j - left, c]`, or 0 in the padding.
+    columns: Vec<f32>,
+    /// The weight as `[F, k * C]`, in the columns' order.
+    taps: Vec<f32>,
+}
+
+fn forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+    (left, right): (usize, usize),
+) -> ForwardOut {
+    let shape = x.layout().shape();
+    let [filters, channels, kernel] = [0, 1, 2].map(|i| weight.layout().shape()[i]);
+    let (batch, length) = (shape[0], shape[1]);
+    assert_eq!(
+        shape[2], channels,
+        "conv1d_rows: x is [B, L, C], weight [F, C, k]"
+    );
+    // Never short: `ModelConfig::check` refuses windows the convolutions cannot cover.
+    let out_len = (length + left + right + 1)
+        .checked_sub(kernel)
+        .expect("conv1d_rows: input shorter than the kernel");
+    let dims = Dims {
+        batch,
+        length,
+        channels,
+        filters,
+        kernel,
+        left,
+        out_len,
+    };
+    let width = dims.width();
+    let x = contiguous(x);
+    let x = f32s(&x);
+    let mut columns = vec![0.0f32; batch * out_len * width];
+    if out_len > 0 {
+        columns
+            .par_chunks_mut(out_len * width)
+            .zip(x.par_chunks(length * channels))
+            .for_each(|(columns, x)| {
+                for (t, row) in columns.chunks_exact_mut(width).enumerate() {
+                    for (j, tap) in row.chunks_exact_mut(channels).enumerate() {
+                        // Input step t + j - left; the padding stays zero.
+                        if let Some(s) = (t + j).checked_sub(left).filter(|&s| s < length) {
+                            tap.copy_from_slice(&x[s * channels..][..channels]);
+                        }
+                    }
+                }
+            });
+    }
+    let weight = contiguous(weight);
+    let weight = f32s(&weight);
+    let mut taps = vec![0.0f32; filters * width];
+    for (f, row) in taps.chunks_exact_mut(width).enumerate() {
+        for (j, tap) in row.chunks_exact_mut(channels).enumerate() {
+            for (c, value) in tap.iter_mut().enumerate() {
+                *value = weight[(f * channels + c) * kernel + j];
+            }
+        }
+    }
+    // Every row starts as the bias; the GEMM adds columns · taps^T.
+    let bias = contiguous(bias);
+    let bias = f32s(&bias);
+    let rows = batch * out_len;
+    let mut output = bias.repeat(rows);
+    gemm(
+        &mut output,
+        filters,
+        Matrix::rows(&columns, width),
+        Matrix::rows(&taps, width).transposed(),
+        [rows, width, filters],
+        true,
+        Threads::All,
+    );
+    ForwardOut {
+        dims,
+        output: flex_tensor(output, [batch, out_len, filters]),
+        columns,
+        taps,
+    }
+}
+
+struct SavedInner {
+    dims: Dims,
+    columns: Vec<f32>,
+    taps: Vec<f32>,
+}
+
+/// Shared so that cloning the autodiff state does not copy the buffers.
+#[derive(Clone)]
+struct Saved(Arc<SavedInner>);
+
+impl std::fmt::Debug for Saved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Conv1dRows({:?})", self.0.dims)
+    }
+}
+
+#[derive(Debug)]
+struct ConvRowsBackward;
+
+impl Backward<Flex, 3> for ConvRowsBackward {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, weight_node, bias_node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let grad = contiguous(&grad);
+        let grad = f32s(&grad);
+        let saved = &ops.state.0;
+        let dims = saved.dims;
+        let Dims {
+            batch,
+            length,
+            channels,
+            filters,
+            kernel,
+            out_len,
+            ..
+        } = dims;
+        let (rows, width) = (batch * out_len, dims.width());
+        let grad_rows = Matrix::rows(grad, filters);
+        if let Some(node) = x_node {
+            // d columns = grad · taps, then each tap's block added back at its input step.
+            let mut d_columns = vec![0.0f32; rows * width];
+            gemm(
+                &mut d_columns,
+                width,
+                grad_rows,
+                Matrix::rows(&saved.taps, width),
+                [rows, filters, width],
+                false,
+                Threads::All,
+            );
+            let mut d_x = vec![0.0f32; batch * length * channels];
+            if out_len > 0 {
+                d_x.par_chunks_mut(length * channels)
+                    .zip(d_columns.par_chunks(out_len * width))
+                    .for_each(|(d_x, d_columns)| vectorized(|| col2im(d_x, d_columns, dims)));
+            }
+            grads.register::<Flex>(node.id, flex_tensor(d_x, [batch, length, channels]));
+        }
+        if let Some(node) = weight_node {
+            // d taps = grad^T · columns, then back to burn's [F, C, k].
+            let mut d_taps = vec![0.0f32; filters * width];
+            gemm(
+                &mut d_taps,
+                width,
+                grad_rows.transposed(),
+                Matrix::rows(&saved.columns, width),
+                [filters, rows, width],
+                false,
+                Threads::All,
+            );
+            let mut d_weight = vec![0.0f32; filters * width];
+            for (f, row) in d_taps.chunks_exact(width).enumerate() {
+                for (j, tap) in row.chunks_exact(channels).enumerate() {
+                    for (c, &value) in tap.iter().enumerate() {
+                        d_weight[(f * channels + c) * kernel + j] = value;
+                    }
+                }
+            }
+            grads.register::<Flex>(node.id, flex_tensor(d_weight, [filters, channels, kernel]));
+        }
+        if let Some(node) = bias_node {
+            let mut d_bias = vec![0.0f32; filters];
+            vectorized(|| {
+                for row in grad.chunks_exact(filters) {
+                    for (d, &g) in d_bias.iter_mut().zip(row) {
+                        *d += g;
+                    }
+                }
+            });
+            grads.register::<Flex>(node.id, flex_tensor(d_bias, [filters]));
+        }
+    }
+}
+
+/// One sample's input gradient `[L, C]` from its column-matrix gradient `[L', k * C]`: the
+/// inverse of im2col, adding every tap's block back at its input step.
+#[inline(always)]
+fn col2im(d_x: &mut [f32], d_columns: &[f32], dims: Dims) {
+    let Dims {
+        length,
+        channels,
+        left,
+        ..
+    } = dims;
+    for (t, row) in d_columns.chunks_exact(dims.width()).enumerate() {
+        for (j, tap) in row.chunks_exact(channels).enumerate() {
+            if let Some(s) = (t + j).checked_sub(left).filter(|&s| s < length) {
+                for (d, &g) in d_x[s * channels..][..channels].iter_mut().zip(tap) {
+                    *d += g;
+                }
+            }
+        }
+    }
+}
