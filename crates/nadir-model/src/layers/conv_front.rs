@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::conv_rows::conv1d_rows;
 use super::flex::{is_flex, is_flex_autodiff};
 use super::norm_pool::batch_norm_pool_relu;
-use super::{f32_data, f32_slice, vectorized};
+use super::{f32_data, f32_slice, vectorized_fn};
 
 /// The sizes of a [`ConvFrontEnd`].
 pub struct ConvFrontEndConfig {
@@ -220,22 +220,29 @@ fn max_pool_relu(x: Tensor<3>, window: usize) -> Tensor<3> {
     let pooled = length / window;
     let data = f32_data(x);
     let values = f32_slice(&data);
-    // Starting from 0 applies the ReLU: relu(max(a, b)) = max(0, a, b).
     let mut out = vec![0.0f32; batch * pooled * channels];
-    vectorized(|| {
-        for (b, out_rows) in out.chunks_exact_mut(pooled * channels).enumerate() {
-            let rows = &values[b * length * channels..][..pooled * window * channels];
-            for (out_row, windows) in out_rows
-                .chunks_exact_mut(channels)
-                .zip(rows.chunks_exact(window * channels))
-            {
-                for row in windows.chunks_exact(channels) {
-                    for (o, &v) in out_row.iter_mut().zip(row) {
-                        *o = o.max(v);
-                    }
+    for (rows, out) in values
+        .chunks_exact(length * channels)
+        .zip(out.chunks_exact_mut(pooled * channels))
+    {
+        pool_relu_sample(&rows[..pooled * window * channels], window, channels, out);
+    }
+    Tensor::from_data(TensorData::new(out, [batch, pooled, channels]), &device)
+}
+
+vectorized_fn! {
+    /// One sample's `relu(max_pool(rows))`: `rows` are its `pooled * window` rows, `out` its
+    /// `pooled` output rows (zeroed; starting from 0 applies the ReLU).
+    fn pool_relu_sample(rows: &[f32], window: usize, channels: usize, out: &mut [f32]) {
+        for (out, windows) in out
+            .chunks_exact_mut(channels)
+            .zip(rows.chunks_exact(window * channels))
+        {
+            for row in windows.chunks_exact(channels) {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = o.max(v);
                 }
             }
         }
-    });
-    Tensor::from_data(TensorData::new(out, [batch, pooled, channels]), &device)
+    }
 }

@@ -17,8 +17,8 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::flex::{contiguous, f32s, flex_tensor, gemm, Matrix, Threads};
-use super::vectorized;
+use super::flex::{add_rows, contiguous, f32s, flex_tensor, gemm, Matrix, Threads};
+use super::vectorized_fn;
 
 #[backend_extension(Autodiff, Flex)]
 pub trait ConvRowsBackend: Backend {
@@ -254,7 +254,7 @@ impl Backward<Flex, 3> for ConvRowsBackward {
             if out_len > 0 {
                 d_x.par_chunks_mut(length * channels)
                     .zip(d_columns.par_chunks(out_len * width))
-                    .for_each(|(d_x, d_columns)| vectorized(|| col2im(d_x, d_columns, dims)));
+                    .for_each(|(d_x, d_columns)| col2im(d_x, d_columns, dims));
             }
             grads.register::<Flex>(node.id, flex_tensor(d_x, [batch, length, channels]));
         }
@@ -282,33 +282,28 @@ impl Backward<Flex, 3> for ConvRowsBackward {
         }
         if let Some(node) = bias_node {
             let mut d_bias = vec![0.0f32; filters];
-            vectorized(|| {
-                for row in grad.chunks_exact(filters) {
-                    for (d, &g) in d_bias.iter_mut().zip(row) {
-                        *d += g;
-                    }
-                }
-            });
+            add_rows(grad, &mut d_bias);
             grads.register::<Flex>(node.id, flex_tensor(d_bias, [filters]));
         }
     }
 }
 
-/// One sample's input gradient `[L, C]` from its column-matrix gradient `[L', k * C]`: the
-/// inverse of im2col, adding every tap's block back at its input step.
-#[inline(always)]
-fn col2im(d_x: &mut [f32], d_columns: &[f32], dims: Dims) {
-    let Dims {
-        length,
-        channels,
-        left,
-        ..
-    } = dims;
-    for (t, row) in d_columns.chunks_exact(dims.width()).enumerate() {
-        for (j, tap) in row.chunks_exact(channels).enumerate() {
-            if let Some(s) = (t + j).checked_sub(left).filter(|&s| s < length) {
-                for (d, &g) in d_x[s * channels..][..channels].iter_mut().zip(tap) {
-                    *d += g;
+vectorized_fn! {
+    /// One sample's input gradient `[L, C]` from its column-matrix gradient `[L', k * C]`: the
+    /// inverse of im2col, adding every tap's block back at its input step.
+    fn col2im(d_x: &mut [f32], d_columns: &[f32], dims: Dims) {
+        let Dims {
+            length,
+            channels,
+            left,
+            ..
+        } = dims;
+        for (t, row) in d_columns.chunks_exact(dims.width()).enumerate() {
+            for (j, tap) in row.chunks_exact(channels).enumerate() {
+                if let Some(s) = (t + j).checked_sub(left).filter(|&s| s < length) {
+                    for (d, &g) in d_x[s * channels..][..channels].iter_mut().zip(tap) {
+                        *d += g;
+                    }
                 }
             }
         }

@@ -3,6 +3,8 @@
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Device, TensorData};
 
+use super::vectorized_fn;
+
 /// Whether `device` is the Flex backend with autodiff: where the hand-written training ops
 /// are implemented (other backends, e.g. CUDA, keep burn's ops).
 pub(crate) fn is_flex_autodiff(device: &Device) -> bool {
@@ -130,5 +132,18 @@ pub(crate) fn gemm(
             false,
             parallelism,
         );
+    }
+}
+
+vectorized_fn! {
+    /// Adds rows of `sums.len()` values to `sums` (per-channel sums over channels-last rows).
+    pub(crate) fn add_rows(rows: &[f32], sums: &mut [f32]) {
+        let features = sums.len();
+        for row in rows.chunks_exact(features) {
+            let row = &row[..features];
+            for f in 0..features {
+                sums[f] += row[f];
+            }
+        }
     }
 }

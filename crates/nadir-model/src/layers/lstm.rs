@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::flex::is_flex_autodiff;
 use super::lstm_recurrence::lstm_recurrence;
-use super::{f32_data, f32_slice, vectorized};
+use super::{f32_data, f32_slice, vectorized_fn};
 
 /// Bias layout: Keras has one bias per gate, PyTorch two (`b_ih` and `b_hh`, redundant but counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,45 +234,44 @@ impl Lstm {
                     Tensor::<2>::from_data(TensorData::new(h.clone(), [batch, hidden]), &device);
                 f32_data(h_prev.matmul(recurrent.clone()))
             });
-            vectorized(|| {
-                for b in 0..batch {
-                    let x_row = &projected[(b * steps + t) * width..][..width];
-                    let r_row = rec
-                        .as_ref()
-                        .map_or(&zero_row[..], |r| &f32_slice(r)[b * width..][..width]);
-                    let h_row = &mut h[b * hidden..][..hidden];
-                    lstm_cell(x_row, r_row, &bias, &mut c[b * hidden..][..hidden], h_row);
-                    if let Some(out) = outputs.as_deref_mut() {
-                        out[(b * steps + t) * hidden..][..hidden].copy_from_slice(h_row);
-                    }
+            for b in 0..batch {
+                let x_row = &projected[(b * steps + t) * width..][..width];
+                let r_row = rec
+                    .as_ref()
+                    .map_or(&zero_row[..], |r| &f32_slice(r)[b * width..][..width]);
+                let h_row = &mut h[b * hidden..][..hidden];
+                lstm_cell(x_row, r_row, &bias, &mut c[b * hidden..][..hidden], h_row);
+                if let Some(out) = outputs.as_deref_mut() {
+                    out[(b * steps + t) * hidden..][..hidden].copy_from_slice(h_row);
                 }
-            });
+            }
         }
         h
     }
 }
 
-/// One LSTM cell update for one sample: pre-activations `x + r + bias` (gate blocks i, f, g, o
-/// of `hidden` each), `c = f * c + i * g`, `h = o * tanh(c)`.
-#[inline(always)]
-pub(crate) fn lstm_cell(x: &[f32], r: &[f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
-    let n = h.len();
-    let (x, r, bias, c) = (
-        gate_blocks(x, n),
-        gate_blocks(r, n),
-        gate_blocks(bias, n),
-        &mut c[..n],
-    );
-    // Equal-length slices: the loop runs without bounds checks and vectorises.
-    for j in 0..n {
-        let pre = |k: usize| x[k][j] + r[k][j] + bias[k][j];
-        let input = sigmoid(pre(0));
-        let forget = sigmoid(pre(1));
-        let candidate = tanh(pre(2));
-        let output = sigmoid(pre(3));
-        let cell = forget * c[j] + input * candidate;
-        c[j] = cell;
-        h[j] = output * tanh(cell);
+vectorized_fn! {
+    /// One LSTM cell update for one sample: pre-activations `x + r + bias` (gate blocks i, f, g, o
+    /// of `hidden` each), `c = f * c + i * g`, `h = o * tanh(c)`.
+    pub(crate) fn lstm_cell(x: &[f32], r: &[f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
+        let n = h.len();
+        let (x, r, bias, c) = (
+            gate_blocks(x, n),
+            gate_blocks(r, n),
+            gate_blocks(bias, n),
+            &mut c[..n],
+        );
+        // Equal-length slices: the loop runs without bounds checks and vectorises.
+        for j in 0..n {
+            let pre = |k: usize| x[k][j] + r[k][j] + bias[k][j];
+            let input = sigmoid(pre(0));
+            let forget = sigmoid(pre(1));
+            let candidate = tanh(pre(2));
+            let output = sigmoid(pre(3));
+            let cell = forget * c[j] + input * candidate;
+            c[j] = cell;
+            h[j] = output * tanh(cell);
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use super::flex::{contiguous, f32s, flex_tensor, gemm, Matrix, Threads};
 use super::lstm::{sigmoid, tanh};
-use super::vectorized;
+use super::vectorized_fn;
 
 #[backend_extension(Autodiff, Flex)]
 pub trait LstmRecurrenceBackend: Backend {
@@ -257,51 +257,50 @@ fn forward_chunk(chunk: ForwardChunk<'_>, recurrent: &[f32], dims: Dims, reverse
             );
         }
         let next = (i + 1 < steps).then(|| dims.time(i + 1, reverse));
-        vectorized(|| {
-            for b in 0..rows {
-                let at = b * steps + t;
-                let h = &mut chunk.hidden[at * hidden..][..hidden];
-                cell_forward(
-                    &mut chunk.gates[at * width..][..width],
-                    &mut c[b * hidden..][..hidden],
-                    &mut chunk.cells[at * hidden..][..hidden],
-                    &mut chunk.tanh_cells[at * hidden..][..hidden],
-                    h,
-                );
-                if let Some(next) = next {
-                    chunk.h_prev[(b * steps + next) * hidden..][..hidden].copy_from_slice(h);
-                }
+        for b in 0..rows {
+            let at = b * steps + t;
+            let h = &mut chunk.hidden[at * hidden..][..hidden];
+            cell_forward(
+                &mut chunk.gates[at * width..][..width],
+                &mut c[b * hidden..][..hidden],
+                &mut chunk.cells[at * hidden..][..hidden],
+                &mut chunk.tanh_cells[at * hidden..][..hidden],
+                h,
+            );
+            if let Some(next) = next {
+                chunk.h_prev[(b * steps + next) * hidden..][..hidden].copy_from_slice(h);
             }
-        });
+        }
     }
 }
 
-/// Activates one sample's gates in place and advances its cell state `c`.
-#[inline(always)]
-fn cell_forward(
-    gates: &mut [f32],
-    c: &mut [f32],
-    c_out: &mut [f32],
-    tc_out: &mut [f32],
-    h: &mut [f32],
-) {
-    let n = h.len();
-    let (gi, rest) = gates.split_at_mut(n);
-    let (gf, rest) = rest.split_at_mut(n);
-    let (gg, go) = rest.split_at_mut(n);
-    let (go, c, c_out, tc_out) = (&mut go[..n], &mut c[..n], &mut c_out[..n], &mut tc_out[..n]);
-    for j in 0..n {
-        let input = sigmoid(gi[j]);
-        let forget = sigmoid(gf[j]);
-        let candidate = tanh(gg[j]);
-        let output = sigmoid(go[j]);
-        let cell = forget * c[j] + input * candidate;
-        let tanh_cell = tanh(cell);
-        (gi[j], gf[j], gg[j], go[j]) = (input, forget, candidate, output);
-        c[j] = cell;
-        c_out[j] = cell;
-        tc_out[j] = tanh_cell;
-        h[j] = output * tanh_cell;
+vectorized_fn! {
+    /// Activates one sample's gates in place and advances its cell state `c`.
+    fn cell_forward(
+        gates: &mut [f32],
+        c: &mut [f32],
+        c_out: &mut [f32],
+        tc_out: &mut [f32],
+        h: &mut [f32],
+    ) {
+        let n = h.len();
+        let (gi, rest) = gates.split_at_mut(n);
+        let (gf, rest) = rest.split_at_mut(n);
+        let (gg, go) = rest.split_at_mut(n);
+        let (go, c, c_out, tc_out) = (&mut go[..n], &mut c[..n], &mut c_out[..n], &mut tc_out[..n]);
+        for j in 0..n {
+            let input = sigmoid(gi[j]);
+            let forget = sigmoid(gf[j]);
+            let candidate = tanh(gg[j]);
+            let output = sigmoid(go[j]);
+            let cell = forget * c[j] + input * candidate;
+            let tanh_cell = tanh(cell);
+            (gi[j], gf[j], gg[j], go[j]) = (input, forget, candidate, output);
+            c[j] = cell;
+            c_out[j] = cell;
+            tc_out[j] = tanh_cell;
+            h[j] = output * tanh_cell;
+        }
     }
 }
 
@@ -355,23 +354,21 @@ fn backward_chunk(chunk: BackwardChunk<'_>, recurrent: &[f32], dims: Dims, rever
     for i in (0..steps).rev() {
         let t = dims.time(i, reverse);
         let prev = (i > 0).then(|| dims.time(i - 1, reverse));
-        vectorized(|| {
-            for b in 0..rows {
-                let at = b * steps + t;
-                let c_prev = prev.map_or(&zeros[..], |p| {
-                    &chunk.cells[(b * steps + p) * hidden..][..hidden]
-                });
-                cell_backward(
-                    &chunk.gates[at * width..][..width],
-                    c_prev,
-                    &chunk.tanh_cells[at * hidden..][..hidden],
-                    &chunk.grad_hidden[at * hidden..][..hidden],
-                    &dh_next[b * hidden..][..hidden],
-                    &mut dc[b * hidden..][..hidden],
-                    &mut chunk.d_gates[at * width..][..width],
-                );
-            }
-        });
+        for b in 0..rows {
+            let at = b * steps + t;
+            let c_prev = prev.map_or(&zeros[..], |p| {
+                &chunk.cells[(b * steps + p) * hidden..][..hidden]
+            });
+            cell_backward(
+                &chunk.gates[at * width..][..width],
+                c_prev,
+                &chunk.tanh_cells[at * hidden..][..hidden],
+                &chunk.grad_hidden[at * hidden..][..hidden],
+                &dh_next[b * hidden..][..hidden],
+                &mut dc[b * hidden..][..hidden],
+                &mut chunk.d_gates[at * width..][..width],
+            );
+        }
         if i > 0 {
             // dh_prev = d_gates[., t] @ W_hh^T.
             gemm(
@@ -387,41 +384,42 @@ fn backward_chunk(chunk: BackwardChunk<'_>, recurrent: &[f32], dims: Dims, rever
     }
 }
 
-/// One sample's step backwards: `dc` carries the cell gradient from the later step in and
-/// to the earlier step out.
-#[inline(always)]
-fn cell_backward(
-    gates: &[f32],
-    c_prev: &[f32],
-    tanh_cell: &[f32],
-    dh_out: &[f32],
-    dh_next: &[f32],
-    dc: &mut [f32],
-    d_gates: &mut [f32],
-) {
-    let n = dc.len();
-    let (gi, gf, gg, go) = (
-        &gates[..n],
-        &gates[n..2 * n],
-        &gates[2 * n..3 * n],
-        &gates[3 * n..4 * n],
-    );
-    let (c_prev, tanh_cell, dh_out, dh_next) =
-        (&c_prev[..n], &tanh_cell[..n], &dh_out[..n], &dh_next[..n]);
-    let (di, rest) = d_gates.split_at_mut(n);
-    let (df, rest) = rest.split_at_mut(n);
-    let (dg, d_o) = rest.split_at_mut(n);
-    let d_o = &mut d_o[..n];
-    for j in 0..n {
-        let (input, forget, candidate, output) = (gi[j], gf[j], gg[j], go[j]);
-        let dh = dh_out[j] + dh_next[j];
-        let tc = tanh_cell[j];
-        let d_cell = dc[j] + dh * output * (1.0 - tc * tc);
-        di[j] = d_cell * candidate * input * (1.0 - input);
-        df[j] = d_cell * c_prev[j] * forget * (1.0 - forget);
-        dg[j] = d_cell * input * (1.0 - candidate * candidate);
-        d_o[j] = dh * tc * output * (1.0 - output);
-        dc[j] = d_cell * forget;
+vectorized_fn! {
+    /// One sample's step backwards: `dc` carries the cell gradient from the later step in and
+    /// to the earlier step out.
+    fn cell_backward(
+        gates: &[f32],
+        c_prev: &[f32],
+        tanh_cell: &[f32],
+        dh_out: &[f32],
+        dh_next: &[f32],
+        dc: &mut [f32],
+        d_gates: &mut [f32],
+    ) {
+        let n = dc.len();
+        let (gi, gf, gg, go) = (
+            &gates[..n],
+            &gates[n..2 * n],
+            &gates[2 * n..3 * n],
+            &gates[3 * n..4 * n],
+        );
+        let (c_prev, tanh_cell, dh_out, dh_next) =
+            (&c_prev[..n], &tanh_cell[..n], &dh_out[..n], &dh_next[..n]);
+        let (di, rest) = d_gates.split_at_mut(n);
+        let (df, rest) = rest.split_at_mut(n);
+        let (dg, d_o) = rest.split_at_mut(n);
+        let d_o = &mut d_o[..n];
+        for j in 0..n {
+            let (input, forget, candidate, output) = (gi[j], gf[j], gg[j], go[j]);
+            let dh = dh_out[j] + dh_next[j];
+            let tc = tanh_cell[j];
+            let d_cell = dc[j] + dh * output * (1.0 - tc * tc);
+            di[j] = d_cell * candidate * input * (1.0 - input);
+            df[j] = d_cell * c_prev[j] * forget * (1.0 - forget);
+            dg[j] = d_cell * input * (1.0 - candidate * candidate);
+            d_o[j] = dh * tc * output * (1.0 - output);
+            dc[j] = d_cell * forget;
+        }
     }
 }
 

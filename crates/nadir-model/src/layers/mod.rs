@@ -77,15 +77,30 @@ pub(crate) fn f32_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
     tensor.into_data().convert::<f32>()
 }
 
-/// Runs `kernel` compiled for the best instruction set the CPU has (AVX2 + FMA where present).
-/// Builds target baseline x86-64, so the hand-written loops would otherwise vectorise only
-/// four floats wide with SSE2, while burn's and gemm's kernels dispatch at run time too. Only
-/// what is inlined into `kernel` gets the wider instructions. Rust never fuses `a * b + c`
-/// into an FMA by itself, so every instruction set computes the same values.
-#[inline(always)]
-pub(crate) fn vectorized<R>(kernel: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(kernel)
+/// Defines a function compiled twice, for AVX2 + FMA and for baseline x86-64, choosing per
+/// call by what the CPU has. Builds target baseline x86-64, so the hand-written loops would
+/// otherwise vectorise only four floats wide with SSE2 (burn's and gemm's kernels dispatch at
+/// run time too). Written here because pulp's closure dispatch leaves a large closure
+/// un-inlined, compiled for the baseline. What the body calls must be `#[inline(always)]`.
+/// Rust never fuses `a * b + c` into an FMA by itself, so both versions compute the same bits.
+macro_rules! vectorized_fn {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$attr])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                fn wide($($arg: $ty),*) $body
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: this CPU has the instruction sets `wide` is compiled for.
+                    return unsafe { wide($($arg),*) };
+                }
+            }
+            $body
+        }
+    };
 }
+pub(crate) use vectorized_fn;
 
 /// The values of [`f32_data`], row-major.
 pub(crate) fn f32_slice(data: &TensorData) -> &[f32] {

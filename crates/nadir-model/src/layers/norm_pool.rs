@@ -21,8 +21,8 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, ExtensionTyp
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::flex::{contiguous, f32s, flex_tensor};
-use super::vectorized;
+use super::flex::{add_rows, contiguous, f32s, flex_tensor};
+use super::vectorized_fn;
 
 /// The op's output and the batch statistics (for the running averages; not differentiable).
 #[derive(ExtensionType)]
@@ -154,14 +154,25 @@ struct Affine {
     shift: Vec<f32>,
 }
 
-impl Affine {
-    /// `y` for one row of `features` values, written to `y`.
-    #[inline(always)]
-    fn apply(&self, row: &[f32], y: &mut [f32]) {
-        let n = y.len();
-        let (row, scale, shift) = (&row[..n], &self.scale[..n], &self.shift[..n]);
-        for f in 0..n {
-            y[f] = row[f] * scale[f] + shift[f];
+vectorized_fn! {
+    /// One sample's `relu(max_pool(x * scale + shift))`: `rows` are its `pooled * window`
+    /// rows, `out` its `pooled` output rows (zeroed).
+    fn pool_sample(rows: &[f32], affine: &Affine, window: usize, out: &mut [f32]) {
+        let features = affine.scale.len();
+        let (scale, shift) = (&affine.scale[..], &affine.shift[..features]);
+        for (out, rows) in out
+            .chunks_exact_mut(features)
+            .zip(rows.chunks_exact(window * features))
+        {
+            // Starting from 0 applies the ReLU; the strict `>` keeps the first maximum (the
+            // backward pass relies on it).
+            for row in rows.chunks_exact(features) {
+                let row = &row[..features];
+                for f in 0..features {
+                    let y = row[f] * scale[f] + shift[f];
+                    out[f] = if y > out[f] { y } else { out[f] };
+                }
+            }
         }
     }
 }
@@ -225,23 +236,8 @@ fn forward(
             .par_chunks_mut(pooled * features)
             .enumerate()
             .for_each(|(b, out)| {
-                let sample = &values[b * length * features..][..pooled * window * features];
-                let mut y = vec![0.0f32; features];
-                vectorized(|| {
-                    for (out, rows) in out
-                        .chunks_exact_mut(features)
-                        .zip(sample.chunks_exact(window * features))
-                    {
-                        // Starting from 0 applies the ReLU; the strict `>` keeps the first
-                        // maximum (the backward pass relies on it).
-                        for row in rows.chunks_exact(features) {
-                            affine.apply(row, &mut y);
-                            for (o, &y) in out.iter_mut().zip(&y) {
-                                *o = if y > *o { y } else { *o };
-                            }
-                        }
-                    }
-                });
+                let rows = &values[b * length * features..][..pooled * window * features];
+                pool_sample(rows, &affine, window, out);
             });
     }
     ForwardOut {
@@ -274,54 +270,43 @@ impl std::fmt::Debug for Saved {
     }
 }
 
-/// Scratch rows for [`WindowGradient::route`], allocated once per sample.
-struct WindowGradient {
-    /// The normalised values of one row.
-    y: Vec<f32>,
-    /// The output gradient not yet given to a row of the window.
-    remaining: Vec<f32>,
-    /// The gradient reaching the current row.
-    routed: Vec<f32>,
-}
+/// The gradient of one pooled output row reaching the rows of its window. The winner is the
+/// first row whose normalised value equals the output: the forward pass's strict `>` kept the
+/// first maximum, and recomputing `x * scale + shift` gives the same bits. An output of 0 is a
+/// window the ReLU cut, where no row gets a gradient.
+///
+/// Free functions over slices (not methods on a struct of `Vec`s): slice arguments cannot
+/// alias, so these loops vectorise.
+mod window_gradient {
+    use super::Affine;
 
-impl WindowGradient {
-    fn new(features: usize) -> Self {
-        Self {
-            y: vec![0.0; features],
-            remaining: vec![0.0; features],
-            routed: vec![0.0; features],
-        }
-    }
-
-    /// Calls `visit(row index, row, routed)` for each row of one pooling window, where
-    /// `routed[f]` is `grad[f]` at the row that won channel f and 0 at the others. The winner
-    /// is the first row whose normalised value equals the output: the forward pass's strict
-    /// `>` kept the first maximum, and recomputing `x * scale + shift` gives the same bits. An
-    /// output of 0 is a window the ReLU cut, where no row gets a gradient.
+    /// Starts a window: the output gradient still to hand out, per channel.
     #[inline(always)]
-    fn route(
-        &mut self,
-        rows: &[f32],
-        output: &[f32],
-        grad: &[f32],
-        affine: &Affine,
-        mut visit: impl FnMut(usize, &[f32], &[f32]),
-    ) {
-        let n = self.y.len();
+    pub fn start(output: &[f32], grad: &[f32], remaining: &mut [f32]) {
+        let n = remaining.len();
         let (output, grad) = (&output[..n], &grad[..n]);
-        let remaining = &mut self.remaining[..n];
         for f in 0..n {
             remaining[f] = if output[f] > 0.0 { grad[f] } else { 0.0 };
         }
-        for (w, row) in rows.chunks_exact(n).enumerate() {
-            affine.apply(row, &mut self.y);
-            let (y, routed) = (&self.y[..n], &mut self.routed[..n]);
-            for f in 0..n {
-                routed[f] = if y[f] == output[f] { remaining[f] } else { 0.0 };
-                // Exactly 0 once routed: a later row with the same value gets nothing.
-                remaining[f] -= routed[f];
-            }
-            visit(w, row, routed);
+    }
+
+    /// The gradient reaching `row` of the window, in `routed`; later rows get what remains.
+    #[inline(always)]
+    pub fn route(
+        row: &[f32],
+        output: &[f32],
+        affine: &Affine,
+        remaining: &mut [f32],
+        routed: &mut [f32],
+    ) {
+        let n = remaining.len();
+        let (row, output, routed) = (&row[..n], &output[..n], &mut routed[..n]);
+        let (scale, shift) = (&affine.scale[..n], &affine.shift[..n]);
+        for f in 0..n {
+            let won = row[f] * scale[f] + shift[f] == output[f];
+            routed[f] = if won { remaining[f] } else { 0.0 };
+            // Exactly 0 once routed: a later row with the same value gets nothing.
+            remaining[f] -= routed[f];
         }
     }
 }
@@ -350,27 +335,22 @@ impl Backward<Flex, 3> for NormPoolBackward {
         let output = contiguous(&saved.output);
         let output = f32s(&output);
         let (mean, inv_std) = (&saved.mean[..features], &saved.inv_std[..features]);
+        let affine = &saved.affine;
         // Per channel: the sums of the normalised output's gradient and of it times the
         // centred input (times inv_std below).
         let (sum_grad, mut sum_grad_norm) =
             ordered_sample_sums(batch, features, |b, sum_grad, sum_grad_centred| {
-                let mut window_gradient = WindowGradient::new(features);
-                for p in 0..pooled {
-                    let at = (b * pooled + p) * features;
-                    let first = (b * length + p * window) * features;
-                    window_gradient.route(
-                        &values[first..][..window * features],
-                        &output[at..][..features],
-                        &grad[at..][..features],
-                        &saved.affine,
-                        |_, row, routed| {
-                            for f in 0..features {
-                                sum_grad[f] += routed[f];
-                                sum_grad_centred[f] += routed[f] * (row[f] - mean[f]);
-                            }
-                        },
-                    );
-                }
+                let at = b * pooled * features;
+                window_sums(
+                    &values[b * length * features..][..pooled * window * features],
+                    &output[at..][..pooled * features],
+                    &grad[at..][..pooled * features],
+                    affine,
+                    mean,
+                    window,
+                    sum_grad,
+                    sum_grad_centred,
+                );
             });
         for (s, i) in sum_grad_norm.iter_mut().zip(inv_std) {
             *s *= i;
@@ -392,45 +372,27 @@ impl Backward<Flex, 3> for NormPoolBackward {
             let offset: Vec<f32> = (0..features)
                 .map(|f| -scale[f] * sum_grad[f] / n - slope[f] * mean[f])
                 .collect();
-            let (scale, slope, offset) = (&scale[..], &slope[..], &offset[..]);
+            let input_gradient = InputGradient {
+                scale,
+                slope,
+                offset,
+            };
             let mut x_grad = vec![0.0f32; batch * length * features];
             x_grad
                 .par_chunks_mut(length * features)
                 .zip(values.par_chunks(length * features))
                 .enumerate()
-                .for_each(|(b, (dx, x))| {
-                    let mut window_gradient = WindowGradient::new(features);
-                    vectorized(|| {
-                        for (p, dx) in dx.chunks_mut(window * features).enumerate() {
-                            let rows = &x[p * window * features..][..dx.len()];
-                            if p == pooled {
-                                // The trailing partial window: counted in the statistics only.
-                                for (dx, row) in dx
-                                    .chunks_exact_mut(features)
-                                    .zip(rows.chunks_exact(features))
-                                {
-                                    for f in 0..features {
-                                        dx[f] = offset[f] + slope[f] * row[f];
-                                    }
-                                }
-                                continue;
-                            }
-                            let at = (b * pooled + p) * features;
-                            window_gradient.route(
-                                rows,
-                                &output[at..][..features],
-                                &grad[at..][..features],
-                                &saved.affine,
-                                |w, row, routed| {
-                                    let dx = &mut dx[w * features..][..features];
-                                    for f in 0..features {
-                                        dx[f] =
-                                            offset[f] + slope[f] * row[f] + scale[f] * routed[f];
-                                    }
-                                },
-                            );
-                        }
-                    });
+                .for_each(|(b, (dx, rows))| {
+                    let at = b * pooled * features;
+                    sample_input_gradient(
+                        rows,
+                        &output[at..][..pooled * features],
+                        &grad[at..][..pooled * features],
+                        affine,
+                        &input_gradient,
+                        window,
+                        dx,
+                    );
                 });
             grads.register::<Flex>(node.id, flex_tensor(x_grad, [batch, length, features]));
         }
@@ -439,6 +401,91 @@ impl Backward<Flex, 3> for NormPoolBackward {
         }
         if let Some(node) = beta_node {
             grads.register::<Flex>(node.id, flex_tensor(sum_grad, [features]));
+        }
+    }
+}
+
+vectorized_fn! {
+    /// Adds one sample's terms to the per-channel sums of the routed gradient and of it times
+    /// the centred input: `rows` are its `pooled * window` rows, `output` and `grad` its
+    /// `pooled` output rows.
+    #[allow(clippy::too_many_arguments)]
+    fn window_sums(
+        rows: &[f32],
+        output: &[f32],
+        grad: &[f32],
+        affine: &Affine,
+        mean: &[f32],
+        window: usize,
+        sum_grad: &mut [f32],
+        sum_grad_centred: &mut [f32],
+    ) {
+        let features = mean.len();
+        let (sum_grad, sum_grad_centred) = (&mut sum_grad[..features], &mut sum_grad_centred[..features]);
+        let mut remaining = vec![0.0f32; features];
+        let mut routed = vec![0.0f32; features];
+        for ((output, grad), rows) in output
+            .chunks_exact(features)
+            .zip(grad.chunks_exact(features))
+            .zip(rows.chunks_exact(window * features))
+        {
+            window_gradient::start(output, grad, &mut remaining);
+            for row in rows.chunks_exact(features) {
+                let (row, routed) = (&row[..features], &mut routed[..features]);
+                window_gradient::route(row, output, affine, &mut remaining, routed);
+                for f in 0..features {
+                    sum_grad[f] += routed[f];
+                    sum_grad_centred[f] += routed[f] * (row[f] - mean[f]);
+                }
+            }
+        }
+    }
+}
+
+/// The input gradient per channel: `scale * dy + offset + slope * x`.
+struct InputGradient {
+    scale: Vec<f32>,
+    slope: Vec<f32>,
+    offset: Vec<f32>,
+}
+
+vectorized_fn! {
+    /// One sample's input gradient `dx` (`[L, F]`) from its rows and its pooled output rows.
+    fn sample_input_gradient(
+        rows: &[f32],
+        output: &[f32],
+        grad: &[f32],
+        affine: &Affine,
+        coefficients: &InputGradient,
+        window: usize,
+        dx: &mut [f32],
+    ) {
+        let features = affine.scale.len();
+        let InputGradient { scale, slope, offset } = coefficients;
+        let (scale, slope, offset) = (&scale[..features], &slope[..features], &offset[..features]);
+        let pooled = output.len() / features;
+        let mut remaining = vec![0.0f32; features];
+        let mut routed = vec![0.0f32; features];
+        for (l, (dx, row)) in dx
+            .chunks_exact_mut(features)
+            .zip(rows.chunks_exact(features))
+            .enumerate()
+        {
+            let (dx, row, routed) = (&mut dx[..features], &row[..features], &mut routed[..features]);
+            let (p, w) = (l / window, l % window);
+            if p < pooled {
+                let output = &output[p * features..][..features];
+                if w == 0 {
+                    window_gradient::start(output, &grad[p * features..], &mut remaining);
+                }
+                window_gradient::route(row, output, affine, &mut remaining, routed);
+            } else {
+                // The trailing partial window: counted in the statistics only.
+                routed.fill(0.0);
+            }
+            for f in 0..features {
+                dx[f] = offset[f] + slope[f] * row[f] + scale[f] * routed[f];
+            }
         }
     }
 }
@@ -459,11 +506,9 @@ fn ordered_sample_sums(
         .map(|block| {
             let (mut first, mut second) = (vec![0.0f32; features], vec![0.0f32; features]);
             let start = block * SAMPLES_PER_BLOCK;
-            vectorized(|| {
-                for b in start..batch.min(start + SAMPLES_PER_BLOCK) {
-                    add_sample(b, &mut first[..features], &mut second[..features]);
-                }
-            });
+            for b in start..batch.min(start + SAMPLES_PER_BLOCK) {
+                add_sample(b, &mut first[..features], &mut second[..features]);
+            }
             (first, second)
         })
         .collect();
@@ -480,15 +525,26 @@ fn ordered_sample_sums(
 fn channel_sums(values: &[f32], batch: usize, features: usize, centre: Option<&[f32]>) -> Vec<f32> {
     let per_sample = values.len() / batch.max(1);
     let (sums, _) = ordered_sample_sums(batch, features, |b, sums, _| {
-        for row in values[b * per_sample..][..per_sample].chunks_exact(features) {
-            match centre {
-                None => (0..features).for_each(|f| sums[f] += row[f]),
-                Some(centre) => (0..features).for_each(|f| {
-                    let d = row[f] - centre[f];
-                    sums[f] += d * d;
-                }),
-            }
+        let rows = &values[b * per_sample..][..per_sample];
+        match centre {
+            None => add_rows(rows, sums),
+            Some(centre) => add_squared_deviations(rows, centre, sums),
         }
     });
     sums
+}
+
+vectorized_fn! {
+    /// Adds the squared deviations from `centre` of rows of `sums.len()` values to `sums`.
+    fn add_squared_deviations(rows: &[f32], centre: &[f32], sums: &mut [f32]) {
+        let features = sums.len();
+        let centre = &centre[..features];
+        for row in rows.chunks_exact(features) {
+            let row = &row[..features];
+            for f in 0..features {
+                let d = row[f] - centre[f];
+                sums[f] += d * d;
+            }
+        }
+    }
 }
