@@ -251,8 +251,8 @@ impl Lstm {
 }
 
 vectorized_fn! {
-    /// One LSTM cell update for one sample: pre-activations `x + r + bias` (gate blocks i, f, g, o
-    /// of `hidden` each), `c = f * c + i * g`, `h = o * tanh(c)`.
+    /// One LSTM cell update for one sample: pre-activations `x + r + bias` (gate blocks i, f,
+    /// g, o of `hidden` each), `c = f * c + i * g`, `h = o * tanh(c)`.
     pub(crate) fn lstm_cell(x: &[f32], r: &[f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
         let n = h.len();
         let (x, r, bias, c) = (

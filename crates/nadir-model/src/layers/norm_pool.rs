@@ -421,7 +421,8 @@ vectorized_fn! {
         sum_grad_centred: &mut [f32],
     ) {
         let features = mean.len();
-        let (sum_grad, sum_grad_centred) = (&mut sum_grad[..features], &mut sum_grad_centred[..features]);
+        let sum_grad = &mut sum_grad[..features];
+        let sum_grad_centred = &mut sum_grad_centred[..features];
         let mut remaining = vec![0.0f32; features];
         let mut routed = vec![0.0f32; features];
         for ((output, grad), rows) in output
@@ -471,7 +472,8 @@ vectorized_fn! {
             .zip(rows.chunks_exact(features))
             .enumerate()
         {
-            let (dx, row, routed) = (&mut dx[..features], &row[..features], &mut routed[..features]);
+            let (dx, row) = (&mut dx[..features], &row[..features]);
+            let routed = &mut routed[..features];
             let (p, w) = (l / window, l % window);
             if p < pooled {
                 let output = &output[p * features..][..features];
