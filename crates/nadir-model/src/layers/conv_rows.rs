@@ -166,16 +166,7 @@ fn forward(
                 }
             });
     }
-    let weight = contiguous(weight);
-    let weight = f32s(&weight);
-    let mut taps = vec![0.0f32; filters * width];
-    for (f, row) in taps.chunks_exact_mut(width).enumerate() {
-        for (j, tap) in row.chunks_exact_mut(channels).enumerate() {
-            for (c, value) in tap.iter_mut().enumerate() {
-                *value = weight[(f * channels + c) * kernel + j];
-            }
-        }
-    }
+    let taps = swap_inner_dims(f32s(&contiguous(weight)), [filters, channels, kernel]);
     // Every row starts as the bias; the GEMM adds columns · taps^T.
     let bias = contiguous(bias);
     let bias = f32s(&bias);
@@ -270,14 +261,7 @@ impl Backward<Flex, 3> for ConvRowsBackward {
                 false,
                 Threads::All,
             );
-            let mut d_weight = vec![0.0f32; filters * width];
-            for (f, row) in d_taps.chunks_exact(width).enumerate() {
-                for (j, tap) in row.chunks_exact(channels).enumerate() {
-                    for (c, &value) in tap.iter().enumerate() {
-                        d_weight[(f * channels + c) * kernel + j] = value;
-                    }
-                }
-            }
+            let d_weight = swap_inner_dims(&d_taps, [filters, kernel, channels]);
             grads.register::<Flex>(node.id, flex_tensor(d_weight, [filters, channels, kernel]));
         }
         if let Some(node) = bias_node {
@@ -286,6 +270,23 @@ impl Backward<Flex, 3> for ConvRowsBackward {
             grads.register::<Flex>(node.id, flex_tensor(d_bias, [filters]));
         }
     }
+}
+
+/// `[n, a, b] -> [n, b, a]`: between burn's weight layout `[F, C, k]` and the columns' order
+/// `[F, k, C]`, both ways.
+fn swap_inner_dims(values: &[f32], [n, a, b]: [usize; 3]) -> Vec<f32> {
+    let mut swapped = vec![0.0f32; n * a * b];
+    for (from, to) in values
+        .chunks_exact(a * b)
+        .zip(swapped.chunks_exact_mut(a * b))
+    {
+        for (i, row) in from.chunks_exact(b).enumerate() {
+            for (j, &value) in row.iter().enumerate() {
+                to[j * a + i] = value;
+            }
+        }
+    }
+    swapped
 }
 
 vectorized_fn! {

@@ -8,7 +8,7 @@ use super::vectorized_fn;
 /// Whether `device` is the Flex backend with autodiff: where the hand-written training ops
 /// are implemented (other backends, e.g. CUDA, keep burn's ops).
 pub(crate) fn is_flex_autodiff(device: &Device) -> bool {
-    device.is_autodiff() && device.clone().inner() == Device::flex()
+    device.is_autodiff() && is_flex(device)
 }
 
 /// `tensor` with a plain row-major layout (a copy only when it has another one).

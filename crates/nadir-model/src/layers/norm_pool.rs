@@ -116,7 +116,6 @@ impl<C: CheckpointStrategy> NormPoolBackend for Autodiff<Flex, C> {
                 let state = Saved(Arc::new(SavedInner {
                     dims: out.dims,
                     input: x.into_primitive(),
-                    gamma: f32s(&contiguous(gamma.primitive())).to_vec(),
                     mean: out.mean,
                     inv_std: out.inv_std,
                     affine: out.affine,
@@ -253,9 +252,9 @@ fn forward(
 struct SavedInner {
     dims: Dims,
     input: FlexTensor,
-    gamma: Vec<f32>,
     mean: Vec<f32>,
     inv_std: Vec<f32>,
+    /// Its `scale` is also the input gradient's `gamma * inv_std`.
     affine: Affine,
     output: FlexTensor,
 }
@@ -360,23 +359,14 @@ impl Backward<Flex, 3> for NormPoolBackward {
             // inv_std and x_hat = (x - mean) * inv_std, is `scale * dy + offset + slope * x`
             // per channel.
             let n = (batch * length) as f32;
-            let scale: Vec<f32> = saved
-                .gamma
-                .iter()
-                .zip(inv_std)
-                .map(|(g, s)| g * s)
-                .collect();
+            let scale = &affine.scale[..features];
             let slope: Vec<f32> = (0..features)
                 .map(|f| -scale[f] * inv_std[f] * sum_grad_norm[f] / n)
                 .collect();
             let offset: Vec<f32> = (0..features)
                 .map(|f| -scale[f] * sum_grad[f] / n - slope[f] * mean[f])
                 .collect();
-            let input_gradient = InputGradient {
-                scale,
-                slope,
-                offset,
-            };
+            let input_gradient = InputGradient { slope, offset };
             let mut x_grad = vec![0.0f32; batch * length * features];
             x_grad
                 .par_chunks_mut(length * features)
@@ -443,9 +433,9 @@ vectorized_fn! {
     }
 }
 
-/// The input gradient per channel: `scale * dy + offset + slope * x`.
+/// The input gradient per channel: `scale * dy + offset + slope * x`, with the batch norm's
+/// `scale`.
 struct InputGradient {
-    scale: Vec<f32>,
     slope: Vec<f32>,
     offset: Vec<f32>,
 }
@@ -462,8 +452,8 @@ vectorized_fn! {
         dx: &mut [f32],
     ) {
         let features = affine.scale.len();
-        let InputGradient { scale, slope, offset } = coefficients;
-        let (scale, slope, offset) = (&scale[..features], &slope[..features], &offset[..features]);
+        let InputGradient { slope, offset } = coefficients;
+        let (scale, slope, offset) = (&affine.scale[..], &slope[..features], &offset[..features]);
         let pooled = output.len() / features;
         let mut remaining = vec![0.0f32; features];
         let mut routed = vec![0.0f32; features];
