@@ -75,22 +75,28 @@ if [[ ! -x "$ROOT/bench/.venv-cicflowmeter/bin/python" ]]; then
   "$ROOT/bench/.venv-cicflowmeter/bin/pip" install -q cicflowmeter==0.5.0
 fi
 
-# run NAME PACKETS CMD...: RUNS timed runs under /usr/bin/time -v; records
-# median wall seconds and max peak RSS (KiB) in $OUT/results.tsv.
+# run NAME PACKETS CMD...: RUNS timed runs under /usr/bin/time -v; records the
+# median wall seconds, the median CPU (user + system) seconds and the max peak RSS
+# (KiB) in $OUT/results.tsv. CPU time gives "per core" on a shared machine, where
+# wall time also counts the time other tenants hold the core.
 : > "$OUT/results.tsv"
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 run() {
   local name="$1" packets="$2"; shift 2
-  local walls=() rss=0 file="${name//\//-}"
+  local walls=() cpus=() rss=0 file="${name//\//-}"
   for ((i = 0; i < RUNS; i++)); do
     /usr/bin/time -v -o "$OUT/time-$file.txt" "$@" > "$OUT/stdout-$file.txt" 2> "$OUT/stderr-$file.txt" || {
       echo "!! $name failed (exit $?); see $OUT/stderr-$file.txt"; tail -3 "$OUT/stderr-$file.txt"; return 0; }
-    walls+=("$(python3 "$ROOT/bench/extract/time_wall.py" "$OUT/time-$file.txt")")
+    local seconds; read -ra seconds <<< "$(python3 "$ROOT/bench/extract/time_seconds.py" "$OUT/time-$file.txt")"
+    walls+=("${seconds[0]}"); cpus+=("${seconds[1]}")
     local r; r=$(awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}' "$OUT/time-$file.txt")
     (( r > rss )) && rss=$r
   done
-  local median; median=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf '%s\t%s\t%s\t%s\n' "$name" "$packets" "$median" "$rss" >> "$OUT/results.tsv"
-  printf '%-28s %10s packets  %8.3f s  peak RSS %8d KiB\n' "$name" "$packets" "$median" "$rss"
+  local wall cpu
+  wall=$(printf '%s\n' "${walls[@]}" | median)
+  cpu=$(printf '%s\n' "${cpus[@]}" | median)
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$packets" "$wall" "$cpu" "$rss" >> "$OUT/results.tsv"
+  printf '%-28s %10s packets  %8.3f s wall  %8.3f s CPU  peak RSS %8d KiB\n' "$name" "$packets" "$wall" "$cpu" "$rss"
 }
 
 for kind in mix sessions; do
@@ -106,4 +112,4 @@ for kind in mix sessions; do
 done
 
 echo "== summary"
-python3 "$ROOT/bench/extract/report.py" "$OUT/results.tsv" "$(nproc)"
+python3 "$ROOT/bench/extract/report.py" "$OUT/results.tsv"

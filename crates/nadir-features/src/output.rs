@@ -31,7 +31,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::cic::format::{write_plain_double, write_plain_single};
-use crate::cic::write_int;
+use crate::cic::{write_int, write_uint};
 
 /// Output file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -240,9 +240,9 @@ fn write_value_text(buf: &mut Vec<u8>, value: Value<'_>) {
     match value {
         Value::Str(s) => buf.extend_from_slice(s.as_bytes()),
         Value::I64(v) => write_int(buf, v),
-        Value::U64(v) => write_int(buf, v),
-        Value::U16(v) => write_int(buf, v),
-        Value::U8(v) => write_int(buf, v),
+        Value::U64(v) => write_uint(buf, v),
+        Value::U16(v) => write_uint(buf, v.into()),
+        Value::U8(v) => write_uint(buf, v.into()),
         Value::F64(v) => write_float(buf, v),
         // f32 printed as f32 (shortest form of the f32, not of its f64 widening).
         Value::F32(v) if v.is_finite() => write_plain_single(buf, v),

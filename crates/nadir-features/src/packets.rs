@@ -271,7 +271,7 @@ impl CaptureWindower {
         self.total += 1;
         let w64 = w as u64;
         self.pending = None;
-        if self.total >= w64 && (self.total - w64) % self.cfg.stride as u64 == 0 {
+        if self.total >= w64 && (self.total - w64).is_multiple_of(self.cfg.stride as u64) {
             self.pending = Some(((self.total - w64) / self.cfg.stride as u64, 0));
         }
         self.pending.is_some()

@@ -1,15 +1,18 @@
 //! The single-threaded flow table.
 //!
-//! Live flows sit in a slab (`slots`) indexed by a hash map from [`FlowKey`], and on
-//! an intrusive doubly linked list in order of last touch (head = least recently
-//! touched). The list gives O(1) eviction of the least recently used flow and O(1)
+//! Live flows sit in a slab (`slots`) found through a hash table of slot numbers,
+//! and on an intrusive doubly linked list in order of last touch (head = least
+//! recently touched). The table holds 4-byte slot numbers, not keys: it stays small
+//! enough for the cache, and each slot keeps its key and hash next to its links, so
+//! a lookup reads one line of the slot it needs anyway. The list gives O(1) eviction of the least recently used flow and O(1)
 //! amortised expiry of idle flows; slots are reused through a free list, so after
 //! warm-up a packet allocates nothing. The list is written by hand because it must
 //! live inside the slab next to the map (no LRU crate offers slab-indexed entries
 //! with custom expiry by timestamp).
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
+use hashbrown::HashTable;
 use nadir_decode::{ip_proto, tcp_flags, PacketRecord};
 
 use crate::config::{FlowConfig, FlowConfigError, TimeOrder};
@@ -32,11 +35,22 @@ struct LiveFlow<S> {
 }
 
 struct Slot<S> {
-    flow: Option<LiveFlow<S>>,
+    /// Key and hash of the flow in this slot (of the last one, when empty).
+    key: FlowKey,
+    hash: u64,
     prev: u32,
     next: u32,
     /// Table clock when the flow was last touched (monotone along the list).
     touched_ns: i64,
+    flow: Option<LiveFlow<S>>,
+}
+
+/// A packet's flow key, its hash and the side of the key its source is on.
+#[derive(Clone, Copy)]
+struct PacketKey {
+    key: FlowKey,
+    hash: u64,
+    side: KeySide,
 }
 
 /// Groups packets into bidirectional flows; see the crate documentation.
@@ -46,7 +60,9 @@ struct Slot<S> {
 pub struct FlowTable<S, F> {
     cfg: FlowConfig,
     make_state: F,
-    index: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
+    /// Slot numbers of the live flows, by the hash of their key.
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
     slots: Vec<Slot<S>>,
     free: Vec<u32>,
     head: u32,
@@ -60,15 +76,14 @@ pub struct FlowTable<S, F> {
 impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
     pub fn new(cfg: FlowConfig, make_state: F) -> Result<Self, FlowConfigError> {
         cfg.validate()?;
-        // Reserve a modest start; the map grows (amortised) up to max_flows, never past it.
-        let initial = cfg.max_flows.min(1 << 14);
+        // Start small and grow (amortised) up to max_flows, never past it: a small
+        // index stays in cache, and most captures keep a few thousand flows live.
+        let initial = cfg.max_flows.min(1 << 10);
         Ok(FlowTable {
             cfg,
             make_state,
-            index: HashMap::with_capacity_and_hasher(
-                initial,
-                foldhash::fast::RandomState::default(),
-            ),
+            index: HashTable::with_capacity(initial),
+            hasher: foldhash::fast::RandomState::default(),
             slots: Vec::with_capacity(initial),
             free: Vec::new(),
             head: NIL,
@@ -123,13 +138,22 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
         self.expire_idle(emit);
 
         let (key, side) = FlowKey::of_packet(pkt);
-        match self.index.get(&key) {
-            Some(&slot) => self.continue_flow(slot, key, side, pkt, data, emit),
+        let at = PacketKey {
+            key,
+            hash: self.hasher.hash_one(key),
+            side,
+        };
+        let slots = &self.slots;
+        let found = self
+            .index
+            .find(at.hash, |&slot| slots[slot as usize].key == key);
+        match found.copied() {
+            Some(slot) => self.continue_flow(slot, at, pkt, data, emit),
             None => {
                 if self.index.len() >= self.cfg.max_flows {
                     self.evict_lru(emit);
                 }
-                self.start_flow(key, side, pkt, data, None, emit);
+                self.start_flow(at, pkt, data, None, emit);
             }
         }
     }
@@ -170,10 +194,18 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
         let slot = self.head;
         self.unlink(slot);
         self.free.push(slot);
-        if let Some(key) = self.slots[slot as usize].flow.as_ref().map(|f| f.meta.key) {
-            self.index.remove(&key);
+        if self.slots[slot as usize].flow.is_some() {
+            self.unindex(slot);
             self.emit_flow(slot, reason, None, emit);
             self.slots[slot as usize].flow = None;
+        }
+    }
+
+    /// Takes `slot` out of the index.
+    fn unindex(&mut self, slot: u32) {
+        let hash = self.slots[slot as usize].hash;
+        if let Ok(entry) = self.index.find_entry(hash, |&s| s == slot) {
+            entry.remove();
         }
     }
 
@@ -212,8 +244,7 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
     /// by the flow timeout: the new flow keeps the old direction.
     fn start_flow(
         &mut self,
-        key: FlowKey,
-        side: KeySide,
+        at: PacketKey,
         pkt: &PacketRecord,
         data: &[u8],
         carried: Option<(Endpoint, Endpoint, KeySide, i64)>,
@@ -229,14 +260,14 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
             port: dport,
         };
         let (src, dst, forward_side, tcp_time_before_ns) =
-            carried.unwrap_or((pkt_src, pkt_dst, side, 0));
-        let dir = if side == forward_side {
+            carried.unwrap_or((pkt_src, pkt_dst, at.side, 0));
+        let dir = if at.side == forward_side {
             Direction::Forward
         } else {
             Direction::Backward
         };
         let meta = FlowMeta {
-            key,
+            key: at.key,
             src,
             dst,
             protocol: pkt.protocol,
@@ -257,16 +288,21 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
             Some(slot) => slot,
             None => {
                 self.slots.push(Slot {
-                    flow: None,
+                    key: at.key,
+                    hash: at.hash,
                     prev: NIL,
                     next: NIL,
                     touched_ns: 0,
+                    flow: None,
                 });
                 (self.slots.len() - 1) as u32
             }
         };
+        let entry = &mut self.slots[slot as usize];
+        entry.key = at.key;
+        entry.hash = at.hash;
         // Built in its slot and updated there: no ~1 KB state moves per new flow.
-        let flow = self.slots[slot as usize].flow.insert(LiveFlow {
+        let flow = entry.flow.insert(LiveFlow {
             meta,
             state: (self.make_state)(&meta),
             forward_side,
@@ -279,7 +315,9 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
         if self.cfg.early_after == Some(1) {
             self.emit_flow(slot, EndReason::Early, None, emit);
         }
-        self.index.insert(key, slot);
+        let slots = &self.slots;
+        self.index
+            .insert_unique(at.hash, slot, |&s| slots[s as usize].hash);
         self.push_back(slot);
         let live = self.index.len() as u64;
         if live > self.stats.peak_live_flows {
@@ -290,8 +328,7 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
     fn continue_flow(
         &mut self,
         slot: u32,
-        key: FlowKey,
-        side: KeySide,
+        at: PacketKey,
         pkt: &PacketRecord,
         data: &[u8],
         emit: &mut impl FnMut(FinishedFlow<&S>),
@@ -299,8 +336,8 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
         let Some(flow) = self.slots[slot as usize].flow.as_mut() else {
             // Unreachable by construction (the index only names occupied slots);
             // recover by treating the packet as a new flow rather than panicking.
-            self.index.remove(&key);
-            self.start_flow(key, side, pkt, data, None, emit);
+            self.unindex(slot);
+            self.start_flow(at, pkt, data, None, emit);
             return;
         };
         let elapsed = pkt.ts_ns.saturating_sub(flow.meta.first_ts_ns);
@@ -323,14 +360,14 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
             });
             self.unlink(slot);
             self.free.push(slot);
-            self.index.remove(&key);
+            self.unindex(slot);
             self.emit_flow(slot, reason, Some(elapsed), emit);
             self.slots[slot as usize].flow = None;
-            self.start_flow(key, side, pkt, data, carried, emit);
+            self.start_flow(at, pkt, data, carried, emit);
             return;
         }
 
-        let dir = if side == flow.forward_side {
+        let dir = if at.side == flow.forward_side {
             Direction::Forward
         } else {
             Direction::Backward

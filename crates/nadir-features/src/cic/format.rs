@@ -4,14 +4,15 @@
 use std::net::IpAddr;
 
 use super::flow::CicMode;
-use super::values::CicValue;
+use super::values::{CicValue, CIC_FEATURE_COUNT};
 
 /// The shortest round-trip decimal digits of a finite, non-zero `|x|`: `x = ±0.D × 10^exponent`.
 ///
-/// ryu finds the digits (several times faster than `core::fmt`, which dominated
-/// extraction; like JDK 19+ it breaks ties to the even digit). Its own text is
-/// already the layout wanted for 1e-5 <= |x| < 1e16; outside that range this
-/// re-reads it into digits and exponent for Java's scientific or the plain layout.
+/// zmij finds the digits (several times faster than `core::fmt`, which dominated
+/// extraction, and than ryu; like JDK 19+ it breaks ties to the even digit). Its
+/// own text is already the layout wanted for 1e-5 <= |x| < 1e16; outside that
+/// range this re-reads it into digits and exponent for Java's scientific or the
+/// plain layout.
 struct Digits {
     buf: [u8; 24],
     len: usize,
@@ -20,9 +21,9 @@ struct Digits {
 
 impl Digits {
     /// `abs` must be finite and positive.
-    fn of(abs: impl ryu::Float) -> Digits {
-        let mut ryu_buf = ryu::Buffer::new();
-        let text = ryu_buf.format_finite(abs).as_bytes();
+    fn of(abs: impl zmij::Float) -> Digits {
+        let mut buf = zmij::Buffer::new();
+        let text = buf.format_finite(abs).as_bytes();
         let (mantissa, exp) = match text.iter().position(|&b| b == b'e') {
             Some(at) => (&text[..at], parse_exponent(&text[at + 1..])),
             None => (text, 0),
@@ -56,7 +57,7 @@ impl Digits {
         &self.buf[..self.len]
     }
 
-    /// Plain decimal: `123.45`, `0.00012`, `1200`.
+    /// Plain decimal: `123.45`, `0.00012`, `1200` (up to ~330 bytes: not a [`Cursor`] field).
     fn write_plain(&self, out: &mut Vec<u8>) {
         let d = self.digits();
         let e = self.exponent;
@@ -74,25 +75,12 @@ impl Digits {
             out.extend_from_slice(frac);
         }
     }
-
-    /// Java's computerised scientific form: `1.2345E7`, `1.0E-4`.
-    fn write_scientific(&self, out: &mut Vec<u8>) {
-        let d = self.digits();
-        out.push(d[0]);
-        out.push(b'.');
-        if d.len() > 1 {
-            out.extend_from_slice(&d[1..]);
-        } else {
-            out.push(b'0');
-        }
-        out.push(b'E');
-        write_int(out, i64::from(self.exponent - 1));
-    }
 }
 
 fn parse_exponent(text: &[u8]) -> i32 {
     let (sign, digits) = match text.first() {
         Some(b'-') => (-1, &text[1..]),
+        Some(b'+') => (1, &text[1..]),
         _ => (1, text),
     };
     sign * digits
@@ -100,102 +88,346 @@ fn parse_exponent(text: &[u8]) -> i32 {
         .fold(0i32, |acc, &b| acc * 10 + i32::from(b - b'0'))
 }
 
-/// Appends an integer (itoa: `core::fmt` costs several times more per number).
-pub fn write_int(out: &mut Vec<u8>, x: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes());
+/// Most bytes [`Cursor::value`] writes: Java's `-1.2345678901234567E-308`.
+const VALUE_ROOM: usize = 24;
+/// Most bytes of a `Flow ID`: two IPv6 texts, two ports, a protocol, four dashes.
+const FLOW_ID_ROOM: usize = 45 + 1 + 45 + 1 + 5 + 1 + 5 + 1 + 3;
+/// Most bytes of a row's identity columns with their commas (two 45-byte IPv6
+/// texts in the Flow ID and again as Src/Dst IP, ports, protocols, timestamp).
+const IDENTITY_ROOM: usize = 256;
+
+/// Appends up to `N` bytes written through a [`Cursor`] by `fill`. The room is
+/// made first and cut back to what was written, so each byte is a plain store:
+/// no capacity check and length write-back per push, no `memcpy` call per
+/// short copy (together most of the time of writing rows).
+#[inline]
+fn put_in_place<const N: usize>(out: &mut Vec<u8>, fill: impl FnOnce(&mut Cursor)) {
+    let start = out.len();
+    out.resize(start + N, 0);
+    let mut cursor = Cursor {
+        room: &mut out[start..],
+        len: 0,
+    };
+    fill(&mut cursor);
+    let len = cursor.len;
+    out.truncate(start + len);
 }
 
-/// [`write_int`] for a count: single digits (most of a short flow's columns) skip
-/// itoa and its variable-length copy.
-fn write_count(out: &mut Vec<u8>, x: i64) {
-    if (0..10).contains(&x) {
-        out.push(b'0' + x as u8);
-    } else {
-        write_int(out, x);
+/// A write position in room made by [`put_in_place`]; every writer states the most
+/// bytes it writes, and the room is sized from those bounds.
+struct Cursor<'a> {
+    room: &'a mut [u8],
+    len: usize,
+}
+
+impl Cursor<'_> {
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        self.room[self.len] = b;
+        self.len += 1;
     }
-}
 
-/// Appends an address as `Display` prints it; IPv4 (nearly every flow) without `core::fmt`.
-pub fn write_ip(out: &mut Vec<u8>, addr: IpAddr) {
-    match addr {
-        IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
+    #[inline]
+    fn bytes(&mut self, text: &[u8]) {
+        self.room[self.len..self.len + text.len()].copy_from_slice(text);
+        self.len += text.len();
+    }
+
+    /// Up to 20 bytes.
+    #[inline]
+    fn uint(&mut self, mut x: u64) {
+        let len = decimal_len(x);
+        let mut at = self.len + len;
+        while x >= 100 {
+            at -= 2;
+            put_pair(self.room, at, (x % 100) as i64);
+            x /= 100;
+        }
+        if x >= 10 {
+            put_pair(self.room, self.len, x as i64);
+        } else {
+            self.room[self.len] = b'0' + x as u8;
+        }
+        self.len += len;
+    }
+
+    /// Up to 20 bytes.
+    #[inline]
+    fn int(&mut self, x: i64) {
+        if x < 0 {
+            self.byte(b'-');
+        }
+        self.uint(x.unsigned_abs());
+    }
+
+    /// [`Self::int`] for a count: single digits (most of a short flow's columns) as one byte.
+    #[inline]
+    fn count(&mut self, x: i64) {
+        if (0..10).contains(&x) {
+            self.byte(b'0' + x as u8);
+        } else {
+            self.int(x);
+        }
+    }
+
+    /// An address as `Display` prints it; up to 45 bytes.
+    #[inline]
+    fn ip(&mut self, addr: IpAddr) {
+        match addr {
+            IpAddr::V4(v4) => {
+                for octet in v4.octets() {
+                    let (text, n) = OCTET_TEXT[usize::from(octet)];
+                    self.room[self.len..self.len + 4].copy_from_slice(&text);
+                    self.len += usize::from(n);
                 }
-                if octet >= 100 {
-                    out.push(b'0' + octet / 100);
-                }
-                if octet >= 10 {
-                    out.push(b'0' + octet / 10 % 10);
-                }
-                out.push(b'0' + octet % 10);
+                self.len -= 1; // no dot after the last octet
+            }
+            IpAddr::V6(v6) => {
+                use std::io::Write as _;
+                let mut rest = &mut self.room[self.len..];
+                let room = rest.len();
+                let _ = write!(rest, "{v6}");
+                self.len += room - rest.len();
             }
         }
-        IpAddr::V6(v6) => {
-            use std::io::Write as _;
-            let _ = write!(out, "{v6}");
+    }
+
+    /// `x` as Java's `Double.toString` prints it: `NaN`, `Infinity`, plain decimals
+    /// with at least one fraction digit for 1e-3 <= |x| < 1e7, otherwise `d.dddE±n`.
+    /// Digits are the shortest that round-trip (JDK 19+; older JDKs occasionally
+    /// print one more digit, which parses to the same double). Up to 24 bytes.
+    fn java_double(&mut self, x: f64) {
+        if x.to_bits() == 0 {
+            return self.bytes(b"0.0");
         }
+        if !x.is_finite() {
+            return self.bytes(match x {
+                x if x.is_nan() => b"NaN",
+                x if x > 0.0 => b"Infinity",
+                _ => b"-Infinity",
+            });
+        }
+        if x.is_sign_negative() {
+            self.byte(b'-');
+        }
+        let abs = x.abs();
+        if abs == 0.0 {
+            self.bytes(b"0.0");
+        } else if (1e-3..1e7).contains(&abs) {
+            if is_integer(abs) {
+                self.count(abs as i64);
+                self.bytes(b".0");
+            } else {
+                // zmij's own text in this range: plain decimal.
+                self.bytes(zmij::Buffer::new().format_finite(abs).as_bytes());
+            }
+        } else {
+            // Java's computerised scientific form: `1.2345E7`, `1.0E-4`.
+            let digits = Digits::of(abs);
+            let d = digits.digits();
+            self.byte(d[0]);
+            self.byte(b'.');
+            if d.len() > 1 {
+                self.bytes(&d[1..]);
+            } else {
+                self.byte(b'0');
+            }
+            self.byte(b'E');
+            self.int(i64::from(digits.exponent - 1));
+        }
+    }
+
+    /// A finite `x` as Rust's `{}` prints it when that is short (see
+    /// [`plain_is_short`]): shortest round-trip digits, no `.0` on integers.
+    /// Up to 24 bytes.
+    fn short_plain_double(&mut self, x: f64) {
+        if x.is_sign_negative() {
+            self.byte(b'-');
+        }
+        let abs = x.abs();
+        if abs == 0.0 {
+            self.byte(b'0');
+        } else if is_integer(abs) {
+            self.count(abs as i64);
+        } else {
+            // zmij's own text in this range: plain decimal, and no `.0` as not whole.
+            self.bytes(zmij::Buffer::new().format_finite(abs).as_bytes());
+        }
+    }
+
+    /// A `Flow ID` ([`FLOW_ID_ROOM`] bytes at most).
+    fn flow_id(&mut self, record: &super::CicRecord) {
+        self.ip(record.first_src.addr);
+        self.byte(b'-');
+        self.ip(record.first_dst.addr);
+        self.byte(b'-');
+        self.uint(record.first_src.port.into());
+        self.byte(b'-');
+        self.uint(record.first_dst.port.into());
+        self.byte(b'-');
+        self.uint(record.protocol.into());
+    }
+
+    /// A feature value: integers as integers; reals as Java prints them in compat
+    /// mode, as the shortest round-trip decimal in fixed mode (never NaN/inf there:
+    /// the fixed features have none). A fixed-mode value whose plain form is long
+    /// must go through [`write_plain_double`] instead (see [`value_is_short`]).
+    #[inline]
+    fn value(&mut self, value: CicValue, mode: CicMode) {
+        match (value, mode) {
+            (CicValue::Int(x), _) => self.count(x),
+            (CicValue::Real(x), CicMode::Compat) => self.java_double(x),
+            (CicValue::Real(x), CicMode::Fixed) => self.short_plain_double(finite_or_zero(x)),
+        }
+    }
+
+    /// The flow start time in UTC (26 bytes at most, as i64 nanoseconds span the
+    /// years 1677-2262). Compat: as the dataset (Java `LocalDateTime.toString`
+    /// with a space): the fraction has 0, 3 or 6 digits and seconds are left out
+    /// when both seconds and fraction are zero. Fixed: always
+    /// `YYYY-MM-DD HH:MM:SS.ffffff`.
+    fn timestamp(&mut self, ts_ns: i64, mode: CicMode) {
+        let micros = ts_ns.div_euclid(1000);
+        let secs = micros.div_euclid(1_000_000);
+        let frac_us = micros.rem_euclid(1_000_000);
+        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+        let sod = secs.rem_euclid(86_400);
+        let (hour, minute, second) = (sod / 3600, sod % 3600 / 60, sod % 60);
+        let start = self.len;
+        self.bytes(b"YYYY-MM-DD HH:MM:SS.ffffff");
+        let mut at = start;
+        for x in [year / 100, year % 100] {
+            put_pair(self.room, at, x);
+            at += 2;
+        }
+        for x in [i64::from(month), i64::from(day), hour, minute, second] {
+            put_pair(self.room, at + 1, x);
+            at += 3;
+        }
+        at += 1; // the point
+        for x in [frac_us / 10_000, frac_us / 100 % 100, frac_us % 100] {
+            put_pair(self.room, at, x);
+            at += 2;
+        }
+        self.len = start
+            + match mode {
+                CicMode::Fixed => 26,
+                // Java's LocalDateTime: no seconds when seconds and fraction are zero,
+                // and the fraction in 3 digits when it is whole milliseconds.
+                CicMode::Compat if frac_us > 0 && frac_us % 1000 == 0 => 23,
+                CicMode::Compat if frac_us > 0 => 26,
+                CicMode::Compat if second > 0 => 19,
+                CicMode::Compat => 16,
+            };
     }
 }
 
-/// Appends `x` as Java's `Double.toString` prints it: `NaN`, `Infinity`, plain
-/// decimals with at least one fraction digit for 1e-3 <= |x| < 1e7, otherwise
-/// `d.dddE±n`. Digits are the shortest that round-trip (JDK 19+; older JDKs
-/// occasionally print one more digit, which parses to the same double).
-pub fn write_java_double(out: &mut Vec<u8>, x: f64) {
-    if x.is_nan() {
-        out.extend_from_slice(b"NaN");
-        return;
-    }
-    if x.is_infinite() {
-        out.extend_from_slice(if x > 0.0 { b"Infinity" } else { b"-Infinity" });
-        return;
-    }
-    if x.is_sign_negative() {
-        out.push(b'-');
-    }
-    let abs = x.abs();
-    if abs == 0.0 {
-        out.extend_from_slice(b"0.0");
-    } else if (1e-3..1e7).contains(&abs) {
-        write_plain_fast(out, abs);
-        if is_integer(abs) {
-            out.extend_from_slice(b".0");
-        }
+fn finite_or_zero(x: f64) -> f64 {
+    if x.is_finite() {
+        x
     } else {
-        Digits::of(abs).write_scientific(out);
+        0.0
     }
 }
+
+/// Whether `x`'s plain form fits [`VALUE_ROOM`] (|x| in [1e-5, 1e16), or zero).
+fn plain_is_short(x: f64) -> bool {
+    x == 0.0 || (1e-5..1e16).contains(&x.abs())
+}
+
+/// Whether [`Cursor::value`] can write `value` (all but fixed mode's extremes).
+#[inline]
+fn value_is_short(value: CicValue, mode: CicMode) -> bool {
+    match (value, mode) {
+        (CicValue::Real(x), CicMode::Fixed) => plain_is_short(finite_or_zero(x)),
+        _ => true,
+    }
+}
+
+/// Number of decimal digits of `x`; ports and counts first, without `ilog10`.
+#[inline]
+fn decimal_len(x: u64) -> usize {
+    match x {
+        0..=9 => 1,
+        10..=99 => 2,
+        100..=999 => 3,
+        1000..=9999 => 4,
+        10_000..=99_999 => 5,
+        _ => x.ilog10() as usize + 1,
+    }
+}
+
+/// "00" .. "99": numbers are written two digits at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes `x` (clamped to 0..100) as two digits at `room[at..at + 2]`.
+#[inline]
+fn put_pair(room: &mut [u8], at: usize, x: i64) {
+    let pair = 2 * x.clamp(0, 99) as usize;
+    room[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+}
+
+/// Each octet's digits and a dot, and their length: an IPv4 address is four
+/// fixed-size copies.
+const OCTET_TEXT: [([u8; 4], u8); 256] = {
+    let mut table = [([0; 4], 0); 256];
+    let mut octet = 0;
+    while octet < 256 {
+        let hundreds = b'0' + (octet / 100) as u8;
+        let tens = b'0' + (octet / 10 % 10) as u8;
+        let ones = b'0' + (octet % 10) as u8;
+        table[octet] = if octet >= 100 {
+            ([hundreds, tens, ones, b'.'], 4)
+        } else if octet >= 10 {
+            ([tens, ones, b'.', 0], 3)
+        } else {
+            ([ones, b'.', 0, 0], 2)
+        };
+        octet += 1;
+    }
+    table
+};
 
 /// Whether `abs` (< 1e16) is whole; a cast round trip, as `f64::fract` calls libm's `trunc`.
 fn is_integer(abs: f64) -> bool {
     (abs as u64) as f64 == abs
 }
 
-/// The plain form of `abs` in [1e-5, 1e16) (no `.0` on integers): integers through
-/// itoa, others as ryu writes them, which in this range is already plain decimal.
-fn write_plain_fast(out: &mut Vec<u8>, abs: f64) {
-    if is_integer(abs) {
-        write_count(out, abs as i64);
-    } else {
-        out.extend_from_slice(ryu::Buffer::new().format_finite(abs).as_bytes());
-    }
+/// Appends an unsigned integer (`core::fmt` costs several times more per number).
+pub fn write_uint(out: &mut Vec<u8>, x: u64) {
+    put_in_place::<20>(out, |c| c.uint(x));
+}
+
+/// Appends a signed integer.
+pub fn write_int(out: &mut Vec<u8>, x: i64) {
+    put_in_place::<20>(out, |c| c.int(x));
+}
+
+/// Appends an address as `Display` prints it; IPv4 (nearly every flow) without `core::fmt`.
+pub fn write_ip(out: &mut Vec<u8>, addr: IpAddr) {
+    put_in_place::<45>(out, |c| c.ip(addr));
+}
+
+/// Appends `x` as Java's `Double.toString` prints it (see [`Cursor::java_double`]).
+pub fn write_java_double(out: &mut Vec<u8>, x: f64) {
+    put_in_place::<VALUE_ROOM>(out, |c| c.java_double(x));
 }
 
 /// Appends a finite `x` as Rust's `{}` prints it: the shortest round-trip digits,
 /// never an exponent, no `.0` on integers.
 pub(crate) fn write_plain_double(out: &mut Vec<u8>, x: f64) {
-    if x.is_sign_negative() {
-        out.push(b'-');
-    }
-    let abs = x.abs();
-    if abs == 0.0 {
-        out.push(b'0');
-    } else if (1e-5..1e16).contains(&abs) {
-        write_plain_fast(out, abs);
+    if plain_is_short(x) {
+        put_in_place::<VALUE_ROOM>(out, |c| c.short_plain_double(x));
     } else {
-        Digits::of(abs).write_plain(out);
+        if x.is_sign_negative() {
+            out.push(b'-');
+        }
+        Digits::of(x.abs()).write_plain(out);
     }
 }
 
@@ -215,13 +447,65 @@ pub(crate) fn write_plain_single(out: &mut Vec<u8>, x: f32) {
 /// compat mode, as the shortest round-trip decimal in fixed mode (never NaN/inf
 /// there: the fixed features have none).
 pub fn write_value(out: &mut Vec<u8>, value: CicValue, mode: CicMode) {
-    match value {
-        CicValue::Int(x) => write_count(out, x),
-        CicValue::Real(x) => match mode {
-            CicMode::Compat => write_java_double(out, x),
-            CicMode::Fixed => write_plain_double(out, if x.is_finite() { x } else { 0.0 }),
-        },
+    if value_is_short(value, mode) {
+        put_in_place::<VALUE_ROOM>(out, |c| c.value(value, mode));
+    } else {
+        write_plain_double(out, finite_or_zero(value.as_f64()));
     }
+}
+
+/// Appends the 79 feature fields of a row, each with its leading comma: all in
+/// one room but for fixed mode's rare long values.
+pub(crate) fn write_value_fields(out: &mut Vec<u8>, values: &[CicValue], mode: CicMode) {
+    const ROOM: usize = CIC_FEATURE_COUNT * (1 + VALUE_ROOM);
+    let mut rest = values;
+    while !rest.is_empty() {
+        let mut done = 0;
+        put_in_place::<ROOM>(out, |c| {
+            for &value in rest.iter().take(CIC_FEATURE_COUNT) {
+                match (value, mode) {
+                    // Most fields of short flows, written inline.
+                    (CicValue::Int(x @ 0..=9), _) => c.bytes(&[b',', b'0' + x as u8]),
+                    (CicValue::Real(x), CicMode::Compat) if x.to_bits() == 0 => c.bytes(b",0.0"),
+                    (CicValue::Real(x), CicMode::Fixed) if x.to_bits() == 0 => c.bytes(b",0"),
+                    _ if !value_is_short(value, mode) => break,
+                    _ => {
+                        c.byte(b',');
+                        c.value(value, mode);
+                    }
+                }
+                done += 1;
+            }
+        });
+        rest = &rest[done..];
+        if let Some((&long, after)) = rest.split_first() {
+            out.push(b',');
+            write_value(out, long, mode);
+            rest = after;
+        }
+    }
+}
+
+/// Appends the `Flow ID` (`srcIP-dstIP-srcPort-dstPort-proto` of the first packet).
+pub(crate) fn write_flow_id(out: &mut Vec<u8>, record: &super::CicRecord) {
+    put_in_place::<FLOW_ID_ROOM>(out, |c| c.flow_id(record));
+}
+
+/// Appends the identity columns of a row (`Flow ID` ... `Timestamp`), comma-separated.
+pub(crate) fn write_identity_fields(out: &mut Vec<u8>, record: &super::CicRecord, mode: CicMode) {
+    put_in_place::<IDENTITY_ROOM>(out, |c| {
+        c.flow_id(record);
+        for endpoint in [record.src, record.dst] {
+            c.byte(b',');
+            c.ip(endpoint.addr);
+            c.byte(b',');
+            c.uint(endpoint.port.into());
+        }
+        c.byte(b',');
+        c.uint(record.protocol.into());
+        c.byte(b',');
+        c.timestamp(record.start_ts_ns, mode);
+    });
 }
 
 /// Days since 1970-01-01 to (year, month, day): the civil-from-days algorithm
@@ -239,63 +523,9 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Appends the flow start time in UTC. Compat: as the dataset (Java
-/// `LocalDateTime.toString` with a space): the fraction has 0, 3 or 6 digits and
-/// seconds are left out when both seconds and fraction are zero. Fixed: always
-/// `YYYY-MM-DD HH:MM:SS.ffffff`.
+/// Appends the flow start time in UTC (see [`Cursor::timestamp`]).
 pub fn write_timestamp(out: &mut Vec<u8>, ts_ns: i64, mode: CicMode) {
-    let micros = ts_ns.div_euclid(1000);
-    let secs = micros.div_euclid(1_000_000);
-    let frac_us = micros.rem_euclid(1_000_000);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    let (hour, minute, second) = (sod / 3600, sod % 3600 / 60, sod % 60);
-    push_padded(out, year, 4);
-    out.push(b'-');
-    push_padded(out, i64::from(month), 2);
-    out.push(b'-');
-    push_padded(out, i64::from(day), 2);
-    out.push(b' ');
-    push_padded(out, hour, 2);
-    out.push(b':');
-    push_padded(out, minute, 2);
-    let fraction = |out: &mut Vec<u8>, value: i64, width: usize| {
-        out.push(b'.');
-        push_padded(out, value, width);
-    };
-    match mode {
-        CicMode::Fixed => {
-            out.push(b':');
-            push_padded(out, second, 2);
-            fraction(out, frac_us, 6);
-        }
-        CicMode::Compat => {
-            if second > 0 || frac_us > 0 {
-                out.push(b':');
-                push_padded(out, second, 2);
-            }
-            if frac_us > 0 {
-                if frac_us % 1000 == 0 {
-                    fraction(out, frac_us / 1000, 3);
-                } else {
-                    fraction(out, frac_us, 6);
-                }
-            }
-        }
-    }
-}
-
-/// Appends `x` zero-padded to `width` digits (as `{x:0width$}`, without `core::fmt`).
-fn push_padded(out: &mut Vec<u8>, x: i64, width: usize) {
-    let mut buf = itoa::Buffer::new();
-    let text = buf.format(x).as_bytes();
-    let (sign, digits) = match text.split_first() {
-        Some((b'-', rest)) => (&b"-"[..], rest),
-        _ => (&b""[..], text),
-    };
-    out.extend_from_slice(sign);
-    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(text.len())));
-    out.extend_from_slice(digits);
+    put_in_place::<26>(out, |c| c.timestamp(ts_ns, mode));
 }
 
 /// Appends a CSV field, quoted when it holds a separator, quote or line break.
@@ -352,7 +582,7 @@ mod tests {
         assert_eq!(java(-2.5), "-2.5");
     }
 
-    /// The layouts from ryu's digits against `core::fmt`'s (the implementation they replace).
+    /// The layouts from zmij's digits against `core::fmt`'s (the implementation they replace).
     #[test]
     fn number_layouts_match_core_fmt() {
         let java_by_fmt = |x: f64| {
@@ -467,6 +697,76 @@ mod tests {
             ts(951_782_400_000_000_000, CicMode::Fixed),
             "2000-02-29 00:00:00.000000"
         );
+    }
+
+    #[test]
+    fn integers_and_addresses_print_as_core_fmt() {
+        let text = |write: &dyn Fn(&mut Vec<u8>)| {
+            let mut out = b"x".to_vec();
+            write(&mut out);
+            String::from_utf8(out).unwrap_or_default()
+        };
+        let mut x = 1u64;
+        let mut values = vec![0, 9, 10, 99, 100, 65_535, u64::MAX];
+        while let Some(next) = x.checked_mul(10) {
+            values.extend([x - 1, x, x + 1]);
+            x = next;
+        }
+        for v in values {
+            assert_eq!(text(&|o| write_uint(o, v)), format!("x{v}"));
+            let signed = v as i64;
+            assert_eq!(text(&|o| write_int(o, signed)), format!("x{signed}"));
+        }
+        assert_eq!(text(&|o| write_int(o, i64::MIN)), format!("x{}", i64::MIN));
+        for v4 in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.2.15",
+            "192.168.56.102",
+            "1.20.100.9",
+        ] {
+            let addr: IpAddr = v4.parse().unwrap_or(IpAddr::from([0; 4]));
+            assert_eq!(text(&|o| write_ip(o, addr)), format!("x{v4}"));
+        }
+        let v6: IpAddr = "2001:db8::ff00:42:8329"
+            .parse()
+            .unwrap_or(IpAddr::from([0; 4]));
+        assert_eq!(text(&|o| write_ip(o, v6)), format!("x{v6}"));
+    }
+
+    /// The row writer (one room for all fields) against value-by-value writing,
+    /// with fixed mode's long plain forms (1e20, 1e-9) that leave the room.
+    #[test]
+    fn value_fields_match_single_values() {
+        let mut values = [CicValue::Int(0); CIC_FEATURE_COUNT];
+        for (i, value) in values.iter_mut().enumerate() {
+            *value = match i % 7 {
+                0 => CicValue::Real(1e20 * i as f64),
+                1 => CicValue::Real(-1e-9 / i as f64),
+                2 => CicValue::Int(-(i as i64) * 1_000_003),
+                3 => CicValue::Real(f64::NAN),
+                4 => CicValue::Real(-0.0),
+                5 => CicValue::Real(i as f64 / 3.0),
+                _ => CicValue::Int(i as i64 % 10),
+            };
+        }
+        for mode in [CicMode::Compat, CicMode::Fixed] {
+            let mut row = b"x".to_vec();
+            write_value_fields(&mut row, &values, mode);
+            let mut expected = b"x".to_vec();
+            for &value in &values {
+                expected.push(b',');
+                write_value(&mut expected, value, mode);
+            }
+            assert_eq!(
+                String::from_utf8_lossy(&row),
+                String::from_utf8_lossy(&expected)
+            );
+            assert!(row.len() > 2 * CIC_FEATURE_COUNT);
+        }
+        let mut long = Vec::new();
+        write_value(&mut long, CicValue::Real(-1e20), CicMode::Fixed);
+        assert_eq!(long, b"-100000000000000000000");
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use columns::{
 pub use flow::{cic_flow_config, CicConfig, CicFlow, CicMode};
 pub use format::{
     civil_from_days, write_csv_field, write_int, write_ip, write_java_double, write_timestamp,
-    write_value,
+    write_uint, write_value,
 };
 pub use stats::RunningStats;
 pub use values::{CicFeatures, CicValue, CIC_FEATURE_COUNT, FIRST_FEATURE_COLUMN};
@@ -44,35 +44,14 @@ pub struct CicRecord {
 impl CicRecord {
     /// Appends the `Flow ID` (`srcIP-dstIP-srcPort-dstPort-proto` of the first packet).
     pub fn write_flow_id(&self, out: &mut Vec<u8>) {
-        write_ip(out, self.first_src.addr);
-        out.push(b'-');
-        write_ip(out, self.first_dst.addr);
-        out.push(b'-');
-        write_int(out, self.first_src.port);
-        out.push(b'-');
-        write_int(out, self.first_dst.port);
-        out.push(b'-');
-        write_int(out, self.protocol);
+        format::write_flow_id(out, self);
     }
 
     /// Appends one CSV row (87 fields and a newline) in dataset order. `label` is
     /// the `Label` column (always present; e.g. `NeedManualLabel` or a class id).
     pub fn write_csv_row(&self, out: &mut Vec<u8>, mode: CicMode, label: &str) {
-        self.write_flow_id(out);
-        for endpoint in [self.src, self.dst] {
-            out.push(b',');
-            write_ip(out, endpoint.addr);
-            out.push(b',');
-            write_int(out, endpoint.port);
-        }
-        out.push(b',');
-        write_int(out, self.protocol);
-        out.push(b',');
-        write_timestamp(out, self.start_ts_ns, mode);
-        for value in self.features.values() {
-            out.push(b',');
-            write_value(out, *value, mode);
-        }
+        format::write_identity_fields(out, self, mode);
+        format::write_value_fields(out, self.features.values(), mode);
         out.push(b',');
         write_csv_field(out, label);
         out.push(b'\n');
