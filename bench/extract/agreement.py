@@ -21,7 +21,13 @@ fork divides by the packet count); `cwr_flag_count` is the forward URG count;
 has one-second resolution; every packet length (`totlen_*`, `*_pkt_len_*`,
 `pkt_len_*`, `pkt_size_avg`, segment sizes) is scapy's `len(packet)`, the whole
 frame from the link header on (cicflowmeter/features/packet_length.py), where the
-fork counts payload bytes: those differ on every flow by the header bytes. The report lists every feature with its agreement.
+fork counts payload bytes: those differ on every flow by the header bytes. And
+0.5.0 counts each flow's first packet twice: `Flow.__init__` stores it in
+`self.packets`, then `FlowSession.process` calls `flow.add_packet` with the same
+packet (flow_session.py). So its forward count, SYN count, forward header length
+and lengths hold the first packet twice, and its flow IATs gain a 0 gap. Its
+rates are 0 over a zero duration, where the Java fork prints Infinity. The report
+lists every feature with its agreement.
 """
 import argparse
 import collections

@@ -4,9 +4,10 @@
 //! and on an intrusive doubly linked list in order of last touch (head = least
 //! recently touched). The table holds 4-byte slot numbers, not keys: it stays small
 //! enough for the cache, and each slot keeps its key and hash next to its links, so
-//! a lookup reads one line of the slot it needs anyway. The list gives O(1) eviction of the least recently used flow and O(1)
-//! amortised expiry of idle flows; slots are reused through a free list, so after
-//! warm-up a packet allocates nothing. The list is written by hand because it must
+//! a lookup reads one line of the slot it needs anyway. The list gives O(1)
+//! eviction of the least recently used flow and O(1) amortised expiry of idle
+//! flows; slots are reused through a free list, so after warm-up a packet
+//! allocates nothing. The list is written by hand because it must
 //! live inside the slab next to the map (no LRU crate offers slab-indexed entries
 //! with custom expiry by timestamp).
 

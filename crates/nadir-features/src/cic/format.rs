@@ -98,8 +98,8 @@ const IDENTITY_ROOM: usize = 256;
 
 /// Appends up to `N` bytes written through a [`Cursor`] by `fill`. The room is
 /// made first and cut back to what was written, so each byte is a plain store:
-/// no capacity check and length write-back per push, no `memcpy` call per
-/// short copy (together most of the time of writing rows).
+/// no capacity check and length write-back per push, and copies of a fixed size
+/// inline instead of `memcpy` calls (together most of the time of writing rows).
 #[inline]
 fn put_in_place<const N: usize>(out: &mut Vec<u8>, fill: impl FnOnce(&mut Cursor)) {
     let start = out.len();
@@ -241,6 +241,7 @@ impl Cursor<'_> {
     /// [`plain_is_short`]): shortest round-trip digits, no `.0` on integers.
     /// Up to 24 bytes.
     fn short_plain_double(&mut self, x: f64) {
+        debug_assert!(plain_is_short(x), "{x} needs write_plain_double");
         if x.is_sign_negative() {
             self.byte(b'-');
         }
