@@ -258,10 +258,10 @@ mod tests {
         let mut fb = FirstBytes::new(FirstBytesConfig::default());
         fb.push(&pkt, &frame(80, 0));
         let row = fb.row(0).expect("row 0");
-        for i in 0..60 {
+        for (i, &byte) in row.iter().enumerate().take(60) {
             let masked = (10..20).contains(&i) || (20..24).contains(&i) || (36..38).contains(&i);
             let expected = if masked { 0 } else { (i % 251) as u8 + 1 };
-            assert_eq!(row[i], expected, "byte {i}");
+            assert_eq!(byte, expected, "byte {i}");
         }
         assert_eq!(fb.packets(), 1);
         assert!(

@@ -286,7 +286,6 @@ fn flow_config(args: &Args) -> Result<FlowConfig> {
         // The cic features read no packet bytes; other families set what they need.
         data_bytes: 0,
         threads: args.threads,
-        ..FlowConfig::default()
     };
     cfg.validate().context("invalid flow settings")?;
     Ok(cfg)
@@ -390,7 +389,7 @@ fn for_each_packet(
         if let Ok(record) = decoder.decode(&raw) {
             on_packet(&record, raw.data)?;
         }
-        if packets % PROGRESS_EVERY == 0 {
+        if packets.is_multiple_of(PROGRESS_EVERY) {
             progress.update(source.bytes_read());
         }
     }
@@ -498,7 +497,7 @@ fn run_bytes(
         summary,
         sink.as_mut(),
         |flow, labeler, sink| {
-            if !bytes::should_emit(&flow.meta, &flow.state) {
+            if !bytes::should_emit(&flow.meta, flow.state) {
                 return Ok(());
             }
             let label = labeler.label(&label_target(&flow.meta));
