@@ -85,6 +85,9 @@ run() {
   local name="$1" packets="$2"; shift 2
   local walls=() cpus=() rss=0 file="${name//\//-}"
   for ((i = 0; i < RUNS; i++)); do
+    # Every tool writes a new file: truncating the last run's output (380 MB of
+    # page cache for nadir on mix) is not extraction work.
+    rm -f "$OUT"/nadir-*.csv "$OUT"/nfstream-*.csv "$OUT"/cicflowmeter-*.csv
     /usr/bin/time -v -o "$OUT/time-$file.txt" "$@" > "$OUT/stdout-$file.txt" 2> "$OUT/stderr-$file.txt" || {
       echo "!! $name failed (exit $?); see $OUT/stderr-$file.txt"; tail -3 "$OUT/stderr-$file.txt"; return 0; }
     local seconds; read -ra seconds <<< "$(python3 "$ROOT/bench/extract/time_seconds.py" "$OUT/time-$file.txt")"
