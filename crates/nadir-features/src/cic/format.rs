@@ -90,11 +90,17 @@ fn parse_exponent(text: &[u8]) -> i32 {
 
 /// Most bytes [`Cursor::value`] writes: Java's `-1.2345678901234567E-308`.
 const VALUE_ROOM: usize = 24;
-/// Most bytes of a `Flow ID`: two IPv6 texts, two ports, a protocol, four dashes.
-const FLOW_ID_ROOM: usize = 45 + 1 + 45 + 1 + 5 + 1 + 5 + 1 + 3;
-/// Most bytes of a row's identity columns with their commas (two 45-byte IPv6
-/// texts in the Flow ID and again as Src/Dst IP, ports, protocols, timestamp).
-const IDENTITY_ROOM: usize = 256;
+/// Most bytes of an address's text (`Ipv6Addr`'s longest `Display` form).
+const IP_ROOM: usize = 45;
+/// Most bytes of a port or protocol number.
+const PORT_ROOM: usize = 5;
+/// Most bytes of a timestamp (i64 nanoseconds span the years 1677-2262).
+const TIMESTAMP_ROOM: usize = 26;
+/// Most bytes of a `Flow ID`: two addresses, two ports, a protocol, four dashes.
+const FLOW_ID_ROOM: usize = 2 * IP_ROOM + 3 * PORT_ROOM + 4;
+/// Most bytes of a row's identity columns (`Flow ID` ... `Timestamp`) and their commas.
+const IDENTITY_ROOM: usize =
+    FLOW_ID_ROOM + 2 * (1 + IP_ROOM + 1 + PORT_ROOM) + 1 + PORT_ROOM + 1 + TIMESTAMP_ROOM;
 
 /// Appends up to `N` bytes written through a [`Cursor`] by `fill`. The room is
 /// made first and cut back to what was written, so each byte is a plain store:
@@ -170,7 +176,7 @@ impl Cursor<'_> {
         }
     }
 
-    /// An address as `Display` prints it; up to 45 bytes.
+    /// An address as `Display` prints it; up to [`IP_ROOM`] bytes.
     #[inline]
     fn ip(&mut self, addr: IpAddr) {
         match addr {
@@ -197,9 +203,6 @@ impl Cursor<'_> {
     /// Digits are the shortest that round-trip (JDK 19+; older JDKs occasionally
     /// print one more digit, which parses to the same double). Up to 24 bytes.
     fn java_double(&mut self, x: f64) {
-        if x.to_bits() == 0 {
-            return self.bytes(b"0.0");
-        }
         if !x.is_finite() {
             return self.bytes(match x {
                 x if x.is_nan() => b"NaN",
@@ -282,8 +285,7 @@ impl Cursor<'_> {
         }
     }
 
-    /// The flow start time in UTC (26 bytes at most, as i64 nanoseconds span the
-    /// years 1677-2262). Compat: as the dataset (Java `LocalDateTime.toString`
+    /// The flow start time in UTC ([`TIMESTAMP_ROOM`] bytes at most). Compat: as the dataset (Java `LocalDateTime.toString`
     /// with a space): the fraction has 0, 3 or 6 digits and seconds are left out
     /// when both seconds and fraction are zero. Fixed: always
     /// `YYYY-MM-DD HH:MM:SS.ffffff`.
@@ -312,11 +314,11 @@ impl Cursor<'_> {
         }
         self.len = start
             + match mode {
-                CicMode::Fixed => 26,
+                CicMode::Fixed => TIMESTAMP_ROOM,
                 // Java's LocalDateTime: no seconds when seconds and fraction are zero,
                 // and the fraction in 3 digits when it is whole milliseconds.
                 CicMode::Compat if frac_us > 0 && frac_us % 1000 == 0 => 23,
-                CicMode::Compat if frac_us > 0 => 26,
+                CicMode::Compat if frac_us > 0 => TIMESTAMP_ROOM,
                 CicMode::Compat if second > 0 => 19,
                 CicMode::Compat => 16,
             };
@@ -411,7 +413,7 @@ pub fn write_int(out: &mut Vec<u8>, x: i64) {
 
 /// Appends an address as `Display` prints it; IPv4 (nearly every flow) without `core::fmt`.
 pub fn write_ip(out: &mut Vec<u8>, addr: IpAddr) {
-    put_in_place::<45>(out, |c| c.ip(addr));
+    put_in_place::<IP_ROOM>(out, |c| c.ip(addr));
 }
 
 /// Appends `x` as Java's `Double.toString` prints it (see [`Cursor::java_double`]).
@@ -526,7 +528,7 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// Appends the flow start time in UTC (see [`Cursor::timestamp`]).
 pub fn write_timestamp(out: &mut Vec<u8>, ts_ns: i64, mode: CicMode) {
-    put_in_place::<26>(out, |c| c.timestamp(ts_ns, mode));
+    put_in_place::<TIMESTAMP_ROOM>(out, |c| c.timestamp(ts_ns, mode));
 }
 
 /// Appends a CSV field, quoted when it holds a separator, quote or line break.
@@ -771,6 +773,34 @@ mod tests {
         let mut long = Vec::new();
         write_value(&mut long, CicValue::Real(-1e20), CicMode::Fixed);
         assert_eq!(long, b"-100000000000000000000");
+    }
+
+    /// The longest identity columns fit their room and print as `core::fmt` would.
+    #[test]
+    fn longest_identity_columns_fit_their_room() {
+        use nadir_flow::Endpoint;
+        let v6 = |text: &str| -> IpAddr { text.parse().unwrap_or(IpAddr::from([0; 16])) };
+        let a = v6("::ffff:255.255.255.255");
+        let b = v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+        let end = |addr| Endpoint { addr, port: 65535 };
+        let record = super::super::CicRecord {
+            src: end(b),
+            dst: end(a),
+            first_src: end(a),
+            first_dst: end(b),
+            protocol: 255,
+            start_ts_ns: i64::MAX,
+            features: super::super::CicFeatures::new([CicValue::Int(0); CIC_FEATURE_COUNT]),
+        };
+        for mode in [CicMode::Compat, CicMode::Fixed] {
+            let mut out = Vec::new();
+            write_identity_fields(&mut out, &record, mode);
+            let text = String::from_utf8(out).unwrap_or_default();
+            assert!(text.len() <= IDENTITY_ROOM, "{}", text.len());
+            let expected =
+                format!("{a}-{b}-65535-65535-255,{b},65535,{a},65535,255,2262-04-11 23:47:16");
+            assert!(text.starts_with(&expected), "{text}");
+        }
     }
 
     #[test]
