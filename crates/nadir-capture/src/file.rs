@@ -419,7 +419,10 @@ impl PacketSource for FileSource {
         }
         let located = loop {
             if self.pending > 0 {
-                self.reader.inner().consume(self.pending);
+                // No shift here: `consume` moves the unread half of the buffer to its
+                // front each time half is read (a second copy of every byte);
+                // `refill` moves only the partial record left at the end.
+                self.reader.inner().consume_noshift(self.pending);
                 self.pending = 0;
             }
             let offset = self.reader.inner().consumed() as u64;

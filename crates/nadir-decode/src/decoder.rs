@@ -97,14 +97,26 @@ impl Decoder {
     /// Decode one packet; a packet that cannot be decoded is counted under its
     /// reason and returned as `Err`.
     pub fn decode(&mut self, packet: &RawPacket<'_>) -> Result<PacketRecord, SkipReason> {
-        let mut record = PacketRecord::empty(packet);
-        match self.decode_into(packet.link_type, packet.data, &mut record) {
+        let mut record = PacketRecord::default();
+        self.decode_into(packet, &mut record).map(|()| record)
+    }
+
+    /// [`Self::decode`] into a record the caller reuses: a packet loop then moves
+    /// no ~150-byte record per packet. `record` is overwritten whole; after an
+    /// `Err` its contents are unspecified.
+    pub fn decode_into(
+        &mut self,
+        packet: &RawPacket<'_>,
+        record: &mut PacketRecord,
+    ) -> Result<(), SkipReason> {
+        *record = PacketRecord::empty(packet);
+        match self.decode_layers(packet.link_type, packet.data, record) {
             Ok(()) => {
                 self.decoded += 1;
                 if record.tunnel.is_some() {
                     self.tunnelled += 1;
                 }
-                Ok(record)
+                Ok(())
             }
             Err(reason) => {
                 self.skipped.add(reason);
@@ -113,7 +125,7 @@ impl Decoder {
         }
     }
 
-    fn decode_into(
+    fn decode_layers(
         &self,
         link: LinkType,
         data: &[u8],
@@ -523,6 +535,19 @@ impl PacketRecord {
             wire_len: packet.wire_len,
             cap_len: packet.data.len() as u32,
             link_type: packet.link_type,
+            ..PacketRecord::default()
+        }
+    }
+}
+
+/// Every field empty: unspecified IPv4 addresses, zeros, no tunnel, link type NULL.
+impl Default for PacketRecord {
+    fn default() -> Self {
+        PacketRecord {
+            ts_ns: 0,
+            wire_len: 0,
+            cap_len: 0,
+            link_type: LinkType::NULL,
             vlan: 0,
             ip_version: 0,
             src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),

@@ -6,9 +6,9 @@ use nadir_capture::LinkType;
 use nadir_decode::tcp_flags::{ACK, FIN, PSH, RST, SYN};
 use nadir_decode::{ip_proto, Fragment, PacketRecord};
 use nadir_features::cic::{
-    cic_flow_config, CicConfig, CicFeatures, CicFlow, CicMode, CicRecord, CicValue,
+    cic_flow_config, CicConfig, CicFeatures, CicFlow, CicMode, CicRecord, CicValue, TextBlock,
 };
-use nadir_flow::{FlowConfig, FlowMeta, FlowTable, ShardedFlowTable};
+use nadir_flow::{FinishedFlow, FlowConfig, FlowMeta, FlowTable, ShardedFlowTable};
 use proptest::prelude::*;
 
 const SEC: i64 = 1_000_000_000;
@@ -74,11 +74,30 @@ fn flows(mode: CicMode, packets: &[PacketRecord]) -> Vec<CicRecord> {
     )
     .expect("valid");
     let mut out = Vec::new();
+    let mut keep = |f: FinishedFlow<&CicFlow, &FlowMeta>| {
+        let record = f.state.record(f.meta);
+        // The row written straight from the state is its record's row.
+        let mut direct = TextBlock::with_capacity(0);
+        f.state.write_csv_row(f.meta, &mut direct, "0");
+        assert_eq!(text(&direct), csv_row(&record, mode));
+        out.push(record);
+    };
     for p in packets {
-        table.push(p, &[], &mut |f| out.push(f.state.record(&f.meta)));
+        table.push(p, &[], &mut keep);
     }
-    table.finish(&mut |f| out.push(f.state.record(&f.meta)));
+    table.finish(&mut keep);
     out
+}
+
+fn text(block: &TextBlock) -> String {
+    String::from_utf8(block.as_bytes().to_vec()).expect("utf8")
+}
+
+/// A record's CSV row, labelled `0`.
+fn csv_row(record: &CicRecord, mode: CicMode) -> String {
+    let mut row = TextBlock::with_capacity(0);
+    record.write_csv_row(&mut row, mode, "0");
+    text(&row)
 }
 
 fn get(f: &CicFeatures, column: &str) -> f64 {
@@ -211,9 +230,7 @@ fn single_packet_flow_has_nan_and_infinity_only_in_compat() {
         0.0,
         "std of one value is 0"
     );
-    let mut row = Vec::new();
-    compat[0].write_csv_row(&mut row, CicMode::Compat, "0");
-    let row = String::from_utf8(row).expect("utf8");
+    let row = csv_row(&compat[0], CicMode::Compat);
     assert!(row.contains(",Infinity,Infinity,NaN,NaN,NaN,NaN,"), "{row}");
     let empty = flows(CicMode::Compat, &[tcp(5 * SEC, true, SYN, 0, 20, 1)]);
     assert!(
@@ -227,9 +244,7 @@ fn single_packet_flow_has_nan_and_infinity_only_in_compat() {
         .to_f64_array()
         .iter()
         .all(|x| x.is_finite()));
-    let mut row = Vec::new();
-    fixed[0].write_csv_row(&mut row, CicMode::Fixed, "0");
-    let row = String::from_utf8(row).expect("utf8");
+    let row = csv_row(&fixed[0], CicMode::Fixed);
     assert!(!row.contains("NaN") && !row.contains("Infinity"), "{row}");
 }
 
@@ -285,7 +300,7 @@ fn tcp_time_accumulates_over_timeout_splits() {
     assert_eq!(get(&out[0].features, "Total TCP Flow Time"), 130e6);
     assert_eq!(get(&out[0].features, "Flow Duration"), 100e6);
     // Second flow keeps the direction (a is still Src IP) and adds its 10 s.
-    assert_eq!(out[1].src.addr, a());
+    assert_eq!(out[1].identity.src.addr, a());
     assert_eq!(get(&out[1].features, "Total TCP Flow Time"), 140e6);
     assert_eq!(get(&out[1].features, "Total Bwd packets"), 1.0);
 }
@@ -311,9 +326,7 @@ fn row_has_87_fields_and_dataset_formatting() {
         tcp(1_679_238_142_387_700_000, false, SYN | ACK, 0, 40, 1),
     ];
     let out = flows(CicMode::Compat, &p);
-    let mut row = Vec::new();
-    out[0].write_csv_row(&mut row, CicMode::Compat, "0");
-    let row = String::from_utf8(row).expect("utf8");
+    let row = csv_row(&out[0], CicMode::Compat);
     let fields: Vec<&str> = row.trim_end().split(',').collect();
     assert_eq!(fields.len(), 87);
     assert_eq!(fields[0], "10.16.0.5-144.122.71.18-34788-6443-6");
@@ -417,9 +430,9 @@ proptest! {
         let mut table = ShardedFlowTable::new(cfg, CicFlow::factory(CicConfig { mode, ..CicConfig::default() })).expect("valid");
         let mut sharded = Vec::new();
         for p in &packets {
-            table.push(p, &[], &mut |f| sharded.push(key(&f.state.record(&f.meta))));
+            table.push(p, &[], &mut |f| sharded.push(key(&f.state.record(f.meta))));
         }
-        table.finish(&mut |f| sharded.push(key(&f.state.record(&f.meta)))).expect("no panic");
+        table.finish(&mut |f| sharded.push(key(&f.state.record(f.meta)))).expect("no panic");
         single.sort();
         sharded.sort();
         prop_assert_eq!(single, sharded);

@@ -39,14 +39,14 @@ fn extract_until(
     while let Some(raw) = source.next_packet().expect("capture reads") {
         if let Ok(pkt) = decoder.decode(&raw) {
             table.push(&pkt, raw.data, &mut |f| {
-                records.push(f.state.record(&f.meta))
+                records.push(f.state.record(f.meta))
             });
             if last(&pkt) {
                 break;
             }
         }
     }
-    table.finish(&mut |f| records.push(f.state.record(&f.meta)));
+    table.finish(&mut |f| records.push(f.state.record(f.meta)));
     records
 }
 
@@ -220,11 +220,11 @@ fn compare_with(
 }
 
 fn same_tuple(ours: &CicRecord, r: &ReferenceFlow) -> bool {
-    ours.src.addr.to_string() == r.src
-        && ours.src.port == r.src_port
-        && ours.dst.addr.to_string() == r.dst
-        && ours.dst.port == r.dst_port
-        && ours.protocol == r.protocol
+    ours.identity.src.addr.to_string() == r.src
+        && ours.identity.src.port == r.src_port
+        && ours.identity.dst.addr.to_string() == r.dst
+        && ours.identity.dst.port == r.dst_port
+        && ours.identity.protocol == r.protocol
 }
 
 /// CICFlowMeter-4.0 on a CIC-IDS2017 slice: one TLS flow. The CSV went through a
@@ -255,7 +255,7 @@ fn latria_cicflowmeter4_sample_matches() {
     let reference = read_reference(&dir.join("sample.csv"));
     assert_eq!(reference.len(), 1);
     assert_eq!(ours.len(), 1);
-    let start = ours[0].start_ts_ns.div_euclid(1_000_000_000);
+    let start = ours[0].identity.start_ts_ns.div_euclid(1_000_000_000);
     let agreement = compare(&ours, &reference, 0.01, |o, r| {
         // Timestamp printed in UTC-4 with a 12-hour clock whose AM/PM is wrong.
         same_tuple(o, r)
@@ -325,7 +325,8 @@ fn slowloris_cicflowmeter_v3_csv_matches_on_identically_defined_features() {
     assert_eq!(ours.len(), 300, "same number of flows");
     let agreement = compare(&ours, &reference, 1e-9, |o, r| {
         same_tuple(o, r)
-            && cic_local_seconds(&r.timestamp, -4) == Some(o.start_ts_ns.div_euclid(1_000_000_000))
+            && cic_local_seconds(&r.timestamp, -4)
+                == Some(o.identity.start_ts_ns.div_euclid(1_000_000_000))
     });
     agreement.report("slowloris CICFlowMeter-V3");
     assert_eq!(agreement.matched, 300);
@@ -500,7 +501,7 @@ fn concap_rustiflow_csvs_match_on_identically_defined_features() {
     let (fwd, bwd) = (packets("Total Fwd Packet"), packets("Total Bwd packets"));
     let same_flow = |o: &CicRecord, r: &ReferenceFlow| {
         let mut start = Vec::new();
-        write_timestamp(&mut start, o.start_ts_ns, CicMode::Fixed);
+        write_timestamp(&mut start, o.identity.start_ts_ns, CicMode::Fixed);
         let values = o.features.to_f64_array();
         same_tuple(o, r)
             && r.timestamp.trim_end_matches(" UTC").as_bytes() == start.as_slice()

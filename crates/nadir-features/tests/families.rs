@@ -107,8 +107,8 @@ fn bytes_family_emits_each_flow_once_full_at_n_short_at_end() {
     };
     let mut table = FlowTable::new(cfg, move |_: &FlowMeta| FirstBytes::new(shape)).expect("table");
     let mut samples: Vec<FinishedFlow<FirstBytes>> = Vec::new();
-    let mut emit = |flow: FinishedFlow<&FirstBytes>| {
-        if should_emit(&flow.meta, flow.state) {
+    let mut emit = |flow: FinishedFlow<&FirstBytes, &FlowMeta>| {
+        if should_emit(flow.meta, flow.state) {
             samples.push(flow.cloned());
         }
     };
@@ -163,7 +163,7 @@ fn flow_windows_through_the_table_have_the_configured_shape() {
     })
     .expect("table");
     let mut flows = Vec::new();
-    let mut emit = |flow: FinishedFlow<&FlowPackets>| flows.push(flow.cloned());
+    let mut emit = |flow: FinishedFlow<&FlowPackets, &FlowMeta>| flows.push(flow.cloned());
     for (pkt, frame) in traffic() {
         table.push(&pkt, &frame, &mut emit);
     }
@@ -214,7 +214,7 @@ fn labelled_rows_round_trip_through_csv() {
     let labeler = rules.for_file(Path::new("x.pcap"));
     let mut table = FlowTable::new(FlowConfig::default(), |_: &FlowMeta| ()).expect("table");
     let mut metas = Vec::new();
-    let mut emit = |flow: FinishedFlow<&()>| metas.push(flow.meta);
+    let mut emit = |flow: FinishedFlow<&(), &FlowMeta>| metas.push(*flow.meta);
     for (pkt, frame) in traffic() {
         table.push(&pkt, &frame, &mut emit);
     }

@@ -135,7 +135,7 @@ where
         &mut self,
         pkt: &PacketRecord,
         data: &[u8],
-        emit: &mut impl FnMut(FinishedFlow<&S>),
+        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
     ) {
         match &mut self.engine {
             Engine::Inline(table) => table.push(pkt, data, emit),
@@ -165,7 +165,7 @@ where
     /// the summed counters.
     pub fn finish(
         self,
-        emit: &mut impl FnMut(FinishedFlow<&S>),
+        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
     ) -> Result<FlowStats, ShardPanicked> {
         match self.engine {
             Engine::Inline(mut table) => {
@@ -220,7 +220,10 @@ where
 #[error("a flow shard worker thread panicked; flows of that shard were lost")]
 pub struct ShardPanicked;
 
-fn drain<S>(replies: &Receiver<WorkerReply<S>>, emit: &mut impl FnMut(FinishedFlow<&S>)) {
+fn drain<S>(
+    replies: &Receiver<WorkerReply<S>>,
+    emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
+) {
     while let Ok(reply) = replies.try_recv() {
         if let WorkerReply::Flows(flows) = reply {
             flows.iter().for_each(|f| emit(f.as_ref()));

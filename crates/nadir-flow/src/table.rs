@@ -119,7 +119,7 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
         &mut self,
         pkt: &PacketRecord,
         data: &[u8],
-        emit: &mut impl FnMut(FinishedFlow<&S>),
+        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
     ) {
         self.push_at(pkt, data, pkt.ts_ns, emit);
     }
@@ -131,7 +131,7 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
         pkt: &PacketRecord,
         data: &[u8],
         clock_ns: i64,
-        emit: &mut impl FnMut(FinishedFlow<&S>),
+        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
     ) {
         self.stats.packets += 1;
         let data = &data[..data.len().min(self.cfg.data_bytes)];
@@ -162,20 +162,24 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
     /// Moves the clock to `clock_ns` (if later) and expires idle flows: a shard
     /// calls this at the end with the capture's last timestamp, so it ends exactly
     /// the flows a single table would have expired.
-    pub(crate) fn advance_clock(&mut self, clock_ns: i64, emit: &mut impl FnMut(FinishedFlow<&S>)) {
+    pub(crate) fn advance_clock(
+        &mut self,
+        clock_ns: i64,
+        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
+    ) {
         self.clock_ns = self.clock_ns.max(clock_ns);
         self.expire_idle(emit);
     }
 
     /// Emits every live flow (end of input), least recently used first.
-    pub fn finish(&mut self, emit: &mut impl FnMut(FinishedFlow<&S>)) {
+    pub fn finish(&mut self, emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>)) {
         while self.head != NIL {
             self.remove_head(EndReason::EndOfInput, emit);
         }
     }
 
     /// Emits flows untouched for longer than the idle expiry.
-    fn expire_idle(&mut self, emit: &mut impl FnMut(FinishedFlow<&S>)) {
+    fn expire_idle(&mut self, emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>)) {
         while self.head != NIL {
             let touched = self.slots[self.head as usize].touched_ns;
             if self.clock_ns.saturating_sub(touched) <= self.cfg.idle_expiry_ns {
@@ -185,13 +189,17 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
         }
     }
 
-    fn evict_lru(&mut self, emit: &mut impl FnMut(FinishedFlow<&S>)) {
+    fn evict_lru(&mut self, emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>)) {
         if self.head != NIL {
             self.remove_head(EndReason::Evicted, emit);
         }
     }
 
-    fn remove_head(&mut self, reason: EndReason, emit: &mut impl FnMut(FinishedFlow<&S>)) {
+    fn remove_head(
+        &mut self,
+        reason: EndReason,
+        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
+    ) {
         let slot = self.head;
         self.unlink(slot);
         self.free.push(slot);
@@ -217,9 +225,9 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
         slot: u32,
         reason: EndReason,
         trigger_elapsed_ns: Option<i64>,
-        emit: &mut impl FnMut(FinishedFlow<&S>),
+        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
     ) {
-        let Some(flow) = self.slots[slot as usize].flow.as_ref() else {
+        let Some(flow) = self.slots[slot as usize].flow.as_mut() else {
             return;
         };
         let stat = match reason {
@@ -231,11 +239,11 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
             EndReason::Early => &mut self.stats.early_snapshots,
         };
         *stat += 1;
-        let mut meta = flow.meta;
-        meta.end = reason;
-        meta.trigger_elapsed_ns = trigger_elapsed_ns;
+        // Written into the live meta (the next emission, if any, overwrites them).
+        flow.meta.end = reason;
+        flow.meta.trigger_elapsed_ns = trigger_elapsed_ns;
         emit(FinishedFlow {
-            meta,
+            meta: &flow.meta,
             state: &flow.state,
         });
     }
@@ -249,7 +257,7 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
         pkt: &PacketRecord,
         data: &[u8],
         carried: Option<(Endpoint, Endpoint, KeySide, i64)>,
-        emit: &mut impl FnMut(FinishedFlow<&S>),
+        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
     ) {
         let (sport, dport) = keyed_ports(pkt);
         let pkt_src = Endpoint {
@@ -332,7 +340,7 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
         at: PacketKey,
         pkt: &PacketRecord,
         data: &[u8],
-        emit: &mut impl FnMut(FinishedFlow<&S>),
+        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
     ) {
         let Some(flow) = self.slots[slot as usize].flow.as_mut() else {
             // Unreachable by construction (the index only names occupied slots);
@@ -373,11 +381,16 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
         } else {
             Direction::Backward
         };
-        let mut effective = *pkt;
+        let clamped;
+        let mut effective = pkt;
         if pkt.ts_ns < flow.meta.last_ts_ns {
             self.stats.out_of_order_packets += 1;
             if self.cfg.time_order == TimeOrder::Monotonic {
-                effective.ts_ns = flow.meta.last_ts_ns;
+                clamped = PacketRecord {
+                    ts_ns: flow.meta.last_ts_ns,
+                    ..*pkt
+                };
+                effective = &clamped;
             }
         }
         flow.meta.last_ts_ns = effective.ts_ns;
@@ -385,7 +398,7 @@ impl<S: FlowState, F: FnMut(&FlowMeta) -> S> FlowTable<S, F> {
             Direction::Forward => flow.meta.fwd_packets += 1,
             Direction::Backward => flow.meta.bwd_packets += 1,
         }
-        flow.state.on_packet(&flow.meta, &effective, dir, data);
+        flow.state.on_packet(&flow.meta, effective, dir, data);
         Self::note_tcp_end(flow, pkt, dir);
         let early = self
             .cfg

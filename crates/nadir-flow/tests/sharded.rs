@@ -29,10 +29,10 @@ fn flows_with(
     let mut out = Vec::new();
     for (i, p) in packets.iter().enumerate() {
         let data = [i as u8; 3];
-        table.push(p, &data, &mut |f| out.push(canonical(&f.meta, f.state)));
+        table.push(p, &data, &mut |f| out.push(canonical(f.meta, f.state)));
     }
     let stats = table
-        .finish(&mut |f| out.push(canonical(&f.meta, f.state)))
+        .finish(&mut |f| out.push(canonical(f.meta, f.state)))
         .expect("no worker panicked");
     out.sort();
     (out, stats)

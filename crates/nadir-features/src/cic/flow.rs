@@ -5,8 +5,10 @@ use nadir_decode::{ip_proto, tcp_flags, PacketRecord};
 use nadir_flow::{Direction, Endpoint, FlowMeta, FlowState};
 use serde::{Deserialize, Serialize};
 
+use super::format::{self, TextBlock};
 use super::stats::RunningStats;
-use super::values::{CicFeatures, CicValue, CIC_FEATURE_COUNT};
+use super::values::{CicFeatures, CollectFeatures, FeatureVisitor};
+use super::{CicIdentity, CicRecord};
 
 /// Which CICFlowMeter behaviour to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -194,6 +196,29 @@ pub struct CicFlow {
     /// connection split by the flow timeout resumes with a backward packet).
     first_packet_forward: bool,
     packets: u64,
+}
+
+/// Hands values to a [`FeatureVisitor`]; in fixed mode a non-finite real becomes 0.
+struct Put<'v, V> {
+    out: &'v mut V,
+    compat: bool,
+}
+
+impl<V: FeatureVisitor> Put<'_, V> {
+    #[inline]
+    fn int(&mut self, x: i64) {
+        self.out.int(x);
+    }
+    #[inline]
+    fn real(&mut self, x: f64) {
+        self.out
+            .real(if self.compat || x.is_finite() { x } else { 0.0 });
+    }
+    /// `n` integer zeros (the statistics of an empty set).
+    #[inline]
+    fn zeros(&mut self, n: usize) {
+        (0..n).for_each(|_| self.out.int(0));
+    }
 }
 
 fn micros(ts_ns: i64) -> i64 {
@@ -389,128 +414,123 @@ impl CicFlow {
 
     /// The 79 feature values (seeds-spec §6.2.7 order) of the flow as it stands.
     pub fn features(&self, meta: &FlowMeta) -> CicFeatures {
+        let mut values = CollectFeatures::new();
+        self.visit_features(meta, &mut values);
+        values.finish()
+    }
+
+    /// Computes the 79 features into `out`, in column order: the one definition of
+    /// the features, shared by [`Self::features`] and the CSV writer.
+    #[inline]
+    pub(crate) fn visit_features(&self, meta: &FlowMeta, out: &mut impl FeatureVisitor) {
         let compat = self.compat();
-        let real = |x: f64| {
-            if compat || x.is_finite() {
-                CicValue::Real(x)
-            } else {
-                CicValue::Real(0.0)
-            }
-        };
-        let int = |x: i64| CicValue::Int(x);
-        let zero = CicValue::Int(0);
+        let mut put = Put { out, compat };
 
         let duration_us = self.last_us - self.start_us;
         let duration_s = duration_us as f64 / US_PER_S;
         let packets = self.fwd.packets() + self.bwd.packets();
         let bytes = self.fwd.bytes + self.bwd.bytes;
-        let mut v = [zero; CIC_FEATURE_COUNT];
-        let mut i = 0;
-        let mut put = |value: CicValue| {
-            v[i] = value;
-            i += 1;
-        };
 
-        put(int(duration_us));
-        put(int(self.fwd.packets() as i64));
-        put(int(self.bwd.packets() as i64));
-        put(real(self.fwd.lengths.sum()));
-        put(real(self.bwd.lengths.sum()));
+        put.int(duration_us);
+        put.int(self.fwd.packets() as i64);
+        put.int(self.bwd.packets() as i64);
+        put.real(self.fwd.lengths.sum());
+        put.real(self.bwd.lengths.sum());
         for dir in [&self.fwd, &self.bwd] {
             if dir.packets() > 0 {
-                put(real(dir.lengths.max()));
-                put(real(dir.lengths.min()));
-                put(real(dir.lengths.mean()));
-                put(real(dir.lengths.std()));
+                put.real(dir.lengths.max());
+                put.real(dir.lengths.min());
+                put.real(dir.lengths.mean());
+                put.real(dir.lengths.std());
             } else {
-                (0..4).for_each(|_| put(zero));
+                put.zeros(4);
             }
         }
         // Zero duration: bytes/0 and packets/0 (NaN or Infinity in compat, 0 in fixed).
-        put(real(bytes as f64 / duration_s));
-        put(real(packets as f64 / duration_s));
+        put.real(bytes as f64 / duration_s);
+        put.real(packets as f64 / duration_s);
         if compat || self.flow_iat.count() > 0 {
-            put(real(self.flow_iat.mean()));
-            put(real(self.flow_iat.std()));
-            put(real(self.flow_iat.max()));
-            put(real(self.flow_iat.min()));
+            put.real(self.flow_iat.mean());
+            put.real(self.flow_iat.std());
+            put.real(self.flow_iat.max());
+            put.real(self.flow_iat.min());
         } else {
-            (0..4).for_each(|_| put(real(0.0)));
+            (0..4).for_each(|_| put.real(0.0));
         }
         for dir in [&self.fwd, &self.bwd] {
             if dir.packets() > 1 {
-                put(real(dir.iat.sum()));
-                put(real(dir.iat.mean()));
-                put(real(dir.iat.std()));
-                put(real(dir.iat.max()));
-                put(real(dir.iat.min()));
+                put.real(dir.iat.sum());
+                put.real(dir.iat.mean());
+                put.real(dir.iat.std());
+                put.real(dir.iat.max());
+                put.real(dir.iat.min());
             } else {
-                (0..5).for_each(|_| put(zero));
+                put.zeros(5);
             }
         }
-        put(int(i64::from(self.fwd.psh)));
-        put(int(i64::from(self.bwd.psh)));
-        put(int(i64::from(self.fwd.urg)));
-        put(int(i64::from(self.bwd.urg)));
-        put(int(i64::from(self.fwd.rst)));
-        put(int(i64::from(self.bwd.rst)));
-        put(int(self.fwd.header_bytes as i64));
-        put(int(self.bwd.header_bytes as i64));
+        put.int(i64::from(self.fwd.psh));
+        put.int(i64::from(self.bwd.psh));
+        put.int(i64::from(self.fwd.urg));
+        put.int(i64::from(self.bwd.urg));
+        put.int(i64::from(self.fwd.rst));
+        put.int(i64::from(self.bwd.rst));
+        put.int(self.fwd.header_bytes as i64);
+        put.int(self.bwd.header_bytes as i64);
         for dir in [&self.fwd, &self.bwd] {
-            put(real(if duration_us > 0 {
+            put.real(if duration_us > 0 {
                 dir.packets() as f64 / duration_s
             } else {
                 0.0
-            }));
+            });
         }
         if packets > 0 {
-            put(real(self.lengths.min()));
-            put(real(self.lengths.max()));
-            put(real(self.lengths.mean()));
-            put(real(self.lengths.std()));
-            put(real(self.lengths.variance()));
+            put.real(self.lengths.min());
+            put.real(self.lengths.max());
+            put.real(self.lengths.mean());
+            put.real(self.lengths.std());
+            put.real(self.lengths.variance());
         } else {
-            (0..5).for_each(|_| put(zero));
+            put.zeros(5);
         }
         for count in self.flags {
-            put(int(i64::from(count)));
+            put.int(i64::from(count));
         }
         let per = |num: f64, den: u64| if den > 0 { num / den as f64 } else { 0.0 };
-        put(real(per(self.bwd.packets() as f64, self.fwd.packets())));
-        put(real(per(self.lengths.sum(), packets)));
-        put(real(per(self.fwd.lengths.sum(), self.fwd.packets())));
-        put(real(per(self.bwd.lengths.sum(), self.bwd.packets())));
+        put.real(per(self.bwd.packets() as f64, self.fwd.packets()));
+        put.real(per(self.lengths.sum(), packets));
+        put.real(per(self.fwd.lengths.sum(), self.fwd.packets()));
+        put.real(per(self.bwd.lengths.sum(), self.bwd.packets()));
         for dir in [&self.fwd, &self.bwd] {
-            put(int(dir.bulk.bytes_per_bulk()));
-            put(int(dir.bulk.packets_per_bulk()));
-            put(int(dir.bulk.rate()));
+            put.int(dir.bulk.bytes_per_bulk());
+            put.int(dir.bulk.packets_per_bulk());
+            put.int(dir.bulk.rate());
         }
         let sf = self.subflows;
         if compat {
             // Java long division.
             let div = |x: u64| x.checked_div(sf).unwrap_or(0) as i64;
-            put(int(div(self.fwd.packets())));
-            put(int(div(self.fwd.bytes)));
-            put(int(div(self.bwd.packets())));
-            put(int(div(self.bwd.bytes)));
+            put.int(div(self.fwd.packets()));
+            put.int(div(self.fwd.bytes));
+            put.int(div(self.bwd.packets()));
+            put.int(div(self.bwd.bytes));
         } else {
-            put(real(per(self.fwd.packets() as f64, sf)));
-            put(real(per(self.fwd.bytes as f64, sf)));
-            put(real(per(self.bwd.packets() as f64, sf)));
-            put(real(per(self.bwd.bytes as f64, sf)));
+            put.real(per(self.fwd.packets() as f64, sf));
+            put.real(per(self.fwd.bytes as f64, sf));
+            put.real(per(self.bwd.packets() as f64, sf));
+            put.real(per(self.bwd.bytes as f64, sf));
         }
-        put(int(i64::from(self.init_win_fwd)));
-        put(int(i64::from(self.init_win_bwd)));
-        put(int(self.fwd_act_data as i64));
-        put(int(self.fwd_seg_min.unwrap_or(0) as i64));
+        put.int(i64::from(self.init_win_fwd));
+        put.int(i64::from(self.init_win_bwd));
+        put.int(self.fwd_act_data as i64);
+        put.int(self.fwd_seg_min.unwrap_or(0) as i64);
         for stats in [&self.active, &self.idle] {
             if stats.count() > 0 {
-                put(real(stats.mean()));
-                put(real(stats.std()));
-                put(real(stats.max()));
-                put(real(stats.min()));
+                put.real(stats.mean());
+                put.real(stats.std());
+                put.real(stats.max());
+                put.real(stats.min());
             } else {
-                (0..4).for_each(|_| put(zero));
+                put.zeros(4);
             }
         }
         let tcp_time_us = if meta.protocol == ip_proto::TCP {
@@ -524,13 +544,11 @@ impl CicFlow {
         } else {
             0
         };
-        put(int(tcp_time_us));
-        debug_assert_eq!(i, CIC_FEATURE_COUNT);
-        CicFeatures::new(v)
+        put.int(tcp_time_us);
     }
 
-    /// Everything a CSV/Parquet row needs: identity columns plus the features.
-    pub fn record(&self, meta: &FlowMeta) -> super::CicRecord {
+    /// The identity columns of the flow's row (`Flow ID` ... `Timestamp`).
+    pub fn identity(&self, meta: &FlowMeta) -> CicIdentity {
         let compat = self.compat();
         let tcp_or_udp = meta.protocol == ip_proto::TCP || meta.protocol == ip_proto::UDP;
         let protocol = if compat && !tcp_or_udp {
@@ -543,15 +561,30 @@ impl CicFlow {
         } else {
             (meta.dst, meta.src)
         };
-        super::CicRecord {
+        CicIdentity {
             src: meta.src,
             dst: meta.dst,
             first_src,
             first_dst,
             protocol,
             start_ts_ns: meta.first_ts_ns,
+        }
+    }
+
+    /// Everything a CSV/Parquet row needs: identity columns plus the features.
+    pub fn record(&self, meta: &FlowMeta) -> CicRecord {
+        CicRecord {
+            identity: self.identity(meta),
             features: self.features(meta),
         }
+    }
+
+    /// Appends the flow's CSV row (see [`CicRecord::write_csv_row`]), formatting
+    /// each feature as it is computed.
+    pub fn write_csv_row(&self, meta: &FlowMeta, out: &mut TextBlock, label: &str) {
+        format::write_csv_row(out, &self.identity(meta), self.cfg.mode, label, |values| {
+            self.visit_features(meta, values)
+        });
     }
 }
 

@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 use super::flow::CicMode;
-use super::values::{CicValue, CIC_FEATURE_COUNT};
+use super::values::{CicValue, FeatureVisitor, CIC_FEATURE_COUNT};
+use super::CicIdentity;
 
 /// The shortest round-trip decimal digits of a finite, non-zero `|x|`: `x = ±0.D × 10^exponent`.
 ///
@@ -57,22 +58,22 @@ impl Digits {
         &self.buf[..self.len]
     }
 
-    /// Plain decimal: `123.45`, `0.00012`, `1200` (up to ~330 bytes: not a [`Cursor`] field).
-    fn write_plain(&self, out: &mut Vec<u8>) {
+    /// Plain decimal: `123.45`, `0.00012`, `1200` (up to [`PLAIN_ROOM`] bytes with a sign).
+    fn write_plain(&self, c: &mut Cursor) {
         let d = self.digits();
         let e = self.exponent;
         if e <= 0 {
-            out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat_n(b'0', e.unsigned_abs() as usize));
-            out.extend_from_slice(d);
+            c.bytes(b"0.");
+            c.zeros(e.unsigned_abs() as usize);
+            c.bytes(d);
         } else if e as usize >= d.len() {
-            out.extend_from_slice(d);
-            out.extend(std::iter::repeat_n(b'0', e as usize - d.len()));
+            c.bytes(d);
+            c.zeros(e as usize - d.len());
         } else {
             let (int, frac) = d.split_at(e as usize);
-            out.extend_from_slice(int);
-            out.push(b'.');
-            out.extend_from_slice(frac);
+            c.bytes(int);
+            c.byte(b'.');
+            c.bytes(frac);
         }
     }
 }
@@ -88,8 +89,13 @@ fn parse_exponent(text: &[u8]) -> i32 {
         .fold(0i32, |acc, &b| acc * 10 + i32::from(b - b'0'))
 }
 
-/// Most bytes [`Cursor::value`] writes: Java's `-1.2345678901234567E-308`.
+/// Most bytes of a value [`value_is_short`] accepts: Java's `-1.2345678901234567E-308`.
 const VALUE_ROOM: usize = 24;
+/// Most bytes of a plain `f64`: a sign, `0.`, 323 zeros and 17 digits (5e-324's
+/// neighbours; `f64::MAX` takes 309 digits).
+const PLAIN_ROOM: usize = 1 + 2 + 323 + 17;
+/// Most bytes of a plain `f32`: a sign, `0.`, 44 zeros and 9 digits.
+const PLAIN_SINGLE_ROOM: usize = 1 + 2 + 44 + 9;
 /// Most bytes of an address's text (`Ipv6Addr`'s longest `Display` form).
 const IP_ROOM: usize = 45;
 /// Most bytes of a port or protocol number.
@@ -101,15 +107,18 @@ const FLOW_ID_ROOM: usize = 2 * IP_ROOM + 3 * PORT_ROOM + 4;
 /// Most bytes of a row's identity columns (`Flow ID` ... `Timestamp`) and their commas.
 const IDENTITY_ROOM: usize =
     FLOW_ID_ROOM + 2 * (1 + IP_ROOM + 1 + PORT_ROOM) + 1 + PORT_ROOM + 1 + TIMESTAMP_ROOM;
+/// Most bytes of a row's 79 feature fields and their commas (fixed mode's plain
+/// forms are the longest).
+const VALUES_ROOM: usize = CIC_FEATURE_COUNT * (1 + PLAIN_ROOM);
 
-/// Appends up to `N` bytes written through a [`Cursor`] by `fill`. The room is
+/// Appends up to `most` bytes written through a [`Cursor`] by `fill`. The room is
 /// made first and cut back to what was written, so each byte is a plain store:
 /// no capacity check and length write-back per push, and copies of a fixed size
 /// inline instead of `memcpy` calls (together most of the time of writing rows).
 #[inline]
-fn put_in_place<const N: usize>(out: &mut Vec<u8>, fill: impl FnOnce(&mut Cursor)) {
+fn put_in_place(out: &mut Vec<u8>, most: usize, fill: impl FnOnce(&mut Cursor)) {
     let start = out.len();
-    out.resize(start + N, 0);
+    out.resize(start + most, 0);
     let mut cursor = Cursor {
         room: &mut out[start..],
         len: 0,
@@ -119,8 +128,8 @@ fn put_in_place<const N: usize>(out: &mut Vec<u8>, fill: impl FnOnce(&mut Cursor
     out.truncate(start + len);
 }
 
-/// A write position in room made by [`put_in_place`]; every writer states the most
-/// bytes it writes, and the room is sized from those bounds.
+/// A write position in room made by [`put_in_place`] or [`TextBlock`]; every writer
+/// states the most bytes it writes, and the room is sized from those bounds.
 struct Cursor<'a> {
     room: &'a mut [u8],
     len: usize,
@@ -137,6 +146,11 @@ impl Cursor<'_> {
     fn bytes(&mut self, text: &[u8]) {
         self.room[self.len..self.len + text.len()].copy_from_slice(text);
         self.len += text.len();
+    }
+
+    fn zeros(&mut self, n: usize) {
+        self.room[self.len..self.len + n].fill(b'0');
+        self.len += n;
     }
 
     /// Up to 20 bytes.
@@ -240,17 +254,18 @@ impl Cursor<'_> {
         }
     }
 
-    /// A finite `x` as Rust's `{}` prints it when that is short (see
-    /// [`plain_is_short`]): shortest round-trip digits, no `.0` on integers.
-    /// Up to 24 bytes.
-    fn short_plain_double(&mut self, x: f64) {
-        debug_assert!(plain_is_short(x), "{x} needs write_plain_double");
+    /// A finite `x` as Rust's `{}` prints it: shortest round-trip digits, never an
+    /// exponent, no `.0` on integers. Up to [`VALUE_ROOM`] bytes when
+    /// [`plain_is_short`], else up to [`PLAIN_ROOM`].
+    fn plain_double(&mut self, x: f64) {
         if x.is_sign_negative() {
             self.byte(b'-');
         }
         let abs = x.abs();
         if abs == 0.0 {
             self.byte(b'0');
+        } else if !plain_is_short(abs) {
+            Digits::of(abs).write_plain(self);
         } else if is_integer(abs) {
             self.count(abs as i64);
         } else {
@@ -259,29 +274,65 @@ impl Cursor<'_> {
         }
     }
 
+    /// A CSV field, quoted when it holds a separator, quote or line break; up to
+    /// [`csv_field_room`] bytes.
+    fn csv_field(&mut self, field: &str) {
+        if field
+            .bytes()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        {
+            self.byte(b'"');
+            for b in field.bytes() {
+                if b == b'"' {
+                    self.byte(b'"');
+                }
+                self.byte(b);
+            }
+            self.byte(b'"');
+        } else {
+            self.bytes(field.as_bytes());
+        }
+    }
+
     /// A `Flow ID` ([`FLOW_ID_ROOM`] bytes at most).
-    fn flow_id(&mut self, record: &super::CicRecord) {
-        self.ip(record.first_src.addr);
+    fn flow_id(&mut self, id: &CicIdentity) {
+        self.ip(id.first_src.addr);
         self.byte(b'-');
-        self.ip(record.first_dst.addr);
+        self.ip(id.first_dst.addr);
         self.byte(b'-');
-        self.uint(record.first_src.port.into());
+        self.uint(id.first_src.port.into());
         self.byte(b'-');
-        self.uint(record.first_dst.port.into());
+        self.uint(id.first_dst.port.into());
         self.byte(b'-');
-        self.uint(record.protocol.into());
+        self.uint(id.protocol.into());
+    }
+
+    /// The identity columns (`Flow ID` ... `Timestamp`), comma-separated;
+    /// [`IDENTITY_ROOM`] bytes at most.
+    fn identity_fields(&mut self, id: &CicIdentity, mode: CicMode) {
+        self.flow_id(id);
+        for endpoint in [id.src, id.dst] {
+            self.byte(b',');
+            self.ip(endpoint.addr);
+            self.byte(b',');
+            self.uint(endpoint.port.into());
+        }
+        self.byte(b',');
+        self.uint(id.protocol.into());
+        self.byte(b',');
+        self.timestamp(id.start_ts_ns, mode);
     }
 
     /// A feature value: integers as integers; reals as Java prints them in compat
     /// mode, as the shortest round-trip decimal in fixed mode (never NaN/inf there:
-    /// the fixed features have none). A fixed-mode value whose plain form is long
-    /// must go through [`write_plain_double`] instead (see [`value_is_short`]).
+    /// the fixed features have none). [`VALUE_ROOM`] bytes at most when
+    /// [`value_is_short`], else [`PLAIN_ROOM`].
     #[inline]
     fn value(&mut self, value: CicValue, mode: CicMode) {
         match (value, mode) {
             (CicValue::Int(x), _) => self.count(x),
             (CicValue::Real(x), CicMode::Compat) => self.java_double(x),
-            (CicValue::Real(x), CicMode::Fixed) => self.short_plain_double(finite_or_zero(x)),
+            (CicValue::Real(x), CicMode::Fixed) => self.plain_double(finite_or_zero(x)),
         }
     }
 
@@ -403,47 +454,46 @@ fn is_integer(abs: f64) -> bool {
 
 /// Appends an unsigned integer (`core::fmt` costs several times more per number).
 pub fn write_uint(out: &mut Vec<u8>, x: u64) {
-    put_in_place::<20>(out, |c| c.uint(x));
+    put_in_place(out, 20, |c| c.uint(x));
 }
 
 /// Appends a signed integer.
 pub fn write_int(out: &mut Vec<u8>, x: i64) {
-    put_in_place::<20>(out, |c| c.int(x));
+    put_in_place(out, 20, |c| c.int(x));
 }
 
 /// Appends an address as `Display` prints it; IPv4 (nearly every flow) without `core::fmt`.
 pub fn write_ip(out: &mut Vec<u8>, addr: IpAddr) {
-    put_in_place::<IP_ROOM>(out, |c| c.ip(addr));
+    put_in_place(out, IP_ROOM, |c| c.ip(addr));
 }
 
 /// Appends `x` as Java's `Double.toString` prints it (see [`Cursor::java_double`]).
 pub fn write_java_double(out: &mut Vec<u8>, x: f64) {
-    put_in_place::<VALUE_ROOM>(out, |c| c.java_double(x));
+    put_in_place(out, VALUE_ROOM, |c| c.java_double(x));
 }
 
 /// Appends a finite `x` as Rust's `{}` prints it: the shortest round-trip digits,
 /// never an exponent, no `.0` on integers.
 pub(crate) fn write_plain_double(out: &mut Vec<u8>, x: f64) {
     if plain_is_short(x) {
-        put_in_place::<VALUE_ROOM>(out, |c| c.short_plain_double(x));
+        put_in_place(out, VALUE_ROOM, |c| c.plain_double(x));
     } else {
-        if x.is_sign_negative() {
-            out.push(b'-');
-        }
-        Digits::of(x.abs()).write_plain(out);
+        put_in_place(out, PLAIN_ROOM, |c| c.plain_double(x));
     }
 }
 
 /// As [`write_plain_double`] for an `f32` (its own shortest digits, not its widening's).
 pub(crate) fn write_plain_single(out: &mut Vec<u8>, x: f32) {
-    if x.is_sign_negative() {
-        out.push(b'-');
-    }
-    if x == 0.0 {
-        out.push(b'0');
-    } else {
-        Digits::of(x.abs()).write_plain(out);
-    }
+    put_in_place(out, PLAIN_SINGLE_ROOM, |c| {
+        if x.is_sign_negative() {
+            c.byte(b'-');
+        }
+        if x == 0.0 {
+            c.byte(b'0');
+        } else {
+            Digits::of(x.abs()).write_plain(c);
+        }
+    });
 }
 
 /// Appends a feature value: integers as integers; reals as Java prints them in
@@ -451,63 +501,146 @@ pub(crate) fn write_plain_single(out: &mut Vec<u8>, x: f32) {
 /// there: the fixed features have none).
 pub fn write_value(out: &mut Vec<u8>, value: CicValue, mode: CicMode) {
     if value_is_short(value, mode) {
-        put_in_place::<VALUE_ROOM>(out, |c| c.value(value, mode));
+        put_in_place(out, VALUE_ROOM, |c| c.value(value, mode));
     } else {
-        write_plain_double(out, finite_or_zero(value.as_f64()));
-    }
-}
-
-/// Appends the 79 feature fields of a row, each with its leading comma: all in
-/// one room but for fixed mode's rare long values.
-pub(crate) fn write_value_fields(out: &mut Vec<u8>, values: &[CicValue], mode: CicMode) {
-    const ROOM: usize = CIC_FEATURE_COUNT * (1 + VALUE_ROOM);
-    let mut rest = values;
-    while !rest.is_empty() {
-        let mut done = 0;
-        put_in_place::<ROOM>(out, |c| {
-            for &value in rest.iter().take(CIC_FEATURE_COUNT) {
-                match (value, mode) {
-                    // Most fields of short flows, written inline.
-                    (CicValue::Int(x @ 0..=9), _) => c.bytes(&[b',', b'0' + x as u8]),
-                    (CicValue::Real(x), CicMode::Compat) if x.to_bits() == 0 => c.bytes(b",0.0"),
-                    (CicValue::Real(x), CicMode::Fixed) if x.to_bits() == 0 => c.bytes(b",0"),
-                    _ if !value_is_short(value, mode) => break,
-                    _ => {
-                        c.byte(b',');
-                        c.value(value, mode);
-                    }
-                }
-                done += 1;
-            }
-        });
-        rest = &rest[done..];
-        if let Some((&long, after)) = rest.split_first() {
-            out.push(b',');
-            write_value(out, long, mode);
-            rest = after;
-        }
+        put_in_place(out, PLAIN_ROOM, |c| c.value(value, mode));
     }
 }
 
 /// Appends the `Flow ID` (`srcIP-dstIP-srcPort-dstPort-proto` of the first packet).
-pub(crate) fn write_flow_id(out: &mut Vec<u8>, record: &super::CicRecord) {
-    put_in_place::<FLOW_ID_ROOM>(out, |c| c.flow_id(record));
+pub(crate) fn write_flow_id(out: &mut Vec<u8>, id: &CicIdentity) {
+    put_in_place(out, FLOW_ID_ROOM, |c| c.flow_id(id));
 }
 
-/// Appends the identity columns of a row (`Flow ID` ... `Timestamp`), comma-separated.
-pub(crate) fn write_identity_fields(out: &mut Vec<u8>, record: &super::CicRecord, mode: CicMode) {
-    put_in_place::<IDENTITY_ROOM>(out, |c| {
-        c.flow_id(record);
-        for endpoint in [record.src, record.dst] {
-            c.byte(b',');
-            c.ip(endpoint.addr);
-            c.byte(b',');
-            c.uint(endpoint.port.into());
+/// Most bytes [`Cursor::csv_field`] writes for `field`: every byte a quote, doubled, in quotes.
+fn csv_field_room(field: &str) -> usize {
+    2 * field.len() + 2
+}
+
+/// Text written in place, for rows: a zero-filled block whose bytes past the text
+/// are the room the next row is written into through a [`Cursor`]. The block is
+/// zeroed once, when it grows, so a row of any length (fixed mode's long plain
+/// numbers included) costs neither a zeroing of its room (`Vec::resize`, as
+/// [`put_in_place`] does for a single field) nor a capacity check per byte.
+pub struct TextBlock {
+    block: Vec<u8>,
+    len: usize,
+}
+
+impl TextBlock {
+    /// An empty block with `capacity` bytes of room to start with.
+    pub fn with_capacity(capacity: usize) -> Self {
+        TextBlock {
+            block: vec![0; capacity],
+            len: 0,
         }
-        c.byte(b',');
-        c.uint(record.protocol.into());
-        c.byte(b',');
-        c.timestamp(record.start_ts_ns, mode);
+    }
+
+    /// The text written so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.block[..self.len]
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets the text, keeping the room.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub fn extend_from_slice(&mut self, text: &[u8]) {
+        self.put(text.len(), |c| c.bytes(text));
+    }
+
+    /// Writes up to `most` bytes through a cursor; the block grows first when its
+    /// room is shorter.
+    #[inline]
+    fn put(&mut self, most: usize, fill: impl FnOnce(&mut Cursor)) {
+        let end = self.len + most;
+        if self.block.len() < end {
+            self.block.resize(end, 0);
+        }
+        let mut cursor = Cursor {
+            room: &mut self.block[self.len..end],
+            len: 0,
+        };
+        fill(&mut cursor);
+        self.len += cursor.len;
+    }
+}
+
+/// Writes visited feature values as CSV fields, each with its leading comma; at
+/// most [`VALUES_ROOM`] bytes for a row's 79.
+pub(crate) struct CsvValues<'c, 'r> {
+    cursor: &'c mut Cursor<'r>,
+    mode: CicMode,
+}
+
+impl FeatureVisitor for CsvValues<'_, '_> {
+    // Zeros and single digits, most fields of short flows, are one small store
+    // inlined into the feature code; other values are written out of line.
+    #[inline(always)]
+    fn int(&mut self, x: i64) {
+        if (0..10).contains(&x) {
+            self.cursor.bytes(&[b',', b'0' + x as u8]);
+        } else {
+            self.long_int(x);
+        }
+    }
+
+    #[inline(always)]
+    fn real(&mut self, x: f64) {
+        match self.mode {
+            _ if x.to_bits() != 0 => self.nonzero_real(x),
+            CicMode::Compat => self.cursor.bytes(b",0.0"),
+            CicMode::Fixed => self.cursor.bytes(b",0"),
+        }
+    }
+}
+
+impl CsvValues<'_, '_> {
+    #[inline(never)]
+    fn long_int(&mut self, x: i64) {
+        self.cursor.byte(b',');
+        self.cursor.int(x);
+    }
+
+    #[inline(never)]
+    fn nonzero_real(&mut self, x: f64) {
+        self.cursor.byte(b',');
+        match self.mode {
+            CicMode::Compat => self.cursor.java_double(x),
+            CicMode::Fixed => self.cursor.plain_double(finite_or_zero(x)),
+        }
+    }
+}
+
+/// Appends one CSV row: the identity columns, the 79 values `values` hands to its
+/// visitor, the label and a newline, all written in one room.
+#[inline]
+pub(crate) fn write_csv_row(
+    out: &mut TextBlock,
+    id: &CicIdentity,
+    mode: CicMode,
+    label: &str,
+    values: impl FnOnce(&mut CsvValues),
+) {
+    let most = IDENTITY_ROOM + VALUES_ROOM + 1 + csv_field_room(label) + 1;
+    out.put(most, |cursor| {
+        cursor.identity_fields(id, mode);
+        values(&mut CsvValues {
+            cursor: &mut *cursor,
+            mode,
+        });
+        cursor.byte(b',');
+        cursor.csv_field(label);
+        cursor.byte(b'\n');
     });
 }
 
@@ -528,26 +661,12 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// Appends the flow start time in UTC (see [`Cursor::timestamp`]).
 pub fn write_timestamp(out: &mut Vec<u8>, ts_ns: i64, mode: CicMode) {
-    put_in_place::<TIMESTAMP_ROOM>(out, |c| c.timestamp(ts_ns, mode));
+    put_in_place(out, TIMESTAMP_ROOM, |c| c.timestamp(ts_ns, mode));
 }
 
 /// Appends a CSV field, quoted when it holds a separator, quote or line break.
 pub fn write_csv_field(out: &mut Vec<u8>, field: &str) {
-    if field
-        .bytes()
-        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
-    {
-        out.push(b'"');
-        for b in field.bytes() {
-            if b == b'"' {
-                out.push(b'"');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(field.as_bytes());
-    }
+    put_in_place(out, csv_field_room(field), |c| c.csv_field(field));
 }
 
 #[cfg(test)]
@@ -740,8 +859,8 @@ mod tests {
         assert_eq!(text(&|o| write_ip(o, v6)), format!("x{v6}"));
     }
 
-    /// The row writer (one room for all fields) against value-by-value writing,
-    /// with fixed mode's long plain forms (1e20, 1e-9) that leave the room.
+    /// The row's value visitor (one room for all fields) against value-by-value
+    /// writing, with fixed mode's long plain forms (1e20, 1e-9).
     #[test]
     fn value_fields_match_single_values() {
         let mut values = [CicValue::Int(0); CIC_FEATURE_COUNT];
@@ -756,16 +875,21 @@ mod tests {
                 _ => CicValue::Int(i as i64 % 10),
             };
         }
+        let features = super::super::CicFeatures::new(values);
         for mode in [CicMode::Compat, CicMode::Fixed] {
-            let mut row = b"x".to_vec();
-            write_value_fields(&mut row, &values, mode);
+            // A block too small for the row: it must grow, not cut it.
+            let mut row = TextBlock::with_capacity(8);
+            row.extend_from_slice(b"x");
+            row.put(VALUES_ROOM, |cursor| {
+                features.visit(&mut CsvValues { cursor, mode });
+            });
             let mut expected = b"x".to_vec();
             for &value in &values {
                 expected.push(b',');
                 write_value(&mut expected, value, mode);
             }
             assert_eq!(
-                String::from_utf8_lossy(&row),
+                String::from_utf8_lossy(row.as_bytes()),
                 String::from_utf8_lossy(&expected)
             );
             assert!(row.len() > 2 * CIC_FEATURE_COUNT);
@@ -773,6 +897,28 @@ mod tests {
         let mut long = Vec::new();
         write_value(&mut long, CicValue::Real(-1e20), CicMode::Fixed);
         assert_eq!(long, b"-100000000000000000000");
+    }
+
+    /// The longest plain numbers fit [`PLAIN_ROOM`] / [`PLAIN_SINGLE_ROOM`].
+    #[test]
+    fn longest_plain_numbers_fit_their_room() {
+        let mut longest = 0;
+        // The largest subnormal has 16 digits after 307 zeros.
+        let subnormal = f64::from_bits(0x000F_FFFF_FFFF_FFFF);
+        for x in [f64::MAX, f64::MIN_POSITIVE, 5e-324, subnormal] {
+            let mut out = Vec::new();
+            write_plain_double(&mut out, -x);
+            assert!(out.len() <= PLAIN_ROOM, "{x:e}: {}", out.len());
+            assert_eq!(String::from_utf8_lossy(&out).parse::<f64>().ok(), Some(-x));
+            longest = longest.max(out.len());
+        }
+        assert!(longest > PLAIN_ROOM - 20, "{longest}");
+        for x in [f32::MAX, f32::MIN_POSITIVE, 1e-45, 1.1754942e-38] {
+            let mut out = Vec::new();
+            write_plain_single(&mut out, -x);
+            assert!(out.len() <= PLAIN_SINGLE_ROOM, "{x:e}: {}", out.len());
+            assert_eq!(String::from_utf8_lossy(&out).parse::<f32>().ok(), Some(-x));
+        }
     }
 
     /// The longest identity columns fit their room and print as `core::fmt` would.
@@ -783,19 +929,18 @@ mod tests {
         let a = v6("::ffff:255.255.255.255");
         let b = v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
         let end = |addr| Endpoint { addr, port: 65535 };
-        let record = super::super::CicRecord {
+        let id = CicIdentity {
             src: end(b),
             dst: end(a),
             first_src: end(a),
             first_dst: end(b),
             protocol: 255,
             start_ts_ns: i64::MAX,
-            features: super::super::CicFeatures::new([CicValue::Int(0); CIC_FEATURE_COUNT]),
         };
         for mode in [CicMode::Compat, CicMode::Fixed] {
-            let mut out = Vec::new();
-            write_identity_fields(&mut out, &record, mode);
-            let text = String::from_utf8(out).unwrap_or_default();
+            let mut out = TextBlock::with_capacity(0);
+            out.put(IDENTITY_ROOM, |c| c.identity_fields(&id, mode));
+            let text = String::from_utf8_lossy(out.as_bytes()).into_owned();
             assert!(text.len() <= IDENTITY_ROOM, "{}", text.len());
             let expected =
                 format!("{a}-{b}-65535-65535-255,{b},65535,{a},65535,255,2262-04-11 23:47:16");

@@ -15,11 +15,11 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nadir_capture::{FileSource, OpenOptions, PacketSource};
-use nadir_decode::{Decoder, DecoderConfig, SkipCounts};
+use nadir_decode::{Decoder, DecoderConfig, PacketRecord, SkipCounts};
 use nadir_features::bytes::{self, FirstBytes, FirstBytesConfig};
 use nadir_features::cic::{
-    cic_flow_config, write_csv_header, write_timestamp, CicConfig, CicFlow, CicMode, CicRecord,
-    CIC_COLUMNS,
+    cic_flow_config, write_csv_header, write_timestamp, CicConfig, CicFlow, CicIdentity, CicMode,
+    TextBlock, CIC_COLUMNS,
 };
 use nadir_features::labels::{FileLabeler, LabelRules, LabelTarget};
 use nadir_features::output::{
@@ -362,7 +362,7 @@ fn for_each_packet(
     path: &Path,
     progress: &Progress,
     summary: &mut Summary,
-    mut on_packet: impl FnMut(&nadir_decode::PacketRecord, &[u8]) -> Result<()>,
+    mut on_packet: impl FnMut(&PacketRecord, &[u8]) -> Result<()>,
 ) -> Result<u64> {
     let mut source = match FileSource::open(path, &OpenOptions::default()) {
         Ok(source) => source,
@@ -372,6 +372,7 @@ fn for_each_packet(
         }
     };
     let mut decoder = Decoder::new(DecoderConfig::default());
+    let mut record = PacketRecord::default();
     let mut packets = 0u64;
     loop {
         let raw = match source.next_packet() {
@@ -386,7 +387,7 @@ fn for_each_packet(
         };
         packets += 1;
         // Skipped packets are counted by the decoder, per reason.
-        if let Ok(record) = decoder.decode(&raw) {
+        if decoder.decode_into(&raw, &mut record).is_ok() {
             on_packet(&record, raw.data)?;
         }
         if packets.is_multiple_of(PROGRESS_EVERY) {
@@ -411,7 +412,11 @@ fn run_flow_family<S, F, O>(
     progress: &mut Progress,
     summary: &mut Summary,
     sink: &mut O,
-    mut write: impl FnMut(FinishedFlow<&S>, &FileLabeler<'_>, &mut O) -> Result<(), OutputError>,
+    mut write: impl FnMut(
+        FinishedFlow<&S, &FlowMeta>,
+        &FileLabeler<'_>,
+        &mut O,
+    ) -> Result<(), OutputError>,
 ) -> Result<()>
 where
     S: FlowState,
@@ -424,7 +429,7 @@ where
         let labeler = rules.for_file(path);
         let mut table = ShardedFlowTable::new(flow_cfg, make_state.clone())?;
         let mut write_error = None;
-        let mut emit = |flow: FinishedFlow<&S>| {
+        let mut emit = |flow: FinishedFlow<&S, &FlowMeta>| {
             if write_error.is_none() {
                 if let Err(err) = write(flow, &labeler, &mut *sink) {
                     write_error = Some(err);
@@ -497,11 +502,11 @@ fn run_bytes(
         summary,
         sink.as_mut(),
         |flow, labeler, sink| {
-            if !bytes::should_emit(&flow.meta, flow.state) {
+            if !bytes::should_emit(flow.meta, flow.state) {
                 return Ok(());
             }
-            let label = labeler.label(&label_target(&flow.meta));
-            put_flow_columns(sink, &mut text, &flow.meta, label);
+            let label = labeler.label(&label_target(flow.meta));
+            put_flow_columns(sink, &mut text, flow.meta, label);
             sink.put(Value::U16(flow.state.packets() as u16));
             for &byte in flow.state.tensor() {
                 sink.put(Value::U8(byte));
@@ -554,8 +559,8 @@ fn run_cic(
         summary,
         &mut writer,
         |flow, labeler, writer| {
-            let label = labeler.label(&label_target(&flow.meta));
-            writer.write(&flow.state.record(&flow.meta), label)
+            let label = labeler.label(&label_target(flow.meta));
+            writer.write(flow.meta, flow.state, label)
         },
     )?;
     summary.rows = writer.rows();
@@ -572,8 +577,7 @@ enum CicWriter {
     /// (a `BufWriter` would copy every row once more).
     Csv {
         out: Box<dyn Write + Send>,
-        pending: Vec<u8>,
-        mode: CicMode,
+        pending: TextBlock,
         rows: u64,
     },
     Sink {
@@ -593,16 +597,16 @@ struct CicText {
 }
 
 impl CicText {
-    fn fill(&mut self, record: &CicRecord) {
+    fn fill(&mut self, id: &CicIdentity) {
         use std::fmt::Write as _;
         self.flow_id.clear();
-        record.write_flow_id(&mut self.flow_id);
+        id.write_flow_id(&mut self.flow_id);
         self.src.clear();
         self.dst.clear();
-        let _ = write!(self.src, "{}", record.src.addr);
-        let _ = write!(self.dst, "{}", record.dst.addr);
+        let _ = write!(self.src, "{}", id.src.addr);
+        let _ = write!(self.dst, "{}", id.dst.addr);
         self.timestamp.clear();
-        write_timestamp(&mut self.timestamp, record.start_ts_ns, self.mode);
+        write_timestamp(&mut self.timestamp, id.start_ts_ns, self.mode);
     }
 }
 
@@ -615,12 +619,15 @@ impl CicWriter {
     fn new(format: OutputFormat, out: Box<dyn Write + Send>, mode: CicMode) -> Result<Self> {
         Ok(match format {
             OutputFormat::Csv => {
-                let mut pending = Vec::with_capacity(CSV_BLOCK + (64 << 10));
-                write_csv_header(&mut pending);
+                let mut header = Vec::new();
+                write_csv_header(&mut header);
+                // Past the flush point, room for the longest row (~28 KB in fixed
+                // mode) without growing; a longer label grows the block once.
+                let mut pending = TextBlock::with_capacity(CSV_BLOCK + (64 << 10));
+                pending.extend_from_slice(&header);
                 CicWriter::Csv {
                     out,
                     pending,
-                    mode,
                     rows: 0,
                 }
             }
@@ -658,31 +665,28 @@ impl CicWriter {
         }
     }
 
-    fn write(&mut self, record: &CicRecord, label: &str) -> Result<(), OutputError> {
+    fn write(&mut self, meta: &FlowMeta, flow: &CicFlow, label: &str) -> Result<(), OutputError> {
         match self {
-            CicWriter::Csv {
-                out,
-                pending,
-                mode,
-                rows,
-            } => {
-                record.write_csv_row(pending, *mode, label);
+            CicWriter::Csv { out, pending, rows } => {
+                flow.write_csv_row(meta, pending, label);
                 *rows += 1;
                 if pending.len() < CSV_BLOCK {
                     return Ok(());
                 }
-                let written = out.write_all(pending);
+                let written = out.write_all(pending.as_bytes());
                 pending.clear();
                 written.map_err(|source| OutputError::Io { row: *rows, source })
             }
             CicWriter::Sink { sink, text, rows } => {
-                text.fill(record);
+                let record = flow.record(meta);
+                let id = &record.identity;
+                text.fill(id);
                 sink.put(Value::Str(ascii(&text.flow_id)));
                 sink.put(Value::Str(&text.src));
-                sink.put(Value::U16(record.src.port));
+                sink.put(Value::U16(id.src.port));
                 sink.put(Value::Str(&text.dst));
-                sink.put(Value::U16(record.dst.port));
-                sink.put(Value::U16(u16::from(record.protocol)));
+                sink.put(Value::U16(id.dst.port));
+                sink.put(Value::U16(u16::from(id.protocol)));
                 sink.put(Value::Str(ascii(&text.timestamp)));
                 for value in record.features.values() {
                     sink.put(Value::F64(value.as_f64()));
@@ -699,7 +703,7 @@ impl CicWriter {
             CicWriter::Csv {
                 mut out, pending, ..
             } => out
-                .write_all(&pending)
+                .write_all(pending.as_bytes())
                 .and_then(|()| out.flush())
                 .context("writing the output"),
             CicWriter::Sink { mut sink, .. } => Ok(sink.finish()?),
@@ -746,9 +750,9 @@ fn run_flow_windows(
         sink.as_mut(),
         |flow, labeler, sink| {
             past_bound += flow.state.dropped();
-            let label = labeler.label(&label_target(&flow.meta));
+            let label = labeler.label(&label_target(flow.meta));
             for view in flow.state.windows(&window) {
-                put_flow_columns(sink, &mut text, &flow.meta, label);
+                put_flow_columns(sink, &mut text, flow.meta, label);
                 put_window_position(sink, &view);
                 view.put_features(sink);
                 sink.end_row()?;
@@ -808,7 +812,7 @@ fn run_capture_windows(
         let state = tap.clone();
         let mut table = FlowTable::new(flow_cfg, move |_: &FlowMeta| state.clone())?;
         let mut windower = CaptureWindower::new(window);
-        let mut ignore = |_: FinishedFlow<&DirectionTap>| {};
+        let mut ignore = |_: FinishedFlow<&DirectionTap, &FlowMeta>| {};
         let sink_ref = sink.as_mut();
         let bytes = for_each_packet(path, progress, summary, |pkt, data| {
             table.push(pkt, data, &mut ignore);
