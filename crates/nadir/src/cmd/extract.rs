@@ -18,8 +18,8 @@ use nadir_capture::{FileSource, OpenOptions, PacketSource};
 use nadir_decode::{Decoder, DecoderConfig, PacketRecord, SkipCounts};
 use nadir_features::bytes::{self, FirstBytes, FirstBytesConfig};
 use nadir_features::cic::{
-    cic_flow_config, write_csv_header, write_timestamp, CicConfig, CicFlow, CicIdentity, CicMode,
-    TextBlock, CIC_COLUMNS,
+    cic_flow_config, write_csv_header, write_ip, write_timestamp, CicConfig, CicFlow, CicIdentity,
+    CicMode, TextBlock, CIC_COLUMNS,
 };
 use nadir_features::labels::{FileLabeler, LabelRules, LabelTarget};
 use nadir_features::output::{
@@ -591,20 +591,19 @@ enum CicWriter {
 struct CicText {
     mode: CicMode,
     flow_id: Vec<u8>,
-    src: String,
-    dst: String,
+    src: Vec<u8>,
+    dst: Vec<u8>,
     timestamp: Vec<u8>,
 }
 
 impl CicText {
     fn fill(&mut self, id: &CicIdentity) {
-        use std::fmt::Write as _;
         self.flow_id.clear();
         id.write_flow_id(&mut self.flow_id);
         self.src.clear();
+        write_ip(&mut self.src, id.src.addr);
         self.dst.clear();
-        let _ = write!(self.src, "{}", id.src.addr);
-        let _ = write!(self.dst, "{}", id.dst.addr);
+        write_ip(&mut self.dst, id.dst.addr);
         self.timestamp.clear();
         write_timestamp(&mut self.timestamp, id.start_ts_ns, self.mode);
     }
@@ -644,8 +643,8 @@ impl CicWriter {
                 let text = CicText {
                     mode,
                     flow_id: Vec::new(),
-                    src: String::new(),
-                    dst: String::new(),
+                    src: Vec::new(),
+                    dst: Vec::new(),
                     timestamp: Vec::new(),
                 };
                 CicWriter::Sink {
@@ -682,9 +681,9 @@ impl CicWriter {
                 let id = &record.identity;
                 text.fill(id);
                 sink.put(Value::Str(ascii(&text.flow_id)));
-                sink.put(Value::Str(&text.src));
+                sink.put(Value::Str(ascii(&text.src)));
                 sink.put(Value::U16(id.src.port));
-                sink.put(Value::Str(&text.dst));
+                sink.put(Value::Str(ascii(&text.dst)));
                 sink.put(Value::U16(id.dst.port));
                 sink.put(Value::U16(u16::from(id.protocol)));
                 sink.put(Value::Str(ascii(&text.timestamp)));
