@@ -162,30 +162,32 @@ impl LabelRules {
     }
 
     /// The rules that can match flows of the capture `file` (rules without `files`
-    /// and those naming it), resolved once per file.
-    pub fn for_file(&self, file: &Path) -> FileLabeler<'_> {
+    /// and those naming it), resolved once per file. The labeler owns copies of
+    /// them, so flow-table worker threads can each hold one.
+    pub fn for_file(&self, file: &Path) -> FileLabeler {
         let rules = self
             .rules
             .iter()
             .filter(|r| r.files.is_empty() || r.files.iter().any(|f| file_matches(file, f)))
+            .cloned()
             .collect();
         FileLabeler {
             rules,
-            unlabelled: &self.unlabelled,
+            unlabelled: self.unlabelled.clone(),
         }
     }
 }
 
 /// Labels flows of one capture file.
 #[derive(Debug, Clone)]
-pub struct FileLabeler<'a> {
-    rules: Vec<&'a LabelRule>,
-    unlabelled: &'a str,
+pub struct FileLabeler {
+    rules: Vec<LabelRule>,
+    unlabelled: String,
 }
 
-impl<'a> FileLabeler<'a> {
+impl FileLabeler {
     /// The label of the first matching rule, or the unlabelled value.
-    pub fn label(&self, flow: &LabelTarget) -> &'a str {
+    pub fn label(&self, flow: &LabelTarget) -> &str {
         self.label_of(self.rule_index(flow))
     }
 
@@ -199,10 +201,10 @@ impl<'a> FileLabeler<'a> {
     }
 
     /// The label of a [`FileLabeler::rule_index`] result.
-    pub fn label_of(&self, index: Option<u32>) -> &'a str {
+    pub fn label_of(&self, index: Option<u32>) -> &str {
         index
             .and_then(|i| self.rules.get(i as usize))
-            .map_or(self.unlabelled, |r| r.label.as_str())
+            .map_or(&self.unlabelled, |r| &r.label)
     }
 
     /// True when no rule applies to this file (every flow gets the unlabelled value).

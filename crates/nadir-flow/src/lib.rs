@@ -18,7 +18,7 @@ mod table;
 pub use config::{FlowConfig, FlowConfigError, TimeOrder};
 pub use key::{Direction, Endpoint, FlowKey};
 pub use meta::{EndReason, FinishedFlow, FlowMeta, FlowStats};
-pub use sharded::{ShardPanicked, ShardedFlowTable};
+pub use sharded::{CloneFlows, Ended, ShardOutput, ShardPanicked, ShardedFlowTable};
 pub use table::FlowTable;
 
 use nadir_decode::PacketRecord;

@@ -46,32 +46,69 @@ impl Batch {
     }
 }
 
-enum WorkerReply<S> {
-    Flows(Vec<FinishedFlow<S>>),
+/// What a worker thread does with each flow its shard ends.
+pub trait ShardOutput<S>: Send + 'static {
+    /// What the worker sends back to the caller's thread: its output since the last
+    /// [`ShardOutput::take`].
+    type Batch: Send + 'static;
+    fn add(&mut self, flow: FinishedFlow<&S, &FlowMeta>);
+    /// The output gathered since the last call; `None` when there is none. Called
+    /// after each batch of packets and at the end.
+    fn take(&mut self) -> Option<Self::Batch>;
+}
+
+/// The default [`ShardOutput`]: owned copies of the flows, emitted on the caller's thread.
+pub struct CloneFlows<S>(Vec<FinishedFlow<S>>);
+
+impl<S> Default for CloneFlows<S> {
+    fn default() -> Self {
+        CloneFlows(Vec::new())
+    }
+}
+
+impl<S: FlowState> ShardOutput<S> for CloneFlows<S> {
+    type Batch = Vec<FinishedFlow<S>>;
+    fn add(&mut self, flow: FinishedFlow<&S, &FlowMeta>) {
+        self.0.push(flow.cloned());
+    }
+    fn take(&mut self) -> Option<Self::Batch> {
+        (!self.0.is_empty()).then(|| std::mem::take(&mut self.0))
+    }
+}
+
+/// What a sharded table hands its caller: with one thread, each flow as it ends; with
+/// workers, each batch of a worker's [`ShardOutput`] as it arrives.
+pub enum Ended<'a, S, B> {
+    Flow(FinishedFlow<&'a S, &'a FlowMeta>),
+    Batch(B),
+}
+
+enum WorkerReply<B> {
+    Output(B),
     Done(FlowStats),
 }
 
-struct Worker<S> {
+struct Worker {
     input: SyncSender<Batch>,
     recycled: Receiver<Batch>,
     pending: Batch,
     handle: JoinHandle<()>,
-    _marker: std::marker::PhantomData<S>,
 }
 
-enum Engine<S, F> {
+enum Engine<S, F, B> {
     Inline(Box<FlowTable<S, F>>),
     Threads {
-        workers: Vec<Worker<S>>,
-        replies: Receiver<WorkerReply<S>>,
+        workers: Vec<Worker>,
+        replies: Receiver<WorkerReply<B>>,
         /// The capture clock at the end of input, read by workers before they finish.
         final_clock: Arc<AtomicI64>,
     },
 }
 
-/// A flow table over `cfg.threads` worker threads (or inline when 1).
-pub struct ShardedFlowTable<S, F> {
-    engine: Engine<S, F>,
+/// A flow table over `cfg.threads` worker threads (or inline when 1), whose workers
+/// hand their flows to a [`ShardOutput`] `O`.
+pub struct ShardedFlowTable<S, F, O: ShardOutput<S> = CloneFlows<S>> {
+    engine: Engine<S, F, O::Batch>,
     data_bytes: usize,
     clock_ns: i64,
 }
@@ -81,7 +118,55 @@ where
     S: FlowState,
     F: FnMut(&FlowMeta) -> S + Clone + Send + 'static,
 {
+    /// Workers send copies of their flows back; see [`Self::push`].
     pub fn new(cfg: FlowConfig, make_state: F) -> Result<Self, FlowConfigError> {
+        Self::with_output(cfg, make_state, CloneFlows::default)
+    }
+
+    /// Adds one packet; finished flows from any shard are passed to `emit` (on the
+    /// caller's thread) as they arrive.
+    pub fn push(
+        &mut self,
+        pkt: &PacketRecord,
+        data: &[u8],
+        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
+    ) {
+        self.push_ended(pkt, data, &mut |ended| each_flow(ended, emit));
+    }
+
+    /// Ends the input: flushes every shard, emits all remaining flows and returns
+    /// the summed counters.
+    pub fn finish(
+        self,
+        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
+    ) -> Result<FlowStats, ShardPanicked> {
+        self.finish_ended(&mut |ended| each_flow(ended, emit))
+    }
+}
+
+fn each_flow<S>(
+    ended: Ended<'_, S, Vec<FinishedFlow<S>>>,
+    emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
+) {
+    match ended {
+        Ended::Flow(flow) => emit(flow),
+        Ended::Batch(flows) => flows.iter().for_each(|f| emit(f.as_ref())),
+    }
+}
+
+impl<S, F, O> ShardedFlowTable<S, F, O>
+where
+    S: FlowState,
+    F: FnMut(&FlowMeta) -> S + Clone + Send + 'static,
+    O: ShardOutput<S>,
+{
+    /// Each worker gets an output from `make_output`; with one thread there is no
+    /// worker and flows reach the caller directly ([`Ended::Flow`]).
+    pub fn with_output(
+        cfg: FlowConfig,
+        make_state: F,
+        mut make_output: impl FnMut() -> O,
+    ) -> Result<Self, FlowConfigError> {
         cfg.validate()?;
         let threads = cfg.threads;
         if threads == 1 {
@@ -97,7 +182,7 @@ where
             threads: 1,
             ..cfg
         };
-        let (reply_tx, replies) = channel::<WorkerReply<S>>();
+        let (reply_tx, replies) = channel::<WorkerReply<O::Batch>>();
         let final_clock = Arc::new(AtomicI64::new(i64::MIN));
         let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
@@ -106,16 +191,18 @@ where
             let (recycle_tx, recycled) = channel::<Batch>();
             let reply_tx = reply_tx.clone();
             let final_clock = Arc::clone(&final_clock);
+            let output = make_output();
             let handle = std::thread::Builder::new()
                 .name("nadir-flow-shard".into())
-                .spawn(move || run_worker(table, input_rx, recycle_tx, reply_tx, final_clock))
+                .spawn(move || {
+                    run_worker(table, output, input_rx, recycle_tx, reply_tx, final_clock)
+                })
                 .map_err(|_| FlowConfigError::Threads(threads))?;
             workers.push(Worker {
                 input,
                 recycled,
                 pending: Batch::default(),
                 handle,
-                _marker: std::marker::PhantomData,
             });
         }
         Ok(ShardedFlowTable {
@@ -129,16 +216,16 @@ where
         })
     }
 
-    /// Adds one packet; finished flows from any shard are passed to `emit` (on the
-    /// caller's thread) as they arrive.
-    pub fn push(
+    /// Adds one packet; what ends goes to `on` (on the caller's thread) as it
+    /// arrives: flows with one thread, workers' output batches with more.
+    pub fn push_ended(
         &mut self,
         pkt: &PacketRecord,
         data: &[u8],
-        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
+        on: &mut impl FnMut(Ended<'_, S, O::Batch>),
     ) {
         match &mut self.engine {
-            Engine::Inline(table) => table.push(pkt, data, emit),
+            Engine::Inline(table) => table.push(pkt, data, &mut |flow| on(Ended::Flow(flow))),
             Engine::Threads {
                 workers, replies, ..
             } => {
@@ -155,21 +242,21 @@ where
                     let full = std::mem::replace(&mut worker.pending, fresh);
                     // A send fails only if the worker died; its panic surfaces at finish().
                     let _ = worker.input.send(full);
-                    drain(replies, emit);
+                    drain(replies, on);
                 }
             }
         }
     }
 
-    /// Ends the input: flushes every shard, emits all remaining flows and returns
+    /// Ends the input: flushes every shard, hands over all that remains and returns
     /// the summed counters.
-    pub fn finish(
+    pub fn finish_ended(
         self,
-        emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
+        on: &mut impl FnMut(Ended<'_, S, O::Batch>),
     ) -> Result<FlowStats, ShardPanicked> {
         match self.engine {
             Engine::Inline(mut table) => {
-                table.finish(emit);
+                table.finish(&mut |flow| on(Ended::Flow(flow)));
                 Ok(table.stats())
             }
             Engine::Threads {
@@ -192,9 +279,7 @@ where
                 let mut done = 0;
                 while done < handles_len {
                     match replies.recv() {
-                        Ok(WorkerReply::Flows(flows)) => {
-                            flows.iter().for_each(|f| emit(f.as_ref()))
-                        }
+                        Ok(WorkerReply::Output(batch)) => on(Ended::Batch(batch)),
                         Ok(WorkerReply::Done(shard_stats)) => {
                             stats.merge(&shard_stats);
                             done += 1;
@@ -220,48 +305,46 @@ where
 #[error("a flow shard worker thread panicked; flows of that shard were lost")]
 pub struct ShardPanicked;
 
-fn drain<S>(
-    replies: &Receiver<WorkerReply<S>>,
-    emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
-) {
+fn drain<S, B>(replies: &Receiver<WorkerReply<B>>, on: &mut impl FnMut(Ended<'_, S, B>)) {
     while let Ok(reply) = replies.try_recv() {
-        if let WorkerReply::Flows(flows) = reply {
-            flows.iter().for_each(|f| emit(f.as_ref()));
+        if let WorkerReply::Output(batch) = reply {
+            on(Ended::Batch(batch));
         }
     }
 }
 
-fn run_worker<S, F>(
+fn run_worker<S, F, O>(
     mut table: FlowTable<S, F>,
+    mut output: O,
     input: Receiver<Batch>,
     recycle: Sender<Batch>,
-    replies: Sender<WorkerReply<S>>,
+    replies: Sender<WorkerReply<O::Batch>>,
     final_clock: Arc<AtomicI64>,
 ) where
     S: FlowState,
     F: FnMut(&FlowMeta) -> S,
+    O: ShardOutput<S>,
 {
-    let mut out: Vec<FinishedFlow<S>> = Vec::new();
     while let Ok(mut batch) = input.recv() {
         let mut start = 0;
         for ((record, &end), &clock) in batch.records.iter().zip(&batch.ends).zip(&batch.clocks) {
             table.push_at(record, &batch.data[start..end], clock, &mut |flow| {
-                out.push(flow.cloned())
+                output.add(flow)
             });
             start = end;
         }
-        if !out.is_empty() {
-            let _ = replies.send(WorkerReply::Flows(std::mem::take(&mut out)));
+        if let Some(out) = output.take() {
+            let _ = replies.send(WorkerReply::Output(out));
         }
         batch.clear();
         let _ = recycle.send(batch);
     }
     table.advance_clock(final_clock.load(Ordering::SeqCst), &mut |flow| {
-        out.push(flow.cloned())
+        output.add(flow)
     });
-    table.finish(&mut |flow| out.push(flow.cloned()));
-    if !out.is_empty() {
-        let _ = replies.send(WorkerReply::Flows(out));
+    table.finish(&mut |flow| output.add(flow));
+    if let Some(out) = output.take() {
+        let _ = replies.send(WorkerReply::Output(out));
     }
     let _ = replies.send(WorkerReply::Done(table.stats()));
 }

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use nadir_decode::tcp_flags::{ACK, FIN, RST, SYN};
-use nadir_flow::{FlowConfig, FlowMeta, ShardedFlowTable};
+use nadir_flow::{Ended, FinishedFlow, FlowConfig, FlowMeta, ShardOutput, ShardedFlowTable};
 use proptest::prelude::*;
 
 /// A flow as comparable data: the sequence number differs between shards.
@@ -105,4 +105,74 @@ fn sharded_flood_respects_the_total_flow_budget() {
         stats.peak_live_flows
     );
     assert_eq!(stats.evicted + stats.emitted_end_of_input, 50_000);
+}
+
+/// A worker output that keeps only counts: flows and their packets per batch.
+#[derive(Default)]
+struct Counts {
+    flows: u64,
+    packets: u64,
+}
+
+impl ShardOutput<()> for Counts {
+    type Batch = (u64, u64);
+    fn add(&mut self, flow: FinishedFlow<&(), &FlowMeta>) {
+        self.flows += 1;
+        self.packets += flow.meta.packets();
+    }
+    fn take(&mut self) -> Option<(u64, u64)> {
+        let batch = (self.flows, self.packets);
+        *self = Counts::default();
+        (batch.0 > 0).then_some(batch)
+    }
+}
+
+/// Workers run their own output; the caller gets its batches (or, with one
+/// thread, the flows themselves), and together they cover every flow and packet.
+#[test]
+fn worker_outputs_cover_every_flow() {
+    let packets: Vec<_> = (0..5000u32)
+        .map(|i| {
+            let src = v4(10, 0, (i % 7) as u8, (i % 250) as u8);
+            tcp(i64::from(i) * 1000, src, 1000, v4(10, 0, 9, 9), 80, ACK, 0)
+        })
+        .collect();
+    let run = |threads| {
+        let cfg = FlowConfig {
+            threads,
+            ..FlowConfig::default()
+        };
+        let mut table =
+            ShardedFlowTable::with_output(cfg, |_: &FlowMeta| (), Counts::default).expect("valid");
+        let (mut flows, mut in_flows, mut batches) = (0, 0, 0);
+        let mut on = |ended: Ended<'_, (), (u64, u64)>| match ended {
+            Ended::Flow(flow) => {
+                flows += 1;
+                in_flows += flow.meta.packets();
+            }
+            Ended::Batch((n, p)) => {
+                batches += 1;
+                flows += n;
+                in_flows += p;
+            }
+        };
+        for p in &packets {
+            table.push_ended(p, &[], &mut on);
+        }
+        let stats = table.finish_ended(&mut on).expect("no panic");
+        assert_eq!(stats.flows, flows);
+        (flows, in_flows, batches)
+    };
+    let (flows, in_flows, batches) = run(1);
+    assert_eq!(
+        (in_flows, batches),
+        (5000, 0),
+        "one thread: flows, no batches"
+    );
+    assert_eq!(flows, 7 * 250);
+    for threads in [2, 3] {
+        let (sharded, in_sharded, batches) = run(threads);
+        assert_eq!((sharded, in_sharded), (flows, in_flows));
+        assert!(batches >= threads as u64, "{batches} batches");
+    }
 }

@@ -31,8 +31,8 @@ use nadir_features::packets::{
     PACKET_FEATURES,
 };
 use nadir_flow::{
-    FinishedFlow, FlowConfig, FlowMeta, FlowState, FlowStats, FlowTable, ShardedFlowTable,
-    TimeOrder,
+    CloneFlows, Ended, FinishedFlow, FlowConfig, FlowMeta, FlowState, FlowStats, FlowTable,
+    ShardOutput, ShardedFlowTable, TimeOrder,
 };
 
 const LONG_ABOUT: &str = "\
@@ -107,9 +107,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = CicModeArg::Compat)]
     pub cic_mode: CicModeArg,
 
-    /// Worker threads for the flow table (flows are sharded by key; output is the
-    /// same flows as one thread, in another order, as long as no flow is evicted:
-    /// each thread evicts from its own 1/N share of --max-flows).
+    /// Worker threads for the flow table (flows are sharded by key; cic CSV rows are
+    /// also formatted there; output is the same flows as one thread, in another
+    /// order, as long as no flow is evicted: each thread evicts from its own 1/N
+    /// share of --max-flows).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub threads: usize,
 
@@ -401,10 +402,11 @@ fn for_each_packet(
     Ok(bytes)
 }
 
-/// Drives a (sharded) flow table over every capture; `write` turns each finished
-/// flow into rows.
+/// Drives a (sharded) flow table over every capture. With worker threads each
+/// worker hands its flows to an output from `make_output` (given the file's
+/// labeler); `write` turns what ends, flows or workers' batches, into rows.
 #[allow(clippy::too_many_arguments)]
-fn run_flow_family<S, F, O>(
+fn run_flow_family<S, F, K, O>(
     captures: &[PathBuf],
     flow_cfg: FlowConfig,
     make_state: F,
@@ -412,35 +414,34 @@ fn run_flow_family<S, F, O>(
     progress: &mut Progress,
     summary: &mut Summary,
     sink: &mut O,
-    mut write: impl FnMut(
-        FinishedFlow<&S, &FlowMeta>,
-        &FileLabeler<'_>,
-        &mut O,
-    ) -> Result<(), OutputError>,
+    make_output: impl Fn(&FileLabeler) -> K,
+    mut write: impl FnMut(Ended<'_, S, K::Batch>, &FileLabeler, &mut O) -> Result<(), OutputError>,
 ) -> Result<()>
 where
     S: FlowState,
     F: FnMut(&FlowMeta) -> S + Clone + Send + 'static,
+    K: ShardOutput<S>,
     O: ?Sized,
 {
     for (index, path) in captures.iter().enumerate() {
         progress.start_file(index, path);
         summary.files += 1;
         let labeler = rules.for_file(path);
-        let mut table = ShardedFlowTable::new(flow_cfg, make_state.clone())?;
+        let mut table =
+            ShardedFlowTable::with_output(flow_cfg, make_state.clone(), || make_output(&labeler))?;
         let mut write_error = None;
-        let mut emit = |flow: FinishedFlow<&S, &FlowMeta>| {
+        let mut emit = |ended: Ended<'_, S, K::Batch>| {
             if write_error.is_none() {
-                if let Err(err) = write(flow, &labeler, &mut *sink) {
+                if let Err(err) = write(ended, &labeler, &mut *sink) {
                     write_error = Some(err);
                 }
             }
         };
         let bytes = for_each_packet(path, progress, summary, |pkt, data| {
-            table.push(pkt, data, &mut emit);
+            table.push_ended(pkt, data, &mut emit);
             Ok(())
         })?;
-        let stats = table.finish(&mut emit)?;
+        let stats = table.finish_ended(&mut emit)?;
         summary.flows.merge(&stats);
         progress.end_file(bytes);
         if let Some(err) = write_error {
@@ -448,6 +449,23 @@ where
         }
     }
     Ok(())
+}
+
+/// What a table whose workers send copies of their flows ([`CloneFlows`]) hands over.
+type EndedCopies<'a, S> = Ended<'a, S, Vec<FinishedFlow<S>>>;
+
+/// [`run_flow_family`]'s `write` for families whose rows are written on the main
+/// thread: workers send copies of their flows ([`CloneFlows`]) and `write` sees
+/// each flow alike.
+fn each_flow<S, O: ?Sized>(
+    mut write: impl FnMut(FinishedFlow<&S, &FlowMeta>, &FileLabeler, &mut O) -> Result<(), OutputError>,
+) -> impl FnMut(EndedCopies<'_, S>, &FileLabeler, &mut O) -> Result<(), OutputError> {
+    move |ended, labeler, sink| match ended {
+        Ended::Flow(flow) => write(flow, labeler, sink),
+        Ended::Batch(flows) => flows
+            .iter()
+            .try_for_each(|flow| write(flow.as_ref(), labeler, sink)),
+    }
 }
 
 fn label_target(meta: &FlowMeta) -> LabelTarget {
@@ -501,7 +519,8 @@ fn run_bytes(
         progress,
         summary,
         sink.as_mut(),
-        |flow, labeler, sink| {
+        |_| CloneFlows::default(),
+        each_flow::<FirstBytes, dyn RowSink>(|flow, labeler, sink| {
             if !bytes::should_emit(flow.meta, flow.state) {
                 return Ok(());
             }
@@ -512,7 +531,7 @@ fn run_bytes(
                 sink.put(Value::U8(byte));
             }
             sink.end_row()
-        },
+        }),
     )?;
     summary.rows = sink.rows();
     sink.finish()?;
@@ -550,19 +569,44 @@ fn run_cic(
     };
     flow_cfg.validate().context("invalid flow settings")?;
     let mut writer = CicWriter::new(format, out, mode)?;
-    run_flow_family(
-        &args.captures,
-        flow_cfg,
-        CicFlow::factory(cic_cfg),
-        rules,
-        progress,
-        summary,
-        &mut writer,
-        |flow, labeler, writer| {
-            let label = labeler.label(&label_target(flow.meta));
-            writer.write(flow.meta, flow.state, label)
-        },
-    )?;
+    let write_flow =
+        |flow: FinishedFlow<&CicFlow, &FlowMeta>, labeler: &FileLabeler, writer: &mut CicWriter| {
+            writer.write(
+                flow.meta,
+                flow.state,
+                labeler.label(&label_target(flow.meta)),
+            )
+        };
+    let make_state = CicFlow::factory(cic_cfg);
+    if format == OutputFormat::Csv {
+        // Workers format their own rows; the main thread only writes the text.
+        run_flow_family(
+            &args.captures,
+            flow_cfg,
+            make_state,
+            rules,
+            progress,
+            summary,
+            &mut writer,
+            |labeler| CsvRows::new(labeler.clone()),
+            |ended, labeler, writer| match ended {
+                Ended::Flow(flow) => write_flow(flow, labeler, writer),
+                Ended::Batch(rows) => writer.write_rows(&rows),
+            },
+        )?;
+    } else {
+        run_flow_family(
+            &args.captures,
+            flow_cfg,
+            make_state,
+            rules,
+            progress,
+            summary,
+            &mut writer,
+            |_| CloneFlows::default(),
+            each_flow(write_flow),
+        )?;
+    }
     summary.rows = writer.rows();
     writer.finish()?;
     Ok(())
@@ -570,6 +614,52 @@ fn run_cic(
 
 /// Bytes of CSV rows gathered before each write to the output.
 const CSV_BLOCK: usize = 1 << 20;
+
+/// A flow-table worker's cic CSV rows: labelled and formatted on the worker thread.
+struct CsvRows {
+    labeler: FileLabeler,
+    text: TextBlock,
+    rows: u64,
+}
+
+/// A batch of [`CsvRows`]: `rows` rows of CSV text.
+struct CsvText {
+    text: Vec<u8>,
+    rows: u64,
+}
+
+impl CsvRows {
+    fn new(labeler: FileLabeler) -> Self {
+        CsvRows {
+            labeler,
+            text: TextBlock::with_capacity(256 << 10),
+            rows: 0,
+        }
+    }
+}
+
+impl ShardOutput<CicFlow> for CsvRows {
+    type Batch = CsvText;
+
+    fn add(&mut self, flow: FinishedFlow<&CicFlow, &FlowMeta>) {
+        let label = self.labeler.label(&label_target(flow.meta));
+        flow.state.write_csv_row(flow.meta, &mut self.text, label);
+        self.rows += 1;
+    }
+
+    fn take(&mut self) -> Option<CsvText> {
+        if self.rows == 0 {
+            return None;
+        }
+        let batch = CsvText {
+            text: self.text.as_bytes().to_vec(),
+            rows: self.rows,
+        };
+        self.text.clear();
+        self.rows = 0;
+        Some(batch)
+    }
+}
 
 /// Where cic rows go: CSV bytes formatted by the cic module, or a typed sink.
 enum CicWriter {
@@ -697,6 +787,24 @@ impl CicWriter {
         }
     }
 
+    /// Writes rows formatted by a worker ([`CsvRows`]): what is pending first, then
+    /// the batch as it is.
+    fn write_rows(&mut self, batch: &CsvText) -> Result<(), OutputError> {
+        let CicWriter::Csv { out, pending, rows } = self else {
+            // Workers format rows only for CSV output.
+            return Ok(());
+        };
+        let mut written = Ok(());
+        if !pending.is_empty() {
+            written = out.write_all(pending.as_bytes());
+            pending.clear();
+        }
+        *rows += batch.rows;
+        written
+            .and_then(|()| out.write_all(&batch.text))
+            .map_err(|source| OutputError::Io { row: *rows, source })
+    }
+
     fn finish(self) -> Result<()> {
         match self {
             CicWriter::Csv {
@@ -747,7 +855,8 @@ fn run_flow_windows(
         progress,
         summary,
         sink.as_mut(),
-        |flow, labeler, sink| {
+        |_| CloneFlows::default(),
+        each_flow::<FlowPackets, dyn RowSink>(|flow, labeler, sink| {
             past_bound += flow.state.dropped();
             let label = labeler.label(&label_target(flow.meta));
             for view in flow.state.windows(&window) {
@@ -757,7 +866,7 @@ fn run_flow_windows(
                 sink.end_row()?;
             }
             Ok(())
-        },
+        }),
     )?;
     summary.packets_past_window_bound = past_bound;
     summary.rows = sink.rows();
@@ -848,7 +957,7 @@ fn run_capture_windows(
 fn write_capture_window(
     sink: &mut dyn RowSink,
     source: &str,
-    labeler: &FileLabeler<'_>,
+    labeler: &FileLabeler,
     windower: &CaptureWindower,
 ) -> Result<()> {
     let label = labeler.label_of(windower.window_label());
