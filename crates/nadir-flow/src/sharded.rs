@@ -9,6 +9,7 @@
 //! in batches whose buffers are recycled, so the steady state allocates nothing.
 //! Input queues are bounded (memory stays bounded when a worker falls behind).
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
@@ -131,7 +132,7 @@ where
         data: &[u8],
         emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
     ) {
-        self.push_ended(pkt, data, &mut |ended| each_flow(ended, emit));
+        self.push_ended(pkt, data, &mut |ended| ended.for_each_flow(&mut *emit));
     }
 
     /// Ends the input: flushes every shard, emits all remaining flows and returns
@@ -140,17 +141,29 @@ where
         self,
         emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
     ) -> Result<FlowStats, ShardPanicked> {
-        self.finish_ended(&mut |ended| each_flow(ended, emit))
+        self.finish_ended(&mut |ended| ended.for_each_flow(&mut *emit))
     }
 }
 
-fn each_flow<S>(
-    ended: Ended<'_, S, Vec<FinishedFlow<S>>>,
-    emit: &mut impl FnMut(FinishedFlow<&S, &FlowMeta>),
-) {
-    match ended {
-        Ended::Flow(flow) => emit(flow),
-        Ended::Batch(flows) => flows.iter().for_each(|f| emit(f.as_ref())),
+impl<S> Ended<'_, S, Vec<FinishedFlow<S>>> {
+    /// `f` on each flow, whether it ended on the caller's thread or came in a
+    /// worker's batch of copies ([`CloneFlows`]); stops at the first error.
+    pub fn try_for_each_flow<E>(
+        self,
+        mut f: impl FnMut(FinishedFlow<&S, &FlowMeta>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match self {
+            Ended::Flow(flow) => f(flow),
+            Ended::Batch(flows) => flows.iter().try_for_each(|flow| f(flow.as_ref())),
+        }
+    }
+
+    /// [`Self::try_for_each_flow`] for an `f` that cannot fail.
+    pub fn for_each_flow(self, mut f: impl FnMut(FinishedFlow<&S, &FlowMeta>)) {
+        let _ = self.try_for_each_flow(|flow| {
+            f(flow);
+            Ok::<(), Infallible>(())
+        });
     }
 }
 

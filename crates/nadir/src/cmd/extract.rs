@@ -460,12 +460,7 @@ type EndedCopies<'a, S> = Ended<'a, S, Vec<FinishedFlow<S>>>;
 fn each_flow<S, O: ?Sized>(
     mut write: impl FnMut(FinishedFlow<&S, &FlowMeta>, &FileLabeler, &mut O) -> Result<(), OutputError>,
 ) -> impl FnMut(EndedCopies<'_, S>, &FileLabeler, &mut O) -> Result<(), OutputError> {
-    move |ended, labeler, sink| match ended {
-        Ended::Flow(flow) => write(flow, labeler, sink),
-        Ended::Batch(flows) => flows
-            .iter()
-            .try_for_each(|flow| write(flow.as_ref(), labeler, sink)),
-    }
+    move |ended, labeler, sink| ended.try_for_each_flow(|flow| write(flow, labeler, sink))
 }
 
 fn label_target(meta: &FlowMeta) -> LabelTarget {
