@@ -31,7 +31,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::cic::format::{write_plain_double, write_plain_single};
-use crate::cic::{write_int, write_uint};
+use crate::cic::{write_csv_field, write_int, write_uint};
 
 /// Output file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -250,29 +250,10 @@ fn write_value_text(buf: &mut Vec<u8>, value: Value<'_>) {
     }
 }
 
-/// Appends `field` as one CSV field (RFC 4180: quoted when it holds a comma, quote or
-/// line break, quotes doubled). Written here rather than with the `csv` crate's
-/// writer because rows are assembled cell by cell and a rejected row must leave
-/// no partial record behind; the line is written out only when it is complete.
-fn push_csv_field(line: &mut Vec<u8>, field: &[u8]) {
-    if field
-        .iter()
-        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
-    {
-        line.push(b'"');
-        for &b in field {
-            if b == b'"' {
-                line.push(b'"');
-            }
-            line.push(b);
-        }
-        line.push(b'"');
-    } else {
-        line.extend_from_slice(field);
-    }
-}
-
-/// CSV with a header row.
+/// CSV with a header row. Fields are quoted by [`write_csv_field`] (RFC 4180) rather
+/// than the `csv` crate's writer: rows are assembled cell by cell, and a rejected
+/// row must leave no partial record behind, so a line is written out only when it
+/// is complete.
 pub struct CsvSink {
     out: std::io::BufWriter<Box<dyn Write + Send>>,
     schema: TableSchema,
@@ -290,7 +271,7 @@ impl CsvSink {
             if i > 0 {
                 line.push(b',');
             }
-            push_csv_field(&mut line, column.name.as_bytes());
+            write_csv_field(&mut line, &column.name);
         }
         line.push(b'\n');
         out.write_all(&line)
@@ -314,7 +295,7 @@ impl RowSink for CsvSink {
         }
         self.in_row += 1;
         match value {
-            Value::Str(s) => push_csv_field(&mut self.line, s.as_bytes()),
+            Value::Str(s) => write_csv_field(&mut self.line, s),
             other => write_value_text(&mut self.line, other), // numbers never need quoting
         }
     }

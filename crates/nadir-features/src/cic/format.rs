@@ -89,7 +89,7 @@ fn parse_exponent(text: &[u8]) -> i32 {
         .fold(0i32, |acc, &b| acc * 10 + i32::from(b - b'0'))
 }
 
-/// Most bytes of a value [`value_is_short`] accepts: Java's `-1.2345678901234567E-308`.
+/// Most bytes of a value but fixed mode's extremes: Java's `-1.2345678901234567E-308`.
 const VALUE_ROOM: usize = 24;
 /// Most bytes of a plain `f64`: a sign, `0.`, 323 zeros and 17 digits (5e-324's
 /// neighbours; `f64::MAX` takes 309 digits).
@@ -325,8 +325,8 @@ impl Cursor<'_> {
 
     /// A feature value: integers as integers; reals as Java prints them in compat
     /// mode, as the shortest round-trip decimal in fixed mode (never NaN/inf there:
-    /// the fixed features have none). [`VALUE_ROOM`] bytes at most when
-    /// [`value_is_short`], else [`PLAIN_ROOM`].
+    /// the fixed features have none). [`VALUE_ROOM`] bytes at most, but for fixed
+    /// mode's extremes (up to [`PLAIN_ROOM`]; see [`plain_is_short`]).
     #[inline]
     fn value(&mut self, value: CicValue, mode: CicMode) {
         match (value, mode) {
@@ -387,15 +387,6 @@ fn finite_or_zero(x: f64) -> f64 {
 /// Whether `x`'s plain form fits [`VALUE_ROOM`] (|x| in [1e-5, 1e16), or zero).
 fn plain_is_short(x: f64) -> bool {
     x == 0.0 || (1e-5..1e16).contains(&x.abs())
-}
-
-/// Whether [`Cursor::value`] can write `value` (all but fixed mode's extremes).
-#[inline]
-fn value_is_short(value: CicValue, mode: CicMode) -> bool {
-    match (value, mode) {
-        (CicValue::Real(x), CicMode::Fixed) => plain_is_short(finite_or_zero(x)),
-        _ => true,
-    }
 }
 
 /// Number of decimal digits of `x`; ports and counts first, without `ilog10`.
@@ -500,11 +491,7 @@ pub(crate) fn write_plain_single(out: &mut Vec<u8>, x: f32) {
 /// compat mode, as the shortest round-trip decimal in fixed mode (never NaN/inf
 /// there: the fixed features have none).
 pub fn write_value(out: &mut Vec<u8>, value: CicValue, mode: CicMode) {
-    if value_is_short(value, mode) {
-        put_in_place(out, VALUE_ROOM, |c| c.value(value, mode));
-    } else {
-        put_in_place(out, PLAIN_ROOM, |c| c.value(value, mode));
-    }
+    put_in_place(out, PLAIN_ROOM, |c| c.value(value, mode));
 }
 
 /// Appends the `Flow ID` (`srcIP-dstIP-srcPort-dstPort-proto` of the first packet).
@@ -614,10 +601,7 @@ impl CsvValues<'_, '_> {
     #[inline(never)]
     fn nonzero_real(&mut self, x: f64) {
         self.cursor.byte(b',');
-        match self.mode {
-            CicMode::Compat => self.cursor.java_double(x),
-            CicMode::Fixed => self.cursor.plain_double(finite_or_zero(x)),
-        }
+        self.cursor.value(CicValue::Real(x), self.mode);
     }
 }
 
