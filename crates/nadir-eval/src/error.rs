@@ -32,12 +32,6 @@ pub enum EvalError {
         metric: &'static str,
         present: &'static str,
     },
-    /// A threshold rule or option with an impossible value.
-    #[error("threshold rule {rule}: {reason}")]
-    InvalidRule { rule: String, reason: String },
-    /// A threshold rule string that does not parse.
-    #[error("cannot read threshold rule {input:?}: {reason} (expected fixed:0.5, fpr:0.01, benign-pct:99, benign-max or benign-max:1.01)")]
-    ParseRule { input: String, reason: String },
     /// A bad option value (resample count, confidence level, recall target).
     #[error("{option} = {value}: {reason}")]
     InvalidOption {

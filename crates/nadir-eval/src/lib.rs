@@ -8,8 +8,6 @@
 //! - [`curves`]: ROC and precision-recall curves, ROC-AUC, average precision
 //!   (PR-AUC), false-positive rate at a chosen recall.
 //! - [`bootstrap`]: seeded percentile bootstrap confidence intervals.
-//! - [`threshold`]: decision thresholds calibrated on a validation split (fixed,
-//!   target false-positive rate, percentile of benign scores, LDPI's four).
 //! - [`evaluate`]: all of the above in one [`Evaluation`], printable as a table
 //!   and serialisable as JSON.
 //! - [`plot`]: confusion matrix heatmap, ROC, PR, training history and score
@@ -26,7 +24,6 @@ pub mod evaluate;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod report;
-pub mod threshold;
 
 pub use bootstrap::{BootstrapConfig, Interval};
 pub use confusion::ConfusionMatrix;
@@ -37,7 +34,6 @@ pub use evaluate::{
     EvaluationSummary,
 };
 pub use report::{Averaged, ClassMetrics, ClassificationReport};
-pub use threshold::{CalibratedThreshold, LdpiThresholds, ThresholdRule};
 
 /// Checks that every score is finite; names the first offending row.
 pub(crate) fn check_scores(scores: &[f32]) -> Result<(), EvalError> {

@@ -533,3 +533,96 @@ mod tests {
         assert_eq!(counts, vec![1, 3]);
     }
 }
+
+/// One scored flow on the timeline: seconds from the first flow, score, flagged or not.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimelinePoint {
+    pub seconds: f64,
+    pub score: f64,
+    pub anomaly: bool,
+}
+
+fn draw_timeline<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    points: &[TimelinePoint],
+    threshold: f64,
+) -> DrawResult {
+    let end = points
+        .iter()
+        .map(|p| p.seconds)
+        .filter(|s| s.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-3);
+    let (lo, hi) = padded_range(
+        points
+            .iter()
+            .map(|p| p.score)
+            .chain(std::iter::once(threshold)),
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(65)
+        .build_cartesian_2d(0.0..end, lo..hi)
+        .map_err(to_msg)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since the first flow")
+        .y_desc("anomaly score")
+        .draw()
+        .map_err(to_msg)?;
+    let finite = |p: &&TimelinePoint| p.seconds.is_finite() && p.score.is_finite();
+    chart
+        .draw_series(
+            points
+                .iter()
+                .filter(finite)
+                .filter(|p| !p.anomaly)
+                .map(|p| Circle::new((p.seconds, p.score), 2, PALETTE[0].mix(0.5).filled())),
+        )
+        .map_err(to_msg)?
+        .label("normal")
+        .legend(|(x, y)| Circle::new((x + 10, y), 3, PALETTE[0].filled()));
+    chart
+        .draw_series(
+            points
+                .iter()
+                .filter(finite)
+                .filter(|p| p.anomaly)
+                .map(|p| TriangleMarker::new((p.seconds, p.score), 5, RED.filled())),
+        )
+        .map_err(to_msg)?
+        .label("anomaly")
+        .legend(|(x, y)| TriangleMarker::new((x + 10, y), 5, RED.filled()));
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, threshold), (end, threshold)],
+            BLACK.stroke_width(2),
+        ))
+        .map_err(to_msg)?
+        .label(format!("threshold {threshold:.4}"))
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(to_msg)?;
+    Ok(())
+}
+
+/// Scores over time with the threshold line; anomalies as red triangles (`detect --plot`).
+pub fn plot_timeline(
+    title: &str,
+    points: &[TimelinePoint],
+    threshold: f64,
+    stem: &Path,
+) -> Result<Vec<PathBuf>, EvalError> {
+    both_formats(
+        stem,
+        |a| draw_timeline(a, title, points, threshold),
+        |a| draw_timeline(a, title, points, threshold),
+    )
+}

@@ -41,7 +41,7 @@ pub struct ClassificationReport {
 }
 
 /// `numerator / denominator`, or 0 when the denominator is 0.
-pub(crate) fn ratio(numerator: f64, denominator: f64) -> f64 {
+pub fn ratio(numerator: f64, denominator: f64) -> f64 {
     if denominator > 0.0 {
         numerator / denominator
     } else {

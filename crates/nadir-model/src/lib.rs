@@ -19,7 +19,6 @@
 //! ```
 
 pub mod arch;
-pub mod bundle;
 pub mod config;
 mod data;
 mod error;
@@ -41,7 +40,7 @@ pub use train::{
     balanced_class_weights, train, EpochRecord, History, OptimizerKind, PlateauOptions,
     TrainOptions,
 };
-pub use trained::{Embeddings, Scores, Trained};
+pub use trained::{Embeddings, ScoreGradients, Scores, Trained};
 
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,11 @@
 //! A trained model: scoring, embeddings, and weights as bytes.
 
+use std::sync::OnceLock;
+
 use burn::module::Module;
 use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device};
+use burn::tensor::activation::{sigmoid as sigmoid_tensor, softmax};
+use burn::tensor::{Bytes, Device, Tensor};
 
 use crate::arch::Network;
 use crate::config::Head;
@@ -90,6 +93,16 @@ pub struct Embeddings {
     pub data: Vec<f32>,
 }
 
+/// Anomaly scores of samples and their gradients with respect to the input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreGradients {
+    /// One anomaly score per sample, as [`Scores::anomaly_scores`] defines it (with the benign
+    /// class given).
+    pub scores: Vec<f32>,
+    /// d score / d input, laid out like the input (sample after sample).
+    pub gradients: Vec<f32>,
+}
+
 /// A trained (or loaded) model, ready to score.
 #[derive(Debug)]
 pub struct Trained {
@@ -97,6 +110,8 @@ pub struct Trained {
     network: Network,
     history: History,
     device: Device,
+    /// A frozen copy on the autodiff device for input gradients, built on first use.
+    differentiable: OnceLock<Network>,
 }
 
 impl Trained {
@@ -106,6 +121,7 @@ impl Trained {
             network,
             history,
             device: Device::flex(),
+            differentiable: OnceLock::new(),
         }
     }
 
@@ -196,6 +212,13 @@ impl Trained {
         Ok(scores_from_outputs(&self.config, outputs, x, n))
     }
 
+    /// The network's raw outputs, row-major: logits for a classifier head, the reconstruction
+    /// (one value per input value) for the autoencoder.
+    pub fn raw_outputs(&self, x: &[f32], shape: InputShape) -> Result<Vec<f32>, ModelError> {
+        let n = checked_samples("prediction input", x, shape, self.config.input)?;
+        Ok(self.outputs_contiguous(x, n))
+    }
+
     /// The family's embedding of every sample: the autoencoder's code or LDPI's 128-d head output.
     pub fn encode(&self, x: &[f32], shape: InputShape) -> Result<Embeddings, ModelError> {
         let n = checked_samples("encode input", x, shape, self.config.input)?;
@@ -218,6 +241,82 @@ impl Trained {
             dims,
             data,
         })
+    }
+
+    /// Anomaly scores and their input gradients for every sample of `x`: the score is P(attack)
+    /// for a sigmoid head, `1 - P(benign_class)` for softmax and the mean squared reconstruction
+    /// error for the autoencoder. The network runs in inference mode (batch norm on its running
+    /// statistics, no dropout), so the gradients are those of the function `predict` computes.
+    pub fn score_gradients(
+        &self,
+        x: &[f32],
+        shape: InputShape,
+        benign_class: u32,
+    ) -> Result<ScoreGradients, ModelError> {
+        let n = checked_samples("gradient input", x, shape, self.config.input)?;
+        if self.config.head == Head::Softmax && benign_class as usize >= self.config.n_classes {
+            return Err(ModelError::LabelOutOfRange {
+                what: "benign class",
+                row: 0,
+                label: benign_class,
+                n_classes: self.config.n_classes,
+            });
+        }
+        let device = Device::flex().autodiff();
+        let network = self.differentiable(&device)?;
+        let mut scores = Vec::with_capacity(n);
+        let mut gradients = Vec::with_capacity(x.len());
+        for start in (0..n).step_by(PREDICT_BATCH) {
+            let end = (start + PREDICT_BATCH).min(n);
+            let input = slice_batch(x, shape, start, end, &device).require_grad();
+            let output = network.forward(input.clone(), &mut ForwardCtx::inference());
+            let score = self.anomaly_score(output, input.clone(), benign_class);
+            let grads = score.clone().sum().backward();
+            extend_from_tensor(&mut scores, score.detach().reshape([end - start, 1]));
+            match input.grad(&grads) {
+                Some(grad) => {
+                    let [b, c, l] = grad.dims();
+                    extend_from_tensor(&mut gradients, grad.reshape([b, c * l]));
+                }
+                // The score does not depend on the input at all (a constant network).
+                None => gradients.resize(gradients.len() + (end - start) * shape.sample_len(), 0.0),
+            }
+        }
+        Ok(ScoreGradients { scores, gradients })
+    }
+
+    /// The anomaly score `[B]` of raw network outputs, differentiably.
+    fn anomaly_score(&self, output: Tensor<2>, input: Tensor<3>, benign_class: u32) -> Tensor<1> {
+        let [batch, _] = output.dims();
+        match self.config.head {
+            Head::Sigmoid => sigmoid_tensor(output).reshape([batch]),
+            Head::Softmax => {
+                let benign = softmax(output, 1).narrow(1, benign_class as usize, 1);
+                benign.neg().add_scalar(1.0).reshape([batch])
+            }
+            Head::Reconstruction => {
+                let [_, c, l] = input.dims();
+                let error = output - input.reshape([batch, c * l]);
+                (error.clone() * error).mean_dim(1).reshape([batch])
+            }
+        }
+    }
+
+    /// The frozen autodiff copy of the network (built once from the weights).
+    fn differentiable(&self, device: &Device) -> Result<&Network, ModelError> {
+        if let Some(network) = self.differentiable.get() {
+            return Ok(network);
+        }
+        let checked = self.config.check()?;
+        let record = self.network.clone().into_record();
+        let network = Network::new(&checked, device, 0)
+            .try_load_record(record)
+            .map_err(|e| ModelError::Weights {
+                kind: self.kind(),
+                reason: e.to_string(),
+            })?
+            .freeze();
+        Ok(self.differentiable.get_or_init(|| network))
     }
 
     fn outputs_contiguous(&self, x: &[f32], n: usize) -> Vec<f32> {

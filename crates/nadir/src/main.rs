@@ -38,6 +38,15 @@ enum Command {
     /// Show what a model bundle holds: model, schema, preprocessing, labels, thresholds, metrics.
     #[cfg(feature = "ml")]
     Inspect(cmd::inspect::Args),
+    /// Captures or a feature table -> scored flows, alerts with explanations, a summary.
+    #[cfg(feature = "ml")]
+    Detect(Box<cmd::detect::Args>),
+    /// One flow's explanation in full: every input's contribution to its score.
+    #[cfg(feature = "ml")]
+    Explain(Box<cmd::explain::Args>),
+    /// The whole path in seconds, on a capture and a model that ship with nadir.
+    #[cfg(feature = "ml")]
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -59,6 +68,18 @@ fn main() -> std::process::ExitCode {
         }
         #[cfg(feature = "ml")]
         Command::Inspect(args) => cmd::inspect::run(args),
+        #[cfg(feature = "ml")]
+        Command::Detect(args) => {
+            nadir_model::keep_freed_tensor_memory();
+            cmd::detect::run(*args)
+        }
+        #[cfg(feature = "ml")]
+        Command::Explain(args) => cmd::explain::run(*args),
+        #[cfg(feature = "ml")]
+        Command::Demo(args) => {
+            nadir_model::keep_freed_tensor_memory();
+            cmd::demo::run(args)
+        }
     };
     match result {
         Ok(code) => code,

@@ -9,8 +9,9 @@ use anyhow::{bail, Context, Result};
 use nadir_dataset::{Dataset, LabelMap, LabelMode, Matrix};
 use nadir_eval::plot::{plot_evaluation, plot_history, Series};
 use nadir_eval::{evaluate_binary, evaluate_multiclass, BootstrapConfig, EvalOptions, Evaluation};
-use nadir_model::bundle::Bundle;
-use nadir_model::{History, InputShape, Scores, Trained};
+use nadir_detect::scorer::{score, Scored};
+use nadir_detect::Bundle;
+use nadir_model::{History, InputShape};
 
 /// Score labelled data with a trained bundle and report how well it does.
 ///
@@ -72,50 +73,6 @@ impl ReportArgs {
             ..EvalOptions::default()
         }
     }
-}
-
-/// Anomaly scores (higher = more anomalous) and class probabilities of a model's output.
-pub struct Scored {
-    /// One score per row.
-    pub scores: Vec<f32>,
-    /// `rows x n_classes` probabilities for a softmax head.
-    pub probabilities: Option<(usize, Vec<f32>)>,
-}
-
-/// Scores `x` (preprocessed rows) with `model`; `benign_class` picks the class
-/// whose probability is "not anomalous" for a softmax head.
-pub fn score(model: &Trained, x: &Matrix, benign_class: u32) -> Result<Scored> {
-    let shape = model.config().input;
-    if shape.sample_len() != x.cols {
-        bail!(
-            "the preprocessed data have {} columns but the model's input {shape} takes {}",
-            x.cols,
-            shape.sample_len()
-        );
-    }
-    let scores = model.predict(&x.data, shape).context("scoring the data")?;
-    Ok(match scores {
-        Scores::Binary(p) | Scores::Reconstruction(p) => Scored {
-            scores: p,
-            probabilities: None,
-        },
-        Scores::Multiclass {
-            n_classes,
-            probabilities,
-        } => {
-            let b = benign_class as usize;
-            if b >= n_classes {
-                bail!("benign class {b} is outside the model's {n_classes} classes");
-            }
-            Scored {
-                scores: probabilities
-                    .chunks_exact(n_classes)
-                    .map(|row| 1.0 - row[b])
-                    .collect(),
-                probabilities: Some((n_classes, probabilities)),
-            }
-        }
-    })
 }
 
 /// Evaluates scored rows against their classes: the full multiclass report when
@@ -224,22 +181,18 @@ pub fn write_history_plots(dir: &Path, history: &History) -> Result<Vec<PathBuf>
     Ok(files)
 }
 
-/// The rows of a dataset after the bundle's preprocessing.
+/// The rows of a dataset after the bundle's preprocessing; a row still not finite is refused.
 pub fn preprocess(bundle: &Bundle, data: &Dataset) -> Result<Matrix> {
     bundle.check_schema(&data.schema)?;
-    let x = bundle
-        .manifest
-        .pipeline
-        .transform_checked(&data.x, &data.schema)
+    let prepared = nadir_detect::scorer::preprocess(&bundle.manifest.pipeline, &data.x)
         .context("applying the bundle's preprocessing")?;
-    if let Some((i, v)) = x.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+    if let Some(&row) = prepared.unscorable.first() {
         bail!(
-            "row {}, model input {} is {v} after preprocessing (the bundle's pipeline was fitted without imputation)",
-            i / x.cols.max(1),
-            i % x.cols.max(1)
+            "row {row} is not finite after preprocessing ({} such rows; the bundle's pipeline was fitted without imputation)",
+            prepared.unscorable.len()
         );
     }
-    Ok(x)
+    Ok(prepared.x)
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {

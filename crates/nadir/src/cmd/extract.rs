@@ -1,39 +1,25 @@
 //! `nadir extract`: captures -> flows -> feature rows (CSV, Parquet or JSON lines).
 //!
-//! Each capture file is read as its own stream: its flows are emitted as they end
-//! and all remaining flows at the end of the file (also when the file breaks off
-//! with an error, so no packet read before the fault is lost). Rows of all files go
-//! to one output.
+//! Arguments only: the drivers (capture -> decode -> flow table -> rows) live in
+//! `nadir_pipeline::extract`, shared with `detect` and `watch`. Each capture file
+//! is read as its own stream; rows of all files go to one output.
 
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::ValueEnum;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nadir_capture::{FileSource, OpenOptions, PacketSource};
-use nadir_decode::{Decoder, DecoderConfig, PacketRecord, SkipCounts};
-use nadir_features::bytes::{self, FirstBytes, FirstBytesConfig};
-use nadir_features::cic::{
-    cic_flow_config, write_csv_header, write_ip, write_timestamp, CicConfig, CicFlow, CicIdentity,
-    CicMode, TextBlock, CIC_COLUMNS,
-};
-use nadir_features::labels::{FileLabeler, LabelRules, LabelTarget};
-use nadir_features::output::{
-    open_sink, push_flow_columns, put_flow_columns, ColumnType, FlowColumnText, OutputError,
-    OutputFormat, RowSink, TableSchema, Value,
-};
-use nadir_features::packets::{
-    CaptureWindower, DirectionTap, FlowPackets, WindowConfig, WindowScope, WindowView,
-    PACKET_FEATURES,
-};
-use nadir_flow::{
-    CloneFlows, Ended, FinishedFlow, FlowConfig, FlowMeta, FlowState, FlowStats, FlowTable,
-    ShardOutput, ShardedFlowTable, TimeOrder,
-};
+use nadir_features::bytes::{self, FirstBytesConfig};
+use nadir_features::labels::LabelRules;
+use nadir_features::output::OutputFormat;
+use nadir_features::packets::{WindowConfig, WindowScope};
+use nadir_pipeline::extract::{extract, ExtractSpec};
+use nadir_pipeline::{Progress, RunSummary};
+
+use super::FlowArgs;
 
 const LONG_ABOUT: &str = "\
 Captures -> flow features, one row per flow (cic, bytes) or per window (packets).
@@ -103,17 +89,6 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
-    /// cic: reproduce CICFlowMeter's quirks (compat) or repair them (fixed).
-    #[arg(long, value_enum, default_value_t = CicModeArg::Compat)]
-    pub cic_mode: CicModeArg,
-
-    /// Worker threads for the flow table (flows are sharded by key; cic CSV rows are
-    /// also formatted there; output is the same flows as one thread, in another
-    /// order, as long as no flow is evicted: each thread evicts from its own 1/N
-    /// share of --max-flows).
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub threads: usize,
-
     /// Label rules (TOML); see the long help.
     #[arg(long, value_name = "RULES")]
     pub labels: Option<PathBuf>,
@@ -147,18 +122,8 @@ pub struct Args {
     #[arg(long, value_name = "K")]
     pub early_after: Option<u32>,
 
-    /// Most live flows held at once; beyond it the least recently used flow is
-    /// emitted early and counted as evicted.
-    #[arg(long, default_value_t = 1 << 20, value_name = "N")]
-    pub max_flows: usize,
-
-    /// Flow timeout in seconds, from the flow's first packet (CICFlowMeter: 120).
-    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
-    pub flow_timeout: f64,
-
-    /// Activity timeout in seconds separating active/idle periods (CICFlowMeter: 5).
-    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
-    pub activity_timeout: f64,
+    #[command(flatten)]
+    pub flow: FlowArgs,
 
     /// Never draw the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
@@ -180,29 +145,9 @@ pub enum FormatArg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CicModeArg {
-    Compat,
-    Fixed,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ScopeArg {
     Capture,
     Flow,
-}
-
-/// Counters of the whole run, for the summary.
-#[derive(Debug, Default)]
-struct Summary {
-    files: usize,
-    packets_read: u64,
-    bytes_read: u64,
-    skipped: SkipCounts,
-    flows: FlowStats,
-    rows: u64,
-    /// Flow-scope windows: packets past the per-flow bound.
-    packets_past_window_bound: u64,
-    errors: Vec<String>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -212,32 +157,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(path) => LabelRules::load(path)?,
         None => LabelRules::none(),
     };
-    let flow_cfg = flow_config(&args)?;
+    let spec = spec(&args)?;
     // Check every family setting before the output file is created.
-    let shape = FirstBytesConfig::new(args.first_packets, args.first_bytes)?;
-    let scope = match args.window_scope {
-        ScopeArg::Capture => WindowScope::Capture,
-        ScopeArg::Flow => WindowScope::Flow,
-    };
-    let window = WindowConfig::new(args.window, args.stride, scope, args.max_windows_per_flow)?;
+    spec.validate()?;
     let out = open_output(&args.output)?;
     let mut progress = Progress::new(&args.captures, args.no_progress);
 
-    let mut summary = Summary::default();
-    let (p, s) = (&mut progress, &mut summary);
-    let result = match (args.features, scope) {
-        (Family::Cic, _) => run_cic(&args, flow_cfg, format, out, &rules, p, s),
-        (Family::Bytes, _) => run_bytes(&args, flow_cfg, shape, format, out, &rules, p, s),
-        (Family::Packets, WindowScope::Capture) => {
-            run_capture_windows(&args, flow_cfg, window, format, out, &rules, p, s)
-        }
-        (Family::Packets, WindowScope::Flow) => {
-            run_flow_windows(&args, flow_cfg, window, format, out, &rules, p, s)
-        }
-    };
+    let mut summary = RunSummary::default();
+    let result = extract(
+        &spec,
+        &args.captures,
+        format,
+        out,
+        &rules,
+        &mut progress,
+        &mut summary,
+    );
     progress.finish();
     print_summary(&summary, &args, started);
-    result?;
+    result.with_context(|| format!("extracting features to {}", args.output.display()))?;
     if summary.errors.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -246,6 +184,30 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// The library's settings from the arguments; each is checked here, with the
+/// flag's name in the message.
+fn spec(args: &Args) -> Result<ExtractSpec> {
+    let flow = args.flow.flow_config()?;
+    let first_bytes = FirstBytesConfig::new(args.first_packets, args.first_bytes)?;
+    let scope = match args.window_scope {
+        ScopeArg::Capture => WindowScope::Capture,
+        ScopeArg::Flow => WindowScope::Flow,
+    };
+    let window = WindowConfig::new(args.window, args.stride, scope, args.max_windows_per_flow)?;
+    Ok(ExtractSpec {
+        features: match args.features {
+            Family::Cic => nadir_pipeline::Family::Cic,
+            Family::Packets => nadir_pipeline::Family::Packets,
+            Family::Bytes => nadir_pipeline::Family::Bytes,
+        },
+        cic_mode: args.flow.cic_mode(),
+        flow,
+        early_after: args.early_after,
+        window,
+        first_bytes,
+    })
 }
 
 fn resolve_format(args: &Args) -> Result<OutputFormat> {
@@ -265,33 +227,6 @@ fn resolve_format(args: &Args) -> Result<OutputFormat> {
     }
 }
 
-fn seconds_to_ns(name: &str, seconds: f64) -> Result<i64> {
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
-        bail!("--{name} must be a positive number of seconds, got {seconds}");
-    }
-    Ok((seconds * 1e9) as i64)
-}
-
-fn flow_config(args: &Args) -> Result<FlowConfig> {
-    let flow_timeout_ns = seconds_to_ns("flow-timeout", args.flow_timeout)?;
-    let cfg = FlowConfig {
-        flow_timeout_ns,
-        activity_timeout_ns: seconds_to_ns("activity-timeout", args.activity_timeout)?,
-        idle_expiry_ns: flow_timeout_ns,
-        max_flows: args.max_flows,
-        early_after: None,
-        time_order: match args.cic_mode {
-            CicModeArg::Compat => TimeOrder::AsCaptured,
-            CicModeArg::Fixed => TimeOrder::Monotonic,
-        },
-        // The cic features read no packet bytes; other families set what they need.
-        data_bytes: 0,
-        threads: args.threads,
-    };
-    cfg.validate().context("invalid flow settings")?;
-    Ok(cfg)
-}
-
 fn open_output(path: &Path) -> Result<Box<dyn Write + Send>> {
     if path == Path::new("-") {
         return Ok(Box::new(std::io::stdout()));
@@ -301,677 +236,7 @@ fn open_output(path: &Path) -> Result<Box<dyn Write + Send>> {
     Ok(Box::new(file))
 }
 
-/// A progress bar over the bytes of all captures, hidden when stderr is not a terminal.
-struct Progress {
-    bar: ProgressBar,
-    total_files: usize,
-    /// Bytes of files already finished.
-    done_bytes: u64,
-}
-
-impl Progress {
-    fn new(captures: &[PathBuf], disabled: bool) -> Self {
-        let total: u64 = captures
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum();
-        let bar = if disabled || !std::io::stderr().is_terminal() {
-            ProgressBar::hidden()
-        } else {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar
-        };
-        Progress {
-            bar,
-            total_files: captures.len(),
-            done_bytes: 0,
-        }
-    }
-    fn start_file(&self, index: usize, path: &Path) {
-        self.bar.set_message(format!(
-            "file {}/{} {}",
-            index + 1,
-            self.total_files,
-            path.display()
-        ));
-    }
-    fn update(&self, file_bytes: u64) {
-        self.bar.set_position(self.done_bytes + file_bytes);
-    }
-    fn end_file(&mut self, file_bytes: u64) {
-        self.done_bytes += file_bytes;
-        self.bar.set_position(self.done_bytes);
-    }
-    fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-/// Packets between progress-bar updates.
-const PROGRESS_EVERY: u64 = 1 << 14;
-
-/// Reads one capture, decodes each packet and hands it to `on_packet`. A read
-/// error mid-file is recorded in the summary and ends this file (what was read is
-/// kept by the caller, which flushes its flows afterwards).
-fn for_each_packet(
-    path: &Path,
-    progress: &Progress,
-    summary: &mut Summary,
-    mut on_packet: impl FnMut(&PacketRecord, &[u8]) -> Result<()>,
-) -> Result<u64> {
-    let mut source = match FileSource::open(path, &OpenOptions::default()) {
-        Ok(source) => source,
-        Err(err) => {
-            summary.errors.push(err.to_string());
-            return Ok(0);
-        }
-    };
-    let mut decoder = Decoder::new(DecoderConfig::default());
-    let mut record = PacketRecord::default();
-    let mut packets = 0u64;
-    loop {
-        let raw = match source.next_packet() {
-            Ok(Some(raw)) => raw,
-            Ok(None) => break,
-            Err(err) => {
-                summary.errors.push(format!(
-                    "{err} (flows from the {packets} packets before it were kept)"
-                ));
-                break;
-            }
-        };
-        packets += 1;
-        // Skipped packets are counted by the decoder, per reason.
-        if decoder.decode_into(&raw, &mut record).is_ok() {
-            on_packet(&record, raw.data)?;
-        }
-        if packets.is_multiple_of(PROGRESS_EVERY) {
-            progress.update(source.bytes_read());
-        }
-    }
-    summary.packets_read += packets;
-    summary.skipped.merge(decoder.skipped());
-    let bytes = source.bytes_read();
-    summary.bytes_read += bytes;
-    Ok(bytes)
-}
-
-/// Drives a (sharded) flow table over every capture. With worker threads each
-/// worker hands its flows to an output from `make_output` (given the file's
-/// labeler); `write` turns what ends, flows or workers' batches, into rows.
-#[allow(clippy::too_many_arguments)]
-fn run_flow_family<S, F, K, O>(
-    captures: &[PathBuf],
-    flow_cfg: FlowConfig,
-    make_state: F,
-    rules: &LabelRules,
-    progress: &mut Progress,
-    summary: &mut Summary,
-    sink: &mut O,
-    make_output: impl Fn(&FileLabeler) -> K,
-    mut write: impl FnMut(Ended<'_, S, K::Batch>, &FileLabeler, &mut O) -> Result<(), OutputError>,
-) -> Result<()>
-where
-    S: FlowState,
-    F: FnMut(&FlowMeta) -> S + Clone + Send + 'static,
-    K: ShardOutput<S>,
-    O: ?Sized,
-{
-    for (index, path) in captures.iter().enumerate() {
-        progress.start_file(index, path);
-        summary.files += 1;
-        let labeler = rules.for_file(path);
-        let mut table =
-            ShardedFlowTable::with_output(flow_cfg, make_state.clone(), || make_output(&labeler))?;
-        let mut write_error = None;
-        let mut emit = |ended: Ended<'_, S, K::Batch>| {
-            if write_error.is_none() {
-                if let Err(err) = write(ended, &labeler, &mut *sink) {
-                    write_error = Some(err);
-                }
-            }
-        };
-        let bytes = for_each_packet(path, progress, summary, |pkt, data| {
-            table.push_ended(pkt, data, &mut emit);
-            Ok(())
-        })?;
-        let stats = table.finish_ended(&mut emit)?;
-        summary.flows.merge(&stats);
-        progress.end_file(bytes);
-        if let Some(err) = write_error {
-            return Err(err).context("writing features");
-        }
-    }
-    Ok(())
-}
-
-/// What a table whose workers send copies of their flows ([`CloneFlows`]) hands over.
-type EndedCopies<'a, S> = Ended<'a, S, Vec<FinishedFlow<S>>>;
-
-/// [`run_flow_family`]'s `write` for families whose rows are written on the main
-/// thread: workers send copies of their flows ([`CloneFlows`]) and `write` sees
-/// each flow alike.
-fn each_flow<S, O: ?Sized>(
-    mut write: impl FnMut(FinishedFlow<&S, &FlowMeta>, &FileLabeler, &mut O) -> Result<(), OutputError>,
-) -> impl FnMut(EndedCopies<'_, S>, &FileLabeler, &mut O) -> Result<(), OutputError> {
-    move |ended, labeler, sink| ended.try_for_each_flow(|flow| write(flow, labeler, sink))
-}
-
-fn label_target(meta: &FlowMeta) -> LabelTarget {
-    LabelTarget {
-        src: meta.src.addr,
-        src_port: meta.src.port,
-        dst: meta.dst.addr,
-        dst_port: meta.dst.port,
-        protocol: meta.protocol,
-        first_ts_ns: meta.first_ts_ns,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run_bytes(
-    args: &Args,
-    flow_cfg: FlowConfig,
-    shape: FirstBytesConfig,
-    format: OutputFormat,
-    out: Box<dyn Write + Send>,
-    rules: &LabelRules,
-    progress: &mut Progress,
-    summary: &mut Summary,
-) -> Result<()> {
-    let mut schema = TableSchema::new();
-    push_flow_columns(&mut schema);
-    schema.push("packets", ColumnType::UInt16);
-    for packet in 0..shape.packets() {
-        for byte in 0..shape.bytes() {
-            schema.push(
-                FirstBytesConfig::column_name(packet, byte),
-                ColumnType::UInt8,
-            );
-        }
-    }
-    let mut sink = open_sink(format, schema, out)?;
-    // The sample is complete after N packets: take it then (early snapshot) and
-    // skip the flow's final emission unless the flow stayed shorter.
-    let flow_cfg = FlowConfig {
-        early_after: Some(u32::try_from(shape.packets()).unwrap_or(u32::MAX)),
-        // Frame bytes up to the IP header (tunnels included) plus M.
-        data_bytes: shape.bytes() + MAX_HEADER_BYTES_BEFORE_IP,
-        ..flow_cfg
-    };
-    let mut text = FlowColumnText::default();
-    run_flow_family(
-        &args.captures,
-        flow_cfg,
-        move |_: &FlowMeta| FirstBytes::new(shape),
-        rules,
-        progress,
-        summary,
-        sink.as_mut(),
-        |_| CloneFlows::default(),
-        each_flow::<FirstBytes, dyn RowSink>(|flow, labeler, sink| {
-            if !bytes::should_emit(flow.meta, flow.state) {
-                return Ok(());
-            }
-            let label = labeler.label(&label_target(flow.meta));
-            put_flow_columns(sink, &mut text, flow.meta, label);
-            sink.put(Value::U16(flow.state.packets() as u16));
-            for &byte in flow.state.tensor() {
-                sink.put(Value::U8(byte));
-            }
-            sink.end_row()
-        }),
-    )?;
-    summary.rows = sink.rows();
-    sink.finish()?;
-    Ok(())
-}
-
-/// The cic rows go out as the reference tool prints them (CSV: the fork's exact
-/// number formatting) or through a typed sink (Parquet, JSON lines: the identity
-/// columns as text/integers, the 79 features as float64 since the tool itself mixes
-/// integer and real printing within a column).
-fn run_cic(
-    args: &Args,
-    flow_cfg: FlowConfig,
-    format: OutputFormat,
-    out: Box<dyn Write + Send>,
-    rules: &LabelRules,
-    progress: &mut Progress,
-    summary: &mut Summary,
-) -> Result<()> {
-    let mode = match args.cic_mode {
-        CicModeArg::Compat => CicMode::Compat,
-        CicModeArg::Fixed => CicMode::Fixed,
-    };
-    let cic_cfg = CicConfig {
-        mode,
-        activity_timeout_ns: flow_cfg.activity_timeout_ns,
-    };
-    let flow_cfg = FlowConfig {
-        early_after: args.early_after,
-        ..FlowConfig {
-            time_order: cic_flow_config(mode).time_order,
-            data_bytes: cic_flow_config(mode).data_bytes,
-            ..flow_cfg
-        }
-    };
-    flow_cfg.validate().context("invalid flow settings")?;
-    let mut writer = CicWriter::new(format, out, mode)?;
-    let write_flow =
-        |flow: FinishedFlow<&CicFlow, &FlowMeta>, labeler: &FileLabeler, writer: &mut CicWriter| {
-            writer.write(
-                flow.meta,
-                flow.state,
-                labeler.label(&label_target(flow.meta)),
-            )
-        };
-    let make_state = CicFlow::factory(cic_cfg);
-    if format == OutputFormat::Csv {
-        // Workers format their own rows; the main thread only writes the text.
-        run_flow_family(
-            &args.captures,
-            flow_cfg,
-            make_state,
-            rules,
-            progress,
-            summary,
-            &mut writer,
-            |labeler| CsvRows::new(labeler.clone()),
-            |ended, labeler, writer| match ended {
-                Ended::Flow(flow) => write_flow(flow, labeler, writer),
-                Ended::Batch(rows) => writer.write_rows(&rows),
-            },
-        )?;
-    } else {
-        run_flow_family(
-            &args.captures,
-            flow_cfg,
-            make_state,
-            rules,
-            progress,
-            summary,
-            &mut writer,
-            |_| CloneFlows::default(),
-            each_flow(write_flow),
-        )?;
-    }
-    summary.rows = writer.rows();
-    writer.finish()?;
-    Ok(())
-}
-
-/// Bytes of CSV rows gathered before each write to the output.
-const CSV_BLOCK: usize = 1 << 20;
-
-/// A flow-table worker's cic CSV rows: labelled and formatted on the worker thread.
-struct CsvRows {
-    labeler: FileLabeler,
-    text: TextBlock,
-    rows: u64,
-}
-
-/// A batch of [`CsvRows`]: `rows` rows of CSV text.
-struct CsvText {
-    text: Vec<u8>,
-    rows: u64,
-}
-
-impl CsvRows {
-    fn new(labeler: FileLabeler) -> Self {
-        CsvRows {
-            labeler,
-            text: TextBlock::with_capacity(256 << 10),
-            rows: 0,
-        }
-    }
-}
-
-impl ShardOutput<CicFlow> for CsvRows {
-    type Batch = CsvText;
-
-    fn add(&mut self, flow: FinishedFlow<&CicFlow, &FlowMeta>) {
-        let label = self.labeler.label(&label_target(flow.meta));
-        flow.state.write_csv_row(flow.meta, &mut self.text, label);
-        self.rows += 1;
-    }
-
-    fn take(&mut self) -> Option<CsvText> {
-        if self.rows == 0 {
-            return None;
-        }
-        let batch = CsvText {
-            text: self.text.as_bytes().to_vec(),
-            rows: self.rows,
-        };
-        self.text.clear();
-        self.rows = 0;
-        Some(batch)
-    }
-}
-
-/// Where cic rows go: CSV bytes formatted by the cic module, or a typed sink.
-enum CicWriter {
-    /// Rows are formatted straight into `pending`, written out in ~1 MiB blocks
-    /// (a `BufWriter` would copy every row once more).
-    Csv {
-        out: Box<dyn Write + Send>,
-        pending: TextBlock,
-        rows: u64,
-    },
-    Sink {
-        sink: Box<dyn RowSink>,
-        text: CicText,
-        rows: u64,
-    },
-}
-
-/// Reused text of one cic row's identity columns (no allocation once warm).
-struct CicText {
-    mode: CicMode,
-    flow_id: Vec<u8>,
-    src: Vec<u8>,
-    dst: Vec<u8>,
-    timestamp: Vec<u8>,
-}
-
-impl CicText {
-    fn fill(&mut self, id: &CicIdentity) {
-        self.flow_id.clear();
-        id.write_flow_id(&mut self.flow_id);
-        self.src.clear();
-        write_ip(&mut self.src, id.src.addr);
-        self.dst.clear();
-        write_ip(&mut self.dst, id.dst.addr);
-        self.timestamp.clear();
-        write_timestamp(&mut self.timestamp, id.start_ts_ns, self.mode);
-    }
-}
-
-/// The cic module writes only ASCII (addresses, digits, dashes, colons).
-fn ascii(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).unwrap_or("")
-}
-
-impl CicWriter {
-    fn new(format: OutputFormat, out: Box<dyn Write + Send>, mode: CicMode) -> Result<Self> {
-        Ok(match format {
-            OutputFormat::Csv => {
-                let mut header = Vec::new();
-                write_csv_header(&mut header);
-                // Past the flush point, room for the longest row (~28 KB in fixed
-                // mode) without growing; a longer label grows the block once.
-                let mut pending = TextBlock::with_capacity(CSV_BLOCK + (64 << 10));
-                pending.extend_from_slice(&header);
-                CicWriter::Csv {
-                    out,
-                    pending,
-                    rows: 0,
-                }
-            }
-            _ => {
-                let mut schema = TableSchema::new();
-                for (index, name) in CIC_COLUMNS.iter().enumerate() {
-                    let kind = match index {
-                        2 | 4 | 5 => ColumnType::UInt16,        // ports, protocol
-                        0 | 1 | 3 | 6 | 86 => ColumnType::Utf8, // Flow ID, IPs, Timestamp, Label
-                        _ => ColumnType::Float64,
-                    };
-                    schema.push(*name, kind);
-                }
-                let text = CicText {
-                    mode,
-                    flow_id: Vec::new(),
-                    src: Vec::new(),
-                    dst: Vec::new(),
-                    timestamp: Vec::new(),
-                };
-                CicWriter::Sink {
-                    sink: open_sink(format, schema, out)?,
-                    text,
-                    rows: 0,
-                }
-            }
-        })
-    }
-}
-
-impl CicWriter {
-    fn rows(&self) -> u64 {
-        match self {
-            CicWriter::Csv { rows, .. } | CicWriter::Sink { rows, .. } => *rows,
-        }
-    }
-
-    fn write(&mut self, meta: &FlowMeta, flow: &CicFlow, label: &str) -> Result<(), OutputError> {
-        match self {
-            CicWriter::Csv { out, pending, rows } => {
-                flow.write_csv_row(meta, pending, label);
-                *rows += 1;
-                if pending.len() < CSV_BLOCK {
-                    return Ok(());
-                }
-                let written = out.write_all(pending.as_bytes());
-                pending.clear();
-                written.map_err(|source| OutputError::Io { row: *rows, source })
-            }
-            CicWriter::Sink { sink, text, rows } => {
-                let record = flow.record(meta);
-                let id = &record.identity;
-                text.fill(id);
-                sink.put(Value::Str(ascii(&text.flow_id)));
-                sink.put(Value::Str(ascii(&text.src)));
-                sink.put(Value::U16(id.src.port));
-                sink.put(Value::Str(ascii(&text.dst)));
-                sink.put(Value::U16(id.dst.port));
-                sink.put(Value::U16(u16::from(id.protocol)));
-                sink.put(Value::Str(ascii(&text.timestamp)));
-                for value in record.features.values() {
-                    sink.put(Value::F64(value.as_f64()));
-                }
-                sink.put(Value::Str(label));
-                *rows += 1;
-                sink.end_row()
-            }
-        }
-    }
-
-    /// Writes rows formatted by a worker ([`CsvRows`]): what is pending first, then
-    /// the batch as it is.
-    fn write_rows(&mut self, batch: &CsvText) -> Result<(), OutputError> {
-        let CicWriter::Csv { out, pending, rows } = self else {
-            // Workers format rows only for CSV output.
-            return Ok(());
-        };
-        let mut written = Ok(());
-        if !pending.is_empty() {
-            written = out.write_all(pending.as_bytes());
-            pending.clear();
-        }
-        *rows += batch.rows;
-        written
-            .and_then(|()| out.write_all(&batch.text))
-            .map_err(|source| OutputError::Io { row: *rows, source })
-    }
-
-    fn finish(self) -> Result<()> {
-        match self {
-            CicWriter::Csv {
-                mut out, pending, ..
-            } => out
-                .write_all(pending.as_bytes())
-                .and_then(|()| out.flush())
-                .context("writing the output"),
-            CicWriter::Sink { mut sink, .. } => Ok(sink.finish()?),
-        }
-    }
-}
-
-/// Link, VLAN/MPLS and tunnel headers in front of the (inner) IP header that the
-/// bytes family allows for when it limits the bytes copied per packet.
-const MAX_HEADER_BYTES_BEFORE_IP: usize = 512;
-
-#[allow(clippy::too_many_arguments)]
-fn run_flow_windows(
-    args: &Args,
-    flow_cfg: FlowConfig,
-    window: WindowConfig,
-    format: OutputFormat,
-    out: Box<dyn Write + Send>,
-    rules: &LabelRules,
-    progress: &mut Progress,
-    summary: &mut Summary,
-) -> Result<()> {
-    let mut schema = TableSchema::new();
-    push_flow_columns(&mut schema);
-    schema.push("window_index", ColumnType::UInt64);
-    schema.push("first_packet", ColumnType::UInt64);
-    schema.push("last_packet", ColumnType::UInt64);
-    schema.push("padding", ColumnType::UInt16);
-    window.push_feature_columns(&mut schema);
-    let mut sink = open_sink(format, schema, out)?;
-    let mut text = FlowColumnText::default();
-    let mut past_bound = 0u64;
-    run_flow_family(
-        &args.captures,
-        FlowConfig {
-            early_after: None,
-            data_bytes: 0,
-            ..flow_cfg
-        },
-        move |_: &FlowMeta| FlowPackets::new(&window),
-        rules,
-        progress,
-        summary,
-        sink.as_mut(),
-        |_| CloneFlows::default(),
-        each_flow::<FlowPackets, dyn RowSink>(|flow, labeler, sink| {
-            past_bound += flow.state.dropped();
-            let label = labeler.label(&label_target(flow.meta));
-            for view in flow.state.windows(&window) {
-                put_flow_columns(sink, &mut text, flow.meta, label);
-                put_window_position(sink, &view);
-                view.put_features(sink);
-                sink.end_row()?;
-            }
-            Ok(())
-        }),
-    )?;
-    summary.packets_past_window_bound = past_bound;
-    summary.rows = sink.rows();
-    sink.finish()?;
-    Ok(())
-}
-
-fn put_window_position(sink: &mut dyn RowSink, view: &WindowView<'_>) {
-    sink.put(Value::U64(view.index));
-    sink.put(Value::U64(view.first_packet));
-    sink.put(Value::U64(view.last_packet));
-    sink.put(Value::U16(u16::try_from(view.padding).unwrap_or(u16::MAX)));
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run_capture_windows(
-    args: &Args,
-    flow_cfg: FlowConfig,
-    window: WindowConfig,
-    format: OutputFormat,
-    out: Box<dyn Write + Send>,
-    rules: &LabelRules,
-    progress: &mut Progress,
-    summary: &mut Summary,
-) -> Result<()> {
-    let mut schema = TableSchema::new()
-        .with("source", ColumnType::Utf8)
-        .with("window_index", ColumnType::UInt64)
-        .with("first_packet", ColumnType::UInt64)
-        .with("last_packet", ColumnType::UInt64)
-        .with("first_ts_ns", ColumnType::Int64)
-        .with("last_ts_ns", ColumnType::Int64)
-        .with("padding", ColumnType::UInt16)
-        .with("label", ColumnType::Utf8);
-    window.push_feature_columns(&mut schema);
-    debug_assert_eq!(schema.len(), 8 + window.window() * PACKET_FEATURES.len());
-    let mut sink = open_sink(format, schema, out)?;
-    // One stream in capture order: the table only tracks directions, on this thread.
-    let flow_cfg = FlowConfig {
-        threads: 1,
-        early_after: None,
-        data_bytes: 0,
-        ..flow_cfg
-    };
-    for (index, path) in args.captures.iter().enumerate() {
-        progress.start_file(index, path);
-        summary.files += 1;
-        let labeler = rules.for_file(path);
-        let source_name = path.display().to_string();
-        let tap = DirectionTap::default();
-        let state = tap.clone();
-        let mut table = FlowTable::new(flow_cfg, move |_: &FlowMeta| state.clone())?;
-        let mut windower = CaptureWindower::new(window);
-        let mut ignore = |_: FinishedFlow<&DirectionTap, &FlowMeta>| {};
-        let sink_ref = sink.as_mut();
-        let bytes = for_each_packet(path, progress, summary, |pkt, data| {
-            table.push(pkt, data, &mut ignore);
-            let label = if labeler.is_empty() {
-                None
-            } else {
-                labeler.rule_index(&LabelTarget {
-                    src: pkt.src,
-                    src_port: pkt.src_port,
-                    dst: pkt.dst,
-                    dst_port: pkt.dst_port,
-                    protocol: pkt.protocol,
-                    first_ts_ns: pkt.ts_ns,
-                })
-            };
-            if windower.push(pkt, tap.last_direction(), label) {
-                write_capture_window(sink_ref, &source_name, &labeler, &windower)?;
-            }
-            Ok(())
-        })?;
-        if windower.finish() {
-            write_capture_window(sink.as_mut(), &source_name, &labeler, &windower)?;
-        }
-        table.finish(&mut ignore);
-        summary.flows.merge(&table.stats());
-        progress.end_file(bytes);
-    }
-    summary.rows = sink.rows();
-    sink.finish()?;
-    Ok(())
-}
-
-/// Writes the windower's current window.
-fn write_capture_window(
-    sink: &mut dyn RowSink,
-    source: &str,
-    labeler: &FileLabeler,
-    windower: &CaptureWindower,
-) -> Result<()> {
-    let label = labeler.label_of(windower.window_label());
-    let Some(view) = windower.current_window() else {
-        return Ok(());
-    };
-    sink.put(Value::Str(source));
-    sink.put(Value::U64(view.index));
-    sink.put(Value::U64(view.first_packet));
-    sink.put(Value::U64(view.last_packet));
-    sink.put(Value::I64(view.first_ts_ns));
-    sink.put(Value::I64(view.last_ts_ns));
-    sink.put(Value::U16(u16::try_from(view.padding).unwrap_or(u16::MAX)));
-    sink.put(Value::Str(label));
-    view.put_features(sink);
-    sink.end_row().context("writing features")
-}
-
-fn print_summary(summary: &Summary, args: &Args, started: Instant) {
+fn print_summary(summary: &RunSummary, args: &Args, started: Instant) {
     let elapsed = started.elapsed().as_secs_f64();
     let flows = &summary.flows;
     let skipped = summary.skipped.total();

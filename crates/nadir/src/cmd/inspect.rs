@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use nadir_model::bundle::Bundle;
+use nadir_detect::Bundle;
 
 /// Show what a model bundle (.nadir) holds, after verifying it.
 ///

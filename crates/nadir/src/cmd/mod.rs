@@ -2,10 +2,92 @@
 
 pub mod dataset;
 #[cfg(feature = "ml")]
+pub mod demo;
+#[cfg(feature = "ml")]
+pub mod detect;
+#[cfg(feature = "ml")]
 pub mod evaluate;
+#[cfg(feature = "ml")]
+pub mod explain;
 pub mod extract;
 #[cfg(feature = "ml")]
 pub mod inspect;
 pub mod inspect_capture;
 #[cfg(feature = "ml")]
 pub mod train;
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use nadir_features::cic::CicMode;
+use nadir_flow::{FlowConfig, TimeOrder};
+
+/// How CICFlowMeter features are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CicModeArg {
+    /// Reproduce CICFlowMeter's quirks, as the public datasets were made.
+    Compat,
+    /// Repair its bugs; never NaN or Infinity.
+    Fixed,
+}
+
+/// Flow-table settings shared by the verbs that read packets (`extract`, `detect`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct FlowArgs {
+    /// cic: reproduce CICFlowMeter's quirks (compat) or repair them (fixed).
+    #[arg(long, value_enum, default_value_t = CicModeArg::Compat)]
+    pub cic_mode: CicModeArg,
+
+    /// Worker threads for the flow table (flows are sharded by key; each thread evicts
+    /// from its own 1/N share of --max-flows).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+
+    /// Most live flows held at once; beyond it the least recently used flow is
+    /// emitted early and counted as evicted.
+    #[arg(long, default_value_t = 1 << 20, value_name = "N")]
+    pub max_flows: usize,
+
+    /// Flow timeout in seconds, from the flow's first packet (CICFlowMeter: 120).
+    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
+    pub flow_timeout: f64,
+
+    /// Activity timeout in seconds separating active/idle periods (CICFlowMeter: 5).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub activity_timeout: f64,
+}
+
+fn seconds_to_ns(name: &str, seconds: f64) -> Result<i64> {
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
+        bail!("--{name} must be a positive number of seconds, got {seconds}");
+    }
+    Ok((seconds * 1e9) as i64)
+}
+
+impl FlowArgs {
+    pub fn cic_mode(&self) -> CicMode {
+        match self.cic_mode {
+            CicModeArg::Compat => CicMode::Compat,
+            CicModeArg::Fixed => CicMode::Fixed,
+        }
+    }
+
+    /// The flow table's settings (feature families adjust early emission and packet bytes).
+    pub fn flow_config(&self) -> Result<FlowConfig> {
+        let flow_timeout_ns = seconds_to_ns("flow-timeout", self.flow_timeout)?;
+        let cfg = FlowConfig {
+            flow_timeout_ns,
+            activity_timeout_ns: seconds_to_ns("activity-timeout", self.activity_timeout)?,
+            idle_expiry_ns: flow_timeout_ns,
+            max_flows: self.max_flows,
+            early_after: None,
+            time_order: match self.cic_mode {
+                CicModeArg::Compat => TimeOrder::AsCaptured,
+                CicModeArg::Fixed => TimeOrder::Monotonic,
+            },
+            data_bytes: 0,
+            threads: self.threads,
+        };
+        cfg.validate().context("invalid flow settings")?;
+        Ok(cfg)
+    }
+}

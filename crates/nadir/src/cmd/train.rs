@@ -10,15 +10,15 @@ use nadir_dataset::{
     class_weights, smote, Dataset, GroupBy, LabelMode, LoadOptions, Pipeline, PipelineSpec,
     SplitSpec,
 };
-use nadir_eval::{EvaluationSummary, LdpiThresholds, ThresholdRule};
-use nadir_model::bundle::{
-    fingerprint_training_data, Bundle, BundleParts, DataFingerprint, Thresholds,
-};
+use nadir_detect::bundle::{fingerprint_training_data, Bundle, BundleParts, DataFingerprint};
+use nadir_detect::scorer::score;
+use nadir_detect::{BenignThresholds, ThresholdRule, Thresholds};
+use nadir_eval::EvaluationSummary;
 use nadir_model::{ArchConfig, Head, ModelConfig, ModelKind, TrainData, TrainOptions};
 use serde::Deserialize;
 
 use super::evaluate::{
-    evaluate_scored, layout_shape, score, write_history_plots, write_report, ReportArgs,
+    evaluate_scored, layout_shape, write_history_plots, write_report, ReportArgs,
 };
 
 /// Train a model on a labelled dataset and save it as one bundle file.
@@ -489,11 +489,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .filter(|(_, &a)| !a)
         .map(|(&s, _)| s)
         .collect();
-    let ldpi = if matches!(kind, ModelKind::Ldpi | ModelKind::Autoencoder) && !benign_val.is_empty()
-    {
-        Some(LdpiThresholds::from_benign(&benign_val)?)
-    } else {
+    // Every family stores the benign-score thresholds, so detection can pick any by name.
+    let benign_thresholds = if benign_val.is_empty() {
         None
+    } else {
+        Some(BenignThresholds::from_benign(&benign_val)?)
     };
     println!(
         "threshold {:.6} ({rule}): on validation FPR {:.4}, recall {:.4}",
@@ -548,7 +548,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         pipeline,
         labels: data.labels.clone(),
         split: Some(spec),
-        thresholds: Thresholds { decision, ldpi },
+        thresholds: Thresholds {
+            decision,
+            benign: benign_thresholds,
+        },
+        explain_baseline: column_medians(&train_x.data, features),
         validation: Some(val_eval.summary()),
         evaluation: test_summary,
         training_data: DataFingerprint {
@@ -571,6 +575,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Per column, the median of `rows x cols` values (the explanation baseline: a typical
+/// training row in model-input space).
+fn column_medians(data: &[f32], cols: usize) -> Vec<f32> {
+    let rows = data.len() / cols.max(1);
+    let mut column = Vec::with_capacity(rows);
+    (0..cols)
+        .map(|c| {
+            column.clear();
+            column.extend((0..rows).map(|r| data[r * cols + c]));
+            column.sort_by(f32::total_cmp);
+            match rows {
+                0 => 0.0,
+                n if n % 2 == 1 => column[n / 2],
+                n => (column[n / 2 - 1] + column[n / 2]) / 2.0,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,6 +612,13 @@ mod tests {
         assert!(chosen.iter().all(|i| i % 2 == 0));
         let ones = chosen.iter().filter(|&&i| y[i] == 1).count();
         assert!((45..=55).contains(&ones), "{ones}");
+    }
+
+    #[test]
+    fn column_medians_per_column() {
+        let data = [1.0, 10.0, 3.0, 30.0, 2.0, 20.0, 4.0, 40.0];
+        assert_eq!(column_medians(&data, 2), vec![2.5, 25.0]);
+        assert_eq!(column_medians(&data[..6], 2), vec![2.0, 20.0]);
     }
 
     #[test]

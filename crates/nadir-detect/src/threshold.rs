@@ -15,8 +15,26 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bootstrap::quantile_sorted;
-use crate::{check_lengths, check_scores, EvalError};
+use nadir_eval::bootstrap::quantile_sorted;
+use nadir_eval::report::ratio;
+
+/// A threshold rule that cannot be read, calibrated or applied.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ThresholdError {
+    /// A threshold rule or option with an impossible value.
+    #[error("threshold rule {rule}: {reason}")]
+    InvalidRule { rule: String, reason: String },
+    /// A threshold rule string that does not parse.
+    #[error("cannot read threshold rule {input:?}: {reason} (expected fixed:0.5, fpr:0.01, benign-pct:99, benign-max, benign-max:1.01 or best-accuracy)")]
+    ParseRule { input: String, reason: String },
+    /// A score that is NaN or infinite.
+    #[error("score at row {row} is {value}, not a finite number")]
+    NonFiniteScore { row: usize, value: f32 },
+    /// Scores and flags of different lengths.
+    #[error("threshold calibration: {flags} flags but {scores} scores")]
+    LengthMismatch { flags: usize, scores: usize },
+}
 
 /// How to choose the decision threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,10 +69,10 @@ impl fmt::Display for ThresholdRule {
 }
 
 impl FromStr for ThresholdRule {
-    type Err = EvalError;
+    type Err = ThresholdError;
 
-    fn from_str(input: &str) -> Result<Self, EvalError> {
-        let bad = |reason: &str| EvalError::ParseRule {
+    fn from_str(input: &str) -> Result<Self, ThresholdError> {
+        let bad = |reason: &str| ThresholdError::ParseRule {
             input: input.to_string(),
             reason: reason.to_string(),
         };
@@ -62,7 +80,7 @@ impl FromStr for ThresholdRule {
             Some((k, v)) => (k.trim(), Some(v.trim())),
             None => (input.trim(), None),
         };
-        let number = |v: Option<&str>| -> Result<f64, EvalError> {
+        let number = |v: Option<&str>| -> Result<f64, ThresholdError> {
             let v = v.ok_or_else(|| bad("this rule needs a number after ':'"))?;
             v.parse::<f64>()
                 .map_err(|_| bad(&format!("{v:?} is not a number")))
@@ -85,8 +103,8 @@ impl FromStr for ThresholdRule {
 
 impl ThresholdRule {
     /// Checks the rule's number is in range.
-    pub fn validate(&self) -> Result<(), EvalError> {
-        let invalid = |reason: &str| EvalError::InvalidRule {
+    pub fn validate(&self) -> Result<(), ThresholdError> {
+        let invalid = |reason: &str| ThresholdError::InvalidRule {
             rule: self.to_string(),
             reason: reason.to_string(),
         };
@@ -115,10 +133,20 @@ impl ThresholdRule {
         &self,
         scores: &[f32],
         is_anomaly: &[bool],
-    ) -> Result<CalibratedThreshold, EvalError> {
+    ) -> Result<CalibratedThreshold, ThresholdError> {
         self.validate()?;
-        check_lengths("threshold calibration", is_anomaly.len(), scores.len())?;
-        check_scores(scores)?;
+        if is_anomaly.len() != scores.len() {
+            return Err(ThresholdError::LengthMismatch {
+                flags: is_anomaly.len(),
+                scores: scores.len(),
+            });
+        }
+        if let Some(row) = scores.iter().position(|s| !s.is_finite()) {
+            return Err(ThresholdError::NonFiniteScore {
+                row,
+                value: scores[row],
+            });
+        }
         let mut benign: Vec<f64> = scores
             .iter()
             .zip(is_anomaly)
@@ -126,7 +154,7 @@ impl ThresholdRule {
             .map(|(&s, _)| f64::from(s))
             .collect();
         if self.needs_scores() && benign.is_empty() {
-            return Err(EvalError::InvalidRule {
+            return Err(ThresholdError::InvalidRule {
                 rule: self.to_string(),
                 reason: "the validation split holds no benign rows to calibrate on".into(),
             });
@@ -154,7 +182,7 @@ impl ThresholdRule {
                 }
             }
             Self::BestAccuracy => best_accuracy_threshold(scores, is_anomaly, benign.len())
-                .ok_or_else(|| EvalError::InvalidRule {
+                .ok_or_else(|| ThresholdError::InvalidRule {
                     rule: self.to_string(),
                     reason: "the validation split holds no anomalous rows to calibrate on".into(),
                 })?,
@@ -243,33 +271,129 @@ impl CalibratedThreshold {
         Self {
             rule,
             value,
-            calibration_fpr: crate::report::ratio(fp as f64, neg as f64),
-            calibration_recall: crate::report::ratio(tp as f64, pos as f64),
+            calibration_fpr: ratio(fp as f64, neg as f64),
+            calibration_recall: ratio(tp as f64, pos as f64),
             calibration_rows: scores.len(),
         }
     }
 }
 
-/// LDPI's four thresholds from benign scores (seeds-spec §4.6).
+/// Thresholds from the scores of held-out benign rows only (LDPI, seeds-spec §4.6), stored in
+/// the bundle so that any of them can be chosen at detection time by name.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LdpiThresholds {
+pub struct BenignThresholds {
     pub p99: f64,
+    pub p99_9: f64,
     pub p99_99: f64,
     pub max: f64,
     pub max_1_01: f64,
 }
 
-impl LdpiThresholds {
-    /// All four from scores of benign rows only.
-    pub fn from_benign(benign_scores: &[f32]) -> Result<Self, EvalError> {
+impl BenignThresholds {
+    /// The names `--threshold` accepts, in increasing order of strictness.
+    pub const NAMES: [&'static str; 5] = ["p99", "p99.9", "p99.99", "max", "1.01max"];
+
+    /// All of them from scores of benign rows only.
+    pub fn from_benign(benign_scores: &[f32]) -> Result<Self, ThresholdError> {
         let all_benign = vec![false; benign_scores.len()];
         let at = |rule: ThresholdRule| rule.calibrate(benign_scores, &all_benign).map(|t| t.value);
         Ok(Self {
             p99: at(ThresholdRule::BenignPercentile(99.0))?,
+            p99_9: at(ThresholdRule::BenignPercentile(99.9))?,
             p99_99: at(ThresholdRule::BenignPercentile(99.99))?,
             max: at(ThresholdRule::BenignMax(1.0))?,
             max_1_01: at(ThresholdRule::BenignMax(1.01))?,
         })
+    }
+
+    /// The threshold called `name` (one of [`Self::NAMES`]).
+    pub fn named(&self, name: &str) -> Option<f64> {
+        Some(match name {
+            "p99" => self.p99,
+            "p99.9" => self.p99_9,
+            "p99.99" => self.p99_99,
+            "max" => self.max,
+            "1.01max" | "max*1.01" => self.max_1_01,
+            _ => return None,
+        })
+    }
+}
+
+/// Thresholds stored with the model: the one detection applies by default, and the
+/// benign-score thresholds when the validation split held benign rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Flag a sample when its anomaly score is `>= decision.value`.
+    pub decision: CalibratedThreshold,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benign: Option<BenignThresholds>,
+}
+
+/// What `--threshold` asks for: a number, or a threshold stored in the bundle by name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ThresholdChoice {
+    /// The bundle's decision threshold.
+    Default,
+    Value(f64),
+    Named(String),
+}
+
+impl FromStr for ThresholdChoice {
+    type Err = ThresholdError;
+
+    fn from_str(input: &str) -> Result<Self, ThresholdError> {
+        let text = input.trim();
+        if text == "default" || text == "decision" {
+            return Ok(Self::Default);
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Self::Value(v)),
+            Ok(_) => Err(ThresholdError::ParseRule {
+                input: input.to_string(),
+                reason: "a threshold must be a finite number".into(),
+            }),
+            Err(_) => Ok(Self::Named(text.to_string())),
+        }
+    }
+}
+
+/// A threshold resolved against a bundle: the value and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppliedThreshold {
+    pub value: f64,
+    /// `default (fpr:0.01)`, `p99`, `given`.
+    pub source: String,
+}
+
+impl Thresholds {
+    /// Resolves a choice; an unknown name is refused with the names this bundle holds.
+    pub fn resolve(&self, choice: &ThresholdChoice) -> Result<AppliedThreshold, ThresholdError> {
+        match choice {
+            ThresholdChoice::Default => Ok(AppliedThreshold {
+                value: self.decision.value,
+                source: format!("default ({})", self.decision.rule),
+            }),
+            ThresholdChoice::Value(v) => Ok(AppliedThreshold {
+                value: *v,
+                source: "given".into(),
+            }),
+            ThresholdChoice::Named(name) => match self.benign.as_ref().and_then(|b| b.named(name)) {
+                Some(value) => Ok(AppliedThreshold {
+                    value,
+                    source: name.clone(),
+                }),
+                None => Err(ThresholdError::InvalidRule {
+                    rule: name.clone(),
+                    reason: match self.benign {
+                        Some(_) => format!(
+                            "not a number and not a stored threshold; this bundle holds default, {}",
+                            BenignThresholds::NAMES.join(", ")
+                        ),
+                        None => "not a number, and this bundle stores only its default threshold (its validation split held no benign rows)".into(),
+                    },
+                }),
+            },
+        }
     }
 }
 
@@ -366,11 +490,27 @@ mod tests {
     }
 
     #[test]
-    fn ldpi_thresholds_are_ordered() {
+    fn benign_thresholds_are_ordered_and_named() {
         let benign: Vec<f32> = (0..10_000).map(|i| i as f32 / 10_000.0).collect();
-        let t = LdpiThresholds::from_benign(&benign).unwrap();
+        let t = BenignThresholds::from_benign(&benign).unwrap();
         assert!((t.p99 - 0.98990).abs() < 1e-4, "{t:?}");
-        assert!(t.p99 < t.p99_99 && t.p99_99 < t.max && t.max < t.max_1_01);
+        assert!(t.p99 < t.p99_9 && t.p99_9 < t.p99_99 && t.p99_99 < t.max && t.max < t.max_1_01);
+        let values: Vec<f64> = BenignThresholds::NAMES
+            .iter()
+            .map(|n| t.named(n).unwrap())
+            .collect();
+        assert!(values.windows(2).all(|w| w[0] < w[1]), "{values:?}");
+        let stored = Thresholds {
+            decision: ThresholdRule::Fixed(0.5).calibrate(&[0.1], &[false]).unwrap(),
+            benign: Some(t),
+        };
+        let pick = |text: &str| stored.resolve(&text.parse().unwrap());
+        assert_eq!(pick("p99.9").unwrap().value, t.p99_9);
+        assert_eq!(pick("0.25").unwrap().value, 0.25);
+        assert_eq!(pick("default").unwrap().value, 0.5);
+        let err = pick("p42").unwrap_err().to_string();
+        assert!(err.contains("p99.99") && err.contains("p42"), "{err}");
+        assert!("inf".parse::<ThresholdChoice>().is_err());
         assert!((t.max_1_01 - 0.9999 * 1.01).abs() < 1e-6);
     }
 

@@ -1,7 +1,7 @@
 //! The `.nadir` bundle: one file with everything detection needs to score data
 //! exactly as training did.
 //!
-//! # Container (format version 1)
+//! # Container (format version 2)
 //!
 //! ```text
 //! offset  size  field
@@ -29,16 +29,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use nadir_dataset::{FeatureSchema, LabelMap, LoadOptions, Pipeline, SchemaMismatch, SplitSpec};
-use nadir_eval::{CalibratedThreshold, EvaluationSummary, LdpiThresholds};
+use nadir_eval::EvaluationSummary;
+use nadir_model::{History, ModelConfig, ModelError, ModelKind, TrainOptions, Trained};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{History, ModelConfig, ModelError, ModelKind, TrainOptions, Trained};
+use crate::threshold::Thresholds;
 
 /// First eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"\x89NADIR\r\n";
 /// The container and manifest layout this nadir writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the benign-score thresholds by name and the explanation baseline.
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes before the manifest.
 pub const HEADER_LEN: usize = 60;
 /// Longest manifest accepted (a guard against a corrupt length asking for gigabytes).
@@ -114,16 +116,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Thresholds stored with the model: the one detection applies, and LDPI's four
-/// benign-score thresholds when they were computed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Thresholds {
-    /// Flag a sample when its anomaly score is `>= decision.value`.
-    pub decision: CalibratedThreshold,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ldpi: Option<LdpiThresholds>,
-}
-
 /// Identity of the data a model was trained on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataFingerprint {
@@ -159,6 +151,9 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitSpec>,
     pub thresholds: Thresholds,
+    /// The reference input of integrated-gradients explanations: per model input, the median
+    /// of the preprocessed training rows.
+    pub explain_baseline: Vec<f32>,
     /// Metrics on the validation split (where the threshold was chosen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<EvaluationSummary>,
@@ -189,6 +184,7 @@ pub struct BundleParts {
     pub labels: LabelMap,
     pub split: Option<SplitSpec>,
     pub thresholds: Thresholds,
+    pub explain_baseline: Vec<f32>,
     pub validation: Option<EvaluationSummary>,
     pub evaluation: Option<EvaluationSummary>,
     pub training_data: DataFingerprint,
@@ -259,6 +255,7 @@ impl Bundle {
             labels: parts.labels,
             split: parts.split,
             thresholds: parts.thresholds,
+            explain_baseline: parts.explain_baseline,
             validation: parts.validation,
             evaluation: parts.evaluation,
             training_data: parts.training_data,
@@ -318,6 +315,14 @@ impl Bundle {
             return bad(format!(
                 "decision threshold {} is not finite",
                 m.thresholds.decision.value
+            ));
+        }
+        if m.explain_baseline.len() != m.model.input.sample_len() {
+            return bad(format!(
+                "the explanation baseline has {} values but the model's input {} takes {}",
+                m.explain_baseline.len(),
+                m.model.input,
+                m.model.input.sample_len()
             ));
         }
         let weights_hash = hex(&Sha256::digest(&self.weights));
@@ -581,11 +586,11 @@ impl fmt::Display for Bundle {
             "threshold       {:.6} ({}; on {} validation rows: FPR {:.4}, recall {:.4})",
             t.value, t.rule, t.calibration_rows, t.calibration_fpr, t.calibration_recall
         )?;
-        if let Some(l) = &m.thresholds.ldpi {
+        if let Some(b) = &m.thresholds.benign {
             writeln!(
                 f,
-                "ldpi thresholds p99 {:.6}, p99.99 {:.6}, max {:.6}, 1.01 x max {:.6}",
-                l.p99, l.p99_99, l.max, l.max_1_01
+                "benign-score    p99 {:.6}, p99.9 {:.6}, p99.99 {:.6}, max {:.6}, 1.01max {:.6} (detect --threshold NAME)",
+                b.p99, b.p99_9, b.p99_99, b.max, b.max_1_01
             )?;
         }
         if let Some(s) = &m.split {
@@ -638,10 +643,10 @@ impl fmt::Display for Bundle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::InputShape;
+    use crate::threshold::ThresholdRule;
     use nadir_dataset::labels::RawClass;
     use nadir_dataset::{LabelMode, Matrix, PipelineSpec};
-    use nadir_eval::ThresholdRule;
+    use nadir_model::InputShape;
 
     fn parts(features: usize) -> (BundleParts, Trained) {
         let schema = FeatureSchema::new((0..features).map(|i| format!("f{i}")));
@@ -677,8 +682,9 @@ mod tests {
                 decision: ThresholdRule::TargetFpr(0.1)
                     .calibrate(&scores, &flags)
                     .unwrap(),
-                ldpi: None,
+                benign: None,
             },
+            explain_baseline: vec![0.0; dims],
             validation: None,
             evaluation: None,
             training_data: DataFingerprint {
@@ -776,13 +782,14 @@ mod tests {
     fn older_newer_and_foreign_files_get_clear_errors() {
         let bytes = Bundle::new(parts(4).0).unwrap().to_bytes().unwrap();
         let mut old = bytes.clone();
-        old[8..12].copy_from_slice(&0u32.to_le_bytes());
+        // Format 1: before the named benign thresholds and the explanation baseline.
+        old[8..12].copy_from_slice(&1u32.to_le_bytes());
         let err = Bundle::from_bytes(&old).unwrap_err();
         assert!(matches!(
             err,
             BundleError::OlderFormat {
-                found: 0,
-                supported: 1
+                found: 1,
+                supported: FORMAT_VERSION
             }
         ));
         assert!(err.to_string().contains("train the model again"), "{err}");

@@ -1,0 +1,679 @@
+//! Detection runs: captures (packets -> flows -> the bundle's features -> scores -> verdicts)
+//! or feature tables written by `extract` (rows -> scores -> verdicts), with explanations and
+//! a summary whose counts add up.
+//!
+//! Flows are scored in batches as the flow table finishes them, so memory holds the live flows
+//! and one batch, whatever the capture's size. Families whose features are complete after K
+//! packets (`bytes`, `packets` windows) are scored at the K-th packet (an early verdict).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nadir_dataset::{LoadOptions, Matrix};
+use nadir_features::bytes::FirstBytes;
+use nadir_features::cic::{
+    cic_flow_config, CicConfig, CicFlow, CicIdentity, CicMode, FIRST_FEATURE_COLUMN,
+};
+use nadir_features::labels::{FileLabeler, LabelRules};
+use nadir_features::packets::FlowPackets;
+use nadir_flow::{CloneFlows, EndReason, FinishedFlow, FlowConfig, FlowMeta, FlowState};
+use nadir_pipeline::{each_flow, run_flow_family, PipelineError, Progress, RunSummary};
+use serde::Serialize;
+
+use crate::alert::{rfc3339_micros, Alert, AlertWriter, Verdict};
+use crate::explain::{attributions, InputNames};
+use crate::flows::{first_window, is_scored_emission, FlowColumns, FlowFamily};
+use crate::scorer::Detector;
+use crate::table::{read_identities, TableIdentity};
+use crate::DetectError;
+
+/// Which scored flows get an explanation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExplainPolicy {
+    None,
+    /// Flows at or above the threshold (the default).
+    Alerts,
+    /// Every written flow.
+    All,
+}
+
+/// How to run detection.
+#[derive(Debug, Clone)]
+pub struct DetectOptions {
+    /// Write every scored flow, not only anomalies.
+    pub all: bool,
+    pub explain: ExplainPolicy,
+    /// Contributions kept per explanation (largest first).
+    pub top_features: usize,
+    /// Flows scored per model call.
+    pub batch: usize,
+    /// Timeouts, memory bound and worker threads of the flow table (the family sets the rest).
+    pub flow: FlowConfig,
+    /// cic features as CICFlowMeter computes them (compat, the datasets' way) or repaired.
+    pub cic_mode: CicMode,
+    /// Only this flow id is written (and explained): `nadir explain`.
+    pub only_flow_id: Option<String>,
+    /// Most points kept for the score timeline (older points are thinned, anomalies kept).
+    pub timeline_points: usize,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        DetectOptions {
+            all: false,
+            explain: ExplainPolicy::Alerts,
+            top_features: 5,
+            batch: 1024,
+            flow: FlowConfig::default(),
+            cic_mode: CicMode::Compat,
+            only_flow_id: None,
+            timeline_points: 100_000,
+        }
+    }
+}
+
+/// Counts per key, bounded: past `cap` keys new ones are counted together as `other`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tally {
+    counts: HashMap<String, u64>,
+    pub other: u64,
+}
+
+impl Tally {
+    const CAP: usize = 100_000;
+
+    pub fn add(&mut self, key: &str) {
+        if let Some(n) = self.counts.get_mut(key) {
+            *n += 1;
+        } else if self.counts.len() < Self::CAP {
+            self.counts.insert(key.to_string(), 1);
+        } else {
+            self.other += 1;
+        }
+    }
+
+    /// The `n` largest counts, largest first (ties by key).
+    pub fn top(&self, n: usize) -> Vec<(&str, u64)> {
+        let mut all: Vec<(&str, u64)> = self.counts.iter().map(|(k, &v)| (k.as_str(), v)).collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        all.truncate(n);
+        all
+    }
+}
+
+/// One point of the score timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TimelinePoint {
+    pub ts_ns: i64,
+    pub score: f32,
+    pub anomaly: bool,
+}
+
+/// Scores over time, bounded: when full, every other normal point is dropped and the
+/// keeping stride doubles; anomalies are always kept (up to the same bound).
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    pub points: Vec<TimelinePoint>,
+    stride: u64,
+    normal_seen: u64,
+    cap: usize,
+}
+
+impl Timeline {
+    fn new(cap: usize) -> Self {
+        Timeline {
+            points: Vec::new(),
+            stride: 1,
+            normal_seen: 0,
+            cap: cap.max(2),
+        }
+    }
+
+    fn push(&mut self, point: TimelinePoint) {
+        if !point.anomaly {
+            self.normal_seen += 1;
+            if !(self.normal_seen - 1).is_multiple_of(self.stride) {
+                return;
+            }
+        }
+        if self.points.len() >= self.cap {
+            let mut keep = false;
+            self.points.retain(|p| {
+                keep = !keep;
+                p.anomaly || keep
+            });
+            self.stride *= 2;
+            if self.points.len() >= self.cap {
+                return;
+            }
+        }
+        self.points.push(point);
+    }
+}
+
+/// What a detection run did; the counts add up (see [`DetectSummary::check_accounting`]).
+#[derive(Debug, Default)]
+pub struct DetectSummary {
+    /// Packets, skips, flows (captures only).
+    pub run: RunSummary,
+    /// `cic`, `bytes`, ... or `table`.
+    pub family: String,
+    /// Rows read from a table (table input only).
+    pub table_rows: u64,
+    pub scored: u64,
+    /// Flows (rows) whose features were still not finite after preprocessing.
+    pub unscorable: u64,
+    /// Flows scored before they ended.
+    pub early: u64,
+    pub anomalies: u64,
+    pub written: u64,
+    pub explained: u64,
+    /// Largest integrated-gradients completeness gap among the explanations.
+    pub worst_completeness: f32,
+    /// NaN/inf feature cells replaced by the training median.
+    pub imputed_cells: u64,
+    pub anomalies_by_class: BTreeMap<String, u64>,
+    pub anomalies_by_destination: Tally,
+    pub anomalies_by_source: Tally,
+    pub timeline: Timeline,
+    pub threshold: f64,
+}
+
+impl DetectSummary {
+    /// `Err` with the broken identity when the counts do not add up: packets read =
+    /// decoded + skipped (the flow table saw every decoded packet), and every flow created
+    /// was scored or counted unscorable (table rows likewise).
+    pub fn check_accounting(&self) -> Result<(), String> {
+        let run = &self.run;
+        let decoded = run.flows.packets;
+        if run.packets_read != decoded + run.skipped.total() {
+            return Err(format!(
+                "packets read {} != decoded {decoded} + skipped {}",
+                run.packets_read,
+                run.skipped.total()
+            ));
+        }
+        let created = if self.family == "table" {
+            self.table_rows
+        } else {
+            run.flows.flows
+        };
+        if created != self.scored + self.unscorable {
+            return Err(format!(
+                "flows {created} != scored {} + unscorable {}",
+                self.scored, self.unscorable
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Who a scored row is, as the alert names it.
+#[derive(Debug, Clone)]
+enum Identity {
+    /// A cic flow: its `Flow ID` is the first packet's direction (CICFlowMeter's rule).
+    Cic(CicIdentity),
+    /// Other families: `flow_id` from the flow's forward direction (`extract`'s rule).
+    Flow {
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+        protocol: u8,
+    },
+    Table(TableIdentity),
+}
+
+#[derive(Debug, Clone)]
+struct RowInfo {
+    identity: Identity,
+    source: Arc<str>,
+    /// (src, dst) as the alert reports them: the flow's forward direction.
+    src: (String, u16),
+    dst: (String, u16),
+    tunnel: Option<String>,
+    start_ns: i64,
+    end_ns: i64,
+    packets: Option<u64>,
+    bytes: Option<u64>,
+    early: bool,
+}
+
+impl RowInfo {
+    fn flow_id(&self) -> String {
+        match &self.identity {
+            Identity::Cic(id) => {
+                let mut out = Vec::with_capacity(48);
+                id.write_flow_id(&mut out);
+                String::from_utf8_lossy(&out).into_owned()
+            }
+            Identity::Flow { src, dst, protocol } => {
+                format!("{}-{}-{}-{}-{protocol}", src.0, dst.0, src.1, dst.1)
+            }
+            Identity::Table(t) => t.flow_id.clone(),
+        }
+    }
+
+    fn protocol(&self) -> u8 {
+        match &self.identity {
+            Identity::Cic(id) => id.protocol,
+            Identity::Flow { protocol, .. } => *protocol,
+            Identity::Table(t) => t.protocol,
+        }
+    }
+}
+
+fn tunnel_text(meta: &FlowMeta) -> Option<String> {
+    meta.tunnel.map(|t| {
+        let mut text = format!("{:?}", t.kind).to_ascii_lowercase();
+        if t.id != 0 {
+            let _ = write!(text, " id {}", t.id);
+        }
+        let _ = write!(text, " {} -> {}", t.outer_src, t.outer_dst);
+        if t.depth > 1 {
+            let _ = write!(text, " ({} layers)", t.depth);
+        }
+        text
+    })
+}
+
+fn captured_info(meta: &FlowMeta, identity: Identity, source: &Arc<str>) -> RowInfo {
+    RowInfo {
+        identity,
+        source: Arc::clone(source),
+        src: (meta.src.addr.to_string(), meta.src.port),
+        dst: (meta.dst.addr.to_string(), meta.dst.port),
+        tunnel: tunnel_text(meta),
+        start_ns: meta.first_ts_ns,
+        end_ns: meta.last_ts_ns,
+        packets: Some(meta.packets()),
+        bytes: None,
+        early: meta.end == EndReason::Early,
+    }
+}
+
+/// Rows waiting to be scored, and everything scoring writes to.
+struct Scoring<'a> {
+    detector: &'a Detector,
+    names: InputNames,
+    options: &'a DetectOptions,
+    writer: &'a mut AlertWriter,
+    summary: &'a mut DetectSummary,
+    width: usize,
+    raw: Vec<f32>,
+    rows: Vec<RowInfo>,
+}
+
+impl<'a> Scoring<'a> {
+    fn new(
+        detector: &'a Detector,
+        options: &'a DetectOptions,
+        writer: &'a mut AlertWriter,
+        summary: &'a mut DetectSummary,
+    ) -> Self {
+        let pipeline = &detector.bundle().manifest.pipeline;
+        let names = InputNames::new(
+            &pipeline.input_schema().columns,
+            &pipeline.output_schema().columns,
+            detector.model().config().input,
+        );
+        summary.threshold = detector.threshold().value;
+        Scoring {
+            detector,
+            names,
+            options,
+            writer,
+            summary,
+            width: detector.schema().len(),
+            raw: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Queues one row (its raw values already appended to `raw`); scores when the batch is full.
+    fn queued(&mut self, info: RowInfo) -> Result<(), DetectError> {
+        self.rows.push(info);
+        if self.rows.len() >= self.options.batch.max(1) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DetectError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let raw = Matrix::new(rows.len(), self.width, std::mem::take(&mut self.raw))?;
+        let prepared = self.detector.preprocess(&raw)?;
+        self.summary.imputed_cells += prepared.imputed_cells;
+        let cols = prepared.x.cols;
+        // Rows still not finite cannot be scored: counted, never silently dropped.
+        let scorable: Vec<usize> = (0..rows.len())
+            .filter(|r| prepared.unscorable.binary_search(r).is_err())
+            .collect();
+        self.summary.unscorable += (rows.len() - scorable.len()) as u64;
+        let x = if scorable.len() == rows.len() {
+            prepared.x
+        } else {
+            prepared.x.select_rows(&scorable)
+        };
+        let scored = self.detector.score(&x)?;
+        let mut to_write = Vec::new();
+        for (k, &r) in scorable.iter().enumerate() {
+            let info = &rows[r];
+            let score = scored.scores[k];
+            let anomaly = self.detector.is_anomaly(score);
+            self.summary.scored += 1;
+            self.summary.early += u64::from(info.early);
+            self.summary.timeline.push(TimelinePoint {
+                ts_ns: info.start_ns,
+                score,
+                anomaly,
+            });
+            if anomaly {
+                self.summary.anomalies += 1;
+                let class = scored
+                    .class_of(k)
+                    .and_then(|c| self.detector.class_name(c))
+                    .unwrap_or("anomaly")
+                    .to_string();
+                *self.summary.anomalies_by_class.entry(class).or_default() += 1;
+                self.summary
+                    .anomalies_by_destination
+                    .add(&format!("{}:{}", info.dst.0, info.dst.1));
+                self.summary.anomalies_by_source.add(&info.src.0);
+            }
+            let wanted = match &self.options.only_flow_id {
+                Some(id) => info.flow_id() == *id,
+                None => anomaly || self.options.all,
+            };
+            if wanted {
+                to_write.push((k, r, anomaly));
+            }
+        }
+        // Explanations for the rows written that the policy asks for, in one batch.
+        let explain_rows: Vec<usize> = to_write
+            .iter()
+            .filter(|(_, _, anomaly)| match self.options.explain {
+                ExplainPolicy::None => false,
+                ExplainPolicy::Alerts => *anomaly || self.options.only_flow_id.is_some(),
+                ExplainPolicy::All => true,
+            })
+            .map(|&(k, _, _)| k)
+            .collect();
+        let mut explanations = HashMap::new();
+        if !explain_rows.is_empty() {
+            let mut inputs = Vec::with_capacity(explain_rows.len() * cols);
+            for &k in &explain_rows {
+                inputs.extend_from_slice(x.row(k));
+            }
+            let bundle = &self.detector.bundle().manifest;
+            let (method, found) = attributions(
+                self.detector.model(),
+                self.detector.benign_class(),
+                &inputs,
+                &bundle.explain_baseline,
+            )?;
+            for (&k, attribution) in explain_rows.iter().zip(&found) {
+                let r = scorable[k];
+                let explanation = self.names.explain(
+                    method,
+                    attribution,
+                    raw.row(r),
+                    x.row(k),
+                    self.options.top_features,
+                );
+                if let Some(gap) = explanation.completeness_error {
+                    self.summary.worst_completeness = self.summary.worst_completeness.max(gap);
+                }
+                explanations.insert(k, explanation);
+            }
+            self.summary.explained += found.len() as u64;
+        }
+        for (k, r, anomaly) in to_write {
+            let info = &rows[r];
+            let alert = Alert {
+                flow_id: info.flow_id(),
+                source: info.source.to_string(),
+                src_ip: info.src.0.clone(),
+                src_port: info.src.1,
+                dst_ip: info.dst.0.clone(),
+                dst_port: info.dst.1,
+                protocol: info.protocol(),
+                tunnel: info.tunnel.clone(),
+                start: rfc3339_micros(info.start_ns),
+                start_ns: info.start_ns,
+                end_ns: info.end_ns,
+                packets: info.packets,
+                bytes: info.bytes,
+                score: scored.scores[k],
+                threshold: self.detector.threshold().value,
+                verdict: if anomaly {
+                    Verdict::Anomaly
+                } else {
+                    Verdict::Normal
+                },
+                class: scored
+                    .class_of(k)
+                    .and_then(|c| self.detector.class_name(c))
+                    .map(str::to_string),
+                early: info.early,
+                early_packets: info.early.then_some(info.packets).flatten(),
+                early_after_ms: info
+                    .early
+                    .then(|| (info.end_ns - info.start_ns) as f64 / 1e6),
+                explanation: explanations.remove(&k),
+            };
+            self.writer.write(&alert)?;
+            self.summary.written += 1;
+        }
+        self.raw = raw.data;
+        self.raw.clear();
+        Ok(())
+    }
+}
+
+impl From<DetectError> for PipelineError {
+    fn from(err: DetectError) -> Self {
+        PipelineError::Sink(Box::new(err))
+    }
+}
+
+/// Takes a [`DetectError`] back out of a pipeline error that carries one.
+fn unwrap_pipeline(err: PipelineError) -> DetectError {
+    match err {
+        PipelineError::Sink(inner) => match inner.downcast::<DetectError>() {
+            Ok(detect) => *detect,
+            Err(other) => DetectError::Pipeline(PipelineError::Sink(other)),
+        },
+        other => DetectError::Pipeline(other),
+    }
+}
+
+/// Detection over capture files (`-` for stdin): every flow is scored with the bundle's own
+/// features; anomalies (or all flows with `options.all`) go to `writer`. A capture that breaks
+/// off is scored up to the fault and named in `summary.run.errors`.
+pub fn detect_captures(
+    detector: &Detector,
+    captures: &[PathBuf],
+    options: &DetectOptions,
+    writer: &mut AlertWriter,
+    progress: &mut Progress,
+) -> Result<DetectSummary, DetectError> {
+    let columns = FlowColumns::for_schema(detector.schema())?;
+    let family = columns.family();
+    let mut summary = DetectSummary {
+        family: family.name().to_string(),
+        timeline: Timeline::new(options.timeline_points),
+        ..DetectSummary::default()
+    };
+    let mut run = RunSummary::default();
+    let flow_cfg = FlowConfig {
+        early_after: family.early_after().map(|k| u32::try_from(k).unwrap_or(u32::MAX)),
+        ..options.flow
+    };
+    let rules = LabelRules::none();
+    let result = {
+        let mut scoring = Scoring::new(detector, options, writer, &mut summary);
+        let mut result = Ok(());
+        for path in captures {
+            let source: Arc<str> = Arc::from(path.display().to_string());
+            let one = std::slice::from_ref(path);
+            result = match family {
+                FlowFamily::Cic => {
+                    let cic = CicConfig {
+                        mode: options.cic_mode,
+                        activity_timeout_ns: flow_cfg.activity_timeout_ns,
+                    };
+                    let cfg = FlowConfig {
+                        time_order: cic_flow_config(options.cic_mode).time_order,
+                        data_bytes: cic_flow_config(options.cic_mode).data_bytes,
+                        ..flow_cfg
+                    };
+                    drive(one, cfg, CicFlow::factory(cic), &rules, progress, &mut run, &mut scoring,
+                        |flow: FinishedFlow<&CicFlow, &FlowMeta>, scoring: &mut Scoring<'_>| {
+                            if !is_scored_emission(family, flow.meta, 0) {
+                                return Ok(());
+                            }
+                            columns.push_cic(flow.state, flow.meta, &mut scoring.raw);
+                            let identity = flow.state.identity(flow.meta);
+                            let features = flow.state.features(flow.meta);
+                            let mut info = captured_info(flow.meta, Identity::Cic(identity), &source);
+                            // Total Length of Fwd/Bwd Packet: payload bytes both ways.
+                            let bytes = features.values()[10 - FIRST_FEATURE_COLUMN].as_f64()
+                                + features.values()[11 - FIRST_FEATURE_COLUMN].as_f64();
+                            info.bytes = (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64);
+                            scoring.queued(info)
+                        })
+                }
+                FlowFamily::Bytes(shape) => {
+                    let cfg = FlowConfig {
+                        // Frame bytes up to the (inner) IP header plus M, as extract takes them.
+                        data_bytes: shape.bytes() + nadir_pipeline::extract::MAX_HEADER_BYTES_BEFORE_IP,
+                        ..flow_cfg
+                    };
+                    drive(one, cfg, move |_: &FlowMeta| FirstBytes::new(shape), &rules, progress, &mut run, &mut scoring,
+                        |flow: FinishedFlow<&FirstBytes, &FlowMeta>, scoring: &mut Scoring<'_>| {
+                            if !is_scored_emission(family, flow.meta, flow.state.packets()) {
+                                return Ok(());
+                            }
+                            columns.push_bytes(flow.state, flow.meta, &mut scoring.raw);
+                            scoring.queued(captured_info(flow.meta, flow_identity(flow.meta), &source))
+                        })
+                }
+                FlowFamily::Windows(window) => {
+                    let cfg = FlowConfig { data_bytes: 0, ..flow_cfg };
+                    drive(one, cfg, move |_: &FlowMeta| FlowPackets::new(&window), &rules, progress, &mut run, &mut scoring,
+                        |flow: FinishedFlow<&FlowPackets, &FlowMeta>, scoring: &mut Scoring<'_>| {
+                            if !is_scored_emission(family, flow.meta, flow.state.len()) {
+                                return Ok(());
+                            }
+                            let Some(view) = first_window(flow.state, family) else {
+                                return Ok(());
+                            };
+                            columns.push_window(&view, flow.meta, &mut scoring.raw);
+                            scoring.queued(captured_info(flow.meta, flow_identity(flow.meta), &source))
+                        })
+                }
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        result.and_then(|()| scoring.flush())
+    };
+    summary.run = run;
+    result.map(|()| summary)
+}
+
+fn flow_identity(meta: &FlowMeta) -> Identity {
+    Identity::Flow {
+        src: (meta.src.addr, meta.src.port),
+        dst: (meta.dst.addr, meta.dst.port),
+        protocol: meta.protocol,
+    }
+}
+
+/// One capture through the flow table, each finished flow handed to `on_flow` (on this thread).
+#[allow(clippy::too_many_arguments)]
+fn drive<S, F>(
+    captures: &[PathBuf],
+    cfg: FlowConfig,
+    make_state: F,
+    rules: &LabelRules,
+    progress: &mut Progress,
+    run: &mut RunSummary,
+    scoring: &mut Scoring<'_>,
+    mut on_flow: impl FnMut(FinishedFlow<&S, &FlowMeta>, &mut Scoring<'_>) -> Result<(), DetectError>,
+) -> Result<(), DetectError>
+where
+    S: FlowState + Clone,
+    F: FnMut(&FlowMeta) -> S + Clone + Send + 'static,
+{
+    run_flow_family(
+        captures,
+        cfg,
+        make_state,
+        rules,
+        progress,
+        run,
+        scoring,
+        |_: &FileLabeler| CloneFlows::default(),
+        each_flow(|flow, _: &FileLabeler, scoring: &mut Scoring<'_>| on_flow(flow, scoring)),
+    )
+    .map_err(unwrap_pipeline)
+}
+
+/// Detection over a feature table written by `extract` (CSV or Parquet): the bundle's columns
+/// are matched by name (a missing column is named), NaN/inf cells are imputed as training did.
+pub fn detect_table(
+    detector: &Detector,
+    path: &Path,
+    options: &DetectOptions,
+    writer: &mut AlertWriter,
+) -> Result<DetectSummary, DetectError> {
+    let load = LoadOptions {
+        unlabelled: true,
+        ..detector.bundle().load_options()
+    };
+    let data = nadir_dataset::load(path, &load)?;
+    let identities = read_identities(path, data.rows())?;
+    let mut summary = DetectSummary {
+        family: "table".into(),
+        table_rows: data.rows() as u64,
+        timeline: Timeline::new(options.timeline_points),
+        ..DetectSummary::default()
+    };
+    {
+        let mut scoring = Scoring::new(detector, options, writer, &mut summary);
+        let source: Arc<str> = Arc::from(path.display().to_string());
+        for (r, mut identity) in identities.into_iter().enumerate() {
+            // cic tables carry their start as a `Timestamp` text the loader parses.
+            if let (0, Some(time)) = (identity.start_ns, &data.time) {
+                if time[r].is_finite() {
+                    let duration = identity.end_ns - identity.start_ns;
+                    identity.start_ns = (time[r] * 1e9) as i64;
+                    identity.end_ns = identity.start_ns + duration;
+                }
+            }
+            scoring.raw.extend_from_slice(data.x.row(r));
+            scoring.queued(RowInfo {
+                source: Arc::clone(&source),
+                src: (identity.src_ip.clone(), identity.src_port),
+                dst: (identity.dst_ip.clone(), identity.dst_port),
+                tunnel: None,
+                start_ns: identity.start_ns,
+                end_ns: identity.end_ns,
+                packets: identity.packets,
+                bytes: identity.bytes,
+                early: identity.early,
+                identity: Identity::Table(identity),
+            })?;
+        }
+        scoring.flush()?;
+    }
+    Ok(summary)
+}

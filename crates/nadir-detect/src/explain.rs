@@ -1,0 +1,467 @@
+//! Why a flow was flagged: the input features that moved its score.
+//!
+//! - Classifiers (every family but the autoencoder): integrated gradients (Sundararajan et
+//!   al., 2017) from the bundle's baseline (the median preprocessed training row) to the flow,
+//!   with burn's autodiff. The contributions add up to `score(x) - score(baseline)`; the
+//!   record carries the relative gap (`completeness_error`) and the step count, which doubles
+//!   until the gap is under 1 % (or [`MAX_STEPS`] is reached).
+//! - The autoencoder: each input's share of the reconstruction error, which adds up to the
+//!   score exactly.
+//!
+//! Contributions are per model input. Without PCA a model input is one raw column (scaled):
+//! the record names that column and its raw value. Windowed inputs also get a contribution
+//! per time step; a `bytes` input names the packet, offset and header field of each byte.
+
+use std::collections::HashMap;
+
+use nadir_model::{Head, InputShape, Trained};
+use serde::Serialize;
+
+use crate::DetectError;
+
+/// Integrated-gradients steps to start with (midpoint rule).
+pub const START_STEPS: usize = 32;
+/// The most steps tried before accepting a larger completeness gap.
+pub const MAX_STEPS: usize = 512;
+/// Completeness wanted: |sum of contributions - score difference| <= 1 % of the difference.
+pub const COMPLETENESS_TOLERANCE: f32 = 0.01;
+/// Interpolated samples per gradient pass (bounds memory).
+const ROWS_PER_PASS: usize = 8192;
+
+/// How an explanation was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExplainMethod {
+    IntegratedGradients,
+    ReconstructionError,
+}
+
+/// One model input's share of a score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contribution {
+    /// The column (raw feature name, or `pcK` after PCA).
+    pub feature: String,
+    /// The flow's raw value of that column (the model input itself after PCA).
+    pub value: f64,
+    pub contribution: f32,
+    /// For a `bytes` input: which packet, offset and header field the byte is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Why one flow got its score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    pub method: ExplainMethod,
+    /// Score of the baseline input (integrated gradients); 0 for reconstruction errors.
+    pub baseline_score: f32,
+    /// Sum of all contributions (= score - baseline score, up to the completeness error).
+    pub total: f32,
+    /// |total - (score - baseline score)| / |score - baseline score| (integrated gradients).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completeness_error: Option<f32>,
+    /// Integration steps used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    /// The largest contributions by magnitude, largest first.
+    pub top: Vec<Contribution>,
+    /// Windowed inputs: the summed contribution of each time step (packet), in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_steps: Option<Vec<f32>>,
+}
+
+/// Raw contributions of one sample, per model input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attribution {
+    pub contributions: Vec<f32>,
+    pub score: f32,
+    pub baseline_score: f32,
+    pub steps: usize,
+}
+
+impl Attribution {
+    pub fn total(&self) -> f32 {
+        self.contributions.iter().sum()
+    }
+
+    /// Relative completeness gap (0 when the score equals the baseline's and so does the sum).
+    pub fn completeness_error(&self) -> f32 {
+        let expected = self.score - self.baseline_score;
+        let gap = (self.total() - expected).abs();
+        if expected.abs() > f32::EPSILON {
+            gap / expected.abs()
+        } else {
+            gap
+        }
+    }
+}
+
+/// Integrated gradients of every sample of `x` (`shape` samples, preprocessed) against
+/// `baseline` (one sample), with the step count doubled per sample until the completeness
+/// gap is within [`COMPLETENESS_TOLERANCE`].
+pub fn integrated_gradients(
+    model: &Trained,
+    shape: InputShape,
+    benign_class: u32,
+    x: &[f32],
+    baseline: &[f32],
+) -> Result<Vec<Attribution>, DetectError> {
+    let width = shape.sample_len();
+    if baseline.len() != width || width == 0 || x.len() % width != 0 {
+        return Err(DetectError::Input(format!(
+            "explanation: {} input values and a baseline of {} for samples of {width}",
+            x.len(),
+            baseline.len()
+        )));
+    }
+    let n = x.len() / width;
+    // Scores of the samples and the baseline, from the same differentiable function.
+    let mut ends = x.to_vec();
+    ends.extend_from_slice(baseline);
+    let end_scores = model.score_gradients(&ends, shape, benign_class)?.scores;
+    let baseline_score = end_scores[n];
+    let mut attributions: Vec<Attribution> = (0..n)
+        .map(|i| Attribution {
+            contributions: vec![0.0; width],
+            score: end_scores[i],
+            baseline_score,
+            steps: 0,
+        })
+        .collect();
+    let mut pending: Vec<usize> = (0..n).collect();
+    let mut steps = START_STEPS;
+    while !pending.is_empty() {
+        for chunk in pending.chunks((ROWS_PER_PASS / steps).max(1)) {
+            let mut path = Vec::with_capacity(chunk.len() * steps * width);
+            for &i in chunk {
+                let sample = &x[i * width..(i + 1) * width];
+                for k in 0..steps {
+                    let alpha = (k as f32 + 0.5) / steps as f32;
+                    path.extend(
+                        sample
+                            .iter()
+                            .zip(baseline)
+                            .map(|(&v, &b)| b + alpha * (v - b)),
+                    );
+                }
+            }
+            let gradients = model.score_gradients(&path, shape, benign_class)?.gradients;
+            for (j, &i) in chunk.iter().enumerate() {
+                let sample = &x[i * width..(i + 1) * width];
+                let mut mean = vec![0.0f64; width];
+                for k in 0..steps {
+                    let row = &gradients[(j * steps + k) * width..][..width];
+                    for (m, &g) in mean.iter_mut().zip(row) {
+                        *m += f64::from(g);
+                    }
+                }
+                let attribution = &mut attributions[i];
+                for ((c, m), (&v, &b)) in attribution
+                    .contributions
+                    .iter_mut()
+                    .zip(&mean)
+                    .zip(sample.iter().zip(baseline))
+                {
+                    *c = (m / steps as f64 * f64::from(v - b)) as f32;
+                }
+                attribution.steps = steps;
+            }
+        }
+        steps *= 2;
+        if steps > MAX_STEPS {
+            break;
+        }
+        pending.retain(|&i| attributions[i].completeness_error() > COMPLETENESS_TOLERANCE);
+    }
+    Ok(attributions)
+}
+
+/// Each input's share of the autoencoder's score (the mean squared reconstruction error).
+pub fn reconstruction_attributions(
+    model: &Trained,
+    shape: InputShape,
+    x: &[f32],
+) -> Result<Vec<Attribution>, DetectError> {
+    let width = shape.sample_len().max(1);
+    let reconstruction = model.raw_outputs(x, shape)?;
+    Ok(x.chunks_exact(width)
+        .zip(reconstruction.chunks_exact(width))
+        .map(|(input, output)| {
+            let contributions: Vec<f32> = input
+                .iter()
+                .zip(output)
+                .map(|(v, r)| (v - r) * (v - r) / width as f32)
+                .collect();
+            Attribution {
+                score: contributions.iter().sum(),
+                contributions,
+                baseline_score: 0.0,
+                steps: 0,
+            }
+        })
+        .collect())
+}
+
+/// Attributions of every sample of `x` by the method that fits the model.
+pub fn attributions(
+    model: &Trained,
+    benign_class: u32,
+    x: &[f32],
+    baseline: &[f32],
+) -> Result<(ExplainMethod, Vec<Attribution>), DetectError> {
+    let shape = model.config().input;
+    if model.config().head == Head::Reconstruction {
+        Ok((
+            ExplainMethod::ReconstructionError,
+            reconstruction_attributions(model, shape, x)?,
+        ))
+    } else {
+        Ok((
+            ExplainMethod::IntegratedGradients,
+            integrated_gradients(model, shape, benign_class, x, baseline)?,
+        ))
+    }
+}
+
+/// Names model inputs and finds their raw values, for turning attributions into
+/// [`Explanation`]s.
+#[derive(Debug, Clone)]
+pub struct InputNames {
+    /// Name of each model input (the pipeline's output columns).
+    names: Vec<String>,
+    /// For each model input, its column in the raw row, when it is one raw column.
+    raw_index: Vec<Option<usize>>,
+    /// `bytes` inputs: (packet, offset) of each model input named `b{p}_{o}`.
+    byte_position: Vec<Option<(usize, usize)>>,
+    /// Raw index of each `b{p}_{o}` column, to read a packet's header kind and lengths.
+    raw_bytes: HashMap<(usize, usize), usize>,
+    shape: InputShape,
+}
+
+impl InputNames {
+    pub fn new(input_schema: &[String], output_schema: &[String], shape: InputShape) -> Self {
+        let raw_index: Vec<Option<usize>> = output_schema
+            .iter()
+            .map(|name| input_schema.iter().position(|c| c == name))
+            .collect();
+        let byte_position: Vec<Option<(usize, usize)>> =
+            output_schema.iter().map(|n| parse_byte_column(n)).collect();
+        let raw_bytes = input_schema
+            .iter()
+            .enumerate()
+            .filter_map(|(index, name)| Some((parse_byte_column(name)?, index)))
+            .collect();
+        InputNames {
+            names: output_schema.to_vec(),
+            raw_index,
+            byte_position,
+            raw_bytes,
+            shape,
+        }
+    }
+
+    /// The explanation of one sample: its `top` largest contributions, named.
+    pub fn explain(
+        &self,
+        method: ExplainMethod,
+        attribution: &Attribution,
+        raw_row: &[f32],
+        model_row: &[f32],
+        top: usize,
+    ) -> Explanation {
+        let mut order: Vec<usize> = (0..attribution.contributions.len()).collect();
+        order.sort_by(|&a, &b| {
+            attribution.contributions[b]
+                .abs()
+                .total_cmp(&attribution.contributions[a].abs())
+        });
+        let top = order
+            .into_iter()
+            .take(top)
+            .map(|i| Contribution {
+                feature: self
+                    .names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("input {i}")),
+                value: match self.raw_index.get(i).copied().flatten() {
+                    Some(r) => f64::from(raw_row[r]),
+                    None => f64::from(model_row[i]),
+                },
+                contribution: attribution.contributions[i],
+                field: self
+                    .byte_position
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map(|(packet, offset)| self.byte_field(raw_row, packet, offset)),
+            })
+            .collect();
+        let integrated = method == ExplainMethod::IntegratedGradients;
+        Explanation {
+            method,
+            baseline_score: attribution.baseline_score,
+            total: attribution.total(),
+            completeness_error: integrated.then(|| attribution.completeness_error()),
+            steps: integrated.then_some(attribution.steps),
+            top,
+            time_steps: time_step_contributions(self.shape, &attribution.contributions),
+        }
+    }
+
+    fn byte_field(&self, raw_row: &[f32], packet: usize, offset: usize) -> String {
+        let read = |at: usize| {
+            self.raw_bytes
+                .get(&(packet, at))
+                .and_then(|&i| raw_row.get(i))
+                .map(|&v| v as u8)
+        };
+        let version = read(0).map(|b| b >> 4);
+        let (ip_header, protocol) = match version {
+            Some(6) => (40, read(6)),
+            Some(4) => (read(0).map_or(20, |b| usize::from(b & 0x0f) * 4), read(9)),
+            _ => (20, None),
+        };
+        let transport_header = match protocol {
+            Some(6) => read(ip_header + 12).map_or(20, |b| usize::from(b >> 4) * 4),
+            _ => 8,
+        };
+        format!(
+            "packet {packet}, byte {offset}: {}",
+            header_field(version, ip_header, protocol, transport_header, offset)
+        )
+    }
+}
+
+/// `b{p}_{o}` -> (p, o).
+fn parse_byte_column(name: &str) -> Option<(usize, usize)> {
+    let (packet, offset) = name.strip_prefix('b')?.split_once('_')?;
+    Some((packet.parse().ok()?, offset.parse().ok()?))
+}
+
+/// Windowed inputs (several channels along time steps, stored channel-major): the summed
+/// contribution of each step.
+fn time_step_contributions(shape: InputShape, contributions: &[f32]) -> Option<Vec<f32>> {
+    let InputShape::Windows { channels, length } = shape else {
+        return None;
+    };
+    if channels < 2 || contributions.len() != channels * length {
+        return None;
+    }
+    let mut steps = vec![0.0f32; length];
+    for channel in contributions.chunks_exact(length) {
+        for (s, &c) in steps.iter_mut().zip(channel) {
+            *s += c;
+        }
+    }
+    Some(steps)
+}
+
+/// The header field at byte `offset` of a packet that starts at its IP header (the `bytes`
+/// family's layout): IPv4/IPv6 fields, then TCP/UDP/ICMP fields, then payload. `ip_header` and
+/// `transport_header` are the header lengths read from the packet itself.
+pub fn header_field(
+    version: Option<u8>,
+    ip_header: usize,
+    protocol: Option<u8>,
+    transport_header: usize,
+    offset: usize,
+) -> String {
+    // (end offset, field) in order; the first entry whose end lies past the offset names it.
+    const IPV4: &[(usize, &str)] = &[
+        (1, "IPv4 version/IHL"),
+        (2, "IPv4 DSCP/ECN"),
+        (4, "IPv4 total length"),
+        (6, "IPv4 identification"),
+        (8, "IPv4 flags/fragment offset"),
+        (9, "IPv4 TTL"),
+        (10, "IPv4 protocol"),
+        (12, "IPv4 header checksum (masked)"),
+        (16, "IPv4 source address (masked)"),
+        (20, "IPv4 destination address (masked)"),
+        (usize::MAX, "IPv4 options"),
+    ];
+    const IPV6: &[(usize, &str)] = &[
+        (4, "IPv6 version/traffic class/flow label"),
+        (6, "IPv6 payload length"),
+        (7, "IPv6 next header"),
+        (8, "IPv6 hop limit"),
+        (24, "IPv6 source address (masked)"),
+        (40, "IPv6 destination address (masked)"),
+    ];
+    const TCP: &[(usize, &str)] = &[
+        (2, "TCP source port (masked)"),
+        (4, "TCP destination port (masked)"),
+        (8, "TCP sequence number"),
+        (12, "TCP acknowledgement number"),
+        (13, "TCP data offset"),
+        (14, "TCP flags"),
+        (16, "TCP window"),
+        (18, "TCP checksum (masked)"),
+        (20, "TCP urgent pointer"),
+        (usize::MAX, "TCP options"),
+    ];
+    const UDP: &[(usize, &str)] = &[
+        (2, "UDP source port (masked)"),
+        (4, "UDP destination port (masked)"),
+        (6, "UDP length"),
+        (8, "UDP checksum (masked)"),
+    ];
+    const ICMP: &[(usize, &str)] = &[
+        (1, "ICMP type"),
+        (2, "ICMP code"),
+        (4, "ICMP checksum"),
+        (8, "ICMP rest of header"),
+    ];
+    let find = |table: &[(usize, &'static str)], at: usize| {
+        table
+            .iter()
+            .find(|(end, _)| at < *end)
+            .map_or("header", |(_, name)| *name)
+            .to_string()
+    };
+    let ip_table = match version {
+        Some(4) => IPV4,
+        Some(6) => IPV6,
+        _ => return format!("offset {offset} (not an IP packet)"),
+    };
+    if offset < ip_header {
+        return find(ip_table, offset);
+    }
+    let at = offset - ip_header;
+    let table = match protocol {
+        Some(6) => TCP,
+        Some(17) => UDP,
+        Some(1) | Some(58) => ICMP,
+        _ => return format!("byte {at} after the IP header"),
+    };
+    if at < transport_header {
+        find(table, at)
+    } else {
+        format!("payload byte {}", at - transport_header)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_fields_of_ipv4_tcp_udp_and_ipv6() {
+        assert_eq!(header_field(Some(4), 20, Some(6), 20, 8), "IPv4 TTL");
+        assert_eq!(
+            header_field(Some(4), 20, Some(6), 20, 12),
+            "IPv4 source address (masked)"
+        );
+        assert_eq!(header_field(Some(4), 20, Some(6), 20, 33), "TCP flags");
+        assert_eq!(header_field(Some(4), 20, Some(6), 32, 45), "TCP options");
+        assert_eq!(header_field(Some(4), 20, Some(6), 20, 45), "payload byte 5");
+        assert_eq!(header_field(Some(4), 20, Some(17), 8, 24), "UDP length");
+        assert_eq!(header_field(Some(4), 20, Some(17), 8, 30), "payload byte 2");
+        assert_eq!(header_field(Some(4), 24, Some(6), 20, 21), "IPv4 options");
+        assert_eq!(header_field(Some(6), 40, Some(6), 20, 7), "IPv6 hop limit");
+        assert_eq!(header_field(Some(6), 40, Some(6), 20, 53), "TCP flags");
+        assert_eq!(parse_byte_column("b3_17"), Some((3, 17)));
+        assert_eq!(parse_byte_column("bytes"), None);
+    }
+}

@@ -1,0 +1,146 @@
+//! The drivers: capture -> decode -> flow table -> what ends, handed to a sink.
+//!
+//! Each capture file is read as its own stream: its flows are emitted as they end
+//! and all remaining flows at the end of the file (also when the file breaks off
+//! with an error, so no packet read before the fault is lost).
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+
+use nadir_capture::{FileSource, OpenOptions, PacketSource};
+use nadir_decode::{Decoder, DecoderConfig, PacketRecord};
+use nadir_features::labels::{FileLabeler, LabelRules, LabelTarget};
+use nadir_flow::{
+    Ended, FinishedFlow, FlowConfig, FlowMeta, FlowState, ShardOutput, ShardedFlowTable,
+};
+
+use crate::{PipelineError, Progress, RunSummary};
+
+/// Packets between progress-bar updates.
+pub const PROGRESS_EVERY: u64 = 1 << 14;
+
+/// Reads one capture (`-`: stdin), decodes each packet and hands it to
+/// `on_packet`; returns the bytes read. A capture that will not open or breaks off
+/// mid-file is recorded in `summary.errors` and ends this file only (what was read
+/// is kept by the caller, which flushes its flows afterwards); only `on_packet`'s
+/// error stops the run.
+pub fn for_each_packet<E>(
+    path: &Path,
+    progress: &Progress,
+    summary: &mut RunSummary,
+    mut on_packet: impl FnMut(&PacketRecord, &[u8]) -> Result<(), E>,
+) -> Result<u64, E> {
+    let mut source = match FileSource::open(path, &OpenOptions::default()) {
+        Ok(source) => source,
+        Err(err) => {
+            summary.errors.push(err.to_string());
+            return Ok(0);
+        }
+    };
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    let mut record = PacketRecord::default();
+    let mut packets = 0u64;
+    loop {
+        let raw = match source.next_packet() {
+            Ok(Some(raw)) => raw,
+            Ok(None) => break,
+            Err(err) => {
+                summary.errors.push(format!(
+                    "{err} (flows from the {packets} packets before it were kept)"
+                ));
+                break;
+            }
+        };
+        packets += 1;
+        // Skipped packets are counted by the decoder, per reason.
+        if decoder.decode_into(&raw, &mut record).is_ok() {
+            on_packet(&record, raw.data)?;
+        }
+        if packets.is_multiple_of(PROGRESS_EVERY) {
+            progress.update(source.bytes_read());
+        }
+    }
+    summary.packets_read += packets;
+    summary.skipped.merge(decoder.skipped());
+    let bytes = source.bytes_read();
+    summary.bytes_read += bytes;
+    Ok(bytes)
+}
+
+/// Drives a (sharded) flow table over every capture. With worker threads each
+/// worker hands its flows to an output from `make_output` (given the file's
+/// labeler); `write` turns what ends, flows or workers' batches, into rows.
+///
+/// The first `write` error stops the writing, not the reading: the file is read
+/// to its end (so the counters stay whole), then the error is returned.
+#[allow(clippy::too_many_arguments)]
+pub fn run_flow_family<S, F, K, O, E>(
+    captures: &[PathBuf],
+    flow_cfg: FlowConfig,
+    make_state: F,
+    rules: &LabelRules,
+    progress: &mut Progress,
+    summary: &mut RunSummary,
+    sink: &mut O,
+    make_output: impl Fn(&FileLabeler) -> K,
+    mut write: impl FnMut(Ended<'_, S, K::Batch>, &FileLabeler, &mut O) -> Result<(), E>,
+) -> Result<(), PipelineError>
+where
+    S: FlowState,
+    F: FnMut(&FlowMeta) -> S + Clone + Send + 'static,
+    K: ShardOutput<S>,
+    O: ?Sized,
+    E: Into<PipelineError>,
+{
+    for (index, path) in captures.iter().enumerate() {
+        progress.start_file(index, path);
+        summary.files += 1;
+        let labeler = rules.for_file(path);
+        let mut table =
+            ShardedFlowTable::with_output(flow_cfg, make_state.clone(), || make_output(&labeler))?;
+        let mut write_error = None;
+        let mut emit = |ended: Ended<'_, S, K::Batch>| {
+            if write_error.is_none() {
+                if let Err(err) = write(ended, &labeler, &mut *sink) {
+                    write_error = Some(err);
+                }
+            }
+        };
+        let Ok(bytes) = for_each_packet(path, progress, summary, |pkt, data| {
+            table.push_ended(pkt, data, &mut emit);
+            Ok::<(), Infallible>(())
+        });
+        let stats = table.finish_ended(&mut emit)?;
+        summary.flows.merge(&stats);
+        progress.end_file(bytes);
+        if let Some(err) = write_error {
+            return Err(err.into());
+        }
+    }
+    Ok(())
+}
+
+/// What a table whose workers send copies of their flows
+/// ([`CloneFlows`](nadir_flow::CloneFlows)) hands over.
+pub type EndedCopies<'a, S> = Ended<'a, S, Vec<FinishedFlow<S>>>;
+
+/// [`run_flow_family`]'s `write` for families whose rows are written on the main
+/// thread: workers send copies of their flows ([`CloneFlows`](nadir_flow::CloneFlows))
+/// and `write` sees each flow alike.
+pub fn each_flow<S, O: ?Sized, E>(
+    mut write: impl FnMut(FinishedFlow<&S, &FlowMeta>, &FileLabeler, &mut O) -> Result<(), E>,
+) -> impl FnMut(EndedCopies<'_, S>, &FileLabeler, &mut O) -> Result<(), E> {
+    move |ended, labeler, sink| ended.try_for_each_flow(|flow| write(flow, labeler, sink))
+}
+
+/// What the label rules match a flow on: its endpoints, protocol and start.
+pub fn label_target(meta: &FlowMeta) -> LabelTarget {
+    LabelTarget {
+        src: meta.src.addr,
+        src_port: meta.src.port,
+        dst: meta.dst.addr,
+        dst_port: meta.dst.port,
+        protocol: meta.protocol,
+        first_ts_ns: meta.first_ts_ns,
+    }
+}

@@ -1,0 +1,74 @@
+//! A progress bar over the bytes of all captures of a run.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A progress bar over the bytes of all captures, hidden when stderr is not a terminal.
+pub struct Progress {
+    bar: ProgressBar,
+    total_files: usize,
+    /// Bytes of files already finished.
+    done_bytes: u64,
+}
+
+impl Progress {
+    /// A bar sized to the captures' lengths on disk (stdin counts as 0 bytes);
+    /// never drawn when `disabled` or when stderr is not a terminal.
+    pub fn new(captures: &[PathBuf], disabled: bool) -> Self {
+        let total: u64 = captures
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        let bar = if disabled || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        };
+        Progress {
+            bar,
+            total_files: captures.len(),
+            done_bytes: 0,
+        }
+    }
+
+    /// A bar that is never drawn (tests, library callers without a terminal).
+    pub fn hidden() -> Self {
+        Progress {
+            bar: ProgressBar::hidden(),
+            total_files: 0,
+            done_bytes: 0,
+        }
+    }
+
+    pub fn start_file(&self, index: usize, path: &Path) {
+        self.bar.set_message(format!(
+            "file {}/{} {}",
+            index + 1,
+            self.total_files,
+            path.display()
+        ));
+    }
+
+    /// `file_bytes`: bytes read so far from the current file.
+    pub fn update(&self, file_bytes: u64) {
+        self.bar.set_position(self.done_bytes + file_bytes);
+    }
+
+    pub fn end_file(&mut self, file_bytes: u64) {
+        self.done_bytes += file_bytes;
+        self.bar.set_position(self.done_bytes);
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

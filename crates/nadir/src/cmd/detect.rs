@@ -1,0 +1,341 @@
+//! `nadir detect`: a bundle + captures (or a feature table) -> scored, explained alerts.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use nadir_detect::detect::DetectSummary;
+use nadir_detect::{
+    detect_captures, detect_table, AlertWriter, Bundle, DetectOptions, Detector, ExplainPolicy,
+    ThresholdChoice,
+};
+use nadir_eval::plot::{plot_timeline, TimelinePoint};
+use nadir_features::output::OutputFormat;
+use nadir_pipeline::Progress;
+
+use super::FlowArgs;
+
+const LONG_ABOUT: &str = "\
+Score captures (or a feature table) with a trained bundle: which flows look wrong, and why.
+
+INPUT is a capture (pcap/pcapng, .gz/.zst, `-` for stdin) or a feature table written by
+`nadir extract` (.csv, .csv.gz, .parquet). From a capture nadir computes exactly the features
+the bundle was trained on (cic statistics, first bytes or packet windows: read from the
+bundle's columns, not from a flag), applies the bundle's fitted preprocessing, scores flows in
+batches as the flow table finishes them, and flags a flow when its score reaches the threshold.
+Bundles on first bytes or packet windows score a flow as soon as its K-th packet arrives
+(`early` in the record).
+
+Each flagged flow gets an explanation: the input features that moved its score most, with their
+raw values and contributions (integrated gradients from the training median for classifiers,
+whose contributions add up to score - baseline score; each feature's share of the
+reconstruction error for the autoencoder; for first-bytes models the packet, offset and header
+field of each byte).
+
+Output: without --out, a readable line per alert on stdout; --out FILE writes one record per
+flow as JSON lines, CSV or Parquet (from the extension or --format; `-o -` is JSON lines on
+stdout). Records: flow_id (as `extract` writes it), source, 5-tuple, tunnel, start/end, packets,
+bytes, score, threshold, verdict, class, early, explanation. A summary goes to stderr: packets
+read = decoded + skipped, flows = scored + unscorable, alerts by class, destination and source.
+
+Examples:
+  nadir detect --model k8s.nadir capture.pcap
+  nadir detect --model k8s.nadir a.pcap b.pcapng.zst -o alerts.jsonl --plot timeline.png
+  nadir detect --model k8s.nadir flows.csv --all -o scored.parquet
+  nadir detect --model ldpi.nadir capture.pcap --threshold p99.9
+  tcpdump -w - -i eth0 | nadir detect --model k8s.nadir - -o -";
+
+/// Captures or a feature table -> scored, explained alerts.
+#[derive(clap::Args, Debug)]
+#[command(long_about = LONG_ABOUT)]
+pub struct Args {
+    /// The bundle written by `nadir train`.
+    #[arg(long, short = 'm', value_name = "BUNDLE")]
+    pub model: PathBuf,
+
+    /// Captures (pcap, pcapng, .gz/.zst, `-` for stdin) or one feature table (.csv, .parquet).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Write one record per flow here (JSON lines, CSV or Parquet); `-` = JSON lines on stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Output format (default: from the --out extension, else JSON lines).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+
+    /// Write every scored flow, not only anomalies.
+    #[arg(long)]
+    pub all: bool,
+
+    /// The threshold: a number, or one the bundle stores: default, p99, p99.9, p99.99, max,
+    /// 1.01max (benign validation scores; `nadir inspect` lists them).
+    #[arg(long, value_name = "VALUE|NAME", default_value = "default")]
+    pub threshold: String,
+
+    /// Which flows get an explanation.
+    #[arg(long, value_enum, default_value_t = ExplainArg::Alerts)]
+    pub explain: ExplainArg,
+
+    /// Contributions listed per explanation.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub top: usize,
+
+    /// Draw scores over time with the threshold line and alerts marked (PNG + SVG).
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+
+    /// Flows scored per model call.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub batch: usize,
+
+    #[command(flatten)]
+    pub flow: FlowArgs,
+
+    /// Never draw the progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Jsonl,
+    Csv,
+    Parquet,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExplainArg {
+    /// Flagged flows only.
+    Alerts,
+    /// Every written flow.
+    All,
+    /// None (fastest).
+    None,
+}
+
+/// Extensions of feature tables; anything else is read as a capture.
+fn is_table(path: &Path) -> bool {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    [".csv", ".csv.gz", ".parquet", ".pq"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+fn output_format(args: &Args) -> OutputFormat {
+    match args.format {
+        Some(FormatArg::Jsonl) => OutputFormat::JsonLines,
+        Some(FormatArg::Csv) => OutputFormat::Csv,
+        Some(FormatArg::Parquet) => OutputFormat::Parquet,
+        None => args
+            .out
+            .as_ref()
+            .and_then(|p| p.extension())
+            .and_then(|e| e.to_str())
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(OutputFormat::JsonLines),
+    }
+}
+
+/// Options from the arguments (shared with `nadir explain` and `nadir demo`).
+pub fn detect_options(args: &Args) -> Result<DetectOptions> {
+    if args.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    Ok(DetectOptions {
+        all: args.all,
+        explain: match args.explain {
+            ExplainArg::Alerts => ExplainPolicy::Alerts,
+            ExplainArg::All => ExplainPolicy::All,
+            ExplainArg::None => ExplainPolicy::None,
+        },
+        top_features: args.top,
+        batch: args.batch,
+        flow: args.flow.flow_config()?,
+        cic_mode: args.flow.cic_mode(),
+        ..DetectOptions::default()
+    })
+}
+
+/// Loads the bundle and resolves the threshold.
+pub fn load_detector(model: &Path, threshold: &str) -> Result<Detector> {
+    let bundle = Bundle::load(model)?;
+    let choice: ThresholdChoice = threshold.parse()?;
+    Detector::new(bundle, &choice)
+        .with_context(|| format!("preparing {} for detection", model.display()))
+}
+
+/// Runs detection on the inputs into `writer`.
+pub fn run_detection(
+    detector: &Detector,
+    inputs: &[PathBuf],
+    options: &DetectOptions,
+    writer: &mut AlertWriter,
+    no_progress: bool,
+) -> Result<DetectSummary> {
+    let tables = inputs.iter().filter(|p| is_table(p)).count();
+    match (tables, inputs.len()) {
+        (0, _) => {
+            let mut progress = Progress::new(inputs, no_progress);
+            let summary = detect_captures(detector, inputs, options, writer, &mut progress);
+            progress.finish();
+            Ok(summary?)
+        }
+        (1, 1) => Ok(detect_table(detector, &inputs[0], options, writer)
+            .with_context(|| format!("scoring {}", inputs[0].display()))?),
+        _ => bail!(
+            "give either captures or one feature table ({tables} of the {} inputs are tables)",
+            inputs.len()
+        ),
+    }
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let options = detect_options(&args)?;
+    let detector = load_detector(&args.model, &args.threshold)?;
+    let format = output_format(&args);
+    let (mut writer, target) = match &args.out {
+        None => (
+            AlertWriter::text(Box::new(std::io::stdout()), "stdout"),
+            "stdout".to_string(),
+        ),
+        Some(path) if path == Path::new("-") => (
+            AlertWriter::new(format, Box::new(std::io::stdout()), "stdout")?,
+            "stdout".to_string(),
+        ),
+        Some(path) => {
+            let file = File::create(path)
+                .with_context(|| format!("cannot create output {}", path.display()))?;
+            let target = path.display().to_string();
+            (AlertWriter::new(format, Box::new(file), &target)?, target)
+        }
+    };
+    let summary = run_detection(&detector, &args.inputs, &options, &mut writer, args.no_progress);
+    // Whatever happened, what was written is flushed.
+    let finished = writer.finish();
+    let summary = summary?;
+    finished?;
+    print_summary(&summary, &detector, &target);
+    if let Some(plot) = &args.plot {
+        let files = write_timeline(&summary, plot)?;
+        eprintln!("  timeline: {}", files.join(", "));
+    }
+    if let Err(broken) = summary.check_accounting() {
+        bail!("internal accounting error: {broken}");
+    }
+    if summary.run.errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for error in &summary.run.errors {
+            eprintln!("error: {error}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The score timeline as PNG + SVG beside `plot`.
+pub fn write_timeline(summary: &DetectSummary, plot: &Path) -> Result<Vec<String>> {
+    let first = summary
+        .timeline
+        .points
+        .iter()
+        .map(|p| p.ts_ns)
+        .min()
+        .unwrap_or(0);
+    let points: Vec<TimelinePoint> = summary
+        .timeline
+        .points
+        .iter()
+        .map(|p| TimelinePoint {
+            seconds: (p.ts_ns - first) as f64 / 1e9,
+            score: f64::from(p.score),
+            anomaly: p.anomaly,
+        })
+        .collect();
+    let files = plot_timeline(
+        "nadir detect: flow scores over time",
+        &points,
+        summary.threshold,
+        &plot.with_extension(""),
+    )?;
+    Ok(files.iter().map(|f| f.display().to_string()).collect())
+}
+
+pub fn print_summary(summary: &DetectSummary, detector: &Detector, target: &str) {
+    let run = &summary.run;
+    let manifest = &detector.bundle().manifest;
+    eprintln!(
+        "detect: {} model ({} features), threshold {:.6} ({})",
+        manifest.model_kind,
+        summary.family,
+        detector.threshold().value,
+        detector.threshold().source
+    );
+    if summary.family == "table" {
+        eprintln!(
+            "  rows {} = scored {} + unscorable {}",
+            summary.table_rows, summary.scored, summary.unscorable
+        );
+    } else {
+        eprintln!(
+            "  packets read {} = decoded {} + skipped {}",
+            run.packets_read,
+            run.flows.packets,
+            run.skipped.total()
+        );
+        for (reason, count) in run.skipped.iter() {
+            eprintln!("    skipped {count:>10}  {reason}");
+        }
+        eprintln!(
+            "  flows {} = scored {} + unscorable {}  (evicted early by --max-flows: {}; scored before their end: {})",
+            run.flows.flows, summary.scored, summary.unscorable, run.flows.evicted, summary.early
+        );
+    }
+    if summary.imputed_cells > 0 {
+        eprintln!(
+            "  {} NaN/inf feature cells replaced by the training median (as training did)",
+            summary.imputed_cells
+        );
+    }
+    eprintln!(
+        "  anomalies {} of {} scored; {} records written to {target}; {} explained{}",
+        summary.anomalies,
+        summary.scored,
+        summary.written,
+        summary.explained,
+        if summary.explained > 0 {
+            format!(
+                " (largest integrated-gradients completeness gap {:.2}%)",
+                summary.worst_completeness * 100.0
+            )
+        } else {
+            String::new()
+        }
+    );
+    if summary.anomalies > 0 {
+        let classes: Vec<String> = summary
+            .anomalies_by_class
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        eprintln!("  by class: {}", classes.join(", "));
+        let top = |tally: &nadir_detect::detect::Tally| {
+            let mut parts: Vec<String> = tally
+                .top(5)
+                .iter()
+                .map(|(k, n)| format!("{k} ({n})"))
+                .collect();
+            if tally.other > 0 {
+                parts.push(format!("others ({})", tally.other));
+            }
+            parts.join(", ")
+        };
+        eprintln!("  top destinations: {}", top(&summary.anomalies_by_destination));
+        eprintln!("  top sources: {}", top(&summary.anomalies_by_source));
+    }
+    let _ = std::io::stderr().flush();
+}

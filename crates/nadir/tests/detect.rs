@@ -1,0 +1,361 @@
+//! `nadir detect` and `nadir explain` end to end through the binary: real captures scored
+//! by a bundle trained inside the test on real Kubernetes flows, the record schema of every
+//! output format, capture vs. extracted table, the counts adding up, and bad input.
+#![cfg(feature = "ml")]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn nadir(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nadir"))
+        .args(args)
+        .output()
+        .expect("running the nadir binary")
+}
+
+fn ok(args: &[&str]) -> (String, String) {
+    let out = nadir(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "nadir {} failed:\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        args.join(" ")
+    );
+    (stdout, stderr)
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = nadir(args);
+    assert!(
+        !out.status.success(),
+        "nadir {} should fail",
+        args.join(" ")
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The record fields, in order, that the README documents (CSV/Parquet columns).
+const COLUMNS: [&str; 25] = [
+    "flow_id",
+    "source",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "protocol",
+    "tunnel",
+    "start",
+    "start_ns",
+    "end_ns",
+    "packets",
+    "bytes",
+    "score",
+    "threshold",
+    "verdict",
+    "class",
+    "early",
+    "early_packets",
+    "early_after_ms",
+    "explain_method",
+    "baseline_score",
+    "completeness_error",
+    "top_features",
+    "explanation",
+];
+
+/// JSON lines carry the explanation nested: the same fields less the flattened ones (in this
+/// order in the file).
+const JSON_FIELDS: [&str; 21] = [
+    "flow_id",
+    "source",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "protocol",
+    "tunnel",
+    "start",
+    "start_ns",
+    "end_ns",
+    "packets",
+    "bytes",
+    "score",
+    "threshold",
+    "verdict",
+    "class",
+    "early",
+    "early_packets",
+    "early_after_ms",
+    "explanation",
+];
+
+/// A `hybrid` bundle trained on the real Kubernetes development flows (cic columns), 2 epochs;
+/// shared by the tests of this file (trained once).
+fn k8s_bundle() -> Option<PathBuf> {
+    static BUNDLE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BUNDLE
+        .get_or_init(|| {
+            let data = nadir_testdata::shared_data("k8s-misuse-dev/dev.csv")?;
+            let dir = tempfile::tempdir().unwrap().keep();
+            let bundle = dir.join("k8s-hybrid.nadir");
+            ok(&[
+                "train", "--data", s(&data), "--model", "hybrid", "--epochs", "2", "--quiet",
+                "--no-plots", "--resamples", "0", "-o", s(&bundle),
+            ]);
+            Some(bundle)
+        })
+        .clone()
+}
+
+fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn slowloris_attackers_flows_are_flagged_and_explained() {
+    let Some(bundle) = k8s_bundle() else { return };
+    let Some(capture) = nadir_testdata::shared_data("labelled/kihy-slowloris/slowloris.pcap")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("alerts.jsonl");
+    let (_, stderr) = ok(&[
+        "detect", "--model", s(&bundle), s(&capture), "--all", "-o", s(&out),
+    ]);
+    let records = jsonl(&out);
+    // Ground truth: every TCP flow of the capture is the attacker's (10.0.2.15 -> :80).
+    let attack: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["src_ip"] == "10.0.2.15" && r["dst_port"] == 80)
+        .collect();
+    assert!(attack.len() >= 290, "{} attack flows\n{stderr}", attack.len());
+    let flagged = attack.iter().filter(|r| r["verdict"] == "anomaly").count();
+    assert!(
+        flagged * 10 >= attack.len() * 9,
+        "only {flagged} of {} slowloris flows flagged\n{stderr}",
+        attack.len()
+    );
+    for r in attack.iter().filter(|r| r["verdict"] == "anomaly") {
+        let e = &r["explanation"];
+        assert_eq!(e["method"], "integrated-gradients", "{r}");
+        let gap = e["completeness_error"].as_f64().unwrap();
+        assert!(gap <= 0.01, "completeness gap {gap} in {r}");
+        assert_eq!(e["top"].as_array().unwrap().len(), 5, "{r}");
+    }
+    assert!(stderr.contains("flows ") && stderr.contains("anomalies "), "{stderr}");
+}
+
+#[test]
+fn explanations_name_bundle_columns_with_raw_values() {
+    let Some(bundle) = k8s_bundle() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a.jsonl");
+    ok(&[
+        "detect", "--model", s(&bundle), "../../examples/data/k8s-nmap-tcp-syn-scan.pcap",
+        "--all", "--explain", "all", "-o", s(&out),
+    ]);
+    let manifest = nadir(&["inspect", s(&bundle), "--json"]);
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
+    let columns: Vec<&str> = manifest["schema"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let records = jsonl(&out);
+    assert!(!records.is_empty());
+    for r in &records {
+        for c in r["explanation"]["top"].as_array().unwrap() {
+            let name = c["feature"].as_str().unwrap();
+            assert!(columns.contains(&name), "{name} is not a bundle column");
+            assert!(c["value"].is_number(), "{c}");
+        }
+    }
+}
+
+#[test]
+fn capture_and_its_extracted_table_score_the_same() {
+    let Some(bundle) = k8s_bundle() else { return };
+    let Some(capture) = nadir_testdata::shared_data("labelled/chrissanders-synscan/synscan.pcapng")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("flows.csv");
+    ok(&["extract", s(&capture), "-o", s(&table)]);
+    let from_capture = dir.path().join("capture.jsonl");
+    let from_table = dir.path().join("table.jsonl");
+    let common = ["--all", "--explain", "none"];
+    let mut args = vec!["detect", "--model", s(&bundle), s(&capture), "-o", s(&from_capture)];
+    args.extend(common);
+    ok(&args);
+    let mut args = vec!["detect", "--model", s(&bundle), s(&table), "-o", s(&from_table)];
+    args.extend(common);
+    ok(&args);
+    let a = jsonl(&from_capture);
+    let b = jsonl(&from_table);
+    assert_eq!(a.len(), b.len(), "one record per flow both ways");
+    // The table's Timestamp has a coarser precision: pair records by id in order instead.
+    let mut by_id: HashMap<&str, Vec<&serde_json::Value>> = HashMap::new();
+    for r in &b {
+        by_id.entry(r["flow_id"].as_str().unwrap()).or_default().push(r);
+    }
+    for list in by_id.values_mut() {
+        list.reverse();
+    }
+    let mut compared = 0;
+    for r in &a {
+        let other = by_id
+            .get_mut(r["flow_id"].as_str().unwrap())
+            .and_then(Vec::pop)
+            .unwrap_or_else(|| panic!("{} missing from the table's records", r["flow_id"]));
+        let (x, y) = (r["score"].as_f64().unwrap(), other["score"].as_f64().unwrap());
+        assert!((x - y).abs() <= 1e-6, "{}: {x} vs {y}", r["flow_id"]);
+        assert_eq!(r["verdict"], other["verdict"]);
+        compared += 1;
+    }
+    assert!(compared > 100, "{compared}");
+}
+
+#[test]
+fn every_output_format_has_the_documented_schema() {
+    let Some(bundle) = k8s_bundle() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let capture = "../../examples/data/k8s-nmap-udp-scan.pcap";
+    // JSON lines: the documented fields, in order, on every record.
+    let out = dir.path().join("a.jsonl");
+    ok(&["detect", "--model", s(&bundle), capture, "--all", "-o", s(&out)]);
+    let mut expected = JSON_FIELDS.to_vec();
+    expected.sort_unstable();
+    for r in jsonl(&out) {
+        // serde_json's map is sorted by key.
+        let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, expected, "{r}");
+    }
+    // CSV: the documented header.
+    let out = dir.path().join("a.csv");
+    ok(&["detect", "--model", s(&bundle), capture, "--all", "-o", s(&out)]);
+    let mut csv = csv::Reader::from_path(&out).unwrap();
+    let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(header, COLUMNS);
+    let rows = csv.records().count();
+    assert!(rows > 0);
+    // Parquet: the same columns, the same row count.
+    let out = dir.path().join("a.parquet");
+    ok(&["detect", "--model", s(&bundle), capture, "--all", "-o", s(&out)]);
+    let file = std::fs::File::open(&out).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let names: Vec<String> = reader
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, COLUMNS);
+    let parquet_rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(parquet_rows, rows);
+}
+
+#[test]
+fn counts_add_up_and_explain_finds_one_flow() {
+    let Some(bundle) = k8s_bundle() else { return };
+    let (_, stderr) = ok(&[
+        "detect", "--model", s(&bundle), "../../examples/data/k8s-nmap-tcp-syn-scan.pcap",
+        "../../examples/data/cicids2017-tls-benign.pcap", "-o", "-",
+    ]);
+    // `packets read R = decoded D + skipped S` and `flows F = scored C + unscorable U`.
+    let numbers = |line: &str| -> Vec<u64> {
+        line.split(|c: char| !c.is_ascii_digit())
+            .filter(|t| !t.is_empty())
+            .map(|t| t.parse().unwrap())
+            .collect()
+    };
+    let packets = stderr.lines().find(|l| l.contains("packets read")).unwrap();
+    let [read, decoded, skipped] = numbers(packets)[..3] else { panic!("{packets}") };
+    assert_eq!(read, decoded + skipped, "{packets}");
+    assert_eq!(read, 45 + 35, "both captures whole");
+    let flows = stderr.lines().find(|l| l.trim_start().starts_with("flows")).unwrap();
+    let [created, scored, unscorable] = numbers(flows)[..3] else { panic!("{flows}") };
+    assert_eq!(created, scored + unscorable, "{flows}");
+    assert!(scored > 0);
+
+    let (all, _) = ok(&[
+        "detect", "--model", s(&bundle), "../../examples/data/cicids2017-tls-benign.pcap",
+        "--all", "-o", "-",
+    ]);
+    let first: serde_json::Value = serde_json::from_str(all.lines().next().unwrap()).unwrap();
+    let id = first["flow_id"].as_str().unwrap();
+    let (text, _) = ok(&[
+        "explain", "--model", s(&bundle), "--flow-id", id,
+        "../../examples/data/cicids2017-tls-benign.pcap", "--json",
+    ]);
+    let record: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(record["flow_id"], id);
+    let top = record["explanation"]["top"].as_array().unwrap();
+    assert!(top.len() > 50, "every input listed: {}", top.len());
+    let sum: f64 = top.iter().map(|c| c["contribution"].as_f64().unwrap()).sum();
+    let expected = record["score"].as_f64().unwrap()
+        - record["explanation"]["baseline_score"].as_f64().unwrap();
+    assert!(
+        (sum - expected).abs() <= 0.01 * expected.abs() + 1e-5,
+        "contributions {sum} vs score - baseline {expected}"
+    );
+    let err = fails(&[
+        "explain", "--model", s(&bundle), "--flow-id", "1.2.3.4-5.6.7.8-1-2-6",
+        "../../examples/data/cicids2017-tls-benign.pcap",
+    ]);
+    assert!(err.contains("no flow with id"), "{err}");
+}
+
+#[test]
+fn bad_bundles_inputs_and_outputs_get_clear_errors() {
+    let Some(bundle) = k8s_bundle() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A flipped byte fails the checksum.
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    let broken = dir.path().join("broken.nadir");
+    std::fs::write(&broken, &bytes).unwrap();
+    let err = fails(&["detect", "--model", s(&broken), "../../examples/data/k8s-nmap-udp-scan.pcap"]);
+    assert!(err.contains("checksum"), "{err}");
+    // A table missing the bundle's columns: they are named.
+    let table = dir.path().join("short.csv");
+    std::fs::write(&table, "Flow Duration,Label\n12,0\n").unwrap();
+    let err = fails(&["detect", "--model", s(&bundle), s(&table)]);
+    assert!(err.contains("missing") && err.contains("Total Fwd Packet"), "{err}");
+    // An output that cannot be created.
+    let err = fails(&[
+        "detect", "--model", s(&bundle), "../../examples/data/k8s-nmap-udp-scan.pcap", "-o",
+        "/nonexistent-dir/alerts.jsonl",
+    ]);
+    assert!(err.contains("cannot create output"), "{err}");
+    // An unknown threshold name lists the stored ones.
+    let err = fails(&[
+        "detect", "--model", s(&bundle), "../../examples/data/k8s-nmap-udp-scan.pcap",
+        "--threshold", "p42",
+    ]);
+    assert!(err.contains("p99.9"), "{err}");
+    // A truncated capture: what was read is scored, the fault is named, exit non-zero.
+    let whole = std::fs::read("../../examples/data/k8s-nmap-tcp-syn-scan.pcap").unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &whole[..whole.len() - 30]).unwrap();
+    let out = nadir(&["detect", "--model", s(&bundle), s(&cut), "--all", "-o", "-"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cut.pcap") && stderr.contains("byte"), "{stderr}");
+    assert!(!out.stdout.is_empty(), "flows read before the fault are scored");
+}
