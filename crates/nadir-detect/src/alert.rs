@@ -199,6 +199,8 @@ pub struct AlertWriter {
     inner: Inner,
     written: u64,
     target: String,
+    /// Text output: records past this many are counted, not printed.
+    shown: Option<u64>,
 }
 
 fn output_error(target: &str, reason: impl std::fmt::Display) -> DetectError {
@@ -229,6 +231,7 @@ impl AlertWriter {
             inner,
             written: 0,
             target: target.to_string(),
+            shown: None,
         })
     }
 
@@ -238,7 +241,14 @@ impl AlertWriter {
             inner: Inner::Text(BufWriter::new(out)),
             written: 0,
             target: target.to_string(),
+            shown: None,
         }
+    }
+
+    /// Shows at most `limit` records (text output); the rest are counted and said at the end.
+    pub fn showing_at_most(mut self, limit: u64) -> AlertWriter {
+        self.shown = Some(limit);
+        self
     }
 
     /// Alerts written so far.
@@ -253,9 +263,12 @@ impl AlertWriter {
                 serde_json::to_writer(&mut *out, alert).map_err(|e| output_error(target, e))?;
                 out.write_all(b"\n").map_err(|e| output_error(target, e))?;
             }
-            Inner::Text(out) => out
-                .write_all(alert_text(alert).as_bytes())
-                .map_err(|e| output_error(target, e))?,
+            Inner::Text(out) => {
+                if self.shown.is_none_or(|limit| self.written < limit) {
+                    out.write_all(alert_text(alert).as_bytes())
+                        .map_err(|e| output_error(target, e))?
+                }
+            }
             Inner::Table(sink) => {
                 let optional = |v: Option<f64>| Value::F64(v.unwrap_or(f64::NAN));
                 let e = alert.explanation.as_ref();
@@ -309,7 +322,11 @@ impl AlertWriter {
     /// Flushes everything (and writes the Parquet footer).
     pub fn finish(self) -> Result<u64, DetectError> {
         let target = self.target;
+        let hidden = self.shown.map_or(0, |limit| self.written.saturating_sub(limit));
         match self.inner {
+            Inner::Text(mut out) if hidden > 0 => writeln!(out, "... and {hidden} more")
+                .and_then(|()| out.flush())
+                .map_err(|e| output_error(&target, e))?,
             Inner::Json(mut out) | Inner::Text(mut out) => {
                 out.flush().map_err(|e| output_error(&target, e))?
             }

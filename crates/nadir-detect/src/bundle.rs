@@ -53,16 +53,16 @@ pub const WEIGHTS_FORMAT: &str = "burn-module-record";
 #[non_exhaustive]
 pub enum BundleError {
     /// Any of the errors below, with the file it came from.
+    // The causes are part of these messages, so they are not chained as `source` too
+    // (a chained cause is printed again by `{:#}`).
     #[error("bundle {path}: {source}")]
     File {
         path: PathBuf,
-        #[source]
         source: Box<BundleError>,
     },
     #[error("cannot {action}: {source}")]
     Io {
         action: &'static str,
-        #[source]
         source: std::io::Error,
     },
     #[error("not a nadir bundle: the file starts with {found} instead of the bundle magic {}", hex(&MAGIC))]

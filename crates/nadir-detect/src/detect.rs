@@ -6,7 +6,7 @@
 //! and one batch, whatever the capture's size. Families whose features are complete after K
 //! packets (`bytes`, `packets` windows) are scored at the K-th packet (an early verdict).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ use nadir_pipeline::{each_flow, run_flow_family, PipelineError, Progress, RunSum
 use serde::Serialize;
 
 use crate::alert::{rfc3339_micros, Alert, AlertWriter, Verdict};
-use crate::explain::{attributions, InputNames};
+use crate::explain::{attributions, Attribution, ExplainMethod, InputNames};
 use crate::flows::{first_window, is_scored_emission, FlowColumns, FlowFamily};
 use crate::scorer::Detector;
 use crate::table::{read_identities, TableIdentity};
@@ -172,8 +172,11 @@ pub struct DetectSummary {
     pub anomalies: u64,
     pub written: u64,
     pub explained: u64,
-    /// Largest integrated-gradients completeness gap among the explanations.
-    pub worst_completeness: f32,
+    /// Distinct model inputs whose attributions were computed (identical inputs share one).
+    pub attributions_computed: u64,
+    /// Largest integrated-gradients completeness gap among the explanations (none for the
+    /// autoencoder's exact reconstruction shares).
+    pub worst_completeness: Option<f32>,
     /// NaN/inf feature cells replaced by the training median.
     pub imputed_cells: u64,
     pub anomalies_by_class: BTreeMap<String, u64>,
@@ -304,7 +307,13 @@ struct Scoring<'a> {
     width: usize,
     raw: Vec<f32>,
     rows: Vec<RowInfo>,
+    /// Attributions by the bits of the model input, bounded by [`EXPLANATION_CACHE`].
+    explained: HashMap<Vec<u32>, Attribution>,
+    method: Option<ExplainMethod>,
 }
+
+/// Distinct model inputs whose attributions are kept for reuse.
+const EXPLANATION_CACHE: usize = 16_384;
 
 impl<'a> Scoring<'a> {
     fn new(
@@ -329,6 +338,8 @@ impl<'a> Scoring<'a> {
             width: detector.schema().len(),
             raw: Vec::new(),
             rows: Vec::new(),
+            explained: HashMap::new(),
+            method: None,
         }
     }
 
@@ -349,7 +360,6 @@ impl<'a> Scoring<'a> {
         let raw = Matrix::new(rows.len(), self.width, std::mem::take(&mut self.raw))?;
         let prepared = self.detector.preprocess(&raw)?;
         self.summary.imputed_cells += prepared.imputed_cells;
-        let cols = prepared.x.cols;
         // Rows still not finite cannot be scored: counted, never silently dropped.
         let scorable: Vec<usize> = (0..rows.len())
             .filter(|r| prepared.unscorable.binary_search(r).is_err())
@@ -406,19 +416,40 @@ impl<'a> Scoring<'a> {
             .collect();
         let mut explanations = HashMap::new();
         if !explain_rows.is_empty() {
-            let mut inputs = Vec::with_capacity(explain_rows.len() * cols);
+            // Identical model inputs have identical attributions: compute each distinct input
+            // once (scans and floods repeat the same feature vector thousands of times).
+            let key = |k: usize| -> Vec<u32> { x.row(k).iter().map(|v| v.to_bits()).collect() };
+            let mut inputs = Vec::new();
+            let mut pending: Vec<Vec<u32>> = Vec::new();
+            let mut queued = HashSet::new();
             for &k in &explain_rows {
-                inputs.extend_from_slice(x.row(k));
+                let row_key = key(k);
+                if !self.explained.contains_key(&row_key) && queued.insert(row_key.clone()) {
+                    inputs.extend_from_slice(x.row(k));
+                    pending.push(row_key);
+                }
             }
-            let bundle = &self.detector.bundle().manifest;
-            let (method, found) = attributions(
-                self.detector.model(),
-                self.detector.benign_class(),
-                &inputs,
-                &bundle.explain_baseline,
-            )?;
-            for (&k, attribution) in explain_rows.iter().zip(&found) {
+            if !pending.is_empty() {
+                let bundle = &self.detector.bundle().manifest;
+                let (method, found) = attributions(
+                    self.detector.model(),
+                    self.detector.benign_class(),
+                    &inputs,
+                    &bundle.explain_baseline,
+                )?;
+                if self.explained.len() + found.len() > EXPLANATION_CACHE {
+                    self.explained.clear();
+                }
+                self.method = Some(method);
+                self.summary.attributions_computed += found.len() as u64;
+                self.explained.extend(pending.into_iter().zip(found));
+            }
+            let method = self.method.unwrap_or(ExplainMethod::IntegratedGradients);
+            for &k in &explain_rows {
                 let r = scorable[k];
+                let Some(attribution) = self.explained.get(&key(k)) else {
+                    continue;
+                };
                 let explanation = self.names.explain(
                     method,
                     attribution,
@@ -427,11 +458,12 @@ impl<'a> Scoring<'a> {
                     self.options.top_features,
                 );
                 if let Some(gap) = explanation.completeness_error {
-                    self.summary.worst_completeness = self.summary.worst_completeness.max(gap);
+                    let worst = self.summary.worst_completeness.get_or_insert(gap);
+                    *worst = worst.max(gap);
                 }
                 explanations.insert(k, explanation);
+                self.summary.explained += 1;
             }
-            self.summary.explained += found.len() as u64;
         }
         for (k, r, anomaly) in to_write {
             let info = &rows[r];
@@ -538,9 +570,9 @@ pub fn detect_captures(
                             if !is_scored_emission(family, flow.meta, 0) {
                                 return Ok(());
                             }
-                            columns.push_cic(flow.state, flow.meta, &mut scoring.raw);
                             let identity = flow.state.identity(flow.meta);
                             let features = flow.state.features(flow.meta);
+                            columns.push_cic(&features, &identity, flow.meta, &mut scoring.raw);
                             let mut info = captured_info(flow.meta, Identity::Cic(identity), &source);
                             // Total Length of Fwd/Bwd Packet: payload bytes both ways.
                             let bytes = features.values()[10 - FIRST_FEATURE_COLUMN].as_f64()

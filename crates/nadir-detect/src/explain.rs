@@ -25,6 +25,8 @@ pub const START_STEPS: usize = 32;
 pub const MAX_STEPS: usize = 512;
 /// Completeness wanted: |sum of contributions - score difference| <= 1 % of the difference.
 pub const COMPLETENESS_TOLERANCE: f32 = 0.01;
+/// Score differences below this count as this for the completeness gap.
+pub const SCORE_DIFFERENCE_FLOOR: f32 = 0.01;
 /// Interpolated samples per gradient pass (bounds memory).
 const ROWS_PER_PASS: usize = 8192;
 
@@ -41,8 +43,9 @@ pub enum ExplainMethod {
 pub struct Contribution {
     /// The column (raw feature name, or `pcK` after PCA).
     pub feature: String,
-    /// The flow's raw value of that column (the model input itself after PCA).
-    pub value: f64,
+    /// The flow's raw value of that column (the model input itself after PCA), as the model's
+    /// preprocessing read it (`f32`).
+    pub value: f32,
     pub contribution: f32,
     /// For a `bytes` input: which packet, offset and header field the byte is.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,7 +60,8 @@ pub struct Explanation {
     pub baseline_score: f32,
     /// Sum of all contributions (= score - baseline score, up to the completeness error).
     pub total: f32,
-    /// |total - (score - baseline score)| / |score - baseline score| (integrated gradients).
+    /// |total - (score - baseline score)| / max(|score - baseline score|, 0.01) (integrated
+    /// gradients; see [`Attribution::completeness_error`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completeness_error: Option<f32>,
     /// Integration steps used.
@@ -84,15 +88,13 @@ impl Attribution {
         self.contributions.iter().sum()
     }
 
-    /// Relative completeness gap (0 when the score equals the baseline's and so does the sum).
+    /// Completeness gap: |sum of contributions - (score - baseline score)|, relative to the
+    /// score difference, which is floored at [`SCORE_DIFFERENCE_FLOOR`]: a flow scored within
+    /// 0.01 of the baseline has nothing to explain finer than 1e-4 (the kinks of ReLU networks
+    /// leave such noise in any step count).
     pub fn completeness_error(&self) -> f32 {
         let expected = self.score - self.baseline_score;
-        let gap = (self.total() - expected).abs();
-        if expected.abs() > f32::EPSILON {
-            gap / expected.abs()
-        } else {
-            gap
-        }
+        (self.total() - expected).abs() / expected.abs().max(SCORE_DIFFERENCE_FLOOR)
     }
 }
 
@@ -285,8 +287,8 @@ impl InputNames {
                     .cloned()
                     .unwrap_or_else(|| format!("input {i}")),
                 value: match self.raw_index.get(i).copied().flatten() {
-                    Some(r) => f64::from(raw_row[r]),
-                    None => f64::from(model_row[i]),
+                    Some(r) => raw_row[r],
+                    None => model_row[i],
                 },
                 contribution: attribution.contributions[i],
                 field: self

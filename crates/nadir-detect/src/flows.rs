@@ -10,7 +10,7 @@
 use nadir_dataset::FeatureSchema;
 use nadir_features::bytes::{FirstBytes, FirstBytesConfig};
 use nadir_features::cic::columns::column_index;
-use nadir_features::cic::{CicFlow, CIC_FEATURE_COUNT, FIRST_FEATURE_COLUMN};
+use nadir_features::cic::{CicFeatures, CicIdentity, CIC_FEATURE_COUNT, FIRST_FEATURE_COLUMN};
 use nadir_features::packets::{
     FlowPackets, WindowConfig, WindowScope, WindowView, FEATURES_PER_PACKET, PACKET_FEATURES,
 };
@@ -147,11 +147,15 @@ impl FlowColumns {
         self.sources.is_empty()
     }
 
-    /// Appends the row of a `cic` flow.
-    pub fn push_cic(&self, flow: &CicFlow, meta: &FlowMeta, out: &mut Vec<f32>) {
-        let features = flow.features(meta);
+    /// Appends the row of a `cic` flow, from its features and identity columns.
+    pub fn push_cic(
+        &self,
+        features: &CicFeatures,
+        identity: &CicIdentity,
+        meta: &FlowMeta,
+        out: &mut Vec<f32>,
+    ) {
         let values = features.values();
-        let identity = flow.identity(meta);
         out.extend(self.sources.iter().map(|source| match *source {
             Source::Cic(2) => f32::from(identity.src.port),
             Source::Cic(4) => f32::from(identity.dst.port),

@@ -61,9 +61,11 @@ fn identity_of(cell: impl Fn(usize) -> Option<String>, positions: &[Option<usize
     let text = |f: usize| positions[f].and_then(&cell).unwrap_or_default();
     let number = |f: usize| -> Option<f64> { text(f).trim().parse::<f64>().ok() };
     let int = |f: usize| number(f).filter(|v| v.is_finite() && *v >= 0.0).map(|v| v as u64);
-    let start_ns = number(6).map_or(0, |v| v as i64);
-    let end_ns = match (number(7), number(8)) {
-        (Some(last), _) => last as i64,
+    // Nanosecond timestamps need all 64 bits (an f64 would round them).
+    let nanos = |f: usize| text(f).trim().parse::<i64>().ok();
+    let start_ns = nanos(6).unwrap_or(0);
+    let end_ns = match (nanos(7), number(8)) {
+        (Some(last), _) => last,
         (None, Some(duration_us)) if duration_us.is_finite() => {
             start_ns + (duration_us * 1000.0) as i64
         }

@@ -548,6 +548,23 @@ fn draw_timeline<DB: DrawingBackend>(
     points: &[TimelinePoint],
     threshold: f64,
 ) -> DrawResult {
+    // Scores spanning orders of magnitude (reconstruction errors) are drawn as log10.
+    let positive = points.iter().all(|p| p.score > 0.0) && threshold > 0.0;
+    let (min, max) = points
+        .iter()
+        .map(|p| p.score)
+        .fold((threshold, threshold), |(lo, hi), s| (lo.min(s), hi.max(s)));
+    let log = positive && max / min > 100.0;
+    let scale = |v: f64| if log { v.log10() } else { v };
+    let points: Vec<TimelinePoint> = points
+        .iter()
+        .map(|p| TimelinePoint {
+            score: scale(p.score),
+            ..*p
+        })
+        .collect();
+    let points = &points[..];
+    let shown_threshold = scale(threshold);
     let end = points
         .iter()
         .map(|p| p.seconds)
@@ -558,7 +575,7 @@ fn draw_timeline<DB: DrawingBackend>(
         points
             .iter()
             .map(|p| p.score)
-            .chain(std::iter::once(threshold)),
+            .chain(std::iter::once(shown_threshold)),
     );
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 24))
@@ -570,7 +587,11 @@ fn draw_timeline<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("seconds since the first flow")
-        .y_desc("anomaly score")
+        .y_desc(if log {
+            "anomaly score (log10)"
+        } else {
+            "anomaly score"
+        })
         .draw()
         .map_err(to_msg)?;
     let finite = |p: &&TimelinePoint| p.seconds.is_finite() && p.score.is_finite();
@@ -598,7 +619,7 @@ fn draw_timeline<DB: DrawingBackend>(
         .legend(|(x, y)| TriangleMarker::new((x + 10, y), 5, RED.filled()));
     chart
         .draw_series(LineSeries::new(
-            [(0.0, threshold), (end, threshold)],
+            [(0.0, shown_threshold), (end, shown_threshold)],
             BLACK.stroke_width(2),
         ))
         .map_err(to_msg)?

@@ -266,6 +266,8 @@ pub fn write_timeline(summary: &DetectSummary, plot: &Path) -> Result<Vec<String
 }
 
 pub fn print_summary(summary: &DetectSummary, detector: &Detector, target: &str) {
+    // Whatever went to stdout comes first on a terminal.
+    let _ = std::io::stdout().flush();
     let run = &summary.run;
     let manifest = &detector.bundle().manifest;
     eprintln!(
@@ -302,18 +304,18 @@ pub fn print_summary(summary: &DetectSummary, detector: &Detector, target: &str)
         );
     }
     eprintln!(
-        "  anomalies {} of {} scored; {} records written to {target}; {} explained{}",
+        "  anomalies {} of {} scored; {} records written to {target}; {} explained ({} distinct inputs){}",
         summary.anomalies,
         summary.scored,
         summary.written,
         summary.explained,
-        if summary.explained > 0 {
-            format!(
-                " (largest integrated-gradients completeness gap {:.2}%)",
-                summary.worst_completeness * 100.0
-            )
-        } else {
-            String::new()
+        summary.attributions_computed,
+        match summary.worst_completeness {
+            Some(gap) => format!(
+                " (integrated gradients; largest completeness gap {:.2}%)",
+                gap * 100.0
+            ),
+            None => String::new(),
         }
     );
     if summary.anomalies > 0 {
