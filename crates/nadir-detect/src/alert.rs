@@ -116,7 +116,10 @@ pub fn top_features_text(explanation: &Explanation) -> String {
         .top
         .iter()
         .map(|c| match &c.field {
-            Some(field) => format!("{} [{field}]={} ({:+.4})", c.feature, c.value, c.contribution),
+            Some(field) => format!(
+                "{} [{field}]={} ({:+.4})",
+                c.feature, c.value, c.contribution
+            ),
             None => format!("{}={} ({:+.4})", c.feature, c.value, c.contribution),
         })
         .collect::<Vec<_>>()
@@ -151,7 +154,11 @@ pub fn alert_text(alert: &Alert) -> String {
         alert.dst_port,
         protocol_name(alert.protocol),
         alert.score,
-        if alert.verdict == Verdict::Anomaly { ">=" } else { "<" },
+        if alert.verdict == Verdict::Anomaly {
+            ">="
+        } else {
+            "<"
+        },
         alert.threshold,
     );
     if let Some(class) = &alert.class {
@@ -183,7 +190,10 @@ pub fn alert_text(alert: &Alert) -> String {
                     .unwrap_or_default()
             ));
             for c in &e.top {
-                text.push_str(&format!("      {:+.6}  {} = {}", c.contribution, c.feature, c.value));
+                text.push_str(&format!(
+                    "      {:+.6}  {} = {}",
+                    c.contribution, c.feature, c.value
+                ));
                 if let Some(field) = &c.field {
                     text.push_str(&format!("  [{field}]"));
                 }
@@ -322,7 +332,9 @@ impl AlertWriter {
     /// Flushes everything (and writes the Parquet footer).
     pub fn finish(self) -> Result<u64, DetectError> {
         let target = self.target;
-        let hidden = self.shown.map_or(0, |limit| self.written.saturating_sub(limit));
+        let hidden = self
+            .shown
+            .map_or(0, |limit| self.written.saturating_sub(limit));
         match self.inner {
             Inner::Text(mut out) if hidden > 0 => writeln!(out, "... and {hidden} more")
                 .and_then(|()| out.flush())

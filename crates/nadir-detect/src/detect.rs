@@ -113,13 +113,13 @@ pub struct TimelinePoint {
     pub anomaly: bool,
 }
 
-/// Scores over time, bounded: when full, every other normal point is dropped and the
-/// keeping stride doubles; anomalies are always kept (up to the same bound).
+/// Scores over time, bounded: when full, every other point is dropped and the keeping stride
+/// doubles, so the points stay spread evenly over the whole run (O(1) amortised per flow).
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     pub points: Vec<TimelinePoint>,
     stride: u64,
-    normal_seen: u64,
+    seen: u64,
     cap: usize,
 }
 
@@ -128,26 +128,24 @@ impl Timeline {
         Timeline {
             points: Vec::new(),
             stride: 1,
-            normal_seen: 0,
+            seen: 0,
             cap: cap.max(2),
         }
     }
 
     fn push(&mut self, point: TimelinePoint) {
-        if !point.anomaly {
-            self.normal_seen += 1;
-            if !(self.normal_seen - 1).is_multiple_of(self.stride) {
-                return;
-            }
+        self.seen += 1;
+        if !(self.seen - 1).is_multiple_of(self.stride) {
+            return;
         }
         if self.points.len() >= self.cap {
             let mut keep = false;
-            self.points.retain(|p| {
+            self.points.retain(|_| {
                 keep = !keep;
-                p.anomaly || keep
+                keep
             });
             self.stride *= 2;
-            if self.points.len() >= self.cap {
+            if !(self.seen - 1).is_multiple_of(self.stride) {
                 return;
             }
         }
@@ -544,7 +542,9 @@ pub fn detect_captures(
     };
     let mut run = RunSummary::default();
     let flow_cfg = FlowConfig {
-        early_after: family.early_after().map(|k| u32::try_from(k).unwrap_or(u32::MAX)),
+        early_after: family
+            .early_after()
+            .map(|k| u32::try_from(k).unwrap_or(u32::MAX)),
         ..options.flow
     };
     let rules = LabelRules::none();
@@ -565,7 +565,14 @@ pub fn detect_captures(
                         data_bytes: cic_flow_config(options.cic_mode).data_bytes,
                         ..flow_cfg
                     };
-                    drive(one, cfg, CicFlow::factory(cic), &rules, progress, &mut run, &mut scoring,
+                    drive(
+                        one,
+                        cfg,
+                        CicFlow::factory(cic),
+                        &rules,
+                        progress,
+                        &mut run,
+                        &mut scoring,
                         |flow: FinishedFlow<&CicFlow, &FlowMeta>, scoring: &mut Scoring<'_>| {
                             if !is_scored_emission(family, flow.meta, 0) {
                                 return Ok(());
@@ -573,32 +580,58 @@ pub fn detect_captures(
                             let identity = flow.state.identity(flow.meta);
                             let features = flow.state.features(flow.meta);
                             columns.push_cic(&features, &identity, flow.meta, &mut scoring.raw);
-                            let mut info = captured_info(flow.meta, Identity::Cic(identity), &source);
+                            let mut info =
+                                captured_info(flow.meta, Identity::Cic(identity), &source);
                             // Total Length of Fwd/Bwd Packet: payload bytes both ways.
                             let bytes = features.values()[10 - FIRST_FEATURE_COLUMN].as_f64()
                                 + features.values()[11 - FIRST_FEATURE_COLUMN].as_f64();
-                            info.bytes = (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64);
+                            info.bytes =
+                                (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64);
                             scoring.queued(info)
-                        })
+                        },
+                    )
                 }
                 FlowFamily::Bytes(shape) => {
                     let cfg = FlowConfig {
                         // Frame bytes up to the (inner) IP header plus M, as extract takes them.
-                        data_bytes: shape.bytes() + nadir_pipeline::extract::MAX_HEADER_BYTES_BEFORE_IP,
+                        data_bytes: shape.bytes()
+                            + nadir_pipeline::extract::MAX_HEADER_BYTES_BEFORE_IP,
                         ..flow_cfg
                     };
-                    drive(one, cfg, move |_: &FlowMeta| FirstBytes::new(shape), &rules, progress, &mut run, &mut scoring,
+                    drive(
+                        one,
+                        cfg,
+                        move |_: &FlowMeta| FirstBytes::new(shape),
+                        &rules,
+                        progress,
+                        &mut run,
+                        &mut scoring,
                         |flow: FinishedFlow<&FirstBytes, &FlowMeta>, scoring: &mut Scoring<'_>| {
                             if !is_scored_emission(family, flow.meta, flow.state.packets()) {
                                 return Ok(());
                             }
                             columns.push_bytes(flow.state, flow.meta, &mut scoring.raw);
-                            scoring.queued(captured_info(flow.meta, flow_identity(flow.meta), &source))
-                        })
+                            scoring.queued(captured_info(
+                                flow.meta,
+                                flow_identity(flow.meta),
+                                &source,
+                            ))
+                        },
+                    )
                 }
                 FlowFamily::Windows(window) => {
-                    let cfg = FlowConfig { data_bytes: 0, ..flow_cfg };
-                    drive(one, cfg, move |_: &FlowMeta| FlowPackets::new(&window), &rules, progress, &mut run, &mut scoring,
+                    let cfg = FlowConfig {
+                        data_bytes: 0,
+                        ..flow_cfg
+                    };
+                    drive(
+                        one,
+                        cfg,
+                        move |_: &FlowMeta| FlowPackets::new(&window),
+                        &rules,
+                        progress,
+                        &mut run,
+                        &mut scoring,
                         |flow: FinishedFlow<&FlowPackets, &FlowMeta>, scoring: &mut Scoring<'_>| {
                             if !is_scored_emission(family, flow.meta, flow.state.len()) {
                                 return Ok(());
@@ -607,8 +640,13 @@ pub fn detect_captures(
                                 return Ok(());
                             };
                             columns.push_window(&view, flow.meta, &mut scoring.raw);
-                            scoring.queued(captured_info(flow.meta, flow_identity(flow.meta), &source))
-                        })
+                            scoring.queued(captured_info(
+                                flow.meta,
+                                flow_identity(flow.meta),
+                                &source,
+                            ))
+                        },
+                    )
                 }
             };
             if result.is_err() {
@@ -708,4 +746,31 @@ pub fn detect_table(
         scoring.flush()?;
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeline_stays_bounded_and_spread() {
+        let mut timeline = Timeline::new(100);
+        for i in 0..100_000 {
+            timeline.push(TimelinePoint {
+                ts_ns: i,
+                score: 1.0,
+                anomaly: true,
+            });
+        }
+        let points = &timeline.points;
+        assert!(
+            points.len() <= 100 && points.len() >= 50,
+            "{}",
+            points.len()
+        );
+        assert!(points
+            .windows(2)
+            .all(|w| w[1].ts_ns - w[0].ts_ns == timeline.stride as i64));
+        assert!(points.last().unwrap().ts_ns > 99_000);
+    }
 }

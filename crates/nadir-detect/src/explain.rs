@@ -109,7 +109,7 @@ pub fn integrated_gradients(
     baseline: &[f32],
 ) -> Result<Vec<Attribution>, DetectError> {
     let width = shape.sample_len();
-    if baseline.len() != width || width == 0 || x.len() % width != 0 {
+    if baseline.len() != width || width == 0 || !x.len().is_multiple_of(width) {
         return Err(DetectError::Input(format!(
             "explanation: {} input values and a baseline of {} for samples of {width}",
             x.len(),

@@ -96,8 +96,14 @@ impl FlowColumns {
     /// columns no family produces.
     pub fn for_schema(schema: &FeatureSchema) -> Result<FlowColumns, DetectError> {
         let columns = &schema.columns;
-        let max_byte = columns.iter().filter_map(|c| parse_byte(c)).fold(None, max2);
-        let max_step = columns.iter().filter_map(|c| parse_window(c)).fold(None, max2);
+        let max_byte = columns
+            .iter()
+            .filter_map(|c| parse_byte(c))
+            .fold(None, max2);
+        let max_step = columns
+            .iter()
+            .filter_map(|c| parse_window(c))
+            .fold(None, max2);
         let family = match (max_byte, max_step) {
             (Some(_), Some(_)) => {
                 return Err(DetectError::Features(
@@ -267,7 +273,8 @@ fn source_of(family: FlowFamily, name: &str) -> Option<Source> {
         FlowFamily::Cic => {
             let index = column_index(name)?;
             let usable = matches!(index, 2 | 4 | 5)
-                || (FIRST_FEATURE_COLUMN..FIRST_FEATURE_COLUMN + CIC_FEATURE_COUNT).contains(&index);
+                || (FIRST_FEATURE_COLUMN..FIRST_FEATURE_COLUMN + CIC_FEATURE_COUNT)
+                    .contains(&index);
             usable.then_some(Source::Cic(index))
         }
         FlowFamily::Bytes(shape) => {
@@ -301,7 +308,10 @@ mod tests {
     #[test]
     fn family_and_shape_come_from_the_column_names() {
         let cic = FeatureSchema::new(["Protocol", "Flow Duration", "Total Fwd Packet"]);
-        assert_eq!(FlowColumns::for_schema(&cic).unwrap().family(), FlowFamily::Cic);
+        assert_eq!(
+            FlowColumns::for_schema(&cic).unwrap().family(),
+            FlowFamily::Cic
+        );
         let bytes = FeatureSchema::new(["protocol", "packets", "b0_0", "b0_1", "b2_0", "b2_1"]);
         match FlowColumns::for_schema(&bytes).unwrap().family() {
             FlowFamily::Bytes(shape) => assert_eq!((shape.packets(), shape.bytes()), (3, 2)),
@@ -319,7 +329,9 @@ mod tests {
         let odd = FeatureSchema::new(["Flow Duration", "duration", "src_bytes", "Timestamp"]);
         let err = FlowColumns::for_schema(&odd).unwrap_err().to_string();
         assert!(
-            err.contains("`duration`") && err.contains("`src_bytes`") && err.contains("`Timestamp`"),
+            err.contains("`duration`")
+                && err.contains("`src_bytes`")
+                && err.contains("`Timestamp`"),
             "{err}"
         );
         assert!(!err.contains("`Flow Duration`"), "{err}");

@@ -57,10 +57,17 @@ fn field_positions(header: &[String]) -> [Option<usize>; FIELDS.len()] {
     })
 }
 
-fn identity_of(cell: impl Fn(usize) -> Option<String>, positions: &[Option<usize>]) -> TableIdentity {
+fn identity_of(
+    cell: impl Fn(usize) -> Option<String>,
+    positions: &[Option<usize>],
+) -> TableIdentity {
     let text = |f: usize| positions[f].and_then(&cell).unwrap_or_default();
     let number = |f: usize| -> Option<f64> { text(f).trim().parse::<f64>().ok() };
-    let int = |f: usize| number(f).filter(|v| v.is_finite() && *v >= 0.0).map(|v| v as u64);
+    let int = |f: usize| {
+        number(f)
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| v as u64)
+    };
     // Nanosecond timestamps need all 64 bits (an f64 would round them).
     let nanos = |f: usize| text(f).trim().parse::<i64>().ok();
     let start_ns = nanos(6).unwrap_or(0);
@@ -127,7 +134,12 @@ pub fn read_identities(path: &Path, rows: usize) -> Result<Vec<TableIdentity>, D
 fn read_csv(path: &Path, reader: Box<dyn Read>) -> Result<Vec<TableIdentity>, DetectError> {
     let bad = |e: csv::Error| DetectError::Input(format!("{}: {e}", path.display()));
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let header: Vec<String> = csv.headers().map_err(bad)?.iter().map(str::to_string).collect();
+    let header: Vec<String> = csv
+        .headers()
+        .map_err(bad)?
+        .iter()
+        .map(str::to_string)
+        .collect();
     let positions = field_positions(&header);
     let mut out = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -136,7 +148,10 @@ fn read_csv(path: &Path, reader: Box<dyn Read>) -> Result<Vec<TableIdentity>, De
         if record.len() == 1 && record.get(0).is_some_and(str::is_empty) {
             continue;
         }
-        out.push(identity_of(|i| record.get(i).map(str::to_string), &positions));
+        out.push(identity_of(
+            |i| record.get(i).map(str::to_string),
+            &positions,
+        ));
     }
     Ok(out)
 }

@@ -501,7 +501,9 @@ mod tests {
             .collect();
         assert!(values.windows(2).all(|w| w[0] < w[1]), "{values:?}");
         let stored = Thresholds {
-            decision: ThresholdRule::Fixed(0.5).calibrate(&[0.1], &[false]).unwrap(),
+            decision: ThresholdRule::Fixed(0.5)
+                .calibrate(&[0.1], &[false])
+                .unwrap(),
             benign: Some(t),
         };
         let pick = |text: &str| stored.resolve(&text.parse().unwrap());

@@ -2,7 +2,9 @@
 //! `score(x) - score(baseline)` within 1 % (completeness), and the scores they start from are
 //! the scores `predict` gives.
 
-use nadir_detect::explain::{attributions, integrated_gradients, ExplainMethod, COMPLETENESS_TOLERANCE};
+use nadir_detect::explain::{
+    attributions, integrated_gradients, ExplainMethod, COMPLETENESS_TOLERANCE,
+};
 use nadir_model::{train, InputShape, ModelConfig, ModelKind, TrainData, TrainOptions, Trained};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -61,7 +63,9 @@ fn check_completeness(kind: ModelKind, classes: usize) {
     let width = shape.sample_len();
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     // The baseline is a typical benign row; the samples come from every class.
-    let baseline: Vec<f32> = (0..width).map(|_| -1.0 + rng.random_range(-0.1..0.1)).collect();
+    let baseline: Vec<f32> = (0..width)
+        .map(|_| -1.0 + rng.random_range(-0.1..0.1))
+        .collect();
     let (x, _) = blobs(width, classes, 6 / classes + 1, &mut rng);
     let x = &x[..6 * width];
     let found = integrated_gradients(&model, shape, 0, x, &baseline).unwrap();
@@ -69,7 +73,11 @@ fn check_completeness(kind: ModelKind, classes: usize) {
     let predicted = model.predict(x, shape).unwrap().anomaly_scores();
     let mut checked = 0;
     for (a, &p) in found.iter().zip(&predicted) {
-        assert!((a.score - p).abs() < 1e-4, "{kind}: score {} vs predict {p}", a.score);
+        assert!(
+            (a.score - p).abs() < 1e-4,
+            "{kind}: score {} vs predict {p}",
+            a.score
+        );
         assert_eq!(a.contributions.len(), width);
         let delta = a.score - a.baseline_score;
         if delta.abs() < 1e-2 {
@@ -84,7 +92,10 @@ fn check_completeness(kind: ModelKind, classes: usize) {
             a.steps
         );
     }
-    assert!(checked > 0, "{kind}: every score equals the baseline's; nothing was checked");
+    assert!(
+        checked > 0,
+        "{kind}: every score equals the baseline's; nothing was checked"
+    );
 }
 
 #[test]
@@ -124,7 +135,11 @@ fn autoencoder_contributions_are_its_reconstruction_error() {
     assert_eq!(method, ExplainMethod::ReconstructionError);
     let predicted = model.predict(&x, shape).unwrap().anomaly_scores();
     for (a, p) in found.iter().zip(predicted) {
-        assert!((a.total() - p).abs() <= 1e-5 * p.max(1.0), "{} vs {p}", a.total());
+        assert!(
+            (a.total() - p).abs() <= 1e-5 * p.max(1.0),
+            "{} vs {p}",
+            a.total()
+        );
         assert!(a.contributions.iter().all(|&c| c >= 0.0));
     }
 }

@@ -105,13 +105,29 @@ fn k8s_bundle() -> Option<PathBuf> {
             let data = nadir_testdata::shared_data("k8s-misuse-dev/dev.csv")?;
             let dir = tempfile::tempdir().unwrap().keep();
             let bundle = dir.join("k8s-hybrid.nadir");
-            ok(&[
-                "train", "--data", s(&data), "--model", "hybrid", "--epochs", "2", "--quiet",
-                "--no-plots", "--resamples", "0", "-o", s(&bundle),
-            ]);
+            train_quick(&data, "hybrid", &bundle);
             Some(bundle)
         })
         .clone()
+}
+
+/// `nadir train` for 2 epochs, no report extras.
+fn train_quick(data: &Path, model: &str, bundle: &Path) {
+    ok(&[
+        "train",
+        "--data",
+        s(data),
+        "--model",
+        model,
+        "--epochs",
+        "2",
+        "--quiet",
+        "--no-plots",
+        "--resamples",
+        "0",
+        "-o",
+        s(bundle),
+    ]);
 }
 
 fn jsonl(path: &Path) -> Vec<serde_json::Value> {
@@ -132,7 +148,13 @@ fn slowloris_attackers_flows_are_flagged_and_explained() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("alerts.jsonl");
     let (_, stderr) = ok(&[
-        "detect", "--model", s(&bundle), s(&capture), "--all", "-o", s(&out),
+        "detect",
+        "--model",
+        s(&bundle),
+        s(&capture),
+        "--all",
+        "-o",
+        s(&out),
     ]);
     let records = jsonl(&out);
     // Ground truth: every TCP flow of the capture is the attacker's (10.0.2.15 -> :80).
@@ -140,7 +162,11 @@ fn slowloris_attackers_flows_are_flagged_and_explained() {
         .iter()
         .filter(|r| r["src_ip"] == "10.0.2.15" && r["dst_port"] == 80)
         .collect();
-    assert!(attack.len() >= 290, "{} attack flows\n{stderr}", attack.len());
+    assert!(
+        attack.len() >= 290,
+        "{} attack flows\n{stderr}",
+        attack.len()
+    );
     let flagged = attack.iter().filter(|r| r["verdict"] == "anomaly").count();
     assert!(
         flagged * 10 >= attack.len() * 9,
@@ -154,7 +180,10 @@ fn slowloris_attackers_flows_are_flagged_and_explained() {
         assert!(gap <= 0.01, "completeness gap {gap} in {r}");
         assert_eq!(e["top"].as_array().unwrap().len(), 5, "{r}");
     }
-    assert!(stderr.contains("flows ") && stderr.contains("anomalies "), "{stderr}");
+    assert!(
+        stderr.contains("flows ") && stderr.contains("anomalies "),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -163,8 +192,15 @@ fn explanations_name_bundle_columns_with_raw_values() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("a.jsonl");
     ok(&[
-        "detect", "--model", s(&bundle), "../../examples/data/k8s-nmap-tcp-syn-scan.pcap",
-        "--all", "--explain", "all", "-o", s(&out),
+        "detect",
+        "--model",
+        s(&bundle),
+        "../../examples/data/k8s-nmap-tcp-syn-scan.pcap",
+        "--all",
+        "--explain",
+        "all",
+        "-o",
+        s(&out),
     ]);
     let manifest = nadir(&["inspect", s(&bundle), "--json"]);
     let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
@@ -198,10 +234,24 @@ fn capture_and_its_extracted_table_score_the_same() {
     let from_capture = dir.path().join("capture.jsonl");
     let from_table = dir.path().join("table.jsonl");
     let common = ["--all", "--explain", "none"];
-    let mut args = vec!["detect", "--model", s(&bundle), s(&capture), "-o", s(&from_capture)];
+    let mut args = vec![
+        "detect",
+        "--model",
+        s(&bundle),
+        s(&capture),
+        "-o",
+        s(&from_capture),
+    ];
     args.extend(common);
     ok(&args);
-    let mut args = vec!["detect", "--model", s(&bundle), s(&table), "-o", s(&from_table)];
+    let mut args = vec![
+        "detect",
+        "--model",
+        s(&bundle),
+        s(&table),
+        "-o",
+        s(&from_table),
+    ];
     args.extend(common);
     ok(&args);
     let a = jsonl(&from_capture);
@@ -210,7 +260,10 @@ fn capture_and_its_extracted_table_score_the_same() {
     // The table's Timestamp has a coarser precision: pair records by id in order instead.
     let mut by_id: HashMap<&str, Vec<&serde_json::Value>> = HashMap::new();
     for r in &b {
-        by_id.entry(r["flow_id"].as_str().unwrap()).or_default().push(r);
+        by_id
+            .entry(r["flow_id"].as_str().unwrap())
+            .or_default()
+            .push(r);
     }
     for list in by_id.values_mut() {
         list.reverse();
@@ -221,7 +274,10 @@ fn capture_and_its_extracted_table_score_the_same() {
             .get_mut(r["flow_id"].as_str().unwrap())
             .and_then(Vec::pop)
             .unwrap_or_else(|| panic!("{} missing from the table's records", r["flow_id"]));
-        let (x, y) = (r["score"].as_f64().unwrap(), other["score"].as_f64().unwrap());
+        let (x, y) = (
+            r["score"].as_f64().unwrap(),
+            other["score"].as_f64().unwrap(),
+        );
         assert!((x - y).abs() <= 1e-6, "{}: {x} vs {y}", r["flow_id"]);
         assert_eq!(r["verdict"], other["verdict"]);
         compared += 1;
@@ -234,9 +290,22 @@ fn every_output_format_has_the_documented_schema() {
     let Some(bundle) = k8s_bundle() else { return };
     let dir = tempfile::tempdir().unwrap();
     let capture = "../../examples/data/k8s-nmap-udp-scan.pcap";
+    // Every flow's record, in the format the extension names.
+    let write = |name: &str| {
+        let out = dir.path().join(name);
+        ok(&[
+            "detect",
+            "--model",
+            s(&bundle),
+            capture,
+            "--all",
+            "-o",
+            s(&out),
+        ]);
+        out
+    };
     // JSON lines: the documented fields, in order, on every record.
-    let out = dir.path().join("a.jsonl");
-    ok(&["detect", "--model", s(&bundle), capture, "--all", "-o", s(&out)]);
+    let out = write("a.jsonl");
     let mut expected = JSON_FIELDS.to_vec();
     expected.sort_unstable();
     for r in jsonl(&out) {
@@ -245,16 +314,14 @@ fn every_output_format_has_the_documented_schema() {
         assert_eq!(keys, expected, "{r}");
     }
     // CSV: the documented header.
-    let out = dir.path().join("a.csv");
-    ok(&["detect", "--model", s(&bundle), capture, "--all", "-o", s(&out)]);
+    let out = write("a.csv");
     let mut csv = csv::Reader::from_path(&out).unwrap();
     let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_string).collect();
     assert_eq!(header, COLUMNS);
     let rows = csv.records().count();
     assert!(rows > 0);
     // Parquet: the same columns, the same row count.
-    let out = dir.path().join("a.parquet");
-    ok(&["detect", "--model", s(&bundle), capture, "--all", "-o", s(&out)]);
+    let out = write("a.parquet");
     let file = std::fs::File::open(&out).unwrap();
     let reader =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
@@ -273,8 +340,13 @@ fn every_output_format_has_the_documented_schema() {
 fn counts_add_up_and_explain_finds_one_flow() {
     let Some(bundle) = k8s_bundle() else { return };
     let (_, stderr) = ok(&[
-        "detect", "--model", s(&bundle), "../../examples/data/k8s-nmap-tcp-syn-scan.pcap",
-        "../../examples/data/cicids2017-tls-benign.pcap", "-o", "-",
+        "detect",
+        "--model",
+        s(&bundle),
+        "../../examples/data/k8s-nmap-tcp-syn-scan.pcap",
+        "../../examples/data/cicids2017-tls-benign.pcap",
+        "-o",
+        "-",
     ]);
     // `packets read R = decoded D + skipped S` and `flows F = scored C + unscorable U`.
     let numbers = |line: &str| -> Vec<u64> {
@@ -284,29 +356,49 @@ fn counts_add_up_and_explain_finds_one_flow() {
             .collect()
     };
     let packets = stderr.lines().find(|l| l.contains("packets read")).unwrap();
-    let [read, decoded, skipped] = numbers(packets)[..3] else { panic!("{packets}") };
+    let [read, decoded, skipped] = numbers(packets)[..3] else {
+        panic!("{packets}")
+    };
     assert_eq!(read, decoded + skipped, "{packets}");
     assert_eq!(read, 45 + 35, "both captures whole");
-    let flows = stderr.lines().find(|l| l.trim_start().starts_with("flows")).unwrap();
-    let [created, scored, unscorable] = numbers(flows)[..3] else { panic!("{flows}") };
+    let flows = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("flows"))
+        .unwrap();
+    let [created, scored, unscorable] = numbers(flows)[..3] else {
+        panic!("{flows}")
+    };
     assert_eq!(created, scored + unscorable, "{flows}");
     assert!(scored > 0);
 
     let (all, _) = ok(&[
-        "detect", "--model", s(&bundle), "../../examples/data/cicids2017-tls-benign.pcap",
-        "--all", "-o", "-",
+        "detect",
+        "--model",
+        s(&bundle),
+        "../../examples/data/cicids2017-tls-benign.pcap",
+        "--all",
+        "-o",
+        "-",
     ]);
     let first: serde_json::Value = serde_json::from_str(all.lines().next().unwrap()).unwrap();
     let id = first["flow_id"].as_str().unwrap();
     let (text, _) = ok(&[
-        "explain", "--model", s(&bundle), "--flow-id", id,
-        "../../examples/data/cicids2017-tls-benign.pcap", "--json",
+        "explain",
+        "--model",
+        s(&bundle),
+        "--flow-id",
+        id,
+        "../../examples/data/cicids2017-tls-benign.pcap",
+        "--json",
     ]);
     let record: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(record["flow_id"], id);
     let top = record["explanation"]["top"].as_array().unwrap();
     assert!(top.len() > 50, "every input listed: {}", top.len());
-    let sum: f64 = top.iter().map(|c| c["contribution"].as_f64().unwrap()).sum();
+    let sum: f64 = top
+        .iter()
+        .map(|c| c["contribution"].as_f64().unwrap())
+        .sum();
     let expected = record["score"].as_f64().unwrap()
         - record["explanation"]["baseline_score"].as_f64().unwrap();
     assert!(
@@ -314,7 +406,11 @@ fn counts_add_up_and_explain_finds_one_flow() {
         "contributions {sum} vs score - baseline {expected}"
     );
     let err = fails(&[
-        "explain", "--model", s(&bundle), "--flow-id", "1.2.3.4-5.6.7.8-1-2-6",
+        "explain",
+        "--model",
+        s(&bundle),
+        "--flow-id",
+        "1.2.3.4-5.6.7.8-1-2-6",
         "../../examples/data/cicids2017-tls-benign.pcap",
     ]);
     assert!(err.contains("no flow with id"), "{err}");
@@ -330,23 +426,39 @@ fn bad_bundles_inputs_and_outputs_get_clear_errors() {
     bytes[middle] ^= 0x40;
     let broken = dir.path().join("broken.nadir");
     std::fs::write(&broken, &bytes).unwrap();
-    let err = fails(&["detect", "--model", s(&broken), "../../examples/data/k8s-nmap-udp-scan.pcap"]);
+    let err = fails(&[
+        "detect",
+        "--model",
+        s(&broken),
+        "../../examples/data/k8s-nmap-udp-scan.pcap",
+    ]);
     assert!(err.contains("checksum"), "{err}");
     // A table missing the bundle's columns: they are named.
     let table = dir.path().join("short.csv");
     std::fs::write(&table, "Flow Duration,Label\n12,0\n").unwrap();
     let err = fails(&["detect", "--model", s(&bundle), s(&table)]);
-    assert!(err.contains("missing") && err.contains("Total Fwd Packet"), "{err}");
+    assert!(
+        err.contains("missing") && err.contains("Total Fwd Packet"),
+        "{err}"
+    );
     // An output that cannot be created.
     let err = fails(&[
-        "detect", "--model", s(&bundle), "../../examples/data/k8s-nmap-udp-scan.pcap", "-o",
+        "detect",
+        "--model",
+        s(&bundle),
+        "../../examples/data/k8s-nmap-udp-scan.pcap",
+        "-o",
         "/nonexistent-dir/alerts.jsonl",
     ]);
     assert!(err.contains("cannot create output"), "{err}");
     // An unknown threshold name lists the stored ones.
     let err = fails(&[
-        "detect", "--model", s(&bundle), "../../examples/data/k8s-nmap-udp-scan.pcap",
-        "--threshold", "p42",
+        "detect",
+        "--model",
+        s(&bundle),
+        "../../examples/data/k8s-nmap-udp-scan.pcap",
+        "--threshold",
+        "p42",
     ]);
     assert!(err.contains("p99.9"), "{err}");
     // A truncated capture: what was read is scored, the fault is named, exit non-zero.
@@ -356,8 +468,14 @@ fn bad_bundles_inputs_and_outputs_get_clear_errors() {
     let out = nadir(&["detect", "--model", s(&bundle), s(&cut), "--all", "-o", "-"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cut.pcap") && stderr.contains("byte"), "{stderr}");
-    assert!(!out.stdout.is_empty(), "flows read before the fault are scored");
+    assert!(
+        stderr.contains("cut.pcap") && stderr.contains("byte"),
+        "{stderr}"
+    );
+    assert!(
+        !out.stdout.is_empty(),
+        "flows read before the fault are scored"
+    );
 }
 
 #[test]
@@ -393,7 +511,11 @@ fn readme_command_rebuilds_the_demo_bundle() {
     let command = readme[start..end].replace("\\\n", " ");
     let dir = tempfile::tempdir().unwrap();
     let rebuilt = dir.path().join("demo.nadir");
-    let mut args: Vec<String> = command.split_whitespace().skip(1).map(str::to_string).collect();
+    let mut args: Vec<String> = command
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
     for arg in &mut args {
         if arg.starts_with("../shared/data/k8s-misuse-dev/dev.csv") {
             *arg = s(&data).to_string();
@@ -409,7 +531,9 @@ fn readme_command_rebuilds_the_demo_bundle() {
         serde_json::from_slice(&nadir(&["inspect", s(path), "--json"]).stdout).unwrap()
     };
     let ours = manifest(&rebuilt);
-    let shipped = manifest(Path::new("../../examples/models/demo-k8s-autoencoder.nadir"));
+    let shipped = manifest(Path::new(
+        "../../examples/models/demo-k8s-autoencoder.nadir",
+    ));
     assert_eq!(ours["model_kind"], shipped["model_kind"]);
     assert_eq!(ours["schema"], shipped["schema"]);
     assert_eq!(ours["model"], shipped["model"]);
@@ -434,16 +558,27 @@ fn bytes_bundle_gives_early_verdicts_and_names_header_fields() {
     .unwrap();
     let table = dir.path().join("bytes.csv");
     ok(&[
-        "extract", s(&capture), "--features", "bytes", "--labels", s(&rules), "-o", s(&table),
+        "extract",
+        s(&capture),
+        "--features",
+        "bytes",
+        "--labels",
+        s(&rules),
+        "-o",
+        s(&table),
     ]);
     let bundle = dir.path().join("ldpi.nadir");
-    ok(&[
-        "train", "--data", s(&table), "--model", "ldpi", "--epochs", "2", "--quiet",
-        "--no-plots", "--resamples", "0", "-o", s(&bundle),
-    ]);
+    train_quick(&table, "ldpi", &bundle);
     let from_capture = dir.path().join("c.jsonl");
     let (_, stderr) = ok(&[
-        "detect", "--model", s(&bundle), s(&capture), "--all", "--explain", "none", "-o",
+        "detect",
+        "--model",
+        s(&bundle),
+        s(&capture),
+        "--all",
+        "--explain",
+        "none",
+        "-o",
         s(&from_capture),
     ]);
     let records = jsonl(&from_capture);
@@ -455,13 +590,22 @@ fn bytes_bundle_gives_early_verdicts_and_names_header_fields() {
             assert_eq!(r["early_packets"], 4, "{r}");
             assert_eq!(packets, 4, "scored at the 4th packet: {r}");
         } else {
-            assert!(packets < 4, "a flow that reached 4 packets is scored early: {r}");
+            assert!(
+                packets < 4,
+                "a flow that reached 4 packets is scored early: {r}"
+            );
         }
     }
     // One early flow explained in full: its bytes are named by packet, offset and field.
     let id = early[0]["flow_id"].as_str().unwrap();
     let (text, _) = ok(&[
-        "explain", "--model", s(&bundle), "--flow-id", id, s(&capture), "--json",
+        "explain",
+        "--model",
+        s(&bundle),
+        "--flow-id",
+        id,
+        s(&capture),
+        "--json",
     ]);
     let record: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     let fields: Vec<&str> = record["explanation"]["top"]
@@ -471,13 +615,22 @@ fn bytes_bundle_gives_early_verdicts_and_names_header_fields() {
         .filter_map(|c| c["field"].as_str())
         .collect();
     assert!(
-        fields.iter().any(|f| f.starts_with("packet ") && f.contains("TCP flags")),
+        fields
+            .iter()
+            .any(|f| f.starts_with("packet ") && f.contains("TCP flags")),
         "{fields:?}"
     );
     // The same flows from the extracted table score the same.
     let from_table = dir.path().join("t.jsonl");
     ok(&[
-        "detect", "--model", s(&bundle), s(&table), "--all", "--explain", "none", "-o",
+        "detect",
+        "--model",
+        s(&bundle),
+        s(&table),
+        "--all",
+        "--explain",
+        "none",
+        "-o",
         s(&from_table),
     ]);
     let table_records = jsonl(&from_table);
@@ -489,6 +642,9 @@ fn bytes_bundle_gives_early_verdicts_and_names_header_fields() {
         .collect();
     for r in &records {
         let other = by_key[&key(r)];
-        assert!((r["score"].as_f64().unwrap() - other).abs() <= 1e-6, "{r} vs {other}");
+        assert!(
+            (r["score"].as_f64().unwrap() - other).abs() <= 1e-6,
+            "{r} vs {other}"
+        );
     }
 }

@@ -11,7 +11,8 @@ use super::detect::{print_summary, run_detection, write_timeline};
 
 /// The demo bundle: an autoencoder trained by nadir on the benign flows of the real Kubernetes
 /// development split (README, "The demo bundle", gives the command that rebuilt it).
-pub const DEMO_BUNDLE: &[u8] = include_bytes!("../../../../examples/models/demo-k8s-autoencoder.nadir");
+pub const DEMO_BUNDLE: &[u8] =
+    include_bytes!("../../../../examples/models/demo-k8s-autoencoder.nadir");
 
 /// Alerts shown on screen per capture (all of them are in flows.jsonl).
 const SHOWN: u64 = 4;
@@ -95,22 +96,35 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("== {}", capture.display());
         let mut screen =
             AlertWriter::text(Box::new(std::io::stdout()), "stdout").showing_at_most(SHOWN);
-        let summary =
-            run_detection(&detector, std::slice::from_ref(capture), &options, &mut screen, true)?;
+        let summary = run_detection(
+            &detector,
+            std::slice::from_ref(capture),
+            &options,
+            &mut screen,
+            true,
+        )?;
         if screen.finish()? == 0 {
             println!("no alert");
         }
         println!();
-        let stem = capture.file_stem().map_or("capture".into(), |s| s.to_string_lossy());
-        timelines.extend(write_timeline(&summary, &dir.join(format!("{stem}-timeline.png")))?);
+        let stem = capture
+            .file_stem()
+            .map_or("capture".into(), |s| s.to_string_lossy());
+        timelines.extend(write_timeline(
+            &summary,
+            &dir.join(format!("{stem}-timeline.png")),
+        )?);
     }
 
     // Every flow's record, and the timeline, in the folder.
     let records = dir.join("flows.jsonl");
     let file = std::fs::File::create(&records)
         .with_context(|| format!("cannot create output {}", records.display()))?;
-    let mut writer =
-        AlertWriter::new(OutputFormat::JsonLines, Box::new(file), &records.display().to_string())?;
+    let mut writer = AlertWriter::new(
+        OutputFormat::JsonLines,
+        Box::new(file),
+        &records.display().to_string(),
+    )?;
     let all = DetectOptions {
         all: true,
         ..DetectOptions::default()

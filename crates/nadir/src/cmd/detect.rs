@@ -214,7 +214,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             (AlertWriter::new(format, Box::new(file), &target)?, target)
         }
     };
-    let summary = run_detection(&detector, &args.inputs, &options, &mut writer, args.no_progress);
+    let summary = run_detection(
+        &detector,
+        &args.inputs,
+        &options,
+        &mut writer,
+        args.no_progress,
+    );
     // Whatever happened, what was written is flushed.
     let finished = writer.finish();
     let summary = summary?;
@@ -336,7 +342,10 @@ pub fn print_summary(summary: &DetectSummary, detector: &Detector, target: &str)
             }
             parts.join(", ")
         };
-        eprintln!("  top destinations: {}", top(&summary.anomalies_by_destination));
+        eprintln!(
+            "  top destinations: {}",
+            top(&summary.anomalies_by_destination)
+        );
         eprintln!("  top sources: {}", top(&summary.anomalies_by_source));
     }
     let _ = std::io::stderr().flush();

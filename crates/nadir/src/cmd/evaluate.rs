@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use nadir_dataset::{Dataset, LabelMap, LabelMode, Matrix};
-use nadir_eval::plot::{plot_evaluation, plot_history, Series};
-use nadir_eval::{evaluate_binary, evaluate_multiclass, BootstrapConfig, EvalOptions, Evaluation};
 use nadir_detect::scorer::{score, Scored};
 use nadir_detect::Bundle;
+use nadir_eval::plot::{plot_evaluation, plot_history, Series};
+use nadir_eval::{evaluate_binary, evaluate_multiclass, BootstrapConfig, EvalOptions, Evaluation};
 use nadir_model::{History, InputShape};
 
 /// Score labelled data with a trained bundle and report how well it does.
