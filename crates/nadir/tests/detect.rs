@@ -451,6 +451,19 @@ fn bad_bundles_inputs_and_outputs_get_clear_errors() {
         "/nonexistent-dir/alerts.jsonl",
     ]);
     assert!(err.contains("cannot create output"), "{err}");
+    // A missing input is named before the output is created: an existing file survives.
+    let kept = dir.path().join("kept.jsonl");
+    std::fs::write(&kept, "earlier alerts\n").unwrap();
+    let err = fails(&[
+        "detect",
+        "--model",
+        s(&bundle),
+        "missing.pcap",
+        "-o",
+        s(&kept),
+    ]);
+    assert!(err.contains("missing.pcap"), "{err}");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "earlier alerts\n");
     // An unknown threshold name lists the stored ones.
     let err = fails(&[
         "detect",

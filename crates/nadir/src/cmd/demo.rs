@@ -1,5 +1,6 @@
 //! `nadir demo`: detection in seconds on captures and a bundle that ship inside nadir.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -59,6 +60,13 @@ pub struct Args {
     pub out: PathBuf,
 }
 
+/// `println!` that returns an error on a closed stdout instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).context("writing to stdout")?
+    };
+}
+
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
@@ -75,7 +83,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         captures.push(path);
     }
     let bundle = Bundle::from_bytes(DEMO_BUNDLE).context("the demo bundle built into nadir")?;
-    println!(
+    say!(
         "nadir demo: {} model trained on the benign rows of {} ({} training rows), scoring {} captures it never saw\n",
         bundle.manifest.model_kind,
         bundle
@@ -93,7 +101,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let options = DetectOptions::default();
     let mut timelines = Vec::new();
     for capture in &captures {
-        println!("== {}", capture.display());
+        say!("== {}", capture.display());
         let mut screen =
             AlertWriter::text(Box::new(std::io::stdout()), "stdout").showing_at_most(SHOWN);
         let summary = run_detection(
@@ -104,9 +112,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             true,
         )?;
         if screen.finish()? == 0 {
-            println!("no alert");
+            say!("no alert");
         }
-        println!();
+        say!();
         let stem = capture
             .file_stem()
             .map_or("capture".into(), |s| s.to_string_lossy());
@@ -132,20 +140,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let summary = run_detection(&detector, &captures, &all, &mut writer, true)?;
     writer.finish()?;
     print_summary(&summary, &detector, &records.display().to_string());
-    println!("\nfiles in {}:", dir.display());
-    println!(
+    say!("\nfiles in {}:", dir.display());
+    say!(
         "  {}  every flow: score, verdict, explanation of the alerts",
         records.display()
     );
-    println!("  scores over time with the threshold, per capture:");
+    say!("  scores over time with the threshold, per capture:");
     for timeline in &timelines {
-        println!("    {timeline}");
+        say!("    {timeline}");
     }
-    println!("  {}  the bundle (nadir inspect it)", bundle_path.display());
+    say!("  {}  the bundle (nadir inspect it)", bundle_path.display());
     for capture in &captures {
-        println!("  {}", capture.display());
+        say!("  {}", capture.display());
     }
-    println!(
+    say!(
         "\nnext: nadir explain --model {} --flow-id ID {}   (ids are in {})",
         bundle_path.display(),
         captures[0].display(),

@@ -196,6 +196,14 @@ pub fn run_detection(
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let options = detect_options(&args)?;
+    // Inputs are checked before the output is created, so a typo never truncates a file.
+    if let Some(missing) = args
+        .inputs
+        .iter()
+        .find(|p| *p != Path::new("-") && !p.exists())
+    {
+        bail!("input {} does not exist", missing.display());
+    }
     let detector = load_detector(&args.model, &args.threshold)?;
     let format = output_format(&args);
     let (mut writer, target) = match &args.out {
