@@ -14,9 +14,7 @@ use std::sync::Arc;
 
 use nadir_dataset::{LoadOptions, Matrix};
 use nadir_features::bytes::FirstBytes;
-use nadir_features::cic::{
-    cic_flow_config, CicConfig, CicFlow, CicIdentity, CicMode, FIRST_FEATURE_COLUMN,
-};
+use nadir_features::cic::{cic_flow_config, CicConfig, CicFlow, CicIdentity, CicMode};
 use nadir_features::labels::{FileLabeler, LabelRules};
 use nadir_features::packets::FlowPackets;
 use nadir_flow::{CloneFlows, EndReason, FinishedFlow, FlowConfig, FlowMeta, FlowState};
@@ -582,9 +580,11 @@ pub fn detect_captures(
                             columns.push_cic(&features, &identity, flow.meta, &mut scoring.raw);
                             let mut info =
                                 captured_info(flow.meta, Identity::Cic(identity), &source);
-                            // Total Length of Fwd/Bwd Packet: payload bytes both ways.
-                            let bytes = features.values()[10 - FIRST_FEATURE_COLUMN].as_f64()
-                                + features.values()[11 - FIRST_FEATURE_COLUMN].as_f64();
+                            // Payload bytes both ways.
+                            let total =
+                                |column| features.get(column).map_or(f64::NAN, |v| v.as_f64());
+                            let bytes = total("Total Length of Fwd Packet")
+                                + total("Total Length of Bwd Packet");
                             info.bytes =
                                 (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64);
                             scoring.queued(info)

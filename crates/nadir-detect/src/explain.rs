@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use nadir_model::{Head, InputShape, Trained};
 use serde::Serialize;
 
+use crate::flows::parse_byte_column_name;
 use crate::DetectError;
 
 /// Integrated-gradients steps to start with (midpoint rule).
@@ -246,12 +247,14 @@ impl InputNames {
             .iter()
             .map(|name| input_schema.iter().position(|c| c == name))
             .collect();
-        let byte_position: Vec<Option<(usize, usize)>> =
-            output_schema.iter().map(|n| parse_byte_column(n)).collect();
+        let byte_position: Vec<Option<(usize, usize)>> = output_schema
+            .iter()
+            .map(|n| parse_byte_column_name(n))
+            .collect();
         let raw_bytes = input_schema
             .iter()
             .enumerate()
-            .filter_map(|(index, name)| Some((parse_byte_column(name)?, index)))
+            .filter_map(|(index, name)| Some((parse_byte_column_name(name)?, index)))
             .collect();
         InputNames {
             names: output_schema.to_vec(),
@@ -333,12 +336,6 @@ impl InputNames {
             header_field(version, ip_header, protocol, transport_header, offset)
         )
     }
-}
-
-/// `b{p}_{o}` -> (p, o).
-fn parse_byte_column(name: &str) -> Option<(usize, usize)> {
-    let (packet, offset) = name.strip_prefix('b')?.split_once('_')?;
-    Some((packet.parse().ok()?, offset.parse().ok()?))
 }
 
 /// Windowed inputs (several channels along time steps, stored channel-major): the summed
@@ -463,7 +460,7 @@ mod tests {
         assert_eq!(header_field(Some(4), 24, Some(6), 20, 21), "IPv4 options");
         assert_eq!(header_field(Some(6), 40, Some(6), 20, 7), "IPv6 hop limit");
         assert_eq!(header_field(Some(6), 40, Some(6), 20, 53), "TCP flags");
-        assert_eq!(parse_byte_column("b3_17"), Some((3, 17)));
-        assert_eq!(parse_byte_column("bytes"), None);
+        assert_eq!(parse_byte_column_name("b3_17"), Some((3, 17)));
+        assert_eq!(parse_byte_column_name("bytes"), None);
     }
 }

@@ -98,7 +98,7 @@ impl FlowColumns {
         let columns = &schema.columns;
         let max_byte = columns
             .iter()
-            .filter_map(|c| parse_byte(c))
+            .filter_map(|c| parse_byte_column_name(c))
             .fold(None, max2);
         let max_step = columns
             .iter()
@@ -246,8 +246,8 @@ fn max2(acc: Option<(usize, usize)>, (a, b): (usize, usize)) -> Option<(usize, u
     })
 }
 
-/// `b{packet}_{byte}` -> (packet, byte).
-fn parse_byte(name: &str) -> Option<(usize, usize)> {
+/// `b{packet}_{byte}` (a `bytes` column) -> (packet, byte).
+pub fn parse_byte_column_name(name: &str) -> Option<(usize, usize)> {
     let (p, b) = name.strip_prefix('b')?.split_once('_')?;
     Some((p.parse().ok()?, b.parse().ok()?))
 }
@@ -278,7 +278,7 @@ fn source_of(family: FlowFamily, name: &str) -> Option<Source> {
             usable.then_some(Source::Cic(index))
         }
         FlowFamily::Bytes(shape) => {
-            if let Some((p, b)) = parse_byte(name) {
+            if let Some((p, b)) = parse_byte_column_name(name) {
                 return Some(Source::Byte(p * shape.bytes() + b));
             }
             if name == "packets" {

@@ -476,3 +476,29 @@ fn bad_arguments_are_refused_with_a_reason() {
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("10.0.0.999"));
 }
+
+/// Regression: `extract missing.pcap -o existing.csv` truncated `existing.csv` before it found
+/// that the input does not exist.
+#[test]
+fn missing_input_leaves_an_existing_output_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("existing.csv");
+    std::fs::write(&existing, "earlier rows\n").unwrap();
+    let missing = dir.path().join("missing.pcap");
+    let out = nadir(&[
+        "extract",
+        missing.to_str().unwrap(),
+        "-o",
+        existing.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("missing.pcap") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&existing).unwrap(),
+        "earlier rows\n"
+    );
+}

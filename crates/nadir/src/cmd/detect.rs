@@ -1,6 +1,5 @@
 //! `nadir detect`: a bundle + captures (or a feature table) -> scored, explained alerts.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +15,7 @@ use nadir_eval::plot::{plot_timeline, TimelinePoint};
 use nadir_features::output::OutputFormat;
 use nadir_pipeline::Progress;
 
-use super::FlowArgs;
+use super::{check_inputs_exist, open_output, output_format, FlowArgs, FormatArg};
 
 const LONG_ABOUT: &str = "\
 Score captures (or a feature table) with a trained bundle: which flows look wrong, and why.
@@ -102,13 +101,6 @@ pub struct Args {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    Jsonl,
-    Csv,
-    Parquet,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExplainArg {
     /// Flagged flows only.
     Alerts,
@@ -124,21 +116,6 @@ fn is_table(path: &Path) -> bool {
     [".csv", ".csv.gz", ".parquet", ".pq"]
         .iter()
         .any(|ext| name.ends_with(ext))
-}
-
-fn output_format(args: &Args) -> OutputFormat {
-    match args.format {
-        Some(FormatArg::Jsonl) => OutputFormat::JsonLines,
-        Some(FormatArg::Csv) => OutputFormat::Csv,
-        Some(FormatArg::Parquet) => OutputFormat::Parquet,
-        None => args
-            .out
-            .as_ref()
-            .and_then(|p| p.extension())
-            .and_then(|e| e.to_str())
-            .and_then(|e| e.parse().ok())
-            .unwrap_or(OutputFormat::JsonLines),
-    }
 }
 
 /// Options from the arguments (shared with `nadir explain` and `nadir demo`).
@@ -196,30 +173,23 @@ pub fn run_detection(
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let options = detect_options(&args)?;
-    // Inputs are checked before the output is created, so a typo never truncates a file.
-    if let Some(missing) = args
-        .inputs
-        .iter()
-        .find(|p| *p != Path::new("-") && !p.exists())
-    {
-        bail!("input {} does not exist", missing.display());
-    }
+    check_inputs_exist(&args.inputs)?;
     let detector = load_detector(&args.model, &args.threshold)?;
-    let format = output_format(&args);
+    let format = output_format(args.format, args.out.as_deref(), OutputFormat::JsonLines);
     let (mut writer, target) = match &args.out {
         None => (
             AlertWriter::text(Box::new(std::io::stdout()), "stdout"),
             "stdout".to_string(),
         ),
-        Some(path) if path == Path::new("-") => (
-            AlertWriter::new(format, Box::new(std::io::stdout()), "stdout")?,
-            "stdout".to_string(),
-        ),
         Some(path) => {
-            let file = File::create(path)
-                .with_context(|| format!("cannot create output {}", path.display()))?;
-            let target = path.display().to_string();
-            (AlertWriter::new(format, Box::new(file), &target)?, target)
+            let target = match path.to_str() {
+                Some("-") => "stdout".to_string(),
+                _ => path.display().to_string(),
+            };
+            (
+                AlertWriter::new(format, open_output(path)?, &target)?,
+                target,
+            )
         }
     };
     let summary = run_detection(

@@ -4,9 +4,7 @@
 //! `nadir_pipeline::extract`, shared with `detect` and `watch`. Each capture file
 //! is read as its own stream; rows of all files go to one output.
 
-use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -19,7 +17,7 @@ use nadir_features::packets::{WindowConfig, WindowScope};
 use nadir_pipeline::extract::{extract, ExtractSpec};
 use nadir_pipeline::{Progress, RunSummary};
 
-use super::FlowArgs;
+use super::{check_inputs_exist, open_output, output_format, FlowArgs, FormatArg};
 
 const LONG_ABOUT: &str = "\
 Captures -> flow features, one row per flow (cic, bytes) or per window (packets).
@@ -138,13 +136,6 @@ pub enum Family {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    Csv,
-    Parquet,
-    Jsonl,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ScopeArg {
     Capture,
     Flow,
@@ -152,7 +143,9 @@ pub enum ScopeArg {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let started = Instant::now();
-    let format = resolve_format(&args)?;
+    // `-o -` writes CSV unless --format says otherwise.
+    let format = output_format(args.format, Some(&args.output), OutputFormat::Csv);
+    check_inputs_exist(&args.captures)?;
     let rules = match &args.labels {
         Some(path) => LabelRules::load(path)?,
         None => LabelRules::none(),
@@ -208,32 +201,6 @@ fn spec(args: &Args) -> Result<ExtractSpec> {
         window,
         first_bytes,
     })
-}
-
-fn resolve_format(args: &Args) -> Result<OutputFormat> {
-    if let Some(format) = args.format {
-        return Ok(match format {
-            FormatArg::Csv => OutputFormat::Csv,
-            FormatArg::Parquet => OutputFormat::Parquet,
-            FormatArg::Jsonl => OutputFormat::JsonLines,
-        });
-    }
-    if args.output == Path::new("-") {
-        return Ok(OutputFormat::Csv);
-    }
-    match args.output.extension().and_then(|e| e.to_str()) {
-        Some(ext) => Ok(ext.parse().unwrap_or(OutputFormat::Csv)),
-        None => Ok(OutputFormat::Csv),
-    }
-}
-
-fn open_output(path: &Path) -> Result<Box<dyn Write + Send>> {
-    if path == Path::new("-") {
-        return Ok(Box::new(std::io::stdout()));
-    }
-    let file =
-        File::create(path).with_context(|| format!("cannot create output {}", path.display()))?;
-    Ok(Box::new(file))
 }
 
 fn print_summary(summary: &RunSummary, args: &Args, started: Instant) {

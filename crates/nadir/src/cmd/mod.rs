@@ -16,10 +16,60 @@ pub mod inspect_capture;
 #[cfg(feature = "ml")]
 pub mod train;
 
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use nadir_features::cic::CicMode;
+use nadir_features::output::OutputFormat;
 use nadir_flow::{FlowConfig, TimeOrder};
+
+/// Table formats a verb can write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Csv,
+    Parquet,
+    Jsonl,
+}
+
+/// The output format: `--format`, else the output file's extension, else `default`.
+pub fn output_format(
+    explicit: Option<FormatArg>,
+    output: Option<&Path>,
+    default: OutputFormat,
+) -> OutputFormat {
+    match explicit {
+        Some(FormatArg::Csv) => OutputFormat::Csv,
+        Some(FormatArg::Parquet) => OutputFormat::Parquet,
+        Some(FormatArg::Jsonl) => OutputFormat::JsonLines,
+        None => output
+            .and_then(|p| p.extension())
+            .and_then(|e| e.to_str())
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(default),
+    }
+}
+
+/// Refuses a missing input by name. Verbs call it before creating their output, so a typo
+/// in an input never truncates an existing output file.
+pub fn check_inputs_exist(inputs: &[PathBuf]) -> Result<()> {
+    match inputs.iter().find(|p| *p != Path::new("-") && !p.exists()) {
+        Some(missing) => bail!("input {} does not exist", missing.display()),
+        None => Ok(()),
+    }
+}
+
+/// The output file, or stdout for `-`.
+pub fn open_output(path: &Path) -> Result<Box<dyn Write + Send>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    let file =
+        File::create(path).with_context(|| format!("cannot create output {}", path.display()))?;
+    Ok(Box::new(file))
+}
 
 /// How CICFlowMeter features are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
