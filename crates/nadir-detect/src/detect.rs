@@ -14,10 +14,11 @@ use std::sync::Arc;
 
 use nadir_dataset::{LoadOptions, Matrix};
 use nadir_features::bytes::FirstBytes;
-use nadir_features::cic::{cic_flow_config, CicConfig, CicFlow, CicIdentity, CicMode};
+use nadir_features::cic::{CicConfig, CicFlow, CicIdentity, CicMode};
 use nadir_features::labels::{FileLabeler, LabelRules};
 use nadir_features::packets::FlowPackets;
 use nadir_flow::{CloneFlows, EndReason, FinishedFlow, FlowConfig, FlowMeta, FlowState};
+use nadir_pipeline::extract::{cic_flow, first_bytes_flow};
 use nadir_pipeline::{each_flow, run_flow_family, PipelineError, Progress, RunSummary};
 use serde::Serialize;
 
@@ -539,12 +540,6 @@ pub fn detect_captures(
         ..DetectSummary::default()
     };
     let mut run = RunSummary::default();
-    let flow_cfg = FlowConfig {
-        early_after: family
-            .early_after()
-            .map(|k| u32::try_from(k).unwrap_or(u32::MAX)),
-        ..options.flow
-    };
     let rules = LabelRules::none();
     let result = {
         let mut scoring = Scoring::new(detector, options, writer, &mut summary);
@@ -556,13 +551,9 @@ pub fn detect_captures(
                 FlowFamily::Cic => {
                     let cic = CicConfig {
                         mode: options.cic_mode,
-                        activity_timeout_ns: flow_cfg.activity_timeout_ns,
+                        activity_timeout_ns: options.flow.activity_timeout_ns,
                     };
-                    let cfg = FlowConfig {
-                        time_order: cic_flow_config(options.cic_mode).time_order,
-                        data_bytes: cic_flow_config(options.cic_mode).data_bytes,
-                        ..flow_cfg
-                    };
+                    let cfg = cic_flow(options.flow, options.cic_mode, None);
                     drive(
                         one,
                         cfg,
@@ -592,12 +583,7 @@ pub fn detect_captures(
                     )
                 }
                 FlowFamily::Bytes(shape) => {
-                    let cfg = FlowConfig {
-                        // Frame bytes up to the (inner) IP header plus M, as extract takes them.
-                        data_bytes: shape.bytes()
-                            + nadir_pipeline::extract::MAX_HEADER_BYTES_BEFORE_IP,
-                        ..flow_cfg
-                    };
+                    let cfg = first_bytes_flow(options.flow, shape);
                     drive(
                         one,
                         cfg,
@@ -620,9 +606,11 @@ pub fn detect_captures(
                     )
                 }
                 FlowFamily::Windows(window) => {
+                    // The first window is complete at its W-th packet: scored then.
                     let cfg = FlowConfig {
+                        early_after: u32::try_from(window.window()).ok(),
                         data_bytes: 0,
-                        ..flow_cfg
+                        ..options.flow
                     };
                     drive(
                         one,

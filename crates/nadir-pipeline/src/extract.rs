@@ -57,28 +57,35 @@ pub struct ExtractSpec {
 /// bytes family allows for when it limits the bytes copied per packet.
 pub const MAX_HEADER_BYTES_BEFORE_IP: usize = 512;
 
+/// The flow table as the cic features need it (CICFlowMeter's time order, no packet bytes).
+pub fn cic_flow(flow: FlowConfig, mode: CicMode, early_after: Option<u32>) -> FlowConfig {
+    let cic = cic_flow_config(mode);
+    FlowConfig {
+        early_after,
+        time_order: cic.time_order,
+        data_bytes: cic.data_bytes,
+        ..flow
+    }
+}
+
+/// The flow table as the first-bytes family needs it: the sample is complete after N packets,
+/// so it is taken then (early snapshot) and the flow's final emission is skipped unless the flow
+/// stayed shorter; each packet brings the frame bytes up to the IP header plus M.
+pub fn first_bytes_flow(flow: FlowConfig, shape: FirstBytesConfig) -> FlowConfig {
+    FlowConfig {
+        early_after: Some(u32::try_from(shape.packets()).unwrap_or(u32::MAX)),
+        data_bytes: shape.bytes() + MAX_HEADER_BYTES_BEFORE_IP,
+        ..flow
+    }
+}
+
 impl ExtractSpec {
     /// The flow table's settings as the family runs them.
     pub fn flow_config(&self) -> FlowConfig {
         let flow = self.flow;
         match (self.features, self.window.scope()) {
-            (Family::Cic, _) => {
-                let cic = cic_flow_config(self.cic_mode);
-                FlowConfig {
-                    early_after: self.early_after,
-                    time_order: cic.time_order,
-                    data_bytes: cic.data_bytes,
-                    ..flow
-                }
-            }
-            // The sample is complete after N packets: take it then (early snapshot)
-            // and skip the flow's final emission unless the flow stayed shorter.
-            (Family::Bytes, _) => FlowConfig {
-                early_after: Some(u32::try_from(self.first_bytes.packets()).unwrap_or(u32::MAX)),
-                // Frame bytes up to the IP header (tunnels included) plus M.
-                data_bytes: self.first_bytes.bytes() + MAX_HEADER_BYTES_BEFORE_IP,
-                ..flow
-            },
+            (Family::Cic, _) => cic_flow(flow, self.cic_mode, self.early_after),
+            (Family::Bytes, _) => first_bytes_flow(flow, self.first_bytes),
             (Family::Packets, WindowScope::Flow) => FlowConfig {
                 early_after: None,
                 data_bytes: 0,
