@@ -230,9 +230,6 @@ enum Identity {
 struct RowInfo {
     identity: Identity,
     source: Arc<str>,
-    /// (src, dst) as the alert reports them: the flow's forward direction.
-    src: (String, u16),
-    dst: (String, u16),
     tunnel: Option<String>,
     start_ns: i64,
     end_ns: i64,
@@ -253,6 +250,23 @@ impl RowInfo {
                 format!("{}-{}-{}-{}-{protocol}", src.0, dst.0, src.1, dst.1)
             }
             Identity::Table(t) => t.flow_id.clone(),
+        }
+    }
+
+    /// The source (or destination) as the alert reports it: the flow's forward direction.
+    /// Formatted only for the rows that are written or counted as anomalies.
+    fn endpoint(&self, source: bool) -> (String, u16) {
+        match &self.identity {
+            Identity::Cic(id) => {
+                let end = if source { id.src } else { id.dst };
+                (end.addr.to_string(), end.port)
+            }
+            Identity::Flow { src, dst, .. } => {
+                let (addr, port) = if source { src } else { dst };
+                (addr.to_string(), *port)
+            }
+            Identity::Table(t) if source => (t.src_ip.clone(), t.src_port),
+            Identity::Table(t) => (t.dst_ip.clone(), t.dst_port),
         }
     }
 
@@ -283,8 +297,6 @@ fn captured_info(meta: &FlowMeta, identity: Identity, source: &Arc<str>) -> RowI
     RowInfo {
         identity,
         source: Arc::clone(source),
-        src: (meta.src.addr.to_string(), meta.src.port),
-        dst: (meta.dst.addr.to_string(), meta.dst.port),
         tunnel: tunnel_text(meta),
         start_ns: meta.first_ts_ns,
         end_ns: meta.last_ts_ns,
@@ -381,6 +393,7 @@ impl<'a> Scoring<'a> {
                 anomaly,
             });
             if anomaly {
+                let (src, dst) = (info.endpoint(true), info.endpoint(false));
                 self.summary.anomalies += 1;
                 let class = scored
                     .class_of(k)
@@ -390,8 +403,8 @@ impl<'a> Scoring<'a> {
                 *self.summary.anomalies_by_class.entry(class).or_default() += 1;
                 self.summary
                     .anomalies_by_destination
-                    .add(&format!("{}:{}", info.dst.0, info.dst.1));
-                self.summary.anomalies_by_source.add(&info.src.0);
+                    .add(&format!("{}:{}", dst.0, dst.1));
+                self.summary.anomalies_by_source.add(&src.0);
             }
             let wanted = match &self.options.only_flow_id {
                 Some(id) => info.flow_id() == *id,
@@ -464,13 +477,14 @@ impl<'a> Scoring<'a> {
         }
         for (k, r, anomaly) in to_write {
             let info = &rows[r];
+            let (src, dst) = (info.endpoint(true), info.endpoint(false));
             let alert = Alert {
                 flow_id: info.flow_id(),
                 source: info.source.to_string(),
-                src_ip: info.src.0.clone(),
-                src_port: info.src.1,
-                dst_ip: info.dst.0.clone(),
-                dst_port: info.dst.1,
+                src_ip: src.0,
+                src_port: src.1,
+                dst_ip: dst.0,
+                dst_port: dst.1,
                 protocol: info.protocol(),
                 tunnel: info.tunnel.clone(),
                 start: rfc3339_micros(info.start_ns),
@@ -720,8 +734,6 @@ pub fn detect_table(
             scoring.raw.extend_from_slice(data.x.row(r));
             scoring.queued(RowInfo {
                 source: Arc::clone(&source),
-                src: (identity.src_ip.clone(), identity.src_port),
-                dst: (identity.dst_ip.clone(), identity.dst_port),
                 tunnel: None,
                 start_ns: identity.start_ns,
                 end_ns: identity.end_ns,
