@@ -213,10 +213,24 @@ pub struct AlertWriter {
     shown: Option<u64>,
 }
 
-fn output_error(target: &str, reason: impl std::fmt::Display) -> DetectError {
+/// The error of writing to `target`; a reader that went away (`| head`) is
+/// [`DetectError::ClosedOutput`], so the caller can stop quietly.
+fn output_error<E: std::error::Error + 'static>(target: &str, error: E) -> DetectError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(err) = cause {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return DetectError::ClosedOutput {
+                path: target.to_string(),
+            };
+        }
+        cause = err.source();
+    }
     DetectError::Output {
         path: target.to_string(),
-        reason: reason.to_string(),
+        reason: error.to_string(),
     }
 }
 
@@ -270,8 +284,10 @@ impl AlertWriter {
         let target = &self.target;
         match &mut self.inner {
             Inner::Json(out) => {
-                serde_json::to_writer(&mut *out, alert).map_err(|e| output_error(target, e))?;
-                out.write_all(b"\n").map_err(|e| output_error(target, e))?;
+                // Encoded first, so an I/O error arrives as itself (serde_json wraps it).
+                let mut line = serde_json::to_vec(alert).map_err(|e| output_error(target, e))?;
+                line.push(b'\n');
+                out.write_all(&line).map_err(|e| output_error(target, e))?;
             }
             Inner::Text(out) => {
                 if self.shown.is_none_or(|limit| self.written < limit) {

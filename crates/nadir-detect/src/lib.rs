@@ -52,6 +52,9 @@ pub enum DetectError {
     /// Input the detector cannot use (shape, classes).
     #[error("{0}")]
     Input(String),
+    /// The reader of the alerts went away (a closed pipe): stop quietly.
+    #[error("{path} was closed by its reader")]
+    ClosedOutput { path: String },
     /// Writing alerts failed.
     #[error("writing alerts to {path}: {reason}")]
     Output { path: String, reason: String },

@@ -646,3 +646,42 @@ fn bytes_bundle_gives_early_verdicts_and_names_header_fields() {
         );
     }
 }
+
+/// Regression (issue 20's kind): `nadir detect -o - | head -1` stops quietly and says how far
+/// it got, instead of failing with "Broken pipe".
+#[test]
+fn closed_stdout_stops_detect_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let Some(bundle) = k8s_bundle() else { return };
+    let Some(capture) = nadir_testdata::shared_data("labelled/kihy-slowloris/slowloris.pcap")
+    else {
+        return;
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nadir"))
+        .args([
+            "detect",
+            "--model",
+            s(&bundle),
+            s(&capture),
+            "--all",
+            "--explain",
+            "all",
+        ])
+        .args(["-o", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader goes away after one record (its end of the pipe is dropped here).
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(first.starts_with('{'), "{first}");
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("was closed after"), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}

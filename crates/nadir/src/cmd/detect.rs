@@ -8,8 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use nadir_detect::detect::DetectSummary;
 use nadir_detect::{
-    detect_captures, detect_table, AlertWriter, Bundle, DetectOptions, Detector, ExplainPolicy,
-    ThresholdChoice,
+    detect_captures, detect_table, AlertWriter, Bundle, DetectError, DetectOptions, Detector,
+    ExplainPolicy, ThresholdChoice,
 };
 use nadir_eval::plot::{plot_timeline, TimelinePoint};
 use nadir_features::output::OutputFormat;
@@ -200,7 +200,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args.no_progress,
     );
     // Whatever happened, what was written is flushed.
-    let finished = writer.finish();
+    let written = writer.written();
+    let finished = writer.finish().map_err(anyhow::Error::from);
+    if summary
+        .as_ref()
+        .err()
+        .or(finished.as_ref().err())
+        .is_some_and(output_closed)
+    {
+        // `nadir detect -o - | head`: stop quietly, as a Unix tool does, and say how far it got.
+        eprintln!("detect: {target} was closed after {written} records; stopped");
+        return Ok(ExitCode::SUCCESS);
+    }
     let summary = summary?;
     finished?;
     print_summary(&summary, &detector, &target);
@@ -219,6 +230,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Whether `err` is a closed output (the reader of a pipe went away).
+pub fn output_closed(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<DetectError>(),
+            Some(DetectError::ClosedOutput { .. })
+        )
+    })
 }
 
 /// The score timeline as PNG + SVG beside `plot`.

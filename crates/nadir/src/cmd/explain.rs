@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use nadir_detect::{AlertWriter, ExplainPolicy};
 
-use super::detect::{detect_options, load_detector, run_detection};
+use super::detect::{detect_options, load_detector, output_closed, run_detection};
 use super::FlowArgs;
 
 /// Print why one flow got its score: every input's contribution, largest first.
@@ -76,8 +76,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         AlertWriter::text(Box::new(std::io::stdout()), "stdout")
     };
     let summary = run_detection(&detector, &args.inputs, &options, &mut writer, true);
-    let written = writer.finish()?;
+    let written = writer.finish().map_err(anyhow::Error::from);
+    if summary
+        .as_ref()
+        .err()
+        .or(written.as_ref().err())
+        .is_some_and(output_closed)
+    {
+        return Ok(ExitCode::SUCCESS);
+    }
     summary?;
+    let written = written?;
     if written == 0 {
         bail!(
             "no flow with id {} in {} (ids are as `nadir extract` writes them; `nadir detect --all -o -` lists every flow)",
