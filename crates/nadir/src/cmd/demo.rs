@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use nadir_detect::{AlertWriter, Bundle, DetectOptions, Detector, ThresholdChoice};
 use nadir_features::output::OutputFormat;
 
-use super::detect::{print_summary, run_detection, write_timeline};
+use super::detect::{output_closed, print_summary, run_detection, write_timeline};
 
 /// The demo bundle: an autoencoder trained by nadir on the benign flows of the real Kubernetes
 /// development split (README, "The demo bundle", gives the command that rebuilt it).
@@ -72,6 +72,21 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    match demo(&args) {
+        // `nadir demo | head`: the reader went away; stop quietly.
+        Err(err) if output_closed(&err) || is_broken_pipe(&err) => Ok(ExitCode::SUCCESS),
+        other => other,
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn demo(args: &Args) -> Result<ExitCode> {
     let dir = &args.out;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let bundle_path = dir.join("demo-k8s-autoencoder.nadir");
