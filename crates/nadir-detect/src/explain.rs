@@ -3,8 +3,8 @@
 //! - Classifiers (every family but the autoencoder): integrated gradients (Sundararajan et
 //!   al., 2017) from the bundle's baseline (the median preprocessed training row) to the flow,
 //!   with burn's autodiff. The contributions add up to `score(x) - score(baseline)`; the
-//!   record carries the relative gap (`completeness_error`) and the step count, which doubles
-//!   until the gap is under 1 % (or [`MAX_STEPS`] is reached).
+//!   record carries the relative gap (`completeness_error`) and the gradient evaluations
+//!   (`steps`) that adaptive quadrature spent to get it under 1 % (at most [`MAX_EVALUATIONS`]).
 //! - The autoencoder: each input's share of the reconstruction error, which adds up to the
 //!   score exactly.
 //!
@@ -20,11 +20,10 @@ use serde::Serialize;
 use crate::flows::parse_byte_column_name;
 use crate::DetectError;
 
-/// Integrated-gradients steps to start with (midpoint rule).
-pub const START_STEPS: usize = 32;
-/// The most steps tried before accepting a larger completeness gap.
-pub const MAX_STEPS: usize = 512;
-/// Completeness wanted: |sum of contributions - score difference| <= 1 % of the difference.
+/// Most gradient evaluations (path points) spent on one explanation before a larger
+/// completeness gap is accepted (34 Gauss-Kronrod intervals).
+pub const MAX_EVALUATIONS: usize = 34 * KRONROD_POINTS;
+/// Completeness wanted: |sum of contributions - (score - baseline score)| <= 1 % of the difference.
 pub const COMPLETENESS_TOLERANCE: f32 = 0.01;
 /// Score differences below this count as this for the completeness gap.
 pub const SCORE_DIFFERENCE_FLOOR: f32 = 0.01;
@@ -99,9 +98,78 @@ impl Attribution {
     }
 }
 
+/// Gauss-Kronrod 7-15 rule on [-1, 1] (QUADPACK's `qk15`): the Kronrod nodes from the largest
+/// down to the centre, their weights, and the 7-point Gauss weights of nodes 1, 3, 5 and the
+/// centre, which give each interval's error estimate from the same 15 evaluations.
+const KRONROD_NODES: [f64; 8] = [
+    0.991_455_371_120_812_6,
+    0.949_107_912_342_758_5,
+    0.864_864_423_359_769_1,
+    0.741_531_185_599_394_4,
+    0.586_087_235_467_691_1,
+    0.405_845_151_377_397_2,
+    0.207_784_955_007_898_5,
+    0.0,
+];
+const KRONROD_WEIGHTS: [f64; 8] = [
+    0.022_935_322_010_529_22,
+    0.063_092_092_629_978_55,
+    0.104_790_010_322_250_18,
+    0.140_653_259_715_525_92,
+    0.169_004_726_639_267_9,
+    0.190_350_578_064_785_4,
+    0.204_432_940_075_298_9,
+    0.209_482_141_084_727_83,
+];
+const GAUSS_WEIGHTS: [f64; 4] = [
+    0.129_484_966_168_869_7,
+    0.279_705_391_489_276_7,
+    0.381_830_050_505_118_9,
+    0.417_959_183_673_469_4,
+];
+/// Path points of one Gauss-Kronrod interval.
+pub const KRONROD_POINTS: usize = 15;
+/// Bound on the per-interval integrals held at once (f64 values, 32 MiB).
+const HELD_INTEGRALS: usize = 4 << 20;
+
+/// The points of the 15-point rule on `[from, to]`: (path fraction, Kronrod weight, Gauss
+/// weight), weights scaled to the interval.
+fn kronrod_points(from: f64, to: f64) -> [(f64, f64, f64); KRONROD_POINTS] {
+    let centre = 0.5 * (from + to);
+    let half = 0.5 * (to - from);
+    let gauss = |j: usize| {
+        if j % 2 == 1 {
+            GAUSS_WEIGHTS[j / 2]
+        } else {
+            0.0
+        }
+    };
+    let mut points = [(centre, half * KRONROD_WEIGHTS[7], half * GAUSS_WEIGHTS[3]); KRONROD_POINTS];
+    for j in 0..7 {
+        let (wk, wg) = (half * KRONROD_WEIGHTS[j], half * gauss(j));
+        points[2 * j] = (centre - half * KRONROD_NODES[j], wk, wg);
+        points[2 * j + 1] = (centre + half * KRONROD_NODES[j], wk, wg);
+    }
+    points
+}
+
+/// One interval of the path from the baseline (0) to the sample (1).
+struct Piece {
+    from: f64,
+    to: f64,
+    /// Kronrod estimate of the integral of each input's gradient over the interval.
+    integral: Vec<f64>,
+    /// |Kronrod - Gauss| estimate of the interval's share of the total contribution.
+    error: f64,
+}
+
 /// Integrated gradients of every sample of `x` (`shape` samples, preprocessed) against
-/// `baseline` (one sample), with the step count doubled per sample until the completeness
-/// gap is within [`COMPLETENESS_TOLERANCE`].
+/// `baseline` (one sample). The path integral is adaptive Gauss-Kronrod quadrature: the
+/// intervals whose error estimate is largest are halved until the completeness gap is within
+/// [`COMPLETENESS_TOLERANCE`] or [`MAX_EVALUATIONS`] are spent. A flow far outside the training
+/// range (tens of standard deviations) has its whole score change in a sliver of the path
+/// near the baseline: uniform steps need hundreds of points to see it, the bisection resolves
+/// it with few (on the bench's hybrid: see bench/detect/run.sh).
 pub fn integrated_gradients(
     model: &Trained,
     shape: InputShape,
@@ -131,50 +199,108 @@ pub fn integrated_gradients(
             steps: 0,
         })
         .collect();
-    let mut pending: Vec<usize> = (0..n).collect();
-    let mut steps = START_STEPS;
-    while !pending.is_empty() {
-        for chunk in pending.chunks((ROWS_PER_PASS / steps).max(1)) {
-            let mut path = Vec::with_capacity(chunk.len() * steps * width);
-            for &i in chunk {
-                let sample = &x[i * width..(i + 1) * width];
-                for k in 0..steps {
-                    let alpha = (k as f32 + 0.5) / steps as f32;
-                    path.extend(
-                        sample
-                            .iter()
-                            .zip(baseline)
-                            .map(|(&v, &b)| b + alpha * (v - b)),
-                    );
-                }
-            }
-            let gradients = model.score_gradients(&path, shape, benign_class)?.gradients;
-            for (j, &i) in chunk.iter().enumerate() {
-                let sample = &x[i * width..(i + 1) * width];
-                let mut mean = vec![0.0f64; width];
-                for k in 0..steps {
-                    let row = &gradients[(j * steps + k) * width..][..width];
-                    for (m, &g) in mean.iter_mut().zip(row) {
-                        *m += f64::from(g);
+    let most_pieces = MAX_EVALUATIONS / KRONROD_POINTS;
+    let group = (HELD_INTEGRALS / (most_pieces * width)).clamp(1, ROWS_PER_PASS);
+    for first in (0..n).step_by(group) {
+        let samples = first..(first + group).min(n);
+        let mut pieces: Vec<Vec<Piece>> = samples.clone().map(|_| Vec::new()).collect();
+        let mut work: Vec<(usize, f64, f64)> = samples.clone().map(|i| (i, 0.0, 1.0)).collect();
+        while !work.is_empty() {
+            for chunk in work.chunks((ROWS_PER_PASS / KRONROD_POINTS).max(1)) {
+                let mut path = Vec::with_capacity(chunk.len() * KRONROD_POINTS * width);
+                for &(i, from, to) in chunk {
+                    let sample = &x[i * width..(i + 1) * width];
+                    for (alpha, _, _) in kronrod_points(from, to) {
+                        let alpha = alpha as f32;
+                        path.extend(
+                            sample
+                                .iter()
+                                .zip(baseline)
+                                .map(|(&v, &b)| b + alpha * (v - b)),
+                        );
                     }
                 }
+                let gradients = model.score_gradients(&path, shape, benign_class)?.gradients;
+                for (&(i, from, to), interval) in chunk
+                    .iter()
+                    .zip(gradients.chunks_exact(KRONROD_POINTS * width))
+                {
+                    let sample = &x[i * width..(i + 1) * width];
+                    let mut integral = vec![0.0f64; width];
+                    let (mut kronrod, mut gauss) = (0.0f64, 0.0f64);
+                    for ((_, wk, wg), row) in kronrod_points(from, to)
+                        .into_iter()
+                        .zip(interval.chunks_exact(width))
+                    {
+                        let mut along = 0.0f64;
+                        for ((m, &g), (&v, &b)) in integral
+                            .iter_mut()
+                            .zip(row)
+                            .zip(sample.iter().zip(baseline))
+                        {
+                            *m += wk * f64::from(g);
+                            along += f64::from(g) * f64::from(v - b);
+                        }
+                        kronrod += wk * along;
+                        gauss += wg * along;
+                    }
+                    pieces[i - first].push(Piece {
+                        from,
+                        to,
+                        integral,
+                        error: (kronrod - gauss).abs(),
+                    });
+                    attributions[i].steps += KRONROD_POINTS;
+                }
+            }
+            let mut touched: Vec<usize> = work.iter().map(|&(i, _, _)| i).collect();
+            touched.dedup();
+            work.clear();
+            for i in touched {
+                let sample = &x[i * width..(i + 1) * width];
                 let attribution = &mut attributions[i];
-                for ((c, m), (&v, &b)) in attribution
+                let held = &mut pieces[i - first];
+                let mut sum = vec![0.0f64; width];
+                for piece in held.iter() {
+                    for (s, m) in sum.iter_mut().zip(&piece.integral) {
+                        *s += m;
+                    }
+                }
+                for ((c, s), (&v, &b)) in attribution
                     .contributions
                     .iter_mut()
-                    .zip(&mean)
+                    .zip(&sum)
                     .zip(sample.iter().zip(baseline))
                 {
-                    *c = (m / steps as f64 * f64::from(v - b)) as f32;
+                    *c = (s * f64::from(v - b)) as f32;
                 }
-                attribution.steps = steps;
+                let affordable =
+                    (MAX_EVALUATIONS.saturating_sub(attribution.steps)) / (2 * KRONROD_POINTS);
+                if attribution.completeness_error() <= COMPLETENESS_TOLERANCE || affordable == 0 {
+                    continue;
+                }
+                // Halve the intervals whose error is above their share of the tolerance (all of
+                // them when none is: the estimates missed what the completeness gap shows),
+                // largest errors first, as far as the budget goes.
+                let expected = f64::from(
+                    (attribution.score - baseline_score)
+                        .abs()
+                        .max(SCORE_DIFFERENCE_FLOOR),
+                );
+                let allowance = 0.5 * f64::from(COMPLETENESS_TOLERANCE) * expected;
+                held.sort_by(|a, b| b.error.total_cmp(&a.error));
+                let over = held
+                    .iter()
+                    .take_while(|p| p.error > allowance * (p.to - p.from))
+                    .count();
+                let split = if over == 0 { held.len() } else { over }.min(affordable);
+                for piece in held.drain(..split) {
+                    let middle = 0.5 * (piece.from + piece.to);
+                    work.push((i, piece.from, middle));
+                    work.push((i, middle, piece.to));
+                }
             }
         }
-        steps *= 2;
-        if steps > MAX_STEPS {
-            break;
-        }
-        pending.retain(|&i| attributions[i].completeness_error() > COMPLETENESS_TOLERANCE);
     }
     Ok(attributions)
 }
@@ -444,6 +570,37 @@ pub fn header_field(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The 15-point Kronrod rule is exact for polynomials up to degree 22 and its embedded
+    /// 7-point Gauss rule up to degree 13: a mistyped node or weight breaks one of them.
+    #[test]
+    fn kronrod_and_gauss_rules_integrate_polynomials_exactly() {
+        let (from, to) = (0.25, 1.0);
+        for degree in 0..=22 {
+            let exact =
+                (f64::powi(to, degree + 1) - f64::powi(from, degree + 1)) / f64::from(degree + 1);
+            let points = kronrod_points(from, to);
+            let kronrod: f64 = points.iter().map(|&(a, wk, _)| wk * a.powi(degree)).sum();
+            assert!(
+                (kronrod - exact).abs() < 1e-13,
+                "Kronrod, degree {degree}: {kronrod} vs {exact}"
+            );
+            let gauss: f64 = points.iter().map(|&(a, _, wg)| wg * a.powi(degree)).sum();
+            if degree <= 13 {
+                assert!(
+                    (gauss - exact).abs() < 1e-13,
+                    "Gauss, degree {degree}: {gauss} vs {exact}"
+                );
+            }
+        }
+        assert_eq!(
+            kronrod_points(0.0, 1.0)
+                .iter()
+                .filter(|p| p.2 != 0.0)
+                .count(),
+            7
+        );
+    }
 
     #[test]
     fn header_fields_of_ipv4_tcp_udp_and_ipv6() {
