@@ -54,6 +54,9 @@ pub enum CaptureErrorKind {
         "interface {interface} has an invalid timestamp resolution (if_tsresol 0x{tsresol:02x})"
     )]
     BadTimestampResolution { interface: u32, tsresol: u8 },
+    /// A live interface would not open or stopped delivering (the text names the fix).
+    #[error("{0}")]
+    Live(String),
 }
 
 /// First bytes of a file, as hex, for "not a capture" messages.
@@ -86,6 +89,7 @@ impl CaptureErrorKind {
             CaptureErrorKind::MalformedBlock { .. } => "malformed-block",
             CaptureErrorKind::UnknownInterface { .. } => "unknown-interface",
             CaptureErrorKind::BadTimestampResolution { .. } => "bad-timestamp-resolution",
+            CaptureErrorKind::Live(_) => "live",
         }
     }
 }

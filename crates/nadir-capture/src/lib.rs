@@ -7,10 +7,14 @@
 mod error;
 mod file;
 mod link;
+#[cfg(feature = "live")]
+mod live;
 
 pub use error::{CaptureError, CaptureErrorKind};
 pub use file::{CaptureFormat, FileSource, OpenOptions};
 pub use link::LinkType;
+#[cfg(feature = "live")]
+pub use live::{LiveCounters, LiveOptions, LiveSource};
 
 /// One captured frame, borrowed from the source until the next call.
 #[derive(Debug, Clone, Copy)]

@@ -19,7 +19,7 @@ use nadir_features::labels::{FileLabeler, LabelRules};
 use nadir_features::packets::FlowPackets;
 use nadir_flow::{CloneFlows, EndReason, FinishedFlow, FlowConfig, FlowMeta, FlowState};
 use nadir_pipeline::extract::{cic_flow, first_bytes_flow};
-use nadir_pipeline::{each_flow, run_flow_family, PipelineError, Progress, RunSummary};
+use nadir_pipeline::{each_flow, run_flow_family_from, Input, PipelineError, Progress, RunSummary};
 use serde::Serialize;
 
 use crate::alert::{rfc3339_micros, Alert, AlertWriter, Verdict};
@@ -226,8 +226,9 @@ enum Identity {
     Table(TableIdentity),
 }
 
+/// Who a scored row is, and when it was decided.
 #[derive(Debug, Clone)]
-struct RowInfo {
+pub struct RowInfo {
     identity: Identity,
     source: Arc<str>,
     tunnel: Option<String>,
@@ -236,6 +237,9 @@ struct RowInfo {
     packets: Option<u64>,
     bytes: Option<u64>,
     early: bool,
+    /// When the verdict could first be given (ns since the epoch): an early flow's K-th packet,
+    /// otherwise the moment the flow table ended the flow (for verdict latency).
+    decided_ns: i64,
 }
 
 impl RowInfo {
@@ -294,7 +298,9 @@ fn tunnel_text(meta: &FlowMeta) -> Option<String> {
 }
 
 fn captured_info(meta: &FlowMeta, identity: Identity, source: &Arc<str>) -> RowInfo {
+    let early = meta.end == EndReason::Early;
     RowInfo {
+        decided_ns: if early { meta.last_ts_ns } else { wall_clock_ns() },
         identity,
         source: Arc::clone(source),
         tunnel: tunnel_text(meta),
@@ -302,16 +308,44 @@ fn captured_info(meta: &FlowMeta, identity: Identity, source: &Arc<str>) -> RowI
         end_ns: meta.last_ts_ns,
         packets: Some(meta.packets()),
         bytes: None,
-        early: meta.end == EndReason::Early,
+        early,
     }
 }
 
+/// Now, in ns since the Unix epoch (the clock packet timestamps use).
+pub fn wall_clock_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// Where scored records go: a writer (`detect`) or a queue to one (`watch`).
+pub trait AlertSink {
+    /// One record; `decided_ns` is when its verdict could first be given.
+    fn send(&mut self, alert: Alert, decided_ns: i64) -> Result<(), DetectError>;
+}
+
+impl AlertSink for AlertWriter {
+    fn send(&mut self, alert: Alert, _decided_ns: i64) -> Result<(), DetectError> {
+        self.write(&alert)
+    }
+}
+
+/// Where the rows of finished flows go: scored in place (`detect`) or queued for a scoring
+/// thread (`watch`).
+pub trait RowQueue {
+    /// The buffer the next row's raw values are appended to.
+    fn raw(&mut self) -> &mut Vec<f32>;
+    /// The row just appended to [`RowQueue::raw`], and who it is.
+    fn queued(&mut self, info: RowInfo) -> Result<(), DetectError>;
+}
+
 /// Rows waiting to be scored, and everything scoring writes to.
-struct Scoring<'a> {
+pub struct Scoring<'a> {
     detector: &'a Detector,
     names: InputNames,
     options: &'a DetectOptions,
-    writer: &'a mut AlertWriter,
+    writer: &'a mut dyn AlertSink,
     summary: &'a mut DetectSummary,
     width: usize,
     raw: Vec<f32>,
@@ -325,10 +359,10 @@ struct Scoring<'a> {
 const EXPLANATION_CACHE: usize = 16_384;
 
 impl<'a> Scoring<'a> {
-    fn new(
+    pub fn new(
         detector: &'a Detector,
         options: &'a DetectOptions,
-        writer: &'a mut AlertWriter,
+        writer: &'a mut dyn AlertSink,
         summary: &'a mut DetectSummary,
     ) -> Self {
         let pipeline = &detector.bundle().manifest.pipeline;
@@ -352,16 +386,13 @@ impl<'a> Scoring<'a> {
         }
     }
 
-    /// Queues one row (its raw values already appended to `raw`); scores when the batch is full.
-    fn queued(&mut self, info: RowInfo) -> Result<(), DetectError> {
-        self.rows.push(info);
-        if self.rows.len() >= self.options.batch.max(1) {
-            self.flush()?;
-        }
-        Ok(())
+    /// Rows queued and not scored yet.
+    pub fn pending(&self) -> usize {
+        self.rows.len()
     }
 
-    fn flush(&mut self) -> Result<(), DetectError> {
+    /// Scores what is queued.
+    pub fn flush(&mut self) -> Result<(), DetectError> {
         if self.rows.is_empty() {
             return Ok(());
         }
@@ -510,11 +541,26 @@ impl<'a> Scoring<'a> {
                     .then(|| (info.end_ns - info.start_ns) as f64 / 1e6),
                 explanation: explanations.remove(&k),
             };
-            self.writer.write(&alert)?;
+            self.writer.send(alert, info.decided_ns)?;
             self.summary.written += 1;
         }
         self.raw = raw.data;
         self.raw.clear();
+        Ok(())
+    }
+}
+
+impl RowQueue for Scoring<'_> {
+    fn raw(&mut self) -> &mut Vec<f32> {
+        &mut self.raw
+    }
+
+    /// Scores when the batch is full.
+    fn queued(&mut self, info: RowInfo) -> Result<(), DetectError> {
+        self.rows.push(info);
+        if self.rows.len() >= self.options.batch.max(1) {
+            self.flush()?;
+        }
         Ok(())
     }
 }
@@ -546,119 +592,127 @@ pub fn detect_captures(
     writer: &mut AlertWriter,
     progress: &mut Progress,
 ) -> Result<DetectSummary, DetectError> {
-    let columns = FlowColumns::for_schema(detector.schema())?;
-    let family = columns.family();
-    let mut summary = DetectSummary {
-        family: family.name().to_string(),
-        timeline: Timeline::new(options.timeline_points),
-        ..DetectSummary::default()
-    };
+    let mut summary = DetectSummary::for_captures(detector, options)?;
     let mut run = RunSummary::default();
-    let rules = LabelRules::none();
     let result = {
         let mut scoring = Scoring::new(detector, options, writer, &mut summary);
-        let mut result = Ok(());
-        for path in captures {
-            let source: Arc<str> = Arc::from(path.display().to_string());
-            let one = std::slice::from_ref(path);
-            result = match family {
-                FlowFamily::Cic => {
-                    let cic = CicConfig {
-                        mode: options.cic_mode,
-                        activity_timeout_ns: options.flow.activity_timeout_ns,
-                    };
-                    let cfg = cic_flow(options.flow, options.cic_mode, None);
-                    drive(
-                        one,
-                        cfg,
-                        CicFlow::factory(cic),
-                        &rules,
-                        progress,
-                        &mut run,
-                        &mut scoring,
-                        |flow: FinishedFlow<&CicFlow, &FlowMeta>, scoring: &mut Scoring<'_>| {
-                            if !is_scored_emission(family, flow.meta, 0) {
-                                return Ok(());
-                            }
-                            let identity = flow.state.identity(flow.meta);
-                            let features = flow.state.features(flow.meta);
-                            columns.push_cic(&features, &identity, flow.meta, &mut scoring.raw);
-                            let mut info =
-                                captured_info(flow.meta, Identity::Cic(identity), &source);
-                            // Payload bytes both ways.
-                            let total =
-                                |column| features.get(column).map_or(f64::NAN, |v| v.as_f64());
-                            let bytes = total("Total Length of Fwd Packet")
-                                + total("Total Length of Bwd Packet");
-                            info.bytes =
-                                (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64);
-                            scoring.queued(info)
-                        },
-                    )
-                }
-                FlowFamily::Bytes(shape) => {
-                    let cfg = first_bytes_flow(options.flow, shape);
-                    drive(
-                        one,
-                        cfg,
-                        move |_: &FlowMeta| FirstBytes::new(shape),
-                        &rules,
-                        progress,
-                        &mut run,
-                        &mut scoring,
-                        |flow: FinishedFlow<&FirstBytes, &FlowMeta>, scoring: &mut Scoring<'_>| {
-                            if !is_scored_emission(family, flow.meta, flow.state.packets()) {
-                                return Ok(());
-                            }
-                            columns.push_bytes(flow.state, flow.meta, &mut scoring.raw);
-                            scoring.queued(captured_info(
-                                flow.meta,
-                                flow_identity(flow.meta),
-                                &source,
-                            ))
-                        },
-                    )
-                }
-                FlowFamily::Windows(window) => {
-                    // The first window is complete at its W-th packet: scored then.
-                    let cfg = FlowConfig {
-                        early_after: u32::try_from(window.window()).ok(),
-                        data_bytes: 0,
-                        ..options.flow
-                    };
-                    drive(
-                        one,
-                        cfg,
-                        move |_: &FlowMeta| FlowPackets::new(&window),
-                        &rules,
-                        progress,
-                        &mut run,
-                        &mut scoring,
-                        |flow: FinishedFlow<&FlowPackets, &FlowMeta>, scoring: &mut Scoring<'_>| {
-                            if !is_scored_emission(family, flow.meta, flow.state.len()) {
-                                return Ok(());
-                            }
-                            let Some(view) = first_window(flow.state, family) else {
-                                return Ok(());
-                            };
-                            columns.push_window(&view, flow.meta, &mut scoring.raw);
-                            scoring.queued(captured_info(
-                                flow.meta,
-                                flow_identity(flow.meta),
-                                &source,
-                            ))
-                        },
-                    )
-                }
-            };
-            if result.is_err() {
-                break;
-            }
-        }
-        result.and_then(|()| scoring.flush())
+        let inputs = captures.iter().cloned().map(Input::Path);
+        flow_rows(detector, inputs, options, &mut scoring, progress, &mut run)
+            .and_then(|()| scoring.flush())
     };
     summary.run = run;
     result.map(|()| summary)
+}
+
+impl DetectSummary {
+    /// An empty summary of a run over captures with `detector`'s feature family.
+    pub fn for_captures(detector: &Detector, options: &DetectOptions) -> Result<Self, DetectError> {
+        let family = FlowColumns::for_schema(detector.schema())?.family();
+        Ok(DetectSummary {
+            family: family.name().to_string(),
+            timeline: Timeline::new(options.timeline_points),
+            ..DetectSummary::default()
+        })
+    }
+}
+
+/// Packets of every input -> flows -> the bundle's feature rows, each handed to `queue` as its
+/// flow ends (or at its K-th packet for early-verdict families). Counters go to `run`.
+pub fn flow_rows<Q: RowQueue>(
+    detector: &Detector,
+    inputs: impl IntoIterator<Item = Input>,
+    options: &DetectOptions,
+    queue: &mut Q,
+    progress: &mut Progress,
+    run: &mut RunSummary,
+) -> Result<(), DetectError> {
+    let columns = FlowColumns::for_schema(detector.schema())?;
+    let family = columns.family();
+    let rules = LabelRules::none();
+    for input in inputs {
+        let source: Arc<str> = Arc::from(input.name());
+        let one = std::iter::once(input);
+        match family {
+            FlowFamily::Cic => {
+                let cic = CicConfig {
+                    mode: options.cic_mode,
+                    activity_timeout_ns: options.flow.activity_timeout_ns,
+                };
+                let cfg = cic_flow(options.flow, options.cic_mode, None);
+                drive(
+                    one,
+                    cfg,
+                    CicFlow::factory(cic),
+                    &rules,
+                    progress,
+                    run,
+                    queue,
+                    |flow: FinishedFlow<&CicFlow, &FlowMeta>, queue: &mut Q| {
+                        if !is_scored_emission(family, flow.meta, 0) {
+                            return Ok(());
+                        }
+                        let identity = flow.state.identity(flow.meta);
+                        let features = flow.state.features(flow.meta);
+                        columns.push_cic(&features, &identity, flow.meta, queue.raw());
+                        let mut info = captured_info(flow.meta, Identity::Cic(identity), &source);
+                        // Payload bytes both ways.
+                        let total = |column| features.get(column).map_or(f64::NAN, |v| v.as_f64());
+                        let bytes =
+                            total("Total Length of Fwd Packet") + total("Total Length of Bwd Packet");
+                        info.bytes = (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64);
+                        queue.queued(info)
+                    },
+                )?
+            }
+            FlowFamily::Bytes(shape) => {
+                let cfg = first_bytes_flow(options.flow, shape);
+                drive(
+                    one,
+                    cfg,
+                    move |_: &FlowMeta| FirstBytes::new(shape),
+                    &rules,
+                    progress,
+                    run,
+                    queue,
+                    |flow: FinishedFlow<&FirstBytes, &FlowMeta>, queue: &mut Q| {
+                        if !is_scored_emission(family, flow.meta, flow.state.packets()) {
+                            return Ok(());
+                        }
+                        columns.push_bytes(flow.state, flow.meta, queue.raw());
+                        queue.queued(captured_info(flow.meta, flow_identity(flow.meta), &source))
+                    },
+                )?
+            }
+            FlowFamily::Windows(window) => {
+                // The first window is complete at its W-th packet: scored then.
+                let cfg = FlowConfig {
+                    early_after: u32::try_from(window.window()).ok(),
+                    data_bytes: 0,
+                    ..options.flow
+                };
+                drive(
+                    one,
+                    cfg,
+                    move |_: &FlowMeta| FlowPackets::new(&window),
+                    &rules,
+                    progress,
+                    run,
+                    queue,
+                    |flow: FinishedFlow<&FlowPackets, &FlowMeta>, queue: &mut Q| {
+                        if !is_scored_emission(family, flow.meta, flow.state.len()) {
+                            return Ok(());
+                        }
+                        let Some(view) = first_window(flow.state, family) else {
+                            return Ok(());
+                        };
+                        columns.push_window(&view, flow.meta, queue.raw());
+                        queue.queued(captured_info(flow.meta, flow_identity(flow.meta), &source))
+                    },
+                )?
+            }
+        }
+    }
+    Ok(())
 }
 
 fn flow_identity(meta: &FlowMeta) -> Identity {
@@ -669,32 +723,32 @@ fn flow_identity(meta: &FlowMeta) -> Identity {
     }
 }
 
-/// One capture through the flow table, each finished flow handed to `on_flow` (on this thread).
+/// One input through the flow table, each finished flow handed to `on_flow` (on this thread).
 #[allow(clippy::too_many_arguments)]
-fn drive<S, F>(
-    captures: &[PathBuf],
+fn drive<S, F, Q: RowQueue>(
+    inputs: impl IntoIterator<Item = Input>,
     cfg: FlowConfig,
     make_state: F,
     rules: &LabelRules,
     progress: &mut Progress,
     run: &mut RunSummary,
-    scoring: &mut Scoring<'_>,
-    mut on_flow: impl FnMut(FinishedFlow<&S, &FlowMeta>, &mut Scoring<'_>) -> Result<(), DetectError>,
+    queue: &mut Q,
+    mut on_flow: impl FnMut(FinishedFlow<&S, &FlowMeta>, &mut Q) -> Result<(), DetectError>,
 ) -> Result<(), DetectError>
 where
     S: FlowState + Clone,
     F: FnMut(&FlowMeta) -> S + Clone + Send + 'static,
 {
-    run_flow_family(
-        captures,
+    run_flow_family_from(
+        inputs,
         cfg,
         make_state,
         rules,
         progress,
         run,
-        scoring,
+        queue,
         |_: &FileLabeler| CloneFlows::default(),
-        each_flow(|flow, _: &FileLabeler, scoring: &mut Scoring<'_>| on_flow(flow, scoring)),
+        each_flow(|flow, _: &FileLabeler, queue: &mut Q| on_flow(flow, queue)),
     )
     .map_err(unwrap_pipeline)
 }
@@ -731,7 +785,7 @@ pub fn detect_table(
                     identity.end_ns = identity.start_ns + duration;
                 }
             }
-            scoring.raw.extend_from_slice(data.x.row(r));
+            scoring.raw().extend_from_slice(data.x.row(r));
             scoring.queued(RowInfo {
                 source: Arc::clone(&source),
                 tunnel: None,
@@ -740,6 +794,7 @@ pub fn detect_table(
                 packets: identity.packets,
                 bytes: identity.bytes,
                 early: identity.early,
+                decided_ns: 0,
                 identity: Identity::Table(identity),
             })?;
         }

@@ -19,6 +19,28 @@ use crate::{PipelineError, Progress, RunSummary};
 /// Packets between progress-bar updates.
 pub const PROGRESS_EVERY: u64 = 1 << 14;
 
+/// Where packets come from: a capture file (`-` for stdin) or a source already open (a live
+/// interface, which ends when it is told to stop).
+pub enum Input {
+    Path(PathBuf),
+    Source(Box<dyn PacketSource + Send>),
+}
+
+impl Input {
+    /// The capture's path or the source's name, as records and messages name it.
+    pub fn name(&self) -> String {
+        self.path().display().to_string()
+    }
+
+    /// The path (a live source: its name), for labels and progress.
+    fn path(&self) -> PathBuf {
+        match self {
+            Input::Path(path) => path.clone(),
+            Input::Source(source) => PathBuf::from(source.name()),
+        }
+    }
+}
+
 /// Reads one capture (`-`: stdin), decodes each packet and hands it to
 /// `on_packet`; returns the bytes read. A capture that will not open or breaks off
 /// mid-file is recorded in `summary.errors` and ends this file only (what was read
@@ -28,15 +50,24 @@ pub fn for_each_packet<E>(
     path: &Path,
     progress: &Progress,
     summary: &mut RunSummary,
-    mut on_packet: impl FnMut(&PacketRecord, &[u8]) -> Result<(), E>,
+    on_packet: impl FnMut(&PacketRecord, &[u8]) -> Result<(), E>,
 ) -> Result<u64, E> {
-    let mut source = match FileSource::open(path, &OpenOptions::default()) {
-        Ok(source) => source,
+    match FileSource::open(path, &OpenOptions::default()) {
+        Ok(mut source) => for_each_packet_from(&mut source, progress, summary, on_packet),
         Err(err) => {
             summary.errors.push(err.to_string());
-            return Ok(0);
+            Ok(0)
         }
-    };
+    }
+}
+
+/// [`for_each_packet`] on a source already open.
+pub fn for_each_packet_from<E>(
+    source: &mut dyn PacketSource,
+    progress: &Progress,
+    summary: &mut RunSummary,
+    mut on_packet: impl FnMut(&PacketRecord, &[u8]) -> Result<(), E>,
+) -> Result<u64, E> {
     let mut decoder = Decoder::new(DecoderConfig::default());
     let mut record = PacketRecord::default();
     let mut packets = 0u64;
@@ -58,6 +89,7 @@ pub fn for_each_packet<E>(
         }
         if packets.is_multiple_of(PROGRESS_EVERY) {
             progress.update(source.bytes_read());
+            progress.skipped(decoder.skipped());
         }
     }
     summary.packets_read += packets;
@@ -83,6 +115,32 @@ pub fn run_flow_family<S, F, K, O, E>(
     summary: &mut RunSummary,
     sink: &mut O,
     make_output: impl Fn(&FileLabeler) -> K,
+    write: impl FnMut(Ended<'_, S, K::Batch>, &FileLabeler, &mut O) -> Result<(), E>,
+) -> Result<(), PipelineError>
+where
+    S: FlowState,
+    F: FnMut(&FlowMeta) -> S + Clone + Send + 'static,
+    K: ShardOutput<S>,
+    O: ?Sized,
+    E: Into<PipelineError>,
+{
+    let inputs = captures.iter().cloned().map(Input::Path);
+    run_flow_family_from(
+        inputs, flow_cfg, make_state, rules, progress, summary, sink, make_output, write,
+    )
+}
+
+/// [`run_flow_family`] over inputs of any kind (files, live sources).
+#[allow(clippy::too_many_arguments)]
+pub fn run_flow_family_from<S, F, K, O, E>(
+    inputs: impl IntoIterator<Item = Input>,
+    flow_cfg: FlowConfig,
+    make_state: F,
+    rules: &LabelRules,
+    progress: &mut Progress,
+    summary: &mut RunSummary,
+    sink: &mut O,
+    make_output: impl Fn(&FileLabeler) -> K,
     mut write: impl FnMut(Ended<'_, S, K::Batch>, &FileLabeler, &mut O) -> Result<(), E>,
 ) -> Result<(), PipelineError>
 where
@@ -92,10 +150,11 @@ where
     O: ?Sized,
     E: Into<PipelineError>,
 {
-    for (index, path) in captures.iter().enumerate() {
-        progress.start_file(index, path);
+    for (index, input) in inputs.into_iter().enumerate() {
+        let path = input.path();
+        progress.start_file(index, &path);
         summary.files += 1;
-        let labeler = rules.for_file(path);
+        let labeler = rules.for_file(&path);
         let mut table =
             ShardedFlowTable::with_output(flow_cfg, make_state.clone(), || make_output(&labeler))?;
         let mut write_error = None;
@@ -106,10 +165,16 @@ where
                 }
             }
         };
-        let Ok(bytes) = for_each_packet(path, progress, summary, |pkt, data| {
+        let on_packet = |pkt: &PacketRecord, data: &[u8]| {
             table.push_ended(pkt, data, &mut emit);
             Ok::<(), Infallible>(())
-        });
+        };
+        let Ok(bytes) = match input {
+            Input::Path(path) => for_each_packet(&path, progress, summary, on_packet),
+            Input::Source(mut source) => {
+                for_each_packet_from(source.as_mut(), progress, summary, on_packet)
+            }
+        };
         let stats = table.finish_ended(&mut emit)?;
         summary.flows.merge(&stats);
         progress.end_file(bytes);

@@ -2,6 +2,9 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use nadir_decode::SkipCounts;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -11,6 +14,8 @@ pub struct Progress {
     total_files: usize,
     /// Bytes of files already finished.
     done_bytes: u64,
+    /// Where the current input's decoder skips are published as the run goes (metrics).
+    skips: Option<Arc<Mutex<SkipCounts>>>,
 }
 
 impl Progress {
@@ -37,6 +42,7 @@ impl Progress {
             bar,
             total_files: captures.len(),
             done_bytes: 0,
+            skips: None,
         }
     }
 
@@ -46,6 +52,22 @@ impl Progress {
             bar: ProgressBar::hidden(),
             total_files: 0,
             done_bytes: 0,
+            skips: None,
+        }
+    }
+
+    /// Also publish the decoder's skip counts of the current input into `skips` (every
+    /// [`PROGRESS_EVERY`](crate::PROGRESS_EVERY) packets).
+    pub fn publishing_skips(mut self, skips: Arc<Mutex<SkipCounts>>) -> Self {
+        self.skips = Some(skips);
+        self
+    }
+
+    pub fn skipped(&self, counts: &SkipCounts) {
+        if let Some(skips) = &self.skips {
+            if let Ok(mut shared) = skips.lock() {
+                *shared = counts.clone();
+            }
         }
     }
 
