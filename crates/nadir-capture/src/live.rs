@@ -5,10 +5,18 @@
 //! kernel's drop counters (`pcap_stats`); the maintained pure-Rust AF_PACKET crates do the ring
 //! but neither the filter compiler nor `any`.
 //!
+//! The ring is TPACKET_V3 (packets in blocks, one wake-up per block; the kernel hands over a
+//! partly filled block after `BLOCK_TIMEOUT_MS`) unless `immediate` is asked for, which makes
+//! libpcap fall back to TPACKET_V2 (one wake-up per packet: lower latency, more CPU). The
+//! handle is non-blocking and waited on with our own `poll`: a blocking TPACKET_V3 read
+//! sleeps until a packet comes, however long, so an idle interface would never see its stop
+//! flag.
+//!
 //! A [`LiveSource`] is a [`PacketSource`]: it yields packets until its stop flag is set
 //! (SIGINT/SIGTERM in `nadir watch`), then `Ok(None)`, the clean end, so the pipeline flushes
 //! its live flows exactly as at the end of a file.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +37,8 @@ pub struct LiveOptions {
     pub promiscuous: bool,
     /// Kernel ring size in bytes.
     pub buffer_bytes: u32,
+    /// Each packet as it arrives (TPACKET_V2) instead of ring blocks (TPACKET_V3).
+    pub immediate: bool,
 }
 
 impl Default for LiveOptions {
@@ -39,6 +49,7 @@ impl Default for LiveOptions {
             snaplen: 262_144,
             promiscuous: true,
             buffer_bytes: 64 << 20,
+            immediate: false,
         }
     }
 }
@@ -58,8 +69,11 @@ pub struct LiveCounters {
 
 /// How often the kernel's drop counters are read.
 const STATS_EVERY: Duration = Duration::from_millis(250);
-/// Read timeout: how often an idle capture looks at its stop flag.
-const READ_TIMEOUT_MS: i32 = 100;
+/// How often an idle capture looks at its stop flag.
+const POLL_TIMEOUT_MS: i32 = 100;
+/// The longest a packet waits in a partly filled TPACKET_V3 block (the kernel rounds it up to
+/// its timer tick, 4 ms at HZ=250).
+const BLOCK_TIMEOUT_MS: i32 = 1;
 
 /// A live interface as a packet source.
 pub struct LiveSource {
@@ -94,12 +108,12 @@ impl LiveSource {
             .promisc(options.promiscuous)
             .snaplen(i32::try_from(options.snaplen).unwrap_or(i32::MAX))
             .buffer_size(i32::try_from(options.buffer_bytes).unwrap_or(i32::MAX))
-            .timeout(READ_TIMEOUT_MS)
-            // Each packet as it arrives, not when a ring block fills: verdict latency.
-            .immediate_mode(true)
+            .timeout(BLOCK_TIMEOUT_MS)
+            .immediate_mode(options.immediate)
             .precision(Precision::Nano);
         let mut capture = inactive
             .open()
+            .and_then(Capture::setnonblock)
             .map_err(|e| fail(open_hint(&name, &e.to_string())))?;
         if let Some(filter) = &options.filter {
             capture
@@ -158,7 +172,11 @@ fn open_hint(interface: &str, error: &str) -> String {
             .unwrap_or_default();
         format!(
             "no interface {interface:?} ({error}); interfaces here: {}",
-            if known.is_empty() { "none visible".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none visible".to_string()
+            } else {
+                known.join(", ")
+            }
         )
     } else {
         format!("cannot capture on {interface}: {error}")
@@ -183,7 +201,18 @@ impl PacketSource for LiveSource {
                     self.buffer.extend_from_slice(packet.data);
                     *packet.header
                 }
-                Err(pcap::Error::TimeoutExpired) => continue,
+                Err(pcap::Error::TimeoutExpired) => {
+                    // Nothing in the ring: sleep until the kernel hands over more, or the
+                    // timeout (to look at the stop flag again).
+                    let mut fd = libc::pollfd {
+                        fd: self.capture.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one valid pollfd, for the duration of the call.
+                    unsafe { libc::poll(&mut fd, 1, POLL_TIMEOUT_MS) };
+                    continue;
+                }
                 Err(err) => {
                     self.refresh_stats();
                     return Err(CaptureError {

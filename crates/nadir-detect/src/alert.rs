@@ -280,6 +280,15 @@ impl AlertWriter {
         self.written
     }
 
+    /// Pushes buffered JSON lines or text to the output now (tables are written at the end).
+    pub fn flush(&mut self) -> Result<(), DetectError> {
+        let target = &self.target;
+        match &mut self.inner {
+            Inner::Json(out) | Inner::Text(out) => out.flush().map_err(|e| output_error(target, e)),
+            Inner::Table(_) => Ok(()),
+        }
+    }
+
     pub fn write(&mut self, alert: &Alert) -> Result<(), DetectError> {
         let target = &self.target;
         match &mut self.inner {

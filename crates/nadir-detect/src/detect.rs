@@ -164,6 +164,8 @@ pub struct DetectSummary {
     pub scored: u64,
     /// Flows (rows) whose features were still not finite after preprocessing.
     pub unscorable: u64,
+    /// Flows not scored because the scoring queue was full (`watch` only; counted, never silent).
+    pub dropped: u64,
     /// Flows scored before they ended.
     pub early: u64,
     pub anomalies: u64,
@@ -202,10 +204,10 @@ impl DetectSummary {
         } else {
             run.flows.flows
         };
-        if created != self.scored + self.unscorable {
+        if created != self.scored + self.unscorable + self.dropped {
             return Err(format!(
-                "flows {created} != scored {} + unscorable {}",
-                self.scored, self.unscorable
+                "flows {created} != scored {} + unscorable {} + dropped {}",
+                self.scored, self.unscorable, self.dropped
             ));
         }
         Ok(())
@@ -237,6 +239,8 @@ pub struct RowInfo {
     packets: Option<u64>,
     bytes: Option<u64>,
     early: bool,
+    /// Why the flow table emitted the flow (captures only).
+    pub end: Option<EndReason>,
     /// When the verdict could first be given (ns since the epoch): an early flow's K-th packet,
     /// otherwise the moment the flow table ended the flow (for verdict latency).
     decided_ns: i64,
@@ -300,7 +304,12 @@ fn tunnel_text(meta: &FlowMeta) -> Option<String> {
 fn captured_info(meta: &FlowMeta, identity: Identity, source: &Arc<str>) -> RowInfo {
     let early = meta.end == EndReason::Early;
     RowInfo {
-        decided_ns: if early { meta.last_ts_ns } else { wall_clock_ns() },
+        decided_ns: if early {
+            meta.last_ts_ns
+        } else {
+            wall_clock_ns()
+        },
+        end: Some(meta.end),
         identity,
         source: Arc::clone(source),
         tunnel: tunnel_text(meta),
@@ -384,6 +393,11 @@ impl<'a> Scoring<'a> {
             explained: HashMap::new(),
             method: None,
         }
+    }
+
+    /// The counts so far.
+    pub fn summary(&self) -> &DetectSummary {
+        self.summary
     }
 
     /// Rows queued and not scored yet.
@@ -657,8 +671,8 @@ pub fn flow_rows<Q: RowQueue>(
                         let mut info = captured_info(flow.meta, Identity::Cic(identity), &source);
                         // Payload bytes both ways.
                         let total = |column| features.get(column).map_or(f64::NAN, |v| v.as_f64());
-                        let bytes =
-                            total("Total Length of Fwd Packet") + total("Total Length of Bwd Packet");
+                        let bytes = total("Total Length of Fwd Packet")
+                            + total("Total Length of Bwd Packet");
                         info.bytes = (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64);
                         queue.queued(info)
                     },
@@ -795,6 +809,7 @@ pub fn detect_table(
                 bytes: identity.bytes,
                 early: identity.early,
                 decided_ns: 0,
+                end: None,
                 identity: Identity::Table(identity),
             })?;
         }

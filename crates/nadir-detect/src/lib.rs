@@ -19,9 +19,13 @@ pub mod bundle;
 pub mod detect;
 pub mod explain;
 pub mod flows;
+#[cfg(feature = "live")]
+pub mod metrics;
 pub mod scorer;
 pub mod table;
 pub mod threshold;
+#[cfg(feature = "live")]
+pub mod watch;
 
 pub use alert::{Alert, AlertWriter, Verdict};
 pub use bundle::{Bundle, BundleError};

@@ -24,6 +24,20 @@ pub enum EndReason {
     Early,
 }
 
+impl EndReason {
+    /// A short stable name (metrics labels, summaries).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::FlowTimeout => "flow-timeout",
+            EndReason::TcpTermination => "tcp-termination",
+            EndReason::IdleExpired => "idle-expired",
+            EndReason::Evicted => "evicted",
+            EndReason::EndOfInput => "end-of-input",
+            EndReason::Early => "early",
+        }
+    }
+}
+
 /// Table-side facts about a flow, updated before each packet reaches the state.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FlowMeta {

@@ -87,7 +87,7 @@ pub fn for_each_packet_from<E>(
         if decoder.decode_into(&raw, &mut record).is_ok() {
             on_packet(&record, raw.data)?;
         }
-        if packets.is_multiple_of(PROGRESS_EVERY) {
+        if packets.is_multiple_of(progress.every()) {
             progress.update(source.bytes_read());
             progress.skipped(decoder.skipped());
         }
@@ -126,7 +126,15 @@ where
 {
     let inputs = captures.iter().cloned().map(Input::Path);
     run_flow_family_from(
-        inputs, flow_cfg, make_state, rules, progress, summary, sink, make_output, write,
+        inputs,
+        flow_cfg,
+        make_state,
+        rules,
+        progress,
+        summary,
+        sink,
+        make_output,
+        write,
     )
 }
 

@@ -41,6 +41,39 @@ pub fn shared_data(relative: &str) -> Option<PathBuf> {
     None
 }
 
+/// Whether this machine can run a test that needs `tools` on the PATH (and root, when
+/// `needs_root`): live capture in a network namespace, say. Prints a notice and returns
+/// `false` when it cannot; panics instead when [`REQUIRE_ENV`] is `1` (CI installs them).
+pub fn system_ready(tools: &[&str], needs_root: bool) -> bool {
+    let on_path = |tool: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+    };
+    let mut missing: Vec<String> = tools
+        .iter()
+        .filter(|t| !on_path(t))
+        .map(|t| t.to_string())
+        .collect();
+    if needs_root {
+        let uid = std::process::Command::new("id").arg("-u").output();
+        let root = uid.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        if !root {
+            missing.push("root".into());
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
+        panic!(
+            "this test needs {} and {REQUIRE_ENV}=1: CI must install them (see .ci/run)",
+            missing.join(", ")
+        );
+    }
+    eprintln!("notice: skipping, this test needs {}", missing.join(", "));
+    false
+}
+
 /// Macro-free early return for tests: `let Some(p) = nadir_testdata::shared_data(..) else { return };`
 /// is the intended pattern.
 #[cfg(test)]

@@ -47,6 +47,9 @@ enum Command {
     /// The whole path in seconds, on a capture and a model that ship with nadir.
     #[cfg(feature = "ml")]
     Demo(cmd::demo::Args),
+    /// Live detection on an interface: JSON-line alerts, Prometheus metrics, nothing lost silently.
+    #[cfg(feature = "live")]
+    Watch(Box<cmd::watch::Args>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -79,6 +82,11 @@ fn main() -> std::process::ExitCode {
         Command::Demo(args) => {
             nadir_model::keep_freed_tensor_memory();
             cmd::demo::run(args)
+        }
+        #[cfg(feature = "live")]
+        Command::Watch(args) => {
+            nadir_model::keep_freed_tensor_memory();
+            cmd::watch::run(*args)
         }
     };
     match result {

@@ -297,8 +297,12 @@ pub fn print_summary(summary: &DetectSummary, detector: &Detector, target: &str)
         for (reason, count) in run.skipped.iter() {
             eprintln!("    skipped {count:>10}  {reason}");
         }
+        let dropped = match summary.dropped {
+            0 => String::new(),
+            n => format!(" + dropped {n} (scoring queue full)"),
+        };
         eprintln!(
-            "  flows {} = scored {} + unscorable {}  (evicted early by --max-flows: {}; scored before their end: {})",
+            "  flows {} = scored {} + unscorable {}{dropped}  (evicted early by --max-flows: {}; scored before their end: {})",
             run.flows.flows, summary.scored, summary.unscorable, run.flows.evicted, summary.early
         );
     }

@@ -15,6 +15,8 @@ pub mod inspect;
 pub mod inspect_capture;
 #[cfg(feature = "ml")]
 pub mod train;
+#[cfg(feature = "live")]
+pub mod watch;
 
 use std::fs::File;
 use std::io::Write;
