@@ -357,7 +357,8 @@ pub fn watch(
                 publish(scoring.summary(), metrics_ref);
                 result
             };
-            result.map(|()| detect)
+            // Records the writer's queue had no room for.
+            result.map(|()| (detect, sink.dropped))
         });
 
         let mut rows = RowSender {
@@ -389,14 +390,14 @@ pub fn watch(
     drop(server);
 
     let dropped = capture_result?;
-    let mut detect = scoring_result?;
+    let (mut detect, records_not_queued) = scoring_result?;
     detect.dropped = dropped;
     detect.run = run;
     let (written, records_dropped, latency, output_error) = writer_result;
     summary.latency = latency;
     summary.detect = detect;
     summary.records_written = written;
-    summary.records_dropped = records_dropped;
+    summary.records_dropped = records_dropped + records_not_queued;
     summary.output_error = output_error;
     summary.kernel_drops = live_counters.kernel_drops.load(Ordering::Relaxed);
     summary.interface_drops = live_counters.interface_drops.load(Ordering::Relaxed);
