@@ -110,6 +110,16 @@ pub enum ExplainArg {
     None,
 }
 
+impl From<ExplainArg> for ExplainPolicy {
+    fn from(arg: ExplainArg) -> Self {
+        match arg {
+            ExplainArg::Alerts => ExplainPolicy::Alerts,
+            ExplainArg::All => ExplainPolicy::All,
+            ExplainArg::None => ExplainPolicy::None,
+        }
+    }
+}
+
 /// Extensions of feature tables; anything else is read as a capture.
 fn is_table(path: &Path) -> bool {
     let name = path.to_string_lossy().to_ascii_lowercase();
@@ -125,11 +135,7 @@ pub fn detect_options(args: &Args) -> Result<DetectOptions> {
     }
     Ok(DetectOptions {
         all: args.all,
-        explain: match args.explain {
-            ExplainArg::Alerts => ExplainPolicy::Alerts,
-            ExplainArg::All => ExplainPolicy::All,
-            ExplainArg::None => ExplainPolicy::None,
-        },
+        explain: args.explain.into(),
         top_features: args.top,
         batch: args.batch,
         flow: args.flow.flow_config()?,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use nadir_capture::LiveOptions;
 use nadir_detect::watch::{watch, RotatingFile, WatchOptions};
-use nadir_detect::{AlertWriter, DetectOptions, ExplainPolicy};
+use nadir_detect::{AlertWriter, DetectOptions};
 use nadir_features::output::OutputFormat;
 
 use super::detect::{load_detector, print_summary, ExplainArg};
@@ -149,11 +149,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         detect: DetectOptions {
             all: args.all,
-            explain: match args.explain {
-                ExplainArg::Alerts => ExplainPolicy::Alerts,
-                ExplainArg::All => ExplainPolicy::All,
-                ExplainArg::None => ExplainPolicy::None,
-            },
+            explain: args.explain.into(),
             top_features: args.top,
             batch: args.batch,
             flow: args.flow.flow_config()?,
