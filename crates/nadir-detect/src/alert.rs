@@ -10,6 +10,8 @@ use nadir_features::cic::civil_from_days;
 use nadir_features::output::{open_sink, ColumnType, OutputFormat, RowSink, TableSchema, Value};
 use serde::Serialize;
 
+use nadir_kube::{Attribution as PodAttribution, ATTRIBUTION_COLUMNS};
+
 use crate::explain::Explanation;
 use crate::DetectError;
 
@@ -46,6 +48,10 @@ pub struct Alert {
     pub protocol: u8,
     /// Outer tunnel (`vxlan vni 42 10.0.0.1 -> 10.0.0.2`) when the flow was inside one.
     pub tunnel: Option<String>,
+    /// Who sent and received it (`--kube`/`--pods`): `src_namespace`, `src_pod`, ... as flat
+    /// fields; in tables, columns after [`TABLE_COLUMNS`].
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<PodAttribution>,
     /// First packet, RFC 3339 UTC with microseconds.
     pub start: String,
     pub start_ns: i64,
@@ -167,6 +173,25 @@ pub fn alert_text(alert: &Alert) -> String {
     if let Some(tunnel) = &alert.tunnel {
         text.push_str(&format!("  via {tunnel}"));
     }
+    if let Some(pods) = &alert.pods {
+        let name = |peer: &nadir_kube::Peer, ip: &str| match (&peer.namespace, &peer.pod) {
+            (Some(ns), Some(pod)) => format!("{ns}/{pod}"),
+            (Some(ns), None) => match &peer.service {
+                Some(service) => format!("{ns}/svc/{service}"),
+                None => ip.to_string(),
+            },
+            _ => match (&peer.workload, &peer.node) {
+                (Some(w), Some(node)) => format!("{w} on {node}"),
+                _ if pods.unknown => nadir_kube::UNKNOWN.to_string(),
+                _ => format!("{ip} (outside the cluster)"),
+            },
+        };
+        text.push_str(&format!(
+            "\n    pods: {} -> {}",
+            name(&pods.src, &alert.src_ip),
+            name(&pods.dst, &alert.dst_ip)
+        ));
+    }
     if let (true, Some(p)) = (alert.early, alert.early_packets) {
         text.push_str(&format!(
             "  early: after {p} packets, {:.1} ms",
@@ -236,10 +261,12 @@ fn output_error<E: std::error::Error + 'static>(target: &str, error: E) -> Detec
 
 impl AlertWriter {
     /// A writer of `format` over `out`; `target` names it in errors.
+    /// Tables get the [`ATTRIBUTION_COLUMNS`] after the fixed ones when `pod_columns`.
     pub fn new(
         format: OutputFormat,
         out: Box<dyn Write + Send>,
         target: &str,
+        pod_columns: bool,
     ) -> Result<AlertWriter, DetectError> {
         let inner = match format {
             OutputFormat::JsonLines => Inner::Json(BufWriter::with_capacity(1 << 16, out)),
@@ -247,6 +274,11 @@ impl AlertWriter {
                 let mut schema = TableSchema::new();
                 for (name, kind) in TABLE_COLUMNS {
                     schema.push(name, kind);
+                }
+                if pod_columns {
+                    for name in ATTRIBUTION_COLUMNS {
+                        schema.push(name, ColumnType::Utf8);
+                    }
                 }
                 Inner::Table(open_sink(format, schema, out).map_err(|e| output_error(target, e))?)
             }
@@ -347,6 +379,9 @@ impl AlertWriter {
                 ));
                 sink.put(Value::Str(&top));
                 sink.put(Value::Str(&explanation_json));
+                if let Some(pods) = &alert.pods {
+                    pods.for_each_value(|v| sink.put(Value::Str(v)));
+                }
                 sink.end_row().map_err(|e| output_error(target, e))?;
             }
         }

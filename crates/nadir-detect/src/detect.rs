@@ -22,6 +22,8 @@ use nadir_pipeline::extract::{cic_flow, first_bytes_flow};
 use nadir_pipeline::{each_flow, run_flow_family_from, Input, PipelineError, Progress, RunSummary};
 use serde::Serialize;
 
+use nadir_kube::PodMapHandle;
+
 use crate::alert::{rfc3339_micros, Alert, AlertWriter, Verdict};
 use crate::explain::{attributions, Attribution, ExplainMethod, InputNames};
 use crate::flows::{first_window, is_scored_emission, FlowColumns, FlowFamily};
@@ -58,6 +60,8 @@ pub struct DetectOptions {
     pub only_flow_id: Option<String>,
     /// Most points kept for the score timeline (older points are thinned, anomalies kept).
     pub timeline_points: usize,
+    /// Name the pods, workloads, services and nodes of each record (`--kube`, `--pods`).
+    pub pods: Option<Arc<PodMapHandle>>,
 }
 
 impl Default for DetectOptions {
@@ -71,6 +75,7 @@ impl Default for DetectOptions {
             cic_mode: CicMode::Compat,
             only_flow_id: None,
             timeline_points: 100_000,
+            pods: None,
         }
     }
 }
@@ -181,6 +186,11 @@ pub struct DetectSummary {
     pub anomalies_by_class: BTreeMap<String, u64>,
     pub anomalies_by_destination: Tally,
     pub anomalies_by_source: Tally,
+    /// Anomalies by the `namespace/kind/name` workload that sent them (with a pod map;
+    /// `outside the cluster` for the rest).
+    pub anomalies_by_src_workload: Tally,
+    /// ... and that received them.
+    pub anomalies_by_dst_workload: Tally,
     pub timeline: Timeline,
     pub threshold: f64,
 }
@@ -234,6 +244,8 @@ pub struct RowInfo {
     identity: Identity,
     source: Arc<str>,
     tunnel: Option<String>,
+    /// The outer tunnel's endpoints.
+    outer: Option<(IpAddr, IpAddr)>,
     start_ns: i64,
     end_ns: i64,
     packets: Option<u64>,
@@ -278,6 +290,15 @@ impl RowInfo {
         }
     }
 
+    /// Source and destination addresses (table rows: when their text parses).
+    fn addresses(&self) -> Option<(IpAddr, IpAddr)> {
+        match &self.identity {
+            Identity::Cic(id) => Some((id.src.addr, id.dst.addr)),
+            Identity::Flow { src, dst, .. } => Some((src.0, dst.0)),
+            Identity::Table(t) => Some((t.src_ip.parse().ok()?, t.dst_ip.parse().ok()?)),
+        }
+    }
+
     fn protocol(&self) -> u8 {
         match &self.identity {
             Identity::Cic(id) => id.protocol,
@@ -313,6 +334,7 @@ fn captured_info(meta: &FlowMeta, identity: Identity, source: &Arc<str>) -> RowI
         identity,
         source: Arc::clone(source),
         tunnel: tunnel_text(meta),
+        outer: meta.tunnel.map(|t| (t.outer_src, t.outer_dst)),
         start_ns: meta.first_ts_ns,
         end_ns: meta.last_ts_ns,
         packets: Some(meta.packets()),
@@ -520,9 +542,25 @@ impl<'a> Scoring<'a> {
                 self.summary.explained += 1;
             }
         }
+        // One snapshot per batch: loaded without a lock, looked up once per written record.
+        let pod_map = self.options.pods.as_ref().map(|handle| handle.load());
         for (k, r, anomaly) in to_write {
             let info = &rows[r];
             let (src, dst) = (info.endpoint(true), info.endpoint(false));
+            let pods = pod_map.as_ref().and_then(|map| {
+                let (src, dst) = info.addresses()?;
+                Some(map.attribute(src, dst, info.outer, info.start_ns))
+            });
+            if let (true, Some(pods)) = (anomaly, &pods) {
+                let outside = || "outside the cluster".to_string();
+                let summary = &mut *self.summary;
+                summary
+                    .anomalies_by_src_workload
+                    .add(&pods.src_workload().unwrap_or_else(outside));
+                summary
+                    .anomalies_by_dst_workload
+                    .add(&pods.dst_workload().unwrap_or_else(outside));
+            }
             let alert = Alert {
                 flow_id: info.flow_id(),
                 source: info.source.to_string(),
@@ -532,6 +570,7 @@ impl<'a> Scoring<'a> {
                 dst_port: dst.1,
                 protocol: info.protocol(),
                 tunnel: info.tunnel.clone(),
+                pods,
                 start: rfc3339_micros(info.start_ns),
                 start_ns: info.start_ns,
                 end_ns: info.end_ns,
@@ -803,6 +842,7 @@ pub fn detect_table(
             scoring.queued(RowInfo {
                 source: Arc::clone(&source),
                 tunnel: None,
+                outer: None,
                 start_ns: identity.start_ns,
                 end_ns: identity.end_ns,
                 packets: identity.packets,

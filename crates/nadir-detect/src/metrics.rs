@@ -2,7 +2,7 @@
 //! `/metrics` (and `ok` on `/healthz`) by a small HTTP server (tiny_http) on its own thread.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,9 +16,62 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use nadir_kube::PodMapHandle;
+
 use crate::{DetectError, Detector};
 
 type Labels = Vec<(&'static str, String)>;
+
+/// The labels of `nadir_model_info`: the bundle in use and the interface.
+pub fn model_info(detector: &Detector, interface: &str) -> Labels {
+    let bundle = &detector.bundle().manifest;
+    vec![
+        ("kind", bundle.model_kind.to_string()),
+        ("weights_sha256", bundle.weights_sha256.clone()),
+        ("schema", bundle.schema_fingerprint.clone()),
+        ("threshold", detector.threshold().value.to_string()),
+        ("trained_by", bundle.nadir_version.clone()),
+        ("interface", interface.to_string()),
+    ]
+}
+
+/// Every sample name `/metrics` can show (`nadir_packets_total`,
+/// `nadir_verdict_latency_seconds_bucket`, ...): what dashboards and alerting rules may use.
+pub fn exported_metric_names() -> Vec<String> {
+    let metrics = WatchMetrics::new(
+        Vec::new(),
+        Arc::default(),
+        Arc::default(),
+        Arc::default(),
+        Some(PodMapHandle::new()),
+    );
+    // A family shows its `# TYPE` line once it has a member.
+    let one: Labels = vec![("reason", String::new())];
+    for family in [
+        &metrics.decoder_skips,
+        &metrics.flows_ended,
+        &metrics.alerts,
+        &metrics.workload_alerts,
+    ] {
+        family.get_or_create(&one).inc_by(0);
+    }
+    let mut names = Vec::new();
+    for line in metrics.render().lines() {
+        let mut words = line.split_whitespace();
+        if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) =
+            (words.next(), words.next(), words.next(), words.next())
+        {
+            let suffixes: &[&str] = match kind {
+                "counter" => &["_total"],
+                "histogram" => &["_bucket", "_sum", "_count"],
+                "info" => &["_info"],
+                _ => &[""],
+            };
+            names.extend(suffixes.iter().map(|s| format!("{name}{s}")));
+        }
+    }
+    names
+}
 
 /// Every metric of a watch run. Counters the capture side keeps in its own atomics
 /// ([`LiveCounters`], the decoder's skips) are copied in when `/metrics` is read.
@@ -26,6 +79,15 @@ pub struct WatchMetrics {
     registry: Registry,
     live: Arc<LiveCounters>,
     skips: Arc<Mutex<SkipCounts>>,
+    /// The flow table's live flows, published by the capture thread.
+    live_flows: Arc<AtomicU64>,
+    live_flows_gauge: Gauge,
+    pods: Option<Arc<PodMapHandle>>,
+    kube_synced: Gauge,
+    kube_pods: Gauge,
+    kube_errors: Counter,
+    /// Anomalies by the workload on each side (`side` = src | dst), with a pod map.
+    pub workload_alerts: Family<Labels, Counter>,
     packets: Counter,
     bytes: Counter,
     kernel_drops: Counter,
@@ -47,17 +109,26 @@ pub struct WatchMetrics {
 }
 
 impl WatchMetrics {
+    /// `model`: the labels of `nadir_model_info` ([`model_info`]).
     pub fn new(
-        detector: &Detector,
-        interface: &str,
+        model: Labels,
         live: Arc<LiveCounters>,
         skips: Arc<Mutex<SkipCounts>>,
+        live_flows: Arc<AtomicU64>,
+        pods: Option<Arc<PodMapHandle>>,
     ) -> Self {
         let mut registry = Registry::with_prefix("nadir");
         let metrics = WatchMetrics {
             registry: Registry::default(),
             live,
             skips,
+            live_flows,
+            live_flows_gauge: Gauge::default(),
+            pods,
+            kube_synced: Gauge::default(),
+            kube_pods: Gauge::default(),
+            kube_errors: Counter::default(),
+            workload_alerts: Family::default(),
             packets: Counter::default(),
             bytes: Counter::default(),
             kernel_drops: Counter::default(),
@@ -100,6 +171,11 @@ impl WatchMetrics {
             metrics.decoder_skips.clone(),
         );
         r.register(
+            "live_flows",
+            "Flows in the flow table now",
+            metrics.live_flows_gauge.clone(),
+        );
+        r.register(
             "flows_ended",
             "Flows ended by the flow table, by reason",
             metrics.flows_ended.clone(),
@@ -135,19 +211,29 @@ impl WatchMetrics {
             "From a flow's deciding packet (or its end in the flow table) to its record written",
             metrics.verdict_latency.clone(),
         );
-        let bundle = &detector.bundle().manifest;
-        r.register(
-            "model",
-            "The bundle in use",
-            Info::new(vec![
-                ("kind", bundle.model_kind.to_string()),
-                ("weights_sha256", bundle.weights_sha256.clone()),
-                ("schema", bundle.schema_fingerprint.clone()),
-                ("threshold", detector.threshold().value.to_string()),
-                ("trained_by", bundle.nadir_version.clone()),
-                ("interface", interface.to_string()),
-            ]),
-        );
+        r.register("model", "The bundle in use", Info::new(model));
+        if metrics.pods.is_some() {
+            r.register(
+                "workload_alerts",
+                "Anomalies by workload (namespace, kind/name) on each side of the flow",
+                metrics.workload_alerts.clone(),
+            );
+            r.register(
+                "kube_synced",
+                "1 while the pod map reflects the cluster (API watched or file loaded), else 0",
+                metrics.kube_synced.clone(),
+            );
+            r.register(
+                "kube_pods",
+                "Pods in the pod map",
+                metrics.kube_pods.clone(),
+            );
+            r.register(
+                "kube_errors",
+                "Failed requests to the Kubernetes API or reads of the pods file",
+                metrics.kube_errors.clone(),
+            );
+        }
         WatchMetrics {
             registry,
             ..metrics
@@ -175,6 +261,15 @@ impl WatchMetrics {
                 let labels = vec![("reason", reason.as_str().to_string())];
                 set(&self.decoder_skips.get_or_create(&labels), n);
             }
+        }
+        let live_flows = self.live_flows.load(Ordering::Relaxed);
+        self.live_flows_gauge
+            .set(i64::try_from(live_flows).unwrap_or(i64::MAX));
+        if let Some(pods) = &self.pods {
+            let status = pods.status();
+            self.kube_synced.set(i64::from(status.synced));
+            self.kube_pods.set(status.pods as i64);
+            set(&self.kube_errors, status.errors);
         }
         let mut text = String::new();
         let _ = encode(&mut text, &self.registry);

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,11 +28,12 @@ use nadir_capture::{LiveCounters, LiveOptions, LiveSource};
 use nadir_decode::SkipCounts;
 use nadir_pipeline::{Input, Progress, RunSummary};
 
+use crate::alert::Verdict;
 use crate::alert::{Alert, AlertWriter};
 use crate::detect::{
     flow_rows, wall_clock_ns, AlertSink, DetectOptions, DetectSummary, RowInfo, RowQueue, Scoring,
 };
-use crate::metrics::{MetricsServer, WatchMetrics};
+use crate::metrics::{model_info, MetricsServer, WatchMetrics};
 use crate::{DetectError, Detector};
 
 /// How to watch.
@@ -210,6 +211,19 @@ struct RecordSender<'m> {
 
 impl AlertSink for RecordSender<'_> {
     fn send(&mut self, alert: Alert, decided_ns: i64) -> Result<(), DetectError> {
+        if let (Verdict::Anomaly, Some(pods)) = (alert.verdict, &alert.pods) {
+            for (side, peer) in [("src", &pods.src), ("dst", &pods.dst)] {
+                if let Some(workload) = &peer.workload {
+                    let namespace = peer.namespace.as_deref().unwrap_or("");
+                    let labels = vec![
+                        ("side", side.to_string()),
+                        ("namespace", namespace.to_string()),
+                        ("workload", workload.to_string()),
+                    ];
+                    self.metrics.workload_alerts.get_or_create(&labels).inc();
+                }
+            }
+        }
         if self.tx.try_send((alert, decided_ns)).is_err() {
             // Full (a slow output) or the writer gave up on a failed output: counted.
             self.dropped += 1;
@@ -249,11 +263,13 @@ pub fn watch(
     let skips = Arc::new(Mutex::new(SkipCounts::default()));
     let source = LiveSource::open(&options.live, Arc::clone(&stop), Arc::clone(&live_counters))
         .map_err(|e| DetectError::Input(e.to_string()))?;
+    let live_flows = Arc::new(AtomicU64::new(0));
     let metrics = Arc::new(WatchMetrics::new(
-        detector,
-        &options.live.interface,
+        model_info(detector, &options.live.interface),
         Arc::clone(&live_counters),
         Arc::clone(&skips),
+        Arc::clone(&live_flows),
+        options.detect.pods.clone(),
     ));
     let server = match options.listen {
         Some(addr) => Some(MetricsServer::start(addr, Arc::clone(&metrics))?),
@@ -268,7 +284,9 @@ pub fn watch(
     let (row_tx, row_rx) = mpsc::sync_channel::<QueuedRow>(options.row_queue.max(1));
     let (record_tx, record_rx) = mpsc::sync_channel::<(Alert, i64)>(options.record_queue.max(1));
     let mut run = RunSummary::default();
-    let mut progress = Progress::hidden().publishing_skips(Arc::clone(&skips));
+    let mut progress = Progress::hidden()
+        .publishing_skips(Arc::clone(&skips))
+        .publishing_live_flows(live_flows);
     let metrics_ref: &WatchMetrics = &metrics;
 
     let (capture_result, scoring_result, writer_result) = std::thread::scope(|scope| {

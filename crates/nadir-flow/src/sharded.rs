@@ -10,7 +10,7 @@
 //! Input queues are bounded (memory stays bounded when a worker falls behind).
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -94,6 +94,8 @@ struct Worker {
     recycled: Receiver<Batch>,
     pending: Batch,
     handle: JoinHandle<()>,
+    /// The worker's live flows after its last batch.
+    live: Arc<AtomicU64>,
 }
 
 enum Engine<S, F, B> {
@@ -205,10 +207,20 @@ where
             let reply_tx = reply_tx.clone();
             let final_clock = Arc::clone(&final_clock);
             let output = make_output();
+            let live = Arc::new(AtomicU64::new(0));
+            let worker_live = Arc::clone(&live);
             let handle = std::thread::Builder::new()
                 .name("nadir-flow-shard".into())
                 .spawn(move || {
-                    run_worker(table, output, input_rx, recycle_tx, reply_tx, final_clock)
+                    run_worker(
+                        table,
+                        output,
+                        input_rx,
+                        recycle_tx,
+                        reply_tx,
+                        final_clock,
+                        worker_live,
+                    )
                 })
                 .map_err(|_| FlowConfigError::Threads(threads))?;
             workers.push(Worker {
@@ -216,6 +228,7 @@ where
                 recycled,
                 pending: Batch::default(),
                 handle,
+                live,
             });
         }
         Ok(ShardedFlowTable {
@@ -227,6 +240,16 @@ where
             data_bytes: cfg.data_bytes,
             clock_ns: i64::MIN,
         })
+    }
+
+    /// Flows held now (with worker threads: as of each worker's last batch).
+    pub fn live_flows(&self) -> u64 {
+        match &self.engine {
+            Engine::Inline(table) => table.live_flows() as u64,
+            Engine::Threads { workers, .. } => {
+                workers.iter().map(|w| w.live.load(Ordering::Relaxed)).sum()
+            }
+        }
     }
 
     /// Adds one packet; what ends goes to `on` (on the caller's thread) as it
@@ -333,6 +356,7 @@ fn run_worker<S, F, O>(
     recycle: Sender<Batch>,
     replies: Sender<WorkerReply<O::Batch>>,
     final_clock: Arc<AtomicI64>,
+    live: Arc<AtomicU64>,
 ) where
     S: FlowState,
     F: FnMut(&FlowMeta) -> S,
@@ -349,6 +373,7 @@ fn run_worker<S, F, O>(
         if let Some(out) = output.take() {
             let _ = replies.send(WorkerReply::Output(out));
         }
+        live.store(table.live_flows() as u64, Ordering::Relaxed);
         batch.clear();
         let _ = recycle.send(batch);
     }

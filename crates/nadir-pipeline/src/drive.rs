@@ -173,8 +173,15 @@ where
                 }
             }
         };
+        let every = progress.every();
+        let live_flows = progress.live_flows_sink();
+        let mut pushed = 0u64;
         let on_packet = |pkt: &PacketRecord, data: &[u8]| {
             table.push_ended(pkt, data, &mut emit);
+            pushed += 1;
+            if let (Some(live), true) = (&live_flows, pushed.is_multiple_of(every)) {
+                live.store(table.live_flows(), std::sync::atomic::Ordering::Relaxed);
+            }
             Ok::<(), Infallible>(())
         };
         let Ok(bytes) = match input {
@@ -184,6 +191,7 @@ where
             }
         };
         let stats = table.finish_ended(&mut emit)?;
+        progress.live_flows(0);
         summary.flows.merge(&stats);
         progress.end_file(bytes);
         if let Some(err) = write_error {

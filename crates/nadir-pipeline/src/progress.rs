@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use nadir_decode::SkipCounts;
@@ -16,6 +17,8 @@ pub struct Progress {
     done_bytes: u64,
     /// Where the current input's decoder skips are published as the run goes (metrics).
     skips: Option<Arc<Mutex<SkipCounts>>>,
+    /// Where the flow table's live flows are published as the run goes (metrics).
+    live_flows: Option<Arc<AtomicU64>>,
     /// Packets between updates.
     every: u64,
 }
@@ -45,6 +48,7 @@ impl Progress {
             total_files: captures.len(),
             done_bytes: 0,
             skips: None,
+            live_flows: None,
             every: crate::PROGRESS_EVERY,
         }
     }
@@ -56,6 +60,7 @@ impl Progress {
             total_files: 0,
             done_bytes: 0,
             skips: None,
+            live_flows: None,
             every: crate::PROGRESS_EVERY,
         }
     }
@@ -67,6 +72,24 @@ impl Progress {
         self.skips = Some(skips);
         self.every = 256;
         self
+    }
+
+    /// Also publish the flow table's live flows into `live`, at the same pace as the skips.
+    pub fn publishing_live_flows(mut self, live: Arc<AtomicU64>) -> Self {
+        self.live_flows = Some(live);
+        self
+    }
+
+    /// The shared live-flows count, if published (the driver updates it from the packet loop,
+    /// which holds the progress bar borrowed).
+    pub fn live_flows_sink(&self) -> Option<Arc<AtomicU64>> {
+        self.live_flows.clone()
+    }
+
+    pub fn live_flows(&self, live: u64) {
+        if let Some(shared) = &self.live_flows {
+            shared.store(live, Ordering::Relaxed);
+        }
     }
 
     /// Packets between updates.

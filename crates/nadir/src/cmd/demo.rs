@@ -147,6 +147,7 @@ fn demo(args: &Args) -> Result<ExitCode> {
         OutputFormat::JsonLines,
         Box::new(file),
         &records.display().to_string(),
+        false,
     )?;
     let all = DetectOptions {
         all: true,

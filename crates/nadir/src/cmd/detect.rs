@@ -15,7 +15,7 @@ use nadir_eval::plot::{plot_timeline, TimelinePoint};
 use nadir_features::output::OutputFormat;
 use nadir_pipeline::Progress;
 
-use super::{check_inputs_exist, open_output, output_format, FlowArgs, FormatArg};
+use super::{check_inputs_exist, open_output, output_format, FlowArgs, FormatArg, PodArgs};
 
 const LONG_ABOUT: &str = "\
 Score captures (or a feature table) with a trained bundle: which flows look wrong, and why.
@@ -95,6 +95,9 @@ pub struct Args {
     #[command(flatten)]
     pub flow: FlowArgs,
 
+    #[command(flatten)]
+    pub pods: PodArgs,
+
     /// Never draw the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
@@ -140,6 +143,7 @@ pub fn detect_options(args: &Args) -> Result<DetectOptions> {
         batch: args.batch,
         flow: args.flow.flow_config()?,
         cic_mode: args.flow.cic_mode(),
+        pods: args.pods.open(std::time::Duration::from_secs(10))?,
         ..DetectOptions::default()
     })
 }
@@ -193,7 +197,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 _ => path.display().to_string(),
             };
             (
-                AlertWriter::new(format, open_output(path)?, &target)?,
+                AlertWriter::new(format, open_output(path)?, &target, options.pods.is_some())?,
                 target,
             )
         }
@@ -356,6 +360,16 @@ pub fn print_summary(summary: &DetectSummary, detector: &Detector, target: &str)
             top(&summary.anomalies_by_destination)
         );
         eprintln!("  top sources: {}", top(&summary.anomalies_by_source));
+        if summary.anomalies_by_src_workload.top(1).len() > 0 {
+            eprintln!(
+                "  by source workload: {}",
+                top(&summary.anomalies_by_src_workload)
+            );
+            eprintln!(
+                "  by destination workload: {}",
+                top(&summary.anomalies_by_dst_workload)
+            );
+        }
     }
     let _ = std::io::stderr().flush();
 }

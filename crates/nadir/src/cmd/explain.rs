@@ -60,6 +60,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         plot: None,
         batch: 1024,
         flow: args.flow.clone(),
+        pods: Default::default(),
         no_progress: true,
     };
     let mut options = detect_options(&detect_args)?;
@@ -71,6 +72,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             nadir_features::output::OutputFormat::JsonLines,
             Box::new(std::io::stdout()),
             "stdout",
+            false,
         )?
     } else {
         AlertWriter::text(Box::new(std::io::stdout()), "stdout")

@@ -22,11 +22,14 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use nadir_features::cic::CicMode;
 use nadir_features::output::OutputFormat;
 use nadir_flow::{FlowConfig, TimeOrder};
+use nadir_kube::{PodMapHandle, PodSource};
 
 /// Table formats a verb can write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -106,6 +109,53 @@ pub struct FlowArgs {
     /// Activity timeout in seconds separating active/idle periods (CICFlowMeter: 5).
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub activity_timeout: f64,
+}
+
+/// Where the pod map comes from (`extract`, `detect`, `watch`): records gain who sent and
+/// received each flow (src/dst namespace, pod, workload, node; dst service; tunnel nodes).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct PodArgs {
+    /// Name pods from the Kubernetes API: the in-cluster service account, else the kubeconfig
+    /// (list + watch of pods, services, nodes, ReplicaSets; read-only).
+    #[arg(long, conflicts_with = "pods")]
+    pub kube: bool,
+
+    /// The API server's URL instead of the service account or kubeconfig (e.g. `kubectl
+    /// proxy`'s http://127.0.0.1:8001); implies --kube.
+    #[arg(long, value_name = "URL", conflicts_with = "pods")]
+    pub kube_url: Option<String>,
+
+    /// Name pods from a file written by `kubectl get pods,svc,nodes,rs -A -o json` (reloaded
+    /// when it changes). A flow is attributed to the pod that held each address at its start.
+    #[arg(long, value_name = "FILE")]
+    pub pods: Option<PathBuf>,
+}
+
+impl PodArgs {
+    /// The pod map, if asked for. A pods file is read now (a bad one is an error); the API is
+    /// waited for at most `wait` (records say `unknown` until it answers).
+    pub fn open(&self, wait: std::time::Duration) -> Result<Option<Arc<PodMapHandle>>> {
+        let source = match (&self.pods, self.kube || self.kube_url.is_some()) {
+            (Some(path), _) => PodSource::File(path.clone()),
+            (None, true) => PodSource::Api {
+                url: self.kube_url.clone(),
+            },
+            (None, false) => return Ok(None),
+        };
+        let handle = nadir_kube::open(&source)?;
+        if matches!(source, PodSource::Api { .. }) && !handle.wait_synced(wait) {
+            let status = handle.status();
+            eprintln!(
+                "warning: the Kubernetes API has not answered in {:.0} s{}; pods read `unknown` until it does",
+                wait.as_secs_f64(),
+                status
+                    .last_error
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            );
+        }
+        Ok(Some(handle))
+    }
 }
 
 fn seconds_to_ns(name: &str, seconds: f64) -> Result<i64> {

@@ -14,7 +14,7 @@ use nadir_detect::{AlertWriter, DetectOptions};
 use nadir_features::output::OutputFormat;
 
 use super::detect::{load_detector, print_summary, ExplainArg};
-use super::FlowArgs;
+use super::{FlowArgs, PodArgs};
 
 const LONG_ABOUT: &str = "\
 Live detection: the `nadir detect` pipeline on a network interface, until SIGINT/SIGTERM.
@@ -44,6 +44,7 @@ Examples:
   nadir watch -i eth0 --model k8s.nadir
   nadir watch -i any --model k8s.nadir --filter 'not port 22' --out /var/log/nadir/alerts.jsonl
   nadir watch -i cni0 --model k8s.nadir --listen 0.0.0.0:9750 --threshold p99.9
+  nadir watch -i any --model k8s.nadir --kube       # alerts name pods (in a pod: deploy/)
   curl -s localhost:9750/metrics | grep nadir_kernel_drops";
 
 /// Live detection on an interface, with metrics.
@@ -131,6 +132,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub flow: FlowArgs,
+
+    #[command(flatten)]
+    pub pods: PodArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -156,6 +160,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             cic_mode: args.flow.cic_mode(),
             // A sensor runs for days; the timeline is for `detect --plot`: keep it small.
             timeline_points: 1024,
+            // Capture starts soon either way; until the API answers, pods read `unknown`.
+            pods: args.pods.open(Duration::from_secs(3))?,
             ..DetectOptions::default()
         },
         listen: (!args.no_metrics).then_some(args.listen),
@@ -169,6 +175,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 OutputFormat::JsonLines,
                 Box::new(std::io::stdout()),
                 "stdout",
+                false,
             )?,
             "stdout".to_string(),
         ),
@@ -178,7 +185,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     .with_context(|| format!("cannot open {} for the alerts", path.display()))?;
             let target = path.display().to_string();
             (
-                AlertWriter::new(OutputFormat::JsonLines, Box::new(file), &target)?,
+                AlertWriter::new(OutputFormat::JsonLines, Box::new(file), &target, false)?,
                 target,
             )
         }

@@ -1,0 +1,326 @@
+//! What a source knows of the cluster (pods, services, nodes, ReplicaSets), kept up to date
+//! by list and watch events, and turned into [`PodMap`] snapshots.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+
+use crate::map::{PodInfo, PodMap, ServiceInfo};
+
+/// How long a deleted pod stays in the map: a flow that started before the deletion is still
+/// attributed to it when its record is written (flows last up to the active timeout, 120 s by
+/// default, plus the time their record waits).
+pub const DELETED_POD_HISTORY_NS: i64 = 600 * 1_000_000_000;
+
+/// The kinds a source lists and watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Pod,
+    Service,
+    Node,
+    ReplicaSet,
+}
+
+#[derive(Debug)]
+struct PodRecord {
+    info: Arc<PodInfo>,
+    /// The pod's direct owner (`ReplicaSet`, `StatefulSet`, ...), resolved at snapshot time.
+    owner: Option<(String, String)>,
+    pod_template_hash: Option<String>,
+    deleted_ns: Option<i64>,
+}
+
+/// The cluster as events describe it. Objects are keyed by uid (name for nodes).
+#[derive(Debug, Default)]
+pub struct ClusterState {
+    pods: HashMap<String, PodRecord>,
+    services: HashMap<String, Arc<ServiceInfo>>,
+    nodes: HashMap<String, Vec<IpAddr>>,
+    /// (namespace, name) -> the ReplicaSet's own owner (kind, name).
+    replicasets: HashMap<(String, String), Option<(String, String)>>,
+    replicaset_uids: HashMap<String, (String, String)>,
+    /// Keys seen since a relist of that kind began.
+    relisting: HashMap<Kind, HashSet<String>>,
+}
+
+fn time_ns(time: &Option<Time>) -> Option<i64> {
+    time.as_ref()
+        .and_then(|t| i64::try_from(t.0.as_nanosecond()).ok())
+}
+
+fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    let owners = meta.owner_references.as_deref()?;
+    owners
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .or(owners.first())
+}
+
+fn key(meta: &ObjectMeta) -> String {
+    meta.uid
+        .clone()
+        .unwrap_or_else(|| format!("{}/{}", ns(meta), name(meta)))
+}
+
+fn ns(meta: &ObjectMeta) -> &str {
+    meta.namespace.as_deref().unwrap_or("default")
+}
+
+fn name(meta: &ObjectMeta) -> &str {
+    meta.name.as_deref().unwrap_or("")
+}
+
+fn parse_ips<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = texts.into_iter().filter_map(|t| t.parse().ok()).collect();
+    ips.dedup();
+    ips
+}
+
+impl ClusterState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks the start of a full listing of `kind`: objects the listing does not name are
+    /// removed when it ends ([`ClusterState::end_relist`]).
+    pub fn begin_relist(&mut self, kind: Kind) {
+        self.relisting.insert(kind, HashSet::new());
+    }
+
+    /// Ends a listing: what it did not name was deleted while nadir was not watching
+    /// (deleted at `now_ns`, as far as anyone can tell).
+    pub fn end_relist(&mut self, kind: Kind, now_ns: i64) {
+        let Some(seen) = self.relisting.remove(&kind) else {
+            return;
+        };
+        match kind {
+            Kind::Pod => {
+                for (uid, pod) in &mut self.pods {
+                    if !seen.contains(uid) && pod.deleted_ns.is_none() {
+                        pod.deleted_ns = Some(now_ns);
+                    }
+                }
+            }
+            Kind::Service => self.services.retain(|k, _| seen.contains(k)),
+            Kind::Node => self.nodes.retain(|k, _| seen.contains(k)),
+            Kind::ReplicaSet => {
+                let gone: Vec<String> = self
+                    .replicaset_uids
+                    .keys()
+                    .filter(|k| !seen.contains(*k))
+                    .cloned()
+                    .collect();
+                for uid in gone {
+                    if let Some(id) = self.replicaset_uids.remove(&uid) {
+                        self.replicasets.remove(&id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn seen(&mut self, kind: Kind, key: &str) {
+        if let Some(set) = self.relisting.get_mut(&kind) {
+            set.insert(key.to_string());
+        }
+    }
+
+    pub fn apply_pod(&mut self, pod: &Pod) {
+        let meta = &pod.metadata;
+        let key = key(meta);
+        self.seen(Kind::Pod, &key);
+        let spec = pod.spec.as_ref();
+        let status = pod.status.as_ref();
+        let mut ip_texts: Vec<&str> = status
+            .and_then(|s| s.pod_ips.as_ref())
+            .map(|ips| ips.iter().map(|p| p.ip.as_str()).collect())
+            .unwrap_or_default();
+        if let Some(ip) = status.and_then(|s| s.pod_ip.as_deref()) {
+            ip_texts.insert(0, ip);
+        }
+        let labels: Vec<(String, String)> = meta
+            .labels
+            .as_ref()
+            .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let info = PodInfo {
+            uid: Arc::from(key.as_str()),
+            namespace: Arc::from(ns(meta)),
+            name: Arc::from(name(meta)),
+            containers: spec
+                .map(|s| {
+                    s.containers
+                        .iter()
+                        .map(|c| Arc::from(c.name.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            workload: Arc::from(format!("pod/{}", name(meta))),
+            labels,
+            node: spec.and_then(|s| s.node_name.as_deref()).map(Arc::from),
+            host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
+            ips: parse_ips(ip_texts),
+            since_ns: time_ns(&meta.creation_timestamp).unwrap_or(i64::MIN),
+        };
+        let owner = controller(meta).map(|o| (o.kind.clone(), o.name.clone()));
+        let pod_template_hash = meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("pod-template-hash").cloned());
+        // A finished pod (Succeeded/Failed) keeps its entry: the IP's next holder ends its
+        // hold (see `PodMap::build`).
+        self.pods.insert(
+            key,
+            PodRecord {
+                info: Arc::new(info),
+                owner,
+                pod_template_hash,
+                deleted_ns: None,
+            },
+        );
+    }
+
+    pub fn delete_pod(&mut self, pod: &Pod, at_ns: i64) {
+        if let Some(record) = self.pods.get_mut(&key(&pod.metadata)) {
+            record.deleted_ns.get_or_insert(at_ns);
+        }
+    }
+
+    pub fn apply_service(&mut self, service: &Service) {
+        let meta = &service.metadata;
+        let key = key(meta);
+        self.seen(Kind::Service, &key);
+        let spec = service.spec.as_ref();
+        let mut ips: Vec<&str> = spec
+            .and_then(|s| s.cluster_ips.as_ref())
+            .map(|ips| ips.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        if let Some(ip) = spec.and_then(|s| s.cluster_ip.as_deref()) {
+            ips.insert(0, ip);
+        }
+        let mut selector: Vec<(String, String)> = spec
+            .and_then(|s| s.selector.as_ref())
+            .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        selector.sort();
+        let info = ServiceInfo {
+            namespace: Arc::from(ns(meta)),
+            name: Arc::from(name(meta)),
+            cluster_ips: parse_ips(ips), // "None" (headless) does not parse.
+            selector,
+        };
+        self.services.insert(key, Arc::new(info));
+    }
+
+    pub fn delete_service(&mut self, service: &Service) {
+        self.services.remove(&key(&service.metadata));
+    }
+
+    pub fn apply_node(&mut self, node: &Node) {
+        let node_name = name(&node.metadata).to_string();
+        self.seen(Kind::Node, &node_name);
+        let ips = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .map(|list| {
+                parse_ips(
+                    list.iter()
+                        .filter(|a| a.type_ == "InternalIP" || a.type_ == "ExternalIP")
+                        .map(|a| a.address.as_str()),
+                )
+            })
+            .unwrap_or_default();
+        self.nodes.insert(node_name, ips);
+    }
+
+    pub fn delete_node(&mut self, node: &Node) {
+        self.nodes.remove(name(&node.metadata));
+    }
+
+    pub fn apply_replicaset(&mut self, rs: &ReplicaSet) {
+        let meta = &rs.metadata;
+        let key = key(meta);
+        self.seen(Kind::ReplicaSet, &key);
+        let id = (ns(meta).to_string(), name(meta).to_string());
+        let owner = controller(meta).map(|o| (o.kind.clone(), o.name.clone()));
+        self.replicasets.insert(id.clone(), owner);
+        self.replicaset_uids.insert(key, id);
+    }
+
+    pub fn delete_replicaset(&mut self, rs: &ReplicaSet) {
+        if let Some(id) = self.replicaset_uids.remove(&key(&rs.metadata)) {
+            self.replicasets.remove(&id);
+        }
+    }
+
+    /// `kind/name` of what runs the pod: a ReplicaSet is resolved to its Deployment (from the
+    /// ReplicaSet itself when known, else from the `pod-template-hash` suffix the Deployment
+    /// controller gives its ReplicaSets' names), a Job stays a job.
+    fn workload(&self, record: &PodRecord) -> String {
+        let Some((kind, owner)) = &record.owner else {
+            return format!("pod/{}", record.info.name);
+        };
+        if kind == "ReplicaSet" {
+            let id = (record.info.namespace.to_string(), owner.clone());
+            match self.replicasets.get(&id) {
+                Some(Some((rs_owner_kind, rs_owner))) => {
+                    return format!("{}/{rs_owner}", rs_owner_kind.to_ascii_lowercase())
+                }
+                Some(None) => return format!("replicaset/{owner}"),
+                None => {}
+            }
+            if let Some(hash) = &record.pod_template_hash {
+                if let Some(deployment) = owner.strip_suffix(&format!("-{hash}")) {
+                    return format!("deployment/{deployment}");
+                }
+            }
+        }
+        format!("{}/{owner}", kind.to_ascii_lowercase())
+    }
+
+    /// Pods deleted more than [`DELETED_POD_HISTORY_NS`] before `now_ns` are forgotten.
+    pub fn prune(&mut self, now_ns: i64) {
+        self.pods.retain(|_, p| {
+            p.deleted_ns
+                .is_none_or(|d| now_ns.saturating_sub(d) < DELETED_POD_HISTORY_NS)
+        });
+    }
+
+    /// Pods known, deleted ones still in history included.
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// The map as it stands (owners resolved now: a ReplicaSet may arrive after its pods).
+    pub fn snapshot(&mut self) -> PodMap {
+        let resolved: Vec<(String, String)> = self
+            .pods
+            .iter()
+            .map(|(uid, record)| (uid.clone(), self.workload(record)))
+            .filter(|(uid, workload)| *self.pods[uid].info.workload != **workload)
+            .collect();
+        for (uid, workload) in resolved {
+            if let Some(record) = self.pods.get_mut(&uid) {
+                record.info = Arc::new(PodInfo {
+                    workload: Arc::from(workload),
+                    ..(*record.info).clone()
+                });
+            }
+        }
+        let services: Vec<Arc<ServiceInfo>> = self.services.values().cloned().collect();
+        let pods = self
+            .pods
+            .values()
+            .map(|record| (Arc::clone(&record.info), record.deleted_ns));
+        let nodes = self.nodes.iter().flat_map(|(name, ips)| {
+            let name: Arc<str> = Arc::from(name.as_str());
+            ips.iter().map(move |ip| (*ip, Arc::clone(&name)))
+        });
+        PodMap::build(pods, &services, nodes)
+    }
+}
