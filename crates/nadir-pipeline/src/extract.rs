@@ -4,7 +4,9 @@
 //! Rows of all capture files go to one output.
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use nadir_features::bytes::{self, FirstBytes, FirstBytesConfig};
 use nadir_features::cic::{
@@ -21,6 +23,7 @@ use nadir_features::packets::{
     PACKET_FEATURES,
 };
 use nadir_flow::{CloneFlows, Ended, FinishedFlow, FlowConfig, FlowMeta, FlowTable, ShardOutput};
+use nadir_kube::{PodMapHandle, ATTRIBUTION_COLUMNS};
 
 use crate::drive::{each_flow, for_each_packet, label_target, run_flow_family};
 use crate::{PipelineError, Progress, RunSummary};
@@ -51,6 +54,9 @@ pub struct ExtractSpec {
     pub window: WindowConfig,
     /// bytes: N packets x M bytes.
     pub first_bytes: FirstBytesConfig,
+    /// cic and bytes rows gain the [`ATTRIBUTION_COLUMNS`] (who sent and received the flow)
+    /// after their own columns, so CICFlowMeter consumers keep working.
+    pub pods: Option<Arc<PodMapHandle>>,
 }
 
 /// Link, VLAN/MPLS and tunnel headers in front of the (inner) IP header that the
@@ -125,6 +131,7 @@ pub fn extract(
     match (spec.features, spec.window.scope()) {
         (Family::Cic, _) => run_cic(
             spec.cic_mode,
+            spec.pods.clone(),
             flow_cfg,
             captures,
             format,
@@ -135,6 +142,7 @@ pub fn extract(
         ),
         (Family::Bytes, _) => run_bytes(
             spec.first_bytes,
+            spec.pods.clone(),
             flow_cfg,
             captures,
             format,
@@ -177,6 +185,7 @@ fn open(
 #[allow(clippy::too_many_arguments)]
 fn run_bytes(
     shape: FirstBytesConfig,
+    pods: Option<Arc<PodMapHandle>>,
     flow_cfg: FlowConfig,
     captures: &[PathBuf],
     format: OutputFormat,
@@ -195,6 +204,9 @@ fn run_bytes(
                 ColumnType::UInt8,
             );
         }
+    }
+    if pods.is_some() {
+        push_attribution_columns(&mut schema);
     }
     let mut sink = open(format, schema, out)?;
     let mut text = FlowColumnText::default();
@@ -217,6 +229,10 @@ fn run_bytes(
             for &byte in flow.state.tensor() {
                 sink.put(Value::U8(byte));
             }
+            if let Some(pods) = &pods {
+                let (src, dst) = (flow.meta.src.addr, flow.meta.dst.addr);
+                attribution(pods, flow.meta, src, dst).for_each_value(|v| sink.put(Value::Str(v)));
+            }
             sink.end_row()
         }),
     )?;
@@ -232,6 +248,7 @@ fn run_bytes(
 #[allow(clippy::too_many_arguments)]
 fn run_cic(
     mode: CicMode,
+    pods: Option<Arc<PodMapHandle>>,
     flow_cfg: FlowConfig,
     captures: &[PathBuf],
     format: OutputFormat,
@@ -244,7 +261,7 @@ fn run_cic(
         mode,
         activity_timeout_ns: flow_cfg.activity_timeout_ns,
     };
-    let mut writer = CicWriter::new(format, out, mode)?;
+    let mut writer = CicWriter::new(format, out, mode, pods.clone())?;
     let write_flow =
         |flow: FinishedFlow<&CicFlow, &FlowMeta>, labeler: &FileLabeler, writer: &mut CicWriter| {
             writer.write(
@@ -264,7 +281,7 @@ fn run_cic(
             progress,
             summary,
             &mut writer,
-            |labeler| CsvRows::new(labeler.clone()),
+            |labeler| CsvRows::new(labeler.clone(), pods.clone()),
             |ended, labeler, writer| match ended {
                 Ended::Flow(flow) => write_flow(flow, labeler, writer),
                 Ended::Batch(rows) => writer.write_rows(&rows),
@@ -294,6 +311,7 @@ const CSV_BLOCK: usize = 1 << 20;
 /// A flow-table worker's cic CSV rows: labelled and formatted on the worker thread.
 struct CsvRows {
     labeler: FileLabeler,
+    pods: Option<Arc<PodMapHandle>>,
     text: TextBlock,
     rows: u64,
 }
@@ -305,9 +323,10 @@ struct CsvText {
 }
 
 impl CsvRows {
-    fn new(labeler: FileLabeler) -> Self {
+    fn new(labeler: FileLabeler, pods: Option<Arc<PodMapHandle>>) -> Self {
         CsvRows {
             labeler,
+            pods,
             text: TextBlock::with_capacity(256 << 10),
             rows: 0,
         }
@@ -320,6 +339,9 @@ impl ShardOutput<CicFlow> for CsvRows {
     fn add(&mut self, flow: FinishedFlow<&CicFlow, &FlowMeta>) {
         let label = self.labeler.label(&label_target(flow.meta));
         flow.state.write_csv_row(flow.meta, &mut self.text, label);
+        if let Some(pods) = &self.pods {
+            append_attribution_csv(&mut self.text, pods, flow.meta, flow.state);
+        }
         self.rows += 1;
     }
 
@@ -345,12 +367,49 @@ enum CicWriter {
         out: Box<dyn Write + Send>,
         pending: TextBlock,
         rows: u64,
+        pods: Option<Arc<PodMapHandle>>,
     },
     Sink {
         sink: Box<dyn RowSink>,
         text: CicText,
         rows: u64,
+        pods: Option<Arc<PodMapHandle>>,
     },
+}
+
+/// Who sent and received a flow, from the pod map as it is now (a lock-free load; one lookup
+/// per flow, never per packet).
+fn attribution(
+    pods: &PodMapHandle,
+    meta: &FlowMeta,
+    src: IpAddr,
+    dst: IpAddr,
+) -> nadir_kube::Attribution {
+    let outer = meta.tunnel.map(|t| (t.outer_src, t.outer_dst));
+    pods.load().attribute(src, dst, outer, meta.first_ts_ns)
+}
+
+fn push_attribution_columns(schema: &mut TableSchema) {
+    for name in ATTRIBUTION_COLUMNS {
+        schema.push(name, ColumnType::Utf8);
+    }
+}
+
+/// Appends the attribution to the cic CSV row just written (before its line break). The
+/// row's `Src IP` is the flow's first packet's source, as CICFlowMeter names it.
+fn append_attribution_csv(
+    text: &mut TextBlock,
+    pods: &PodMapHandle,
+    meta: &FlowMeta,
+    flow: &CicFlow,
+) {
+    let id = flow.identity(meta);
+    text.truncate(text.len() - 1);
+    attribution(pods, meta, id.first_src.addr, id.first_dst.addr).for_each_value(|v| {
+        text.extend_from_slice(b",");
+        text.csv_field(v);
+    });
+    text.extend_from_slice(b"\n");
 }
 
 /// Reused text of one cic row's identity columns (no allocation once warm).
@@ -385,11 +444,20 @@ impl CicWriter {
         format: OutputFormat,
         out: Box<dyn Write + Send>,
         mode: CicMode,
+        pods: Option<Arc<PodMapHandle>>,
     ) -> Result<Self, PipelineError> {
         Ok(match format {
             OutputFormat::Csv => {
                 let mut header = Vec::new();
                 write_csv_header(&mut header);
+                if pods.is_some() {
+                    header.pop(); // the line break
+                    for name in ATTRIBUTION_COLUMNS {
+                        header.push(b',');
+                        header.extend_from_slice(name.as_bytes());
+                    }
+                    header.push(b'\n');
+                }
                 // Past the flush point, room for the longest row (~28 KB in fixed
                 // mode) without growing; a longer label grows the block once.
                 let mut pending = TextBlock::with_capacity(CSV_BLOCK + (64 << 10));
@@ -398,6 +466,7 @@ impl CicWriter {
                     out,
                     pending,
                     rows: 0,
+                    pods,
                 }
             }
             _ => {
@@ -410,6 +479,9 @@ impl CicWriter {
                     };
                     schema.push(*name, kind);
                 }
+                if pods.is_some() {
+                    push_attribution_columns(&mut schema);
+                }
                 let text = CicText {
                     mode,
                     flow_id: Vec::new(),
@@ -421,6 +493,7 @@ impl CicWriter {
                     sink: open(format, schema, out)?,
                     text,
                     rows: 0,
+                    pods,
                 }
             }
         })
@@ -434,8 +507,16 @@ impl CicWriter {
 
     fn write(&mut self, meta: &FlowMeta, flow: &CicFlow, label: &str) -> Result<(), OutputError> {
         match self {
-            CicWriter::Csv { out, pending, rows } => {
+            CicWriter::Csv {
+                out,
+                pending,
+                rows,
+                pods,
+            } => {
                 flow.write_csv_row(meta, pending, label);
+                if let Some(pods) = pods {
+                    append_attribution_csv(pending, pods, meta, flow);
+                }
                 *rows += 1;
                 if pending.len() < CSV_BLOCK {
                     return Ok(());
@@ -444,7 +525,12 @@ impl CicWriter {
                 pending.clear();
                 written.map_err(|source| OutputError::Io { row: *rows, source })
             }
-            CicWriter::Sink { sink, text, rows } => {
+            CicWriter::Sink {
+                sink,
+                text,
+                rows,
+                pods,
+            } => {
                 let record = flow.record(meta);
                 let id = &record.identity;
                 text.fill(id);
@@ -459,6 +545,10 @@ impl CicWriter {
                     sink.put(Value::F64(value.as_f64()));
                 }
                 sink.put(Value::Str(label));
+                if let Some(pods) = pods {
+                    attribution(pods, meta, id.src.addr, id.dst.addr)
+                        .for_each_value(|v| sink.put(Value::Str(v)));
+                }
                 *rows += 1;
                 sink.end_row()
             }
@@ -468,7 +558,10 @@ impl CicWriter {
     /// Writes rows formatted by a worker ([`CsvRows`]): what is pending first, then
     /// the batch as it is.
     fn write_rows(&mut self, batch: &CsvText) -> Result<(), OutputError> {
-        let CicWriter::Csv { out, pending, rows } = self else {
+        let CicWriter::Csv {
+            out, pending, rows, ..
+        } = self
+        else {
             // Workers format rows only for CSV output.
             return Ok(());
         };
@@ -489,6 +582,7 @@ impl CicWriter {
                 mut out,
                 pending,
                 rows,
+                ..
             } => out
                 .write_all(pending.as_bytes())
                 .and_then(|()| out.flush())

@@ -47,6 +47,7 @@ fn spec(features: Family, threads: usize) -> ExtractSpec {
         early_after: None,
         window: WindowConfig::default(),
         first_bytes: FirstBytesConfig::new(4, 60).expect("shape"),
+        pods: None,
     }
 }
 

@@ -545,6 +545,16 @@ impl TextBlock {
         self.put(text.len(), |c| c.bytes(text));
     }
 
+    /// Keeps the first `len` bytes of the text.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Appends a CSV field, quoted when it holds a separator, quote or line break.
+    pub fn csv_field(&mut self, field: &str) {
+        self.put(csv_field_room(field), |c| c.csv_field(field));
+    }
+
     /// Writes up to `most` bytes through a cursor; the block grows first when its
     /// room is shorter.
     #[inline]

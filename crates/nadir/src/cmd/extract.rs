@@ -17,7 +17,7 @@ use nadir_features::packets::{WindowConfig, WindowScope};
 use nadir_pipeline::extract::{extract, ExtractSpec};
 use nadir_pipeline::{Progress, RunSummary};
 
-use super::{check_inputs_exist, open_output, output_format, FlowArgs, FormatArg};
+use super::{check_inputs_exist, open_output, output_format, FlowArgs, FormatArg, PodArgs};
 
 const LONG_ABOUT: &str = "\
 Captures -> flow features, one row per flow (cic, bytes) or per window (packets).
@@ -123,6 +123,9 @@ pub struct Args {
     #[command(flatten)]
     pub flow: FlowArgs,
 
+    #[command(flatten)]
+    pub pods: PodArgs,
+
     /// Never draw the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
@@ -200,6 +203,7 @@ fn spec(args: &Args) -> Result<ExtractSpec> {
         early_after: args.early_after,
         window,
         first_bytes,
+        pods: args.pods.open(std::time::Duration::from_secs(10))?,
     })
 }
 

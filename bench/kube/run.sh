@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# What Kubernetes attribution costs.
+#
+#   bash bench/kube/run.sh                  # 60 MB captures, 3 alternating rounds
+#   MIN_MB=220 RUNS=5 bash bench/kube/run.sh
+#
+# 1. `nadir extract --features cic` on the bench captures (bench/extract/run.sh makes them)
+#    with a pods file of 10,000 pods and 1,000 services vs without, same threads, same
+#    output format (CSV to a file), alternating rounds, medians of CPU time (user + system).
+#    The pods file names every address the capture holds (so every flow is a hit: the
+#    costly case), topped up with pods on other addresses to 10,000.
+# 2. Keeping the map current: the snapshot of 10,000 pods + 1,000 services, and the share of
+#    a core that 1,000 pod events/s cost with a publish every 100 events
+#    (crates/nadir-kube/examples/snapshot_cost.rs). Publishing happens on the pod-map thread;
+#    capture only loads the current snapshot (a lock-free pointer read per flow).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+DATA="${NADIR_SHARED_DATA:-$ROOT/../shared/data}"
+OUT="$ROOT/bench/out/kube"
+MIN_MB="${MIN_MB:-60}"
+RUNS="${RUNS:-3}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+mkdir -p "$OUT"
+
+echo "== build (release)"
+cargo build --release -q -p nadir --no-default-features --manifest-path "$ROOT/Cargo.toml"
+cargo build --release -q -p nadir-decode --example make_bench_capture --manifest-path "$ROOT/Cargo.toml"
+cargo build --release -q -p nadir-kube --example snapshot_cost --manifest-path "$ROOT/Cargo.toml"
+NADIR="$CARGO_TARGET_DIR/release/nadir"
+EXAMPLES="$CARGO_TARGET_DIR/release/examples"
+
+declare -A CAPTURE=(
+  [mix]="$ROOT/bench/out/bench-${MIN_MB}mb.pcap"
+  [sessions]="$ROOT/bench/out/bench-sessions-${MIN_MB}mb.pcap"
+)
+[[ -s "${CAPTURE[mix]}" ]] || "$EXAMPLES/make_bench_capture" "${CAPTURE[mix]}" "$MIN_MB" \
+  "$DATA/labelled/kihy-slowloris/slowloris.pcap" "$DATA/labelled/chrissanders-synscan/synscan.pcapng" \
+  "$DATA/cicflowmeter-reference/cicflowmeter-sample-latria/sample.pcap" \
+  "$DATA/cicflowmeter-reference/concap-examples/example__completed__nmap-tcp-syn-version__dump.pcap" \
+  "$DATA/cicflowmeter-reference/concap-examples/example__completed__nmap-udp-version__dump.pcap"
+[[ -s "${CAPTURE[sessions]}" ]] || "$EXAMPLES/make_bench_capture" "${CAPTURE[sessions]}" "$MIN_MB" \
+  "$DATA/labelled/kihy-slowloris/slowloris.pcap" "$DATA/cicflowmeter-reference/cicflowmeter-sample-latria/sample.pcap"
+
+cpu_seconds() { # prints user+system seconds of the command
+  /usr/bin/time -f "%U %S" -o "$OUT/time.txt" "$@" >/dev/null 2>"$OUT/stderr.txt" \
+    || { cat "$OUT/stderr.txt"; exit 1; }
+  awk '{print $1 + $2}' "$OUT/time.txt"
+}
+
+for kind in mix sessions; do
+  capture="${CAPTURE[$kind]}"
+  pods="$OUT/pods-$kind.json"
+  if [[ ! -s "$pods" ]]; then
+    "$NADIR" extract "$capture" -o "$OUT/plain-$kind.csv" 2>/dev/null
+    python3 - "$OUT/plain-$kind.csv" "$pods" <<'PY'
+import csv, json, sys
+seen = []
+with open(sys.argv[1]) as f:
+    for row in csv.DictReader(f):
+        for ip in (row["Src IP"], row["Dst IP"]):
+            if ip not in seen and len(seen) < 10000:
+                seen.append(ip)
+ips = list(dict.fromkeys(seen))
+i = 0
+while len(ips) < 10000:
+    ips.append(f"10.{200 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}"); i += 1
+items = []
+for n, ip in enumerate(ips):
+    items.append({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"pod-{n}", "namespace": f"ns-{n % 100}", "uid": f"u{n}",
+                     "labels": {"app": f"app-{n % 1000}", "pod-template-hash": "h"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"app-{n % 1000}-h", "uid": "r", "controller": True}]},
+        "spec": {"nodeName": f"node-{n % 50}", "containers": [{"name": "c"}]},
+        "status": {"podIP": ip}})
+for n in range(1000):
+    items.append({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": f"svc-{n}", "namespace": f"ns-{n % 100}", "uid": f"s{n}"},
+        "spec": {"clusterIP": f"10.96.{n >> 8}.{n & 255}", "selector": {"app": f"app-{n}"}}})
+json.dump({"apiVersion": "v1", "kind": "List", "items": items}, open(sys.argv[2], "w"))
+print(f"pods file: {len(ips)} pods ({len(seen)} addresses of the capture), 1000 services")
+PY
+  fi
+  plain=(); named=()
+  for run in $(seq "$RUNS"); do
+    plain+=("$(cpu_seconds "$NADIR" extract "$capture" -o "$OUT/plain-$kind.csv")")
+    named+=("$(cpu_seconds "$NADIR" extract "$capture" --pods "$pods" -o "$OUT/named-$kind.csv")")
+  done
+  python3 - "$kind" "${plain[*]}" "${named[*]}" <<'PY'
+import statistics, sys
+kind, plain, named = sys.argv[1], list(map(float, sys.argv[2].split())), list(map(float, sys.argv[3].split()))
+p, n = statistics.median(plain), statistics.median(named)
+print(f"{kind}: extract cic CPU s, median of {len(plain)}: without pods {p:.3f}, with 10k pods {n:.3f} -> {100 * (n / p - 1):+.1f} % (target <= +10 %)")
+PY
+done
+
+echo "== keeping the map current"
+"$EXAMPLES/snapshot_cost" 10000 1000 5000
