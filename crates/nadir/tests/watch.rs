@@ -253,21 +253,35 @@ fn replayed_attack_is_flagged_live_and_every_packet_counted() {
     let dir = tempfile::tempdir().unwrap();
     let veth = VethPair::new();
     let alerts = dir.path().join("alerts.jsonl");
+    // The attacker and its target as pods: alerts and metrics name them.
+    let pod = |name: &str, ip: &str| {
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "shop", "uid": name,
+                "creationTimestamp": "2024-01-01T00:00:00Z"},
+            "spec": {"nodeName": "node-1", "containers": [{"name": name}]},
+            "status": {"podIP": ip}})
+    };
+    let pods = dir.path().join("pods.json");
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List",
+        "items": [pod("slowloris", "10.0.2.15"), pod("web", "192.168.56.102")]});
+    std::fs::write(&pods, list.to_string()).unwrap();
     let mut watch = Watch::start(
         &veth.host,
         &bundle,
         dir.path(),
         Stdio::from(File::create(&alerts).unwrap()),
-        &["--all"],
+        &["--all", "--pods", pods.to_str().unwrap()],
     );
     assert!(watch.get("/healthz").contains("200 OK"));
+    assert_eq!(watch.metric("nadir_kube_synced"), Some(1.0));
+    assert_eq!(watch.metric("nadir_kube_pods"), Some(2.0));
     let sent = veth.replay(&capture, 2000);
     let seen = watch.wait_for("nadir_packets_total", sent as f64);
     assert_eq!(seen, sent as f64, "packets on /metrics vs. replayed");
     assert_eq!(watch.metric("nadir_kernel_drops_total"), Some(0.0));
-    assert!(watch
-        .get("/metrics")
-        .contains("nadir_model_info{kind=\"hybrid\""));
+    let metrics = watch.get("/metrics");
+    assert!(metrics.contains("nadir_model_info{kind=\"hybrid\""));
+    assert!(metrics.contains("nadir_live_flows "), "{metrics}");
 
     let (status, stderr) = watch.terminate();
     assert!(status.success(), "watch exit {status}:\n{stderr}");
@@ -305,6 +319,13 @@ fn replayed_attack_is_flagged_live_and_every_packet_counted() {
     assert!(flagged
         .iter()
         .all(|r| r["explanation"]["top"].as_array().unwrap().len() == 5));
+    assert!(
+        flagged
+            .iter()
+            .all(|r| r["src_pod"] == "slowloris" && r["dst_pod"] == "web"),
+        "{}",
+        flagged[0]
+    );
 }
 
 #[test]
