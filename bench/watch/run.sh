@@ -23,7 +23,10 @@
 # Knobs: MIN_MB (60: bench/out/bench-sessions-60mb.pcap, made as bench/detect/run.sh makes it),
 # RATES ("50000 100000 200000 400000"), FOOTPRINT_PPS (20000), FOOTPRINT_SECS (300; 0 skips),
 # MODEL (hybrid; bench/out/detect/$MODEL.nadir, trained as bench/detect/run.sh trains it),
-# NADIR (a built binary), EPOCHS (2), NADIR_SHARED_DATA, CARGO_TARGET_DIR ($ROOT/target).
+# NADIR (a built binary), EPOCHS (2), NADIR_SHARED_DATA, CARGO_TARGET_DIR ($ROOT/target),
+# WATCH_ARGS (more `nadir watch` options, e.g. "--flow-timeout 1": the capture's slowloris
+# sessions stay open for minutes, so with the default 120 s timeout every verdict waits for the
+# SIGTERM flush; a short timeout ends flows during the replay and measures live latency).
 # Needs root (network namespace, capture), iproute2, tcpreplay and tcpdump (installed with
 # apt-get when missing). Results: bench/out/watch/results.tsv and the table printed at the end.
 set -euo pipefail
@@ -112,7 +115,7 @@ metric() {  # metric NAME: its value on /metrics, 0 if absent
 start_watch() {
   rm -f "$OUT/alerts-$1.jsonl"*
   "$NADIR" watch -i "$HOST" --model "$BUNDLE" --listen 127.0.0.1:0 \
-    --out "$OUT/alerts-$1.jsonl" --rotate-mb 256 --keep 1 2> "$OUT/watch-$1.err" &
+    --out "$OUT/alerts-$1.jsonl" --rotate-mb 256 --keep 1 ${WATCH_ARGS:-} 2> "$OUT/watch-$1.err" &
   WATCH_PID=$!
   for _ in $(seq 200); do
     METRICS=$(grep -o 'metrics on http://[^/]*' "$OUT/watch-$1.err" | sed 's|.*http://||' || true)

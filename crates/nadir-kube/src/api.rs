@@ -19,6 +19,10 @@ use crate::{now_ns, ClusterState, Kind, KubeError, PodMapHandle};
 /// A burst of events is published at most this often (a snapshot of 10,000 pods takes a few
 /// ms to build), and a quiet stream's last changes after this long.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+/// The watcher retries at most 30 s apart (its default backoff) and reports every failed try:
+/// this long without a failure means the watch is open again, even on a quiet cluster that
+/// sends no event to prove it.
+const RECOVERED_AFTER: Duration = Duration::from_secs(35);
 
 enum Object {
     Pod(Pod),
@@ -116,11 +120,15 @@ async fn run(url: Option<String>, handle: Arc<PodMapHandle>) {
     let mut listed = std::collections::HashSet::new();
     let mut dirty = false;
     let mut last_publish = Instant::now();
+    // Kinds whose watch failed lately: the map is out of date until each shows it works
+    // again (an event, or RECOVERED_AFTER without a failure).
+    let mut failing = std::collections::HashMap::new();
     while handle.wanted() {
         let next = tokio::time::timeout(PUBLISH_EVERY, changes.next()).await;
         match next {
             Ok(None) => break,
             Ok(Some((kind, Ok(event)))) => {
+                failing.remove(&kind);
                 match event {
                     Event::Init => state.begin_relist(kind),
                     Event::InitApply(o) | Event::Apply(o) => apply(&mut state, &o),
@@ -136,14 +144,24 @@ async fn run(url: Option<String>, handle: Arc<PodMapHandle>) {
                 handle.failed(format!(
                     "watching {kind:?}s: {e}; retrying with backoff, attribution from the last good map"
                 ));
+                failing.insert(kind, Instant::now());
             }
             Err(_quiet) => {}
         }
+        // A snapshot taken in the middle of a relist is sound: objects the relist has not
+        // named yet stay in the map until it ends.
         if dirty && listed.len() == 4 && last_publish.elapsed() >= PUBLISH_EVERY {
             state.prune(now_ns());
             handle.publish(state.snapshot());
             dirty = false;
             last_publish = Instant::now();
+        }
+        failing.retain(|_, at: &mut Instant| at.elapsed() < RECOVERED_AFTER);
+        if !failing.is_empty() {
+            handle.mark_stale();
+        } else if listed.len() == 4 && !dirty {
+            // Only once the published map holds every listed change.
+            handle.mark_synced();
         }
     }
 }

@@ -35,12 +35,7 @@ pub fn load_pods_file(path: &Path) -> Result<ClusterState, KubeError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let root: Value = serde_json::from_slice(&text).map_err(|e| bad(path, e.to_string()))?;
-    let items = match root.get("items") {
-        Some(Value::Array(items)) => items.clone(),
-        _ if root.get("kind").is_some() => vec![root.clone()],
-        _ => return Err(bad(path, "no `items` list and no `kind`")),
-    };
+    let mut root: Value = serde_json::from_slice(&text).map_err(|e| bad(path, e.to_string()))?;
     // A `PodList`'s items carry no `kind` of their own.
     let list_kind = root
         .get("kind")
@@ -48,6 +43,11 @@ pub fn load_pods_file(path: &Path) -> Result<ClusterState, KubeError> {
         .and_then(|k| k.strip_suffix("List"))
         .filter(|k| !k.is_empty())
         .map(str::to_string);
+    let items = match root.get_mut("items").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ if root.get("kind").is_some() => vec![root],
+        _ => return Err(bad(path, "no `items` list and no `kind`")),
+    };
     let mut state = ClusterState::new();
     for (index, item) in items.into_iter().enumerate() {
         let kind = item

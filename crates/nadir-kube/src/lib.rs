@@ -112,6 +112,16 @@ impl PodMapHandle {
         self.synced.store(true, Ordering::Relaxed);
     }
 
+    /// The map is current again without a new one (a watch reopened on a quiet cluster).
+    pub(crate) fn mark_synced(&self) {
+        self.synced.store(true, Ordering::Relaxed);
+    }
+
+    /// The map may be out of date (a watch failed lately), though parts of it were updated.
+    pub(crate) fn mark_stale(&self) {
+        self.synced.store(false, Ordering::Relaxed);
+    }
+
     /// A failed read or request: the last good map stays, marked out of date.
     pub fn failed(&self, error: String) {
         tracing::warn!("pod map: {error}");

@@ -92,6 +92,89 @@ pub const HOST_NETWORK: &str = "host-network";
 /// What every column says while the map has not been loaded yet (the API is unreachable).
 pub const UNKNOWN: &str = "unknown";
 
+/// A [`Peer`] borrowed from the map: what the record writers read, without a clone.
+#[derive(Debug, Clone, Copy, Default)]
+struct PeerRef<'a> {
+    namespace: Option<&'a str>,
+    pod: Option<&'a str>,
+    workload: Option<&'a str>,
+    service: Option<&'a str>,
+    node: Option<&'a str>,
+}
+
+impl Peer {
+    fn as_ref(&self) -> PeerRef<'_> {
+        PeerRef {
+            namespace: self.namespace.as_deref(),
+            pod: self.pod.as_deref(),
+            workload: self.workload.as_deref(),
+            service: self.service.as_deref(),
+            node: self.node.as_deref(),
+        }
+    }
+}
+
+/// The outer endpoints of a tunnel and the nodes they name.
+type TunnelRef<'a> = (IpAddr, Option<&'a str>, IpAddr, Option<&'a str>);
+
+/// The one writer of the values of [`ATTRIBUTION_COLUMNS`], in order (`""`: nothing known).
+fn put_columns(
+    src: PeerRef,
+    dst: PeerRef,
+    tunnel: Option<TunnelRef>,
+    unknown: bool,
+    mut put: impl FnMut(&str),
+) {
+    if unknown {
+        (0..9).for_each(|_| put(UNKNOWN));
+    } else {
+        for value in [
+            src.namespace,
+            src.pod,
+            src.workload,
+            src.node,
+            dst.namespace,
+            dst.pod,
+            dst.workload,
+            dst.service,
+            dst.node,
+        ] {
+            put(value.unwrap_or(""));
+        }
+    }
+    match tunnel {
+        Some((src_ip, src_node, dst_ip, dst_node)) => {
+            put(IpText::new(src_ip).as_str());
+            put(src_node.unwrap_or(""));
+            put(IpText::new(dst_ip).as_str());
+            put(dst_node.unwrap_or(""));
+        }
+        None => (0..4).for_each(|_| put("")),
+    }
+}
+
+/// An address as text on the stack (records are written per flow: no allocation).
+struct IpText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl IpText {
+    fn new(ip: IpAddr) -> Self {
+        use std::io::Write;
+        let mut buf = [0u8; 48];
+        let mut rest = &mut buf[..];
+        // The longest IPv6 text is 45 bytes: it always fits.
+        let _ = write!(rest, "{ip}");
+        let len = 48 - rest.len();
+        IpText { buf, len }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
 /// Both endpoints of a flow (and of its outer tunnel) attributed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attribution {
@@ -104,37 +187,18 @@ pub struct Attribution {
 
 impl Attribution {
     /// The values of [`ATTRIBUTION_COLUMNS`], in order (`""`: nothing known of it).
-    pub fn for_each_value(&self, mut put: impl FnMut(&str)) {
-        if self.unknown {
-            for _ in 0..9 {
-                put(UNKNOWN);
-            }
-        } else {
-            let mut text = |v: &Option<Arc<str>>| put(v.as_deref().unwrap_or(""));
-            text(&self.src.namespace);
-            text(&self.src.pod);
-            text(&self.src.workload);
-            text(&self.src.node);
-            text(&self.dst.namespace);
-            text(&self.dst.pod);
-            text(&self.dst.workload);
-            text(&self.dst.service);
-            text(&self.dst.node);
-        }
-        match &self.tunnel {
-            Some((src, src_node, dst, dst_node)) => {
-                let mut ip = String::with_capacity(40);
-                use std::fmt::Write;
-                let _ = write!(ip, "{src}");
-                put(&ip);
-                put(src_node.as_deref().unwrap_or(""));
-                ip.clear();
-                let _ = write!(ip, "{dst}");
-                put(&ip);
-                put(dst_node.as_deref().unwrap_or(""));
-            }
-            None => (0..4).for_each(|_| put("")),
-        }
+    pub fn for_each_value(&self, put: impl FnMut(&str)) {
+        let tunnel = self
+            .tunnel
+            .as_ref()
+            .map(|(s, sn, d, dn)| (*s, sn.as_deref(), *d, dn.as_deref()));
+        put_columns(
+            self.src.as_ref(),
+            self.dst.as_ref(),
+            tunnel,
+            self.unknown,
+            put,
+        );
     }
 
     /// `namespace/workload` of the source, for grouping alerts.
@@ -168,12 +232,17 @@ impl Serialize for Attribution {
     }
 }
 
+/// Maps keyed by address, looked up twice per flow record: foldhash rather than SipHash
+/// (no untrusted party chooses the keys' hashes here: they are the cluster's own addresses
+/// plus flow addresses, and a collision costs a longer probe, not correctness).
+type IpMap<V> = HashMap<IpAddr, V, foldhash::fast::RandomState>;
+
 /// An immutable pod map; build one with [`crate::ClusterState::snapshot`].
 #[derive(Debug, Default)]
 pub struct PodMap {
-    holders: HashMap<IpAddr, Vec<Holder>>,
-    services: HashMap<IpAddr, Arc<ServiceInfo>>,
-    nodes: HashMap<IpAddr, Arc<str>>,
+    holders: IpMap<Vec<Holder>>,
+    services: IpMap<Arc<ServiceInfo>>,
+    nodes: IpMap<Arc<str>>,
     pods: usize,
     /// False until a source delivered its first complete view.
     loaded: bool,
@@ -200,7 +269,7 @@ impl PodMap {
         nodes: impl IntoIterator<Item = (IpAddr, Arc<str>)>,
     ) -> Self {
         let mut by_namespace: HashMap<&str, Vec<&ServiceInfo>> = HashMap::new();
-        let mut service_ips = HashMap::new();
+        let mut service_ips = IpMap::default();
         for service in services {
             by_namespace
                 .entry(&service.namespace)
@@ -210,7 +279,7 @@ impl PodMap {
                 service_ips.insert(*ip, Arc::clone(service));
             }
         }
-        let mut holders: HashMap<IpAddr, Vec<Holder>> = HashMap::new();
+        let mut holders: IpMap<Vec<Holder>> = IpMap::default();
         let mut count = 0;
         for (pod, deleted_ns) in pods {
             count += 1;
@@ -257,40 +326,48 @@ impl PodMap {
         }
     }
 
+    /// What the map knows of `ip` at `at_ns`, borrowed.
+    fn find(&self, ip: IpAddr, at_ns: i64) -> Found<'_> {
+        if let Some(h) = self.holders.get(&ip).and_then(|list| {
+            list.iter()
+                .rev()
+                .find(|h| h.since_ns <= at_ns && at_ns < h.until_ns)
+        }) {
+            return Found::Pod(h);
+        }
+        if let Some(service) = self.services.get(&ip) {
+            return Found::Service(service);
+        }
+        match self.nodes.get(&ip) {
+            Some(node) => Found::Node(node),
+            None => Found::Nothing,
+        }
+    }
+
     /// Who had `ip` at `at_ns`: the pod that held it then, a service's cluster IP, a node
     /// (host network), or nothing known (an address outside the cluster, or a pod IP at a
     /// moment no known pod held it).
     pub fn peer(&self, ip: IpAddr, at_ns: i64) -> Peer {
-        if let Some(list) = self.holders.get(&ip) {
-            if let Some(h) = list
-                .iter()
-                .rev()
-                .find(|h| h.since_ns <= at_ns && at_ns < h.until_ns)
-            {
-                return Peer {
-                    namespace: Some(Arc::clone(&h.pod.namespace)),
-                    pod: Some(Arc::clone(&h.pod.name)),
-                    workload: Some(Arc::clone(&h.pod.workload)),
-                    service: h.services.clone(),
-                    node: h.pod.node.clone(),
-                };
-            }
-        }
-        if let Some(service) = self.services.get(&ip) {
-            return Peer {
+        match self.find(ip, at_ns) {
+            Found::Pod(h) => Peer {
+                namespace: Some(Arc::clone(&h.pod.namespace)),
+                pod: Some(Arc::clone(&h.pod.name)),
+                workload: Some(Arc::clone(&h.pod.workload)),
+                service: h.services.clone(),
+                node: h.pod.node.clone(),
+            },
+            Found::Service(service) => Peer {
                 namespace: Some(Arc::clone(&service.namespace)),
                 service: Some(Arc::clone(&service.name)),
                 ..Peer::default()
-            };
-        }
-        if let Some(node) = self.nodes.get(&ip) {
-            return Peer {
+            },
+            Found::Node(node) => Peer {
                 workload: Some(Arc::from(HOST_NETWORK)),
                 node: Some(Arc::clone(node)),
                 ..Peer::default()
-            };
+            },
+            Found::Nothing => Peer::default(),
         }
-        Peer::default()
     }
 
     /// Attributes a flow that started at `start_ns` (inner addresses; the outer tunnel's
@@ -322,6 +399,63 @@ impl PodMap {
             dst: self.peer(dst, start_ns),
             tunnel,
             unknown: false,
+        }
+    }
+
+    /// The values of [`ATTRIBUTION_COLUMNS`] for a flow, as [`Self::attribute`] would give
+    /// them, borrowed from the map: what record writers call once per flow (no clone, no
+    /// allocation).
+    pub fn for_each_value(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        tunnel: Option<(IpAddr, IpAddr)>,
+        start_ns: i64,
+        put: impl FnMut(&str),
+    ) {
+        let node = |ip| self.nodes.get(&ip).map(|n| &**n);
+        let tunnel = tunnel.map(|(s, d)| (s, node(s), d, node(d)));
+        let (src, dst) = if self.loaded {
+            (
+                self.find(src, start_ns).as_ref(),
+                self.find(dst, start_ns).as_ref(),
+            )
+        } else {
+            Default::default()
+        };
+        put_columns(src, dst, tunnel, !self.loaded, put);
+    }
+}
+
+/// A lookup's result, borrowed from the map.
+enum Found<'a> {
+    Pod(&'a Holder),
+    Service(&'a ServiceInfo),
+    Node(&'a Arc<str>),
+    Nothing,
+}
+
+impl<'a> Found<'a> {
+    fn as_ref(&self) -> PeerRef<'a> {
+        match *self {
+            Found::Pod(h) => PeerRef {
+                namespace: Some(&h.pod.namespace),
+                pod: Some(&h.pod.name),
+                workload: Some(&h.pod.workload),
+                service: h.services.as_deref(),
+                node: h.pod.node.as_deref(),
+            },
+            Found::Service(service) => PeerRef {
+                namespace: Some(&service.namespace),
+                service: Some(&service.name),
+                ..PeerRef::default()
+            },
+            Found::Node(node) => PeerRef {
+                workload: Some(HOST_NETWORK),
+                node: Some(&**node),
+                ..PeerRef::default()
+            },
+            Found::Nothing => PeerRef::default(),
         }
     }
 }

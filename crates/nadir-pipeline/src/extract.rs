@@ -231,7 +231,7 @@ fn run_bytes(
             }
             if let Some(pods) = &pods {
                 let (src, dst) = (flow.meta.src.addr, flow.meta.dst.addr);
-                attribution(pods, flow.meta, src, dst).for_each_value(|v| sink.put(Value::Str(v)));
+                put_attribution(pods, flow.meta, src, dst, |v| sink.put(Value::Str(v)));
             }
             sink.end_row()
         }),
@@ -378,15 +378,17 @@ enum CicWriter {
 }
 
 /// Who sent and received a flow, from the pod map as it is now (a lock-free load; one lookup
-/// per flow, never per packet).
-fn attribution(
+/// per flow, never per packet; the values are borrowed from the map, nothing is allocated).
+fn put_attribution(
     pods: &PodMapHandle,
     meta: &FlowMeta,
     src: IpAddr,
     dst: IpAddr,
-) -> nadir_kube::Attribution {
+    put: impl FnMut(&str),
+) {
     let outer = meta.tunnel.map(|t| (t.outer_src, t.outer_dst));
-    pods.load().attribute(src, dst, outer, meta.first_ts_ns)
+    pods.load()
+        .for_each_value(src, dst, outer, meta.first_ts_ns, put);
 }
 
 fn push_attribution_columns(schema: &mut TableSchema) {
@@ -405,7 +407,7 @@ fn append_attribution_csv(
 ) {
     let id = flow.identity(meta);
     text.truncate(text.len() - 1);
-    attribution(pods, meta, id.first_src.addr, id.first_dst.addr).for_each_value(|v| {
+    put_attribution(pods, meta, id.first_src.addr, id.first_dst.addr, |v| {
         text.extend_from_slice(b",");
         text.csv_field(v);
     });
@@ -546,8 +548,9 @@ impl CicWriter {
                 }
                 sink.put(Value::Str(label));
                 if let Some(pods) = pods {
-                    attribution(pods, meta, id.src.addr, id.dst.addr)
-                        .for_each_value(|v| sink.put(Value::Str(v)));
+                    put_attribution(pods, meta, id.src.addr, id.dst.addr, |v| {
+                        sink.put(Value::Str(v))
+                    });
                 }
                 *rows += 1;
                 sink.end_row()

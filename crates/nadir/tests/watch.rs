@@ -375,3 +375,55 @@ fn stalled_output_drops_records_counted_while_capture_keeps_up() {
         "{stderr}"
     );
 }
+
+#[test]
+fn interface_removed_mid_run_exits_with_its_name_and_scores_what_it_saw() {
+    let Some((bundle, capture)) = ready() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let veth = VethPair::new();
+    let alerts = dir.path().join("alerts.jsonl");
+    let mut watch = Watch::start(
+        &veth.host,
+        &bundle,
+        dir.path(),
+        Stdio::from(File::create(&alerts).unwrap()),
+        &["--all"],
+    );
+    let sent = veth.replay(&capture, 2000);
+    assert_eq!(
+        watch.wait_for("nadir_packets_total", sent as f64),
+        sent as f64
+    );
+    // The sensor's interface goes away under it (a pod's veth deleted, a NIC unplugged).
+    run("ip", &["link", "del", &veth.host]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = watch.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "watch still running after its interface was removed:\n{}",
+            watch.stderr_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = watch.stderr_text();
+    // Exit 1 (a supervisor such as the DaemonSet restarts it), the interface named, and the
+    // flows seen before the fault scored and written, as at SIGTERM.
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("capture on {} stopped", veth.host)),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("packets read {sent} =")),
+        "{stderr}"
+    );
+    let (total, written, dropped) = records_line(&stderr);
+    assert_eq!((total, dropped), (written, 0), "{stderr}");
+    assert!(written >= 140, "{stderr}");
+    assert_eq!(common::jsonl(&alerts).len() as u64, written, "{stderr}");
+}

@@ -67,6 +67,27 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+
+    /// Draw scores over time with the threshold line and alerts marked (PNG + SVG).
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub flow: FlowArgs,
+
+    #[command(flatten)]
+    pub pods: PodArgs,
+
+    /// Never draw the progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// How flows are scored and which are written: shared by `detect` and `watch`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScoringArgs {
     /// Write every scored flow, not only anomalies.
     #[arg(long)]
     pub all: bool,
@@ -84,23 +105,25 @@ pub struct Args {
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub top: usize,
 
-    /// Draw scores over time with the threshold line and alerts marked (PNG + SVG).
-    #[arg(long, value_name = "FILE.png")]
-    pub plot: Option<PathBuf>,
-
-    /// Flows scored per model call.
+    /// Flows scored per model call (at most).
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub batch: usize,
+}
 
-    #[command(flatten)]
-    pub flow: FlowArgs,
-
-    #[command(flatten)]
-    pub pods: PodArgs,
-
-    /// Never draw the progress bar (it is hidden anyway when stderr is not a terminal).
-    #[arg(long)]
-    pub no_progress: bool,
+impl ScoringArgs {
+    /// The scoring part of the options (flow settings and the rest at their defaults).
+    pub fn options(&self) -> Result<DetectOptions> {
+        if self.batch == 0 {
+            bail!("--batch must be at least 1");
+        }
+        Ok(DetectOptions {
+            all: self.all,
+            explain: self.explain.into(),
+            top_features: self.top,
+            batch: self.batch,
+            ..DetectOptions::default()
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -133,18 +156,11 @@ fn is_table(path: &Path) -> bool {
 
 /// Options from the arguments (shared with `nadir explain` and `nadir demo`).
 pub fn detect_options(args: &Args) -> Result<DetectOptions> {
-    if args.batch == 0 {
-        bail!("--batch must be at least 1");
-    }
     Ok(DetectOptions {
-        all: args.all,
-        explain: args.explain.into(),
-        top_features: args.top,
-        batch: args.batch,
         flow: args.flow.flow_config()?,
         cic_mode: args.flow.cic_mode(),
         pods: args.pods.open(std::time::Duration::from_secs(10))?,
-        ..DetectOptions::default()
+        ..args.scoring.options()?
     })
 }
 
@@ -184,7 +200,7 @@ pub fn run_detection(
 pub fn run(args: Args) -> Result<ExitCode> {
     let options = detect_options(&args)?;
     check_inputs_exist(&args.inputs)?;
-    let detector = load_detector(&args.model, &args.threshold)?;
+    let detector = load_detector(&args.model, &args.scoring.threshold)?;
     let format = output_format(args.format, args.out.as_deref(), OutputFormat::JsonLines);
     let (mut writer, target) = match &args.out {
         None => (

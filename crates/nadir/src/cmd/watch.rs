@@ -13,7 +13,7 @@ use nadir_detect::watch::{watch, RotatingFile, WatchOptions};
 use nadir_detect::{AlertWriter, DetectOptions};
 use nadir_features::output::OutputFormat;
 
-use super::detect::{load_detector, print_summary, ExplainArg};
+use super::detect::{load_detector, print_summary, ScoringArgs};
 use super::{FlowArgs, PodArgs};
 
 const LONG_ABOUT: &str = "\
@@ -101,26 +101,8 @@ pub struct Args {
     #[arg(long)]
     pub no_metrics: bool,
 
-    /// Write every scored flow, not only anomalies.
-    #[arg(long)]
-    pub all: bool,
-
-    /// The threshold: a number, or one the bundle stores: default, p99, p99.9, p99.99, max,
-    /// 1.01max.
-    #[arg(long, value_name = "VALUE|NAME", default_value = "default")]
-    pub threshold: String,
-
-    /// Which flows get an explanation.
-    #[arg(long, value_enum, default_value_t = ExplainArg::Alerts)]
-    pub explain: ExplainArg,
-
-    /// Contributions listed per explanation.
-    #[arg(long, default_value_t = 5, value_name = "N")]
-    pub top: usize,
-
-    /// Flows scored per model call at most (a partial batch is scored after --flush-ms).
-    #[arg(long, default_value_t = 1024, value_name = "N")]
-    pub batch: usize,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
 
     /// Score a partial batch after this many milliseconds without a new flow.
     #[arg(long, default_value_t = 2, value_name = "MS")]
@@ -138,10 +120,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    if args.batch == 0 || args.queue == 0 {
-        bail!("--batch and --queue must be at least 1");
+    if args.queue == 0 {
+        bail!("--queue must be at least 1");
     }
-    let detector = load_detector(&args.model, &args.threshold)?;
+    let detector = load_detector(&args.model, &args.scoring.threshold)?;
     let options = WatchOptions {
         live: LiveOptions {
             interface: args.interface.clone(),
@@ -152,17 +134,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             immediate: args.immediate,
         },
         detect: DetectOptions {
-            all: args.all,
-            explain: args.explain.into(),
-            top_features: args.top,
-            batch: args.batch,
             flow: args.flow.flow_config()?,
             cic_mode: args.flow.cic_mode(),
             // A sensor runs for days; the timeline is for `detect --plot`: keep it small.
             timeline_points: 1024,
             // Capture starts soon either way; until the API answers, pods read `unknown`.
             pods: args.pods.open(Duration::from_secs(3))?,
-            ..DetectOptions::default()
+            ..args.scoring.options()?
         },
         listen: (!args.no_metrics).then_some(args.listen),
         row_queue: args.queue,
