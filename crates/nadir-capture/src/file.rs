@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use pcap_parser::pcapng::{Block, OptionCode};
 use pcap_parser::traits::PcapReaderIterator;
@@ -96,6 +96,8 @@ pub struct FileSource {
     pending: usize,
     max_record: usize,
     raw_bytes: Arc<AtomicU64>,
+    /// What the stream's last failed read said (see `FillReader`).
+    read_fault: Arc<Mutex<Option<String>>>,
     finished: bool,
 }
 
@@ -177,18 +179,24 @@ impl FileSource {
         };
         let (head, rest) = peek(decompressed, 24).map_err(|e| error(&name, 0, e.into()))?;
         let format = sniff_format(&name, &head)?;
-        let input = FillReader(Box::new(rest) as Box<dyn Read + Send>);
+        let read_fault = Arc::new(Mutex::new(None));
+        let input = FillReader {
+            inner: Box::new(rest) as Box<dyn Read + Send>,
+            deferred: None,
+            fault: Arc::clone(&read_fault),
+        };
         let buffer = options.buffer_size.max(512);
         let (reader, legacy_link, legacy_nanos) = match format {
             CaptureFormat::Pcap { nanosecond, .. } => {
                 let link = validate_pcap_header(&name, &head)?;
-                let reader = LegacyPcapReader::new(buffer, input)
-                    .map_err(|e| error(&name, 0, map_open_error(e, "pcap file header")))?;
+                let reader = LegacyPcapReader::new(buffer, input).map_err(|e| {
+                    error(&name, 0, map_open_error(e, "pcap file header", &read_fault))
+                })?;
                 (Reader::Legacy(reader), link, nanosecond)
             }
             CaptureFormat::PcapNg => {
                 let reader = PcapNGReader::new(buffer, input)
-                    .map_err(|e| error(&name, 0, map_ng_open_error(e, &head)))?;
+                    .map_err(|e| error(&name, 0, map_ng_open_error(e, &head, &read_fault)))?;
                 (Reader::Ng(reader), LinkType::ETHERNET, false)
             }
         };
@@ -207,6 +215,7 @@ impl FileSource {
             pending: 0,
             max_record: options.max_record,
             raw_bytes,
+            read_fault,
             finished: false,
         })
     }
@@ -454,7 +463,7 @@ impl PacketSource for FileSource {
                 }
                 Err(PcapError::Incomplete(_)) => {
                     if let Err(e) = reader.refill() {
-                        let kind = map_read_error(e);
+                        let kind = map_read_error(e, &self.read_fault);
                         return Err(self.fail(offset, kind));
                     }
                     if reader.reader_exhausted() && reader.data().is_empty() {
@@ -486,7 +495,7 @@ impl PacketSource for FileSource {
                         ));
                     }
                     if let Err(e) = reader.refill() {
-                        let kind = map_read_error(e);
+                        let kind = map_read_error(e, &self.read_fault);
                         return Err(self.fail(offset, kind));
                     }
                 }
@@ -741,14 +750,18 @@ fn validate_pcap_header(name: &str, head: &[u8]) -> Result<LinkType, CaptureErro
     Ok(LinkType((link_field & 0xffff) as u16))
 }
 
-fn map_open_error(e: PcapError<&[u8]>, what: &'static str) -> CaptureErrorKind {
+fn map_open_error(
+    e: PcapError<&[u8]>,
+    what: &'static str,
+    fault: &Mutex<Option<String>>,
+) -> CaptureErrorKind {
     match e {
         PcapError::Incomplete(_) | PcapError::UnexpectedEof => CaptureErrorKind::Truncated {
             what,
             have: 0,
             need: 24,
         },
-        PcapError::ReadError => CaptureErrorKind::Io(io::Error::other("read failed")),
+        PcapError::ReadError => map_read_error(e, fault),
         other => CaptureErrorKind::MalformedBlock {
             block: what,
             why: describe_pcap_error(&other),
@@ -756,7 +769,11 @@ fn map_open_error(e: PcapError<&[u8]>, what: &'static str) -> CaptureErrorKind {
     }
 }
 
-fn map_ng_open_error(e: PcapError<&[u8]>, head: &[u8]) -> CaptureErrorKind {
+fn map_ng_open_error(
+    e: PcapError<&[u8]>,
+    head: &[u8],
+    fault: &Mutex<Option<String>>,
+) -> CaptureErrorKind {
     if let Some(kind) = diagnose_ng_block(head, false) {
         return kind;
     }
@@ -773,15 +790,19 @@ fn map_ng_open_error(e: PcapError<&[u8]>, head: &[u8]) -> CaptureErrorKind {
                 need,
             }
         }
-        other => map_open_error(other, "section header block"),
+        other => map_open_error(other, "section header block", fault),
     }
 }
 
-fn map_read_error(e: PcapError<&[u8]>) -> CaptureErrorKind {
+fn map_read_error(e: PcapError<&[u8]>, fault: &Mutex<Option<String>>) -> CaptureErrorKind {
     match e {
-        PcapError::ReadError => CaptureErrorKind::Io(io::Error::other(
-            "read failed (a compressed stream may be corrupt or cut short)",
-        )),
+        PcapError::ReadError => {
+            let cause = fault.lock().ok().and_then(|mut f| f.take());
+            CaptureErrorKind::Io(io::Error::other(match cause {
+                Some(cause) => format!("{cause} (a compressed stream may be corrupt or cut short)"),
+                None => "read failed (a compressed stream may be corrupt or cut short)".into(),
+            }))
+        }
         other => CaptureErrorKind::MalformedBlock {
             block: "block",
             why: describe_pcap_error(&other),
@@ -824,19 +845,43 @@ impl<R: Read> Read for CountingReader<R> {
 
 /// Fills the caller's buffer fully (or to end of input): pcap-parser treats a short
 /// read as the end of the data, but pipes and decompressors return short reads.
-struct FillReader<R>(R);
+struct FillReader<R> {
+    inner: R,
+    /// An error met after some bytes of a read: those bytes go out first, the error
+    /// with the next read, so nothing decompressed before a fault is lost.
+    deferred: Option<io::Error>,
+    /// The text of the error that ended the stream: pcap-parser turns every failed
+    /// read into a bare `ReadError`, and the decompressor's words are the useful part.
+    fault: Arc<Mutex<Option<String>>>,
+}
 
 impl<R: Read> Read for FillReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.deferred.take() {
+            return Err(self.record(e));
+        }
         let mut filled = 0;
         while filled < buf.len() {
-            match self.0.read(&mut buf[filled..]) {
+            match self.inner.read(&mut buf[filled..]) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) if filled > 0 => {
+                    self.deferred = Some(e);
+                    break;
+                }
+                Err(e) => return Err(self.record(e)),
             }
         }
         Ok(filled)
+    }
+}
+
+impl<R> FillReader<R> {
+    fn record(&self, e: io::Error) -> io::Error {
+        if let Ok(mut fault) = self.fault.lock() {
+            *fault = Some(e.to_string());
+        }
+        e
     }
 }

@@ -324,6 +324,49 @@ fn gzip_zstd_and_trickling_streams_read_the_same_packets() {
 }
 
 #[test]
+fn cut_short_gzip_yields_every_packet_that_decompressed_before_the_fault() {
+    let Some(bytes) = slowloris() else { return };
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&bytes).unwrap();
+    let gz = encoder.finish().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for keep in [gz.len() * 96 / 100, gz.len() / 3, gz.len() - 10] {
+        // What a decompressor recovers from the cut file, and the whole pcap records in it.
+        let mut recovered = Vec::new();
+        let mut decoder = flate2::read::GzDecoder::new(&gz[..keep]);
+        let mut chunk = [0u8; 4096];
+        let decoder_error = loop {
+            match decoder.read(&mut chunk) {
+                Ok(0) => panic!("a cut gzip stream must end in an error"),
+                Ok(n) => recovered.extend_from_slice(&chunk[..n]),
+                Err(e) => break e.to_string(),
+            }
+        };
+        let (mut whole_records, mut at) = (0u64, 24);
+        while at + 16 <= recovered.len() {
+            let caplen = u32::from_le_bytes(recovered[at + 8..at + 12].try_into().unwrap());
+            if at + 16 + caplen as usize > recovered.len() {
+                break;
+            }
+            at += 16 + caplen as usize;
+            whole_records += 1;
+        }
+        assert!(whole_records > 0);
+
+        let file = dir.path().join(format!("cut-{keep}.pcap.gz"));
+        std::fs::write(&file, &gz[..keep]).unwrap();
+        let (read, error) = read_file(&file);
+        assert_eq!(read, whole_records, "cut at {keep} of {} bytes", gz.len());
+        let error = error.expect("the cut is reported");
+        assert_eq!(error.offset, at as u64, "{error}");
+        assert!(
+            error.to_string().contains(&decoder_error),
+            "the decompressor's words are kept: {error} (it said: {decoder_error})"
+        );
+    }
+}
+
+#[test]
 fn small_buffers_grow_for_large_records() {
     let Some(path) = nadir_testdata::shared_data(
         "pcap-robustness/pcap-parser-assets/assets__err-buffertoosmall.pcapng",
