@@ -243,12 +243,13 @@ pub struct AlertWriter {
 fn output_error<E: std::error::Error + 'static>(target: &str, error: E) -> DetectError {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(err) = cause {
-        if err
+        if let Some(io) = err
             .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            .filter(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
         {
             return DetectError::ClosedOutput {
                 path: target.to_string(),
+                source: std::io::Error::new(io.kind(), io.to_string()),
             };
         }
         cause = err.source();

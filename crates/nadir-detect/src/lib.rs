@@ -58,7 +58,10 @@ pub enum DetectError {
     Input(String),
     /// The reader of the alerts went away (a closed pipe): stop quietly.
     #[error("{path} was closed by its reader")]
-    ClosedOutput { path: String },
+    ClosedOutput {
+        path: String,
+        source: std::io::Error,
+    },
     /// Writing alerts failed.
     #[error("writing alerts to {path}: {reason}")]
     Output { path: String, reason: String },

@@ -113,11 +113,13 @@ impl PodMapHandle {
     }
 
     /// The map is current again without a new one (a watch reopened on a quiet cluster).
+    #[cfg(feature = "api")]
     pub(crate) fn mark_synced(&self) {
         self.synced.store(true, Ordering::Relaxed);
     }
 
     /// The map may be out of date (a watch failed lately), though parts of it were updated.
+    #[cfg(feature = "api")]
     pub(crate) fn mark_stale(&self) {
         self.synced.store(false, Ordering::Relaxed);
     }

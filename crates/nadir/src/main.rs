@@ -91,11 +91,35 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `nadir ... | head`: the reader went away; stop quietly, as a Unix tool does.
+        Err(err) if cmd::is_closed_output(&err) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_message(&err));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-joined, without a cause that an outer message already
+/// quotes (many errors print their source in their own text, and the chain repeats it),
+/// and without a cause's leading name that the outer message ends with (`loading X: X: ...`).
+fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        let text = match text.split_once(": ") {
+            Some((name, rest)) if message.ends_with(name) => rest,
+            _ => &text,
+        };
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 fn init_logging(verbose: u8) {

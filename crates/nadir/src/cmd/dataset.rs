@@ -1,4 +1,5 @@
 //! `nadir dataset ...`: look at datasets before training on them.
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -88,21 +89,23 @@ fn summarize(args: SummarizeArgs) -> anyhow::Result<ExitCode> {
             "label_mode": ds.labels.mode,
             "time_span": time_span(ds.time.as_deref()),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
     let schema = report
         .known_schema
         .map_or("unknown".to_string(), |k| k.to_string());
-    println!("file        {}", args.file.display());
-    println!("schema      {schema}");
-    println!("rows        {}  (loaded in {seconds:.2} s)", report.rows);
-    println!(
+    outln!("file        {}", args.file.display());
+    outln!("schema      {schema}");
+    outln!("rows        {}  (loaded in {seconds:.2} s)", report.rows);
+    outln!(
         "columns     {} in the file, {} used as features before encoding, {} after",
-        report.source_columns, report.raw_feature_columns, ds.x.cols
+        report.source_columns,
+        report.raw_feature_columns,
+        ds.x.cols
     );
     if !report.dropped.is_empty() {
-        println!("dropped     {}", report.dropped.join(", "));
+        outln!("dropped     {}", report.dropped.join(", "));
     }
     let excluded: Vec<String> = report
         .columns
@@ -116,21 +119,23 @@ fn summarize(args: SummarizeArgs) -> anyhow::Result<ExitCode> {
         .map(|c| c.name.clone())
         .collect();
     if !excluded.is_empty() {
-        println!("not features (identity/time, leak) {}", excluded.join(", "));
+        outln!("not features (identity/time, leak) {}", excluded.join(", "));
     }
     if let Some((first, last)) = time_span(ds.time.as_deref()) {
-        println!(
+        outln!(
             "time span   {first:.3} .. {last:.3} s since 1970 ({:.1} h)",
             (last - first) / 3600.0
         );
     }
     if report.blank_lines > 0 || report.skipped_rows > 0 {
-        println!(
+        outln!(
             "skipped     {} blank line(s), {} bad row(s) at lines {:?}",
-            report.blank_lines, report.skipped_rows, report.skipped_lines
+            report.blank_lines,
+            report.skipped_rows,
+            report.skipped_lines
         );
     }
-    println!(
+    outln!(
         "\nlabels ({} raw, mode {:?} -> {} classes)",
         ds.labels.raw_classes.len(),
         ds.labels.mode,
@@ -150,9 +155,9 @@ fn summarize(args: SummarizeArgs) -> anyhow::Result<ExitCode> {
         } else {
             format!("  {name}")
         };
-        println!("  {label:>16}{name:<28} {count:>10} {share:6.2}%  -> {class}");
+        outln!("  {label:>16}{name:<28} {count:>10} {share:6.2}%  -> {class}");
     }
-    println!("\nper column: NaN, +inf, -inf, empty, junk (non-numeric), beyond f32");
+    outln!("\nper column: NaN, +inf, -inf, empty, junk (non-numeric), beyond f32");
     let mut shown = 0;
     for c in &report.columns {
         let k = &c.counts;
@@ -163,19 +168,25 @@ fn summarize(args: SummarizeArgs) -> anyhow::Result<ExitCode> {
         let junk = k.first_junk.as_ref().map_or(String::new(), |(line, text)| {
             format!("  first junk line {line}: {text:?}")
         });
-        println!(
+        outln!(
             "  {:<32} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}{junk}",
-            c.name, k.nan, k.pos_inf, k.neg_inf, k.empty, k.junk, k.overflow
+            c.name,
+            k.nan,
+            k.pos_inf,
+            k.neg_inf,
+            k.empty,
+            k.junk,
+            k.overflow
         );
     }
     if shown == 0 {
-        println!("  (every feature cell is a finite number)");
+        outln!("  (every feature cell is a finite number)");
     }
     for (column, value, count) in &report.unknown_categories {
-        println!("unknown category {column}={value}: {count} row(s)");
+        outln!("unknown category {column}={value}: {count} row(s)");
     }
     for w in &report.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use nadir_detect::{AlertWriter, Bundle, DetectOptions, Detector, ThresholdChoice};
 use nadir_features::output::OutputFormat;
 
-use super::detect::{output_closed, print_summary, run_detection, write_timeline};
+use super::detect::{print_summary, run_detection, write_timeline};
+use super::is_closed_output;
 
 /// The demo bundle: an autoencoder trained by nadir on the benign flows of the real Kubernetes
 /// development split (README, "The demo bundle", gives the command that rebuilt it).
@@ -60,13 +61,6 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-/// `println!` that returns an error on a closed stdout instead of panicking.
-macro_rules! say {
-    ($($arg:tt)*) => {
-        writeln!(std::io::stdout(), $($arg)*).context("writing to stdout")?
-    };
-}
-
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
@@ -74,16 +68,9 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn run(args: Args) -> Result<ExitCode> {
     match demo(&args) {
         // `nadir demo | head`: the reader went away; stop quietly.
-        Err(err) if output_closed(&err) || is_broken_pipe(&err) => Ok(ExitCode::SUCCESS),
+        Err(err) if is_closed_output(&err) => Ok(ExitCode::SUCCESS),
         other => other,
     }
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 fn demo(args: &Args) -> Result<ExitCode> {
@@ -98,7 +85,7 @@ fn demo(args: &Args) -> Result<ExitCode> {
         captures.push(path);
     }
     let bundle = Bundle::from_bytes(DEMO_BUNDLE).context("the demo bundle built into nadir")?;
-    say!(
+    outln!(
         "nadir demo: {} model trained on the benign rows of {} ({} training rows), scoring {} captures it never saw\n",
         bundle.manifest.model_kind,
         bundle
@@ -116,7 +103,7 @@ fn demo(args: &Args) -> Result<ExitCode> {
     let options = DetectOptions::default();
     let mut timelines = Vec::new();
     for capture in &captures {
-        say!("== {}", capture.display());
+        outln!("== {}", capture.display());
         let mut screen =
             AlertWriter::text(Box::new(std::io::stdout()), "stdout").showing_at_most(SHOWN);
         let summary = run_detection(
@@ -127,9 +114,9 @@ fn demo(args: &Args) -> Result<ExitCode> {
             true,
         )?;
         if screen.finish()? == 0 {
-            say!("no alert");
+            outln!("no alert");
         }
-        say!();
+        outln!();
         let stem = capture
             .file_stem()
             .map_or("capture".into(), |s| s.to_string_lossy());
@@ -156,20 +143,20 @@ fn demo(args: &Args) -> Result<ExitCode> {
     let summary = run_detection(&detector, &captures, &all, &mut writer, true)?;
     writer.finish()?;
     print_summary(&summary, &detector, &records.display().to_string());
-    say!("\nfiles in {}:", dir.display());
-    say!(
+    outln!("\nfiles in {}:", dir.display());
+    outln!(
         "  {}  every flow: score, verdict, explanation of the alerts",
         records.display()
     );
-    say!("  scores over time with the threshold, per capture:");
+    outln!("  scores over time with the threshold, per capture:");
     for timeline in &timelines {
-        say!("    {timeline}");
+        outln!("    {timeline}");
     }
-    say!("  {}  the bundle (nadir inspect it)", bundle_path.display());
+    outln!("  {}  the bundle (nadir inspect it)", bundle_path.display());
     for capture in &captures {
-        say!("  {}", capture.display());
+        outln!("  {}", capture.display());
     }
-    say!(
+    outln!(
         "\nnext: nadir explain --model {} --flow-id ID {}   (ids are in {})",
         bundle_path.display(),
         captures[0].display(),

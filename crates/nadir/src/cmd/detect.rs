@@ -8,14 +8,16 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use nadir_detect::detect::DetectSummary;
 use nadir_detect::{
-    detect_captures, detect_table, AlertWriter, Bundle, DetectError, DetectOptions, Detector,
-    ExplainPolicy, ThresholdChoice,
+    detect_captures, detect_table, AlertWriter, Bundle, DetectOptions, Detector, ExplainPolicy,
+    ThresholdChoice,
 };
 use nadir_eval::plot::{plot_timeline, TimelinePoint};
 use nadir_features::output::OutputFormat;
 use nadir_pipeline::Progress;
 
-use super::{check_inputs_exist, open_output, output_format, FlowArgs, FormatArg, PodArgs};
+use super::{
+    check_inputs_exist, is_closed_output, output_format, FlowArgs, FormatArg, Output, PodArgs,
+};
 
 const LONG_ABOUT: &str = "\
 Score captures (or a feature table) with a trained bundle: which flows look wrong, and why.
@@ -202,19 +204,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     check_inputs_exist(&args.inputs)?;
     let detector = load_detector(&args.model, &args.scoring.threshold)?;
     let format = output_format(args.format, args.out.as_deref(), OutputFormat::JsonLines);
-    let (mut writer, target) = match &args.out {
+    let (mut writer, target, output) = match &args.out {
         None => (
             AlertWriter::text(Box::new(std::io::stdout()), "stdout"),
             "stdout".to_string(),
+            None,
         ),
         Some(path) => {
             let target = match path.to_str() {
                 Some("-") => "stdout".to_string(),
                 _ => path.display().to_string(),
             };
+            let (output, out) = Output::open(path)?;
             (
-                AlertWriter::new(format, open_output(path)?, &target, options.pods.is_some())?,
+                AlertWriter::new(format, out, &target, options.pods.is_some())?,
                 target,
+                Some(output),
             )
         }
     };
@@ -232,11 +237,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .as_ref()
         .err()
         .or(finished.as_ref().err())
-        .is_some_and(output_closed)
+        .is_some_and(is_closed_output)
     {
         // `nadir detect -o - | head`: stop quietly, as a Unix tool does, and say how far it got.
         eprintln!("detect: {target} was closed after {written} records; stopped");
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(output) = output {
+        let complete = summary.is_ok() && finished.is_ok();
+        let kept = output.finish(complete)?;
+        if !complete {
+            eprintln!(
+                "detect: the {written} records written so far are in {}",
+                kept.display()
+            );
+        }
     }
     let summary = summary?;
     finished?;
@@ -256,16 +271,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Ok(ExitCode::FAILURE)
     }
-}
-
-/// Whether `err` is a closed output (the reader of a pipe went away).
-pub fn output_closed(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        matches!(
-            e.downcast_ref::<DetectError>(),
-            Some(DetectError::ClosedOutput { .. })
-        )
-    })
 }
 
 /// The score timeline as PNG + SVG beside `plot`.

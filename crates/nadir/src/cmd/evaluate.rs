@@ -226,7 +226,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         threshold,
         &args.report.eval_options(),
     )?;
-    println!(
+    noteln!(
         "{} ({}, {}) on {}",
         args.model.display(),
         bundle.manifest.model_kind,
@@ -237,7 +237,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         args.data.display()
     );
-    print!("{evaluation}");
+    crate::cmd::note(format_args!("{evaluation}"));
     if let Some(out) = &args.out {
         let files = write_report(
             out,
@@ -247,7 +247,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             &flags,
             !args.report.no_plots,
         )?;
-        println!("\nwrote {} files to {}", files.len(), out.display());
+        noteln!("\nwrote {} files to {}", files.len(), out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use nadir_detect::{AlertWriter, ExplainPolicy};
 
-use super::detect::{detect_options, load_detector, output_closed, run_detection};
+use super::detect::{detect_options, load_detector, run_detection};
+use super::is_closed_output;
 use super::FlowArgs;
 
 /// Print why one flow got its score: every input's contribution, largest first.
@@ -85,7 +86,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .as_ref()
         .err()
         .or(written.as_ref().err())
-        .is_some_and(output_closed)
+        .is_some_and(is_closed_output)
     {
         return Ok(ExitCode::SUCCESS);
     }

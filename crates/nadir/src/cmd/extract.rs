@@ -17,7 +17,9 @@ use nadir_features::packets::{WindowConfig, WindowScope};
 use nadir_pipeline::extract::{extract, ExtractSpec};
 use nadir_pipeline::{Progress, RunSummary};
 
-use super::{check_inputs_exist, open_output, output_format, FlowArgs, FormatArg, PodArgs};
+use super::{
+    check_inputs_exist, is_closed_output, output_format, FlowArgs, FormatArg, Output, PodArgs,
+};
 
 const LONG_ABOUT: &str = "\
 Captures -> flow features, one row per flow (cic, bytes) or per window (packets).
@@ -156,7 +158,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let spec = spec(&args)?;
     // Check every family setting before the output file is created.
     spec.validate()?;
-    let out = open_output(&args.output)?;
+    let (output, out) = Output::open(&args.output)?;
     let mut progress = Progress::new(&args.captures, args.no_progress);
 
     let mut summary = RunSummary::default();
@@ -168,9 +170,39 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &rules,
         &mut progress,
         &mut summary,
-    );
+    )
+    .map_err(anyhow::Error::from);
     progress.finish();
+    let closed = result.as_ref().err().is_some_and(is_closed_output);
+    let delivered = output.lines_delivered();
+    let written_to = output.finish(result.is_ok())?;
     print_summary(&summary, &args, started);
+    let family = args
+        .features
+        .to_possible_value()
+        .map_or(String::new(), |v| v.get_name().to_string());
+    if closed {
+        // `-o - | head`: the rows the reader's pipe took (CSV's first line is its header).
+        let header = u64::from(format == OutputFormat::Csv);
+        eprintln!(
+            "  {} of {} rows of {family} features written to - before its reader closed it; stopped",
+            delivered.saturating_sub(header),
+            summary.rows
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    match &result {
+        Ok(()) => eprintln!(
+            "  {} rows of {family} features written to {}",
+            summary.rows,
+            written_to.display()
+        ),
+        Err(_) => eprintln!(
+            "  writing stopped after {} rows of {family} features; they are in {}",
+            summary.rows,
+            written_to.display()
+        ),
+    }
     result.with_context(|| format!("extracting features to {}", args.output.display()))?;
     if summary.errors.is_empty() {
         Ok(ExitCode::SUCCESS)
@@ -241,10 +273,4 @@ fn print_summary(summary: &RunSummary, args: &Args, started: Instant) {
             summary.packets_past_window_bound, args.max_windows_per_flow
         );
     }
-    eprintln!(
-        "  {} rows of {:?} features written to {}",
-        summary.rows,
-        args.features,
-        args.output.display()
-    );
 }

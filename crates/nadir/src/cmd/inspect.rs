@@ -1,5 +1,6 @@
 //! `nadir inspect`: what a bundle holds.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,18 +40,18 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let bundle = Bundle::load(&args.bundle)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&bundle.manifest)?);
+        outln!("{}", serde_json::to_string_pretty(&bundle.manifest)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{}: verified (sha256 over header, manifest and weights)",
         args.bundle.display()
     );
-    print!("{bundle}");
+    write!(std::io::stdout(), "{bundle}")?;
     if args.columns {
-        println!("\nfeature columns ({}):", bundle.manifest.schema.len());
+        outln!("\nfeature columns ({}):", bundle.manifest.schema.len());
         for (i, name) in bundle.manifest.schema.columns.iter().enumerate() {
-            println!("{i:>5}  {name}");
+            outln!("{i:>5}  {name}");
         }
     }
     Ok(ExitCode::SUCCESS)

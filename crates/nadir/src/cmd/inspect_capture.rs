@@ -1,6 +1,7 @@
 //! `nadir inspect-capture`: what a capture holds, before anything else is done with it.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,9 +56,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let summary = summarize(path);
         failed |= summary.error.is_some();
         if args.json {
-            println!("{}", serde_json::to_string(&summary)?);
+            outln!("{}", serde_json::to_string(&summary)?);
         } else {
-            print_summary(&summary);
+            print_summary(&summary)?;
         }
     }
     Ok(if failed {
@@ -146,23 +147,24 @@ fn protocol_name(protocol: u8) -> String {
     }
 }
 
-fn print_summary(s: &CaptureSummary) {
-    println!("{}", s.file);
+fn print_summary(s: &CaptureSummary) -> std::io::Result<()> {
+    outln!("{}", s.file);
     if !s.format.is_empty() {
-        println!("  format        {}", s.format);
+        outln!("  format        {}", s.format);
     }
-    println!(
+    outln!(
         "  packets       {} ({} decoded, {} skipped)",
         s.packets,
         s.decoded,
         s.skipped.total()
     );
-    println!(
+    outln!(
         "  bytes         {} on the wire, {} captured",
-        s.wire_bytes, s.captured_bytes
+        s.wire_bytes,
+        s.captured_bytes
     );
     if let (Some(first), Some(last)) = (s.first_ts_ns, s.last_ts_ns) {
-        println!(
+        outln!(
             "  time          {} .. {} ({:.6} s)",
             format_ts(first),
             format_ts(last),
@@ -176,21 +178,22 @@ fn print_summary(s: &CaptureSummary) {
             .join(", ")
     };
     if !s.link_types.is_empty() {
-        println!("  link types    {}", list(&s.link_types));
+        outln!("  link types    {}", list(&s.link_types));
     }
     if !s.protocols.is_empty() {
-        println!("  protocols     {}", list(&s.protocols));
+        outln!("  protocols     {}", list(&s.protocols));
     }
     if !s.tunnels.is_empty() {
-        println!("  tunnels       {}", list(&s.tunnels));
+        outln!("  tunnels       {}", list(&s.tunnels));
     }
     if s.skipped.total() > 0 {
         let skipped: Vec<String> = s.skipped.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        println!("  skipped       {}", skipped.join(", "));
+        outln!("  skipped       {}", skipped.join(", "));
     }
     if let Some(error) = &s.error {
-        println!("  ERROR         {error}");
+        outln!("  ERROR         {error}");
     }
+    Ok(())
 }
 
 /// `YYYY-MM-DD HH:MM:SS.nnnnnnnnn` UTC.

@@ -1,5 +1,21 @@
 //! One module per verb; each has `Args` (clap) and `run(Args) -> Result<ExitCode>`.
 
+/// A line of the verb's product on stdout (`println!` panics on a closed pipe): a reader
+/// that went away ends the verb, and `main` stops quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*)?
+    };
+}
+
+/// A line of a report whose verb's product lies elsewhere (a bundle, report files): a
+/// closed stdout silences the rest of the report, and the work goes on.
+macro_rules! noteln {
+    ($($arg:tt)*) => {
+        $crate::cmd::note(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod dataset;
 #[cfg(feature = "ml")]
 pub mod demo;
@@ -22,6 +38,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -66,14 +83,117 @@ pub fn check_inputs_exist(inputs: &[PathBuf]) -> Result<()> {
     }
 }
 
-/// The output file, or stdout for `-`.
-pub fn open_output(path: &Path) -> Result<Box<dyn Write + Send>> {
-    if path == Path::new("-") {
-        return Ok(Box::new(std::io::stdout()));
+/// Whether `err` comes from a reader that went away (`nadir ... | head`): the verb stops
+/// quietly and exits 0.
+pub fn is_closed_output(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes a report line (see `noteln!`); after a closed pipe, nothing more.
+pub fn note(text: std::fmt::Arguments) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
     }
-    let file =
-        File::create(path).with_context(|| format!("cannot create output {}", path.display()))?;
-    Ok(Box::new(file))
+    if let Err(e) = std::io::stdout().write_fmt(text) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            tracing::warn!("stdout: {e}; the rest of the report is not printed");
+        }
+    }
+}
+
+/// Whether report lines stopped reaching stdout (its reader went away).
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// A verb's table output: a file, or stdout for `-`.
+///
+/// A file is written as `NAME.partial` beside the target and renamed into place by
+/// [`Output::finish`] only when everything was written, so a failed run neither truncates
+/// an existing file nor leaves a half-written one under the real name. Stdout counts the
+/// lines that reached it, so a reader that leaves early (`| head`) is told how far it got.
+pub struct Output {
+    target: PathBuf,
+    partial: Option<PathBuf>,
+    lines: Arc<AtomicU64>,
+}
+
+impl Output {
+    /// The output and its writer; drop the writer before [`Output::finish`].
+    pub fn open(path: &Path) -> Result<(Output, Box<dyn Write + Send>)> {
+        let lines = Arc::new(AtomicU64::new(0));
+        if path == Path::new("-") {
+            let writer = CountedStdout {
+                lines: Arc::clone(&lines),
+            };
+            let output = Output {
+                target: path.to_path_buf(),
+                partial: None,
+                lines,
+            };
+            return Ok((output, Box::new(writer)));
+        }
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let file = File::create(&partial)
+            .with_context(|| format!("cannot create output {}", partial.display()))?;
+        let output = Output {
+            target: path.to_path_buf(),
+            partial: Some(partial),
+            lines,
+        };
+        Ok((output, Box::new(file)))
+    }
+
+    /// Lines written to stdout so far (0 for a file).
+    pub fn lines_delivered(&self) -> u64 {
+        self.lines.load(Ordering::Relaxed)
+    }
+
+    /// Where the rows now are: the target after a complete run; otherwise the `.partial`
+    /// file, kept, so nothing written is lost.
+    pub fn finish(self, complete: bool) -> Result<PathBuf> {
+        let Some(partial) = self.partial else {
+            return Ok(self.target);
+        };
+        if !complete {
+            return Ok(partial);
+        }
+        std::fs::rename(&partial, &self.target).with_context(|| {
+            format!(
+                "moving {} into place as {}",
+                partial.display(),
+                self.target.display()
+            )
+        })?;
+        Ok(self.target)
+    }
+}
+
+/// Stdout that counts the lines the OS took (the sinks' own counts include rows still in
+/// their buffers when the reader leaves).
+struct CountedStdout {
+    lines: Arc<AtomicU64>,
+}
+
+impl Write for CountedStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = std::io::stdout().write(buf)?;
+        let lines = buf[..n].iter().filter(|&&b| b == b'\n').count();
+        self.lines.fetch_add(lines as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
 }
 
 /// How CICFlowMeter features are computed.
@@ -191,5 +311,33 @@ impl FlowArgs {
         };
         cfg.validate().context("invalid flow settings")?;
         Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_file_replaces_its_target_only_when_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("rows.csv");
+        std::fs::write(&target, "old\n").unwrap();
+
+        let (output, mut writer) = Output::open(&target).unwrap();
+        writer.write_all(b"half\n").unwrap();
+        drop(writer);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old\n");
+        let kept = output.finish(false).unwrap();
+        assert_eq!(kept, dir.path().join("rows.csv.partial"));
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "half\n");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old\n");
+
+        let (output, mut writer) = Output::open(&target).unwrap();
+        writer.write_all(b"whole\n").unwrap();
+        drop(writer);
+        assert_eq!(output.finish(true).unwrap(), target);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "whole\n");
+        assert!(!kept.exists());
     }
 }

@@ -302,7 +302,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let load_opts = load_options(&args)?;
     let data = nadir_dataset::load(&args.data, &load_opts)
         .with_context(|| format!("loading {}", args.data.display()))?;
-    println!(
+    noteln!(
         "loaded {}: {} rows x {} features; classes: {}",
         args.data.display(),
         data.rows(),
@@ -340,7 +340,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let train = data.subset(&train_rows);
     let val = data.subset(&splits.val);
-    println!(
+    noteln!(
         "split ({}): train {} rows ({}), validation {} rows ({}), test {}",
         args.split,
         train.rows(),
@@ -400,7 +400,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Balance::Smote { k, seed } => {
             let before = train_y.len();
             (train_x, train_y) = smote(&train_x, &train_y, k, seed);
-            println!("smote: {before} -> {} training rows", train_y.len());
+            noteln!("smote: {before} -> {} training rows", train_y.len());
         }
         Balance::ClassWeights => {
             train_opts.class_weights = Some(class_weights(&train_y, data.labels.n_classes()));
@@ -408,7 +408,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Balance::None => {}
     }
     let features = pipeline.output_dim();
-    println!(
+    noteln!(
         "preprocessing: {} columns -> {features} model inputs (fitted on {} training rows)",
         train.schema.len(),
         pipeline.train_rows()
@@ -447,9 +447,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     train_opts.seed = args.seed;
     train_opts.progress = !args.quiet;
-    println!(
+    noteln!(
         "training {kind} on {shape}: up to {} epochs, batch {}, lr {}",
-        train_opts.epochs, train_opts.batch_size, train_opts.lr
+        train_opts.epochs,
+        train_opts.batch_size,
+        train_opts.lr
     );
     let started = std::time::Instant::now();
     let model = nadir_model::train(
@@ -460,7 +462,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     )
     .context("training")?;
     let history = model.history().clone();
-    println!(
+    noteln!(
         "trained {} parameters in {:.1} s: {} epochs{}, best epoch {}",
         model.num_params(),
         started.elapsed().as_secs_f64(),
@@ -495,9 +497,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         Some(BenignThresholds::from_benign(&benign_val)?)
     };
-    println!(
+    noteln!(
         "threshold {:.6} ({rule}): on validation FPR {:.4}, recall {:.4}",
-        decision.value, decision.calibration_fpr, decision.calibration_recall
+        decision.value,
+        decision.calibration_fpr,
+        decision.calibration_recall
     );
     let eval_opts = args.report.eval_options();
     let summary_opts = nadir_eval::EvalOptions {
@@ -514,8 +518,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let scored = score(&model, tx, labels.benign_class)?;
         let (evaluation, flags) =
             evaluate_scored(&scored, &t.y, labels, decision.value, &eval_opts)?;
-        println!("\ntest evaluation:");
-        print!("{evaluation}");
+        noteln!("\ntest evaluation:");
+        crate::cmd::note(format_args!("{evaluation}"));
         files.extend(write_report(
             &report_dir,
             "evaluation",
@@ -526,8 +530,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         )?);
         test_summary = Some(evaluation.summary());
     } else {
-        println!("\nno test rows (--test-fraction 0 and no --test): validation metrics only");
-        print!("{val_eval}");
+        noteln!("\nno test rows (--test-fraction 0 and no --test): validation metrics only");
+        crate::cmd::note(format_args!("{val_eval}"));
     }
     std::fs::create_dir_all(&report_dir)
         .with_context(|| format!("creating {}", report_dir.display()))?;
@@ -565,13 +569,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         weights: model.to_bytes()?,
     })?;
     bundle.save(out)?;
-    println!(
-        "\nsaved {} ({} bytes of weights); report: {} files in {}",
+    let saved = format!(
+        "saved {} ({} bytes of weights); report: {} files in {}",
         out.display(),
         bundle.weights.len(),
         files.len(),
         report_dir.display()
     );
+    noteln!("\n{saved}");
+    if super::stdout_closed() {
+        // The report's reader left early (`| head`); where the work went still matters.
+        eprintln!("train: {saved}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

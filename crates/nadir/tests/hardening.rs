@@ -1,0 +1,175 @@
+//! Regression tests for defects found by trying nadir as a new user would: closed pipes,
+//! outputs that must survive a failed run, and error messages a person can read.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, ExitStatus, Stdio};
+
+use common::{fails, s};
+
+/// Runs nadir with its stdout read for `lines` lines and then closed (`| head -n LINES`).
+fn with_stdout_closed_after(args: &[&str], lines: usize) -> (ExitStatus, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nadir"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running the nadir binary");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..lines {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+    }
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_quiet_stop(status: ExitStatus, stderr: &str) {
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("error:"), "{stderr}");
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+#[test]
+fn closed_pipe_inspect_capture_json_stops_quietly() {
+    let Some(capture) = nadir_testdata::shared_data("labelled/kihy-slowloris/slowloris.pcap")
+    else {
+        return;
+    };
+    let mut args = vec!["inspect-capture", "--json"];
+    args.extend(std::iter::repeat_n(s(&capture), 30));
+    let (status, stderr) = with_stdout_closed_after(&args, 1);
+    assert_quiet_stop(status, &stderr);
+}
+
+#[test]
+fn closed_pipe_extract_to_stdout_counts_the_rows_that_went_out() {
+    let Some(capture) = nadir_testdata::shared_data("labelled/kihy-slowloris/slowloris.pcap")
+    else {
+        return;
+    };
+    let (status, stderr) = with_stdout_closed_after(&["extract", s(&capture), "-o", "-"], 2);
+    assert_quiet_stop(status, &stderr);
+    // 300 flows, ~220 KB of CSV: more than a pipe holds, so the reader leaves first.
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("before its reader closed it"))
+        .unwrap_or_else(|| panic!("no count of what went out: {stderr}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (delivered, produced): (u64, u64) = (words[0].parse().unwrap(), words[2].parse().unwrap());
+    assert_eq!(produced, 300, "{line}");
+    assert!(delivered >= 1 && delivered < produced, "{line}");
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("300 rows")),
+        "all 300 claimed as written: {stderr}"
+    );
+}
+
+#[test]
+fn closed_pipe_train_still_saves_the_bundle() {
+    let Some(data) = nadir_testdata::shared_data("k8s-misuse-dev/dev.csv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("m.nadir");
+    let (status, stderr) = with_stdout_closed_after(
+        &[
+            "train",
+            "--data",
+            s(&data),
+            "--model",
+            "hybrid",
+            "--max-train-rows",
+            "500",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--no-plots",
+            "--resamples",
+            "0",
+            "-o",
+            s(&bundle),
+        ],
+        0,
+    );
+    assert_quiet_stop(status, &stderr);
+    assert!(bundle.exists(), "the bundle was not saved: {stderr}");
+    assert!(
+        stderr.contains(&format!("train: saved {}", bundle.display())),
+        "where the bundle went is said on stderr: {stderr}"
+    );
+}
+
+#[test]
+fn an_existing_output_survives_a_run_that_cannot_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("flows.csv");
+    std::fs::write(&existing, "precious\n").unwrap();
+    let missing = dir.path().join("missing.pcap");
+    fails(&["extract", s(&missing), "-o", s(&existing)]);
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "precious\n");
+    assert!(!dir.path().join("flows.csv.partial").exists());
+}
+
+/// The `error:` line of a failed run.
+fn error_line(args: &[&str]) -> String {
+    let stderr = fails(args);
+    stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line for {args:?}: {stderr}"))
+        .to_string()
+}
+
+#[test]
+fn error_messages_repeat_no_clause_no_path_and_show_no_debug_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_csv = dir.path().join("missing.csv");
+    let missing_bundle = dir.path().join("missing.nadir");
+    let not_a_bundle = dir.path().join("bad.csv");
+    std::fs::write(&not_a_bundle, "a,b\n1,2\n").unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["dataset", "summarize", s(&missing_csv)],
+        vec![
+            "train",
+            "--data",
+            s(&missing_csv),
+            "--model",
+            "hybrid",
+            "-o",
+            "x.nadir",
+        ],
+        vec![
+            "evaluate",
+            "--model",
+            s(&missing_bundle),
+            "--data",
+            s(&missing_csv),
+        ],
+        vec!["inspect", s(&missing_bundle)],
+        vec!["inspect", s(&not_a_bundle)],
+        vec!["extract", s(&not_a_bundle), "-o", "/nonexistent-dir/x.csv"],
+    ];
+    for args in cases {
+        let line = error_line(&args);
+        let clauses: Vec<&str> = line.trim_start_matches("error: ").split(": ").collect();
+        for (i, clause) in clauses.iter().enumerate() {
+            assert!(
+                !clauses[i + 1..].contains(clause),
+                "`{clause}` twice in {line}"
+            );
+        }
+        let path_mentions = line.matches(s(&missing_csv)).count();
+        assert!(path_mentions <= 1, "the path {path_mentions} times: {line}");
+        for debug in ["{", "Some(", "None", "\"\""] {
+            assert!(!line.contains(debug), "debug form `{debug}` in {line}");
+        }
+    }
+}
