@@ -20,34 +20,27 @@ struct Cli {
     command: Command,
 }
 
+/// Each verb's about and `--help` (with examples) come from its `Args` doc comment, so the
+/// variants carry none: a variant's doc would replace them.
 #[derive(Subcommand)]
 enum Command {
-    /// Summarise capture files: packets, bytes, time span, link types, protocols, tunnels, skips.
     InspectCapture(cmd::inspect_capture::Args),
-    /// Captures -> flow features (cic, packets, bytes) as CSV, Parquet or JSON lines.
     Extract(cmd::extract::Args),
     /// Look at datasets: rows, columns, labels, missing and infinite values.
     #[command(subcommand)]
     Dataset(cmd::dataset::Command),
-    /// Dataset -> trained model bundle (.nadir), with an evaluation report and plots.
     #[cfg(feature = "ml")]
     Train(Box<cmd::train::Args>),
-    /// Score a labelled dataset with a bundle: metrics with confidence intervals and plots.
     #[cfg(feature = "ml")]
     Evaluate(cmd::evaluate::Args),
-    /// Show what a model bundle holds: model, schema, preprocessing, labels, thresholds, metrics.
     #[cfg(feature = "ml")]
     Inspect(cmd::inspect::Args),
-    /// Captures or a feature table -> scored flows, alerts with explanations, a summary.
     #[cfg(feature = "ml")]
     Detect(Box<cmd::detect::Args>),
-    /// One flow's explanation in full: every input's contribution to its score.
     #[cfg(feature = "ml")]
     Explain(Box<cmd::explain::Args>),
-    /// The whole path in seconds, on a capture and a model that ship with nadir.
     #[cfg(feature = "ml")]
     Demo(cmd::demo::Args),
-    /// Live detection on an interface: JSON-line alerts, Prometheus metrics, nothing lost silently.
     #[cfg(feature = "live")]
     Watch(Box<cmd::watch::Args>),
 }

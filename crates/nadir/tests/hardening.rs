@@ -173,3 +173,34 @@ fn error_messages_repeat_no_clause_no_path_and_show_no_debug_forms() {
         }
     }
 }
+
+#[test]
+fn every_verb_help_shows_examples() {
+    let verbs: [&[&str]; 10] = [
+        &["inspect-capture"],
+        &["extract"],
+        &["dataset", "summarize"],
+        &["train"],
+        &["evaluate"],
+        &["inspect"],
+        &["detect"],
+        &["explain"],
+        &["demo"],
+        &["watch"],
+    ];
+    for verb in verbs {
+        let mut args = verb.to_vec();
+        args.push("--help");
+        let (help, _) = common::ok(&args);
+        let examples = help
+            .lines()
+            .filter(|l| l.trim_start().starts_with(&format!("nadir {}", verb[0])))
+            .count();
+        assert!(
+            examples >= 1,
+            "`nadir {}` shows no example:\n{help}",
+            verb.join(" ")
+        );
+        assert!(!help.contains("long help"), "{help}");
+    }
+}

@@ -8,11 +8,22 @@ use nadir_dataset::{load, FeaturePolicy, LabelMode, LoadOptions, RowErrorPolicy}
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Rows, columns, label counts, missing/inf counts per column, schema recognised.
     Summarize(SummarizeArgs),
 }
 
+/// Rows, columns, label counts, missing/inf counts per column, schema recognised.
+///
+/// Reads the table as `train` would (same column roles, label mapping and checks) and
+/// says what training would see: which columns are features, which are identity or time
+/// (never fed to a model), how labels map to classes, and every non-finite cell.
+///
+/// Examples:
+///   nadir dataset summarize ../shared/data/k8s-misuse-dev/dev.csv
+///   nadir dataset summarize KDDTrain+.txt.gz --label-mode binary
+///   nadir dataset summarize flows.parquet --unlabelled --all-columns
+///   nadir dataset summarize flows.csv --json | jq .classes
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct SummarizeArgs {
     /// CSV (plain or .gz) or Parquet file.
     pub file: PathBuf,

@@ -38,7 +38,7 @@ pub struct Args {
     /// Labelled data: CSV (optionally gzip) or Parquet with the bundle's feature columns.
     #[arg(long, short = 'd', value_name = "FILE")]
     data: PathBuf,
-    /// Write evaluation.json, report.txt and plots (PNG + SVG) into this folder.
+    /// Write evaluation.json, evaluation.txt and plots (PNG + SVG) into this folder.
     #[arg(long, short = 'o', value_name = "DIR")]
     out: Option<PathBuf>,
     /// Use this decision threshold instead of the bundle's calibrated one.

@@ -89,7 +89,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
-    /// Label rules (TOML); see the long help.
+    /// Label rules (TOML); `--help` (not `-h`) shows how they read.
     #[arg(long, value_name = "RULES")]
     pub labels: Option<PathBuf>,
 

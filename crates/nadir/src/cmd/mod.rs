@@ -10,6 +10,7 @@ macro_rules! outln {
 
 /// A line of a report whose verb's product lies elsewhere (a bundle, report files): a
 /// closed stdout silences the rest of the report, and the work goes on.
+#[cfg(feature = "ml")]
 macro_rules! noteln {
     ($($arg:tt)*) => {
         $crate::cmd::note(format_args!("{}\n", format_args!($($arg)*)))
@@ -38,7 +39,9 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(feature = "ml")]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -92,9 +95,11 @@ pub fn is_closed_output(err: &anyhow::Error) -> bool {
     })
 }
 
+#[cfg(feature = "ml")]
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Writes a report line (see `noteln!`); after a closed pipe, nothing more.
+#[cfg(feature = "ml")]
 pub fn note(text: std::fmt::Arguments) {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
@@ -108,6 +113,7 @@ pub fn note(text: std::fmt::Arguments) {
 }
 
 /// Whether report lines stopped reaching stdout (its reader went away).
+#[cfg(feature = "ml")]
 pub fn stdout_closed() -> bool {
     STDOUT_CLOSED.load(Ordering::Relaxed)
 }
