@@ -48,7 +48,7 @@ pub enum CaptureErrorKind {
     },
     #[error("pcapng {block} is malformed: {why}")]
     MalformedBlock { block: &'static str, why: String },
-    #[error("packet refers to interface {interface}, but the section defines only {defined}")]
+    #[error("{}", unknown_interface(*interface, *defined))]
     UnknownInterface { interface: u32, defined: usize },
     #[error(
         "interface {interface} has an invalid timestamp resolution (if_tsresol 0x{tsresol:02x})"
@@ -57,6 +57,18 @@ pub enum CaptureErrorKind {
     /// A live interface would not open or stopped delivering (the text names the fix).
     #[error("{0}")]
     Live(String),
+}
+
+fn unknown_interface(interface: u32, defined: usize) -> String {
+    match defined {
+        0 => format!(
+            "packet refers to interface {interface}, but no interface description block came before it"
+        ),
+        n => format!(
+            "packet refers to interface {interface}, but the section defines only {n} (0..={})",
+            n - 1
+        ),
+    }
 }
 
 /// First bytes of a file, as hex, for "not a capture" messages.

@@ -36,6 +36,29 @@ pub enum CaptureFormat {
     PcapNg,
 }
 
+impl std::fmt::Display for CaptureFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            CaptureFormat::PcapNg => f.write_str("pcapng"),
+            CaptureFormat::Pcap {
+                nanosecond,
+                big_endian,
+                modified,
+            } => write!(
+                f,
+                "pcap{} ({} timestamps, {})",
+                if modified { ", modified format" } else { "" },
+                if nanosecond { "ns" } else { "µs" },
+                if big_endian {
+                    "big-endian"
+                } else {
+                    "little-endian"
+                }
+            ),
+        }
+    }
+}
+
 /// Compression wrapped around a capture, found from the name or the first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {

@@ -11,7 +11,7 @@ mod link;
 mod live;
 
 pub use error::{CaptureError, CaptureErrorKind};
-pub use file::{CaptureFormat, FileSource, OpenOptions};
+pub use file::{CaptureFormat, Compression, FileSource, OpenOptions};
 pub use link::LinkType;
 #[cfg(feature = "live")]
 pub use live::{LiveCounters, LiveOptions, LiveSource};

@@ -16,6 +16,16 @@ pub enum LabelMode {
     Family,
 }
 
+impl std::fmt::Display for LabelMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LabelMode::Binary => "binary",
+            LabelMode::Multiclass => "multiclass",
+            LabelMode::Family => "family",
+        })
+    }
+}
+
 /// The stored label mapping. `classes[id]` names class `id` of `Dataset::y`; the raw labels
 /// (`raw_classes`, indexed by `Dataset::y_raw`) keep the finer names, e.g. the attack name or
 /// scenario behind a binary `attack` class, for per-scenario metrics.

@@ -56,6 +56,30 @@ impl Default for SplitSpec {
     }
 }
 
+impl std::fmt::Display for SplitSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (train, val, test) = self.fractions();
+        let shares = format!(
+            "train/val/test {:.0}/{:.0}/{:.0} %",
+            train * 100.0,
+            val * 100.0,
+            test * 100.0
+        );
+        match self {
+            SplitSpec::Stratified { seed, .. } => write!(f, "stratified, {shares}, seed {seed}"),
+            SplitSpec::TimeOrdered { gap, .. } => {
+                write!(
+                    f,
+                    "time-ordered, {shares}, {gap} rows dropped at each boundary"
+                )
+            }
+            SplitSpec::Group { seed, .. } => {
+                write!(f, "whole groups, {shares}, seed {seed}")
+            }
+        }
+    }
+}
+
 impl SplitSpec {
     fn fractions(&self) -> (f64, f64, f64) {
         match *self {

@@ -516,8 +516,10 @@ impl fmt::Display for Bundle {
         )?;
         writeln!(
             f,
-            "model           {} ({} parameters, {:?} head)",
-            m.model_kind, m.num_params, m.model.head
+            "model           {} ({} parameters, {} head)",
+            m.model_kind,
+            m.num_params,
+            format!("{:?}", m.model.head).to_lowercase()
         )?;
         writeln!(f, "input           {}", m.model.input)?;
         writeln!(
@@ -576,7 +578,7 @@ impl fmt::Display for Bundle {
         )?;
         writeln!(
             f,
-            "labels          {:?}: {}",
+            "labels          {}: {}",
             m.labels.mode,
             m.labels.classes.join(", ")
         )?;
@@ -594,7 +596,7 @@ impl fmt::Display for Bundle {
             )?;
         }
         if let Some(s) = &m.split {
-            writeln!(f, "split           {s:?}")?;
+            writeln!(f, "split           {s}")?;
         }
         writeln!(
             f,

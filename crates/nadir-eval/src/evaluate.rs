@@ -269,10 +269,13 @@ impl fmt::Display for Evaluation {
         }
         if let Some(d) = &self.detection {
             writeln!(f)?;
+            // Flagged rows = true positives + false positives, from the rates.
+            let flagged =
+                (d.recall * d.anomalies as f64).round() + (d.fpr * d.benign as f64).round();
             writeln!(
                 f,
-                "detection (anomaly = positive, flagged when score >= {:.6}): {} anomalous, {} benign rows",
-                d.threshold, d.anomalies, d.benign
+                "detection (anomaly = positive) on {} anomalous and {} benign rows: {flagged} flagged (score >= {:.6})",
+                d.anomalies, d.benign, d.threshold
             )?;
             let opt =
                 |v: Option<f64>| v.map_or("n/a (one class only)".into(), |v| format!("{v:.4}"));

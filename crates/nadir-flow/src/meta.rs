@@ -139,4 +139,12 @@ impl FlowStats {
         self.live_flows += other.live_flows;
         self.peak_live_flows += other.peak_live_flows;
     }
+
+    /// Adds the counters of a stream read after this one (the next capture file): its
+    /// flows were never live together with these, so the peak is the larger of the two.
+    pub fn merge_later(&mut self, other: &FlowStats) {
+        let peak = self.peak_live_flows.max(other.peak_live_flows);
+        self.merge(other);
+        self.peak_live_flows = peak;
+    }
 }

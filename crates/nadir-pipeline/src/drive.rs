@@ -76,9 +76,10 @@ pub fn for_each_packet_from<E>(
             Ok(Some(raw)) => raw,
             Ok(None) => break,
             Err(err) => {
-                summary.errors.push(format!(
-                    "{err} (flows from the {packets} packets before it were kept)"
-                ));
+                summary.errors.push(match packets {
+                    0 => err.to_string(),
+                    n => format!("{err} (flows from the {n} packets before it were kept)"),
+                });
                 break;
             }
         };
@@ -192,7 +193,7 @@ where
         };
         let stats = table.finish_ended(&mut emit)?;
         progress.live_flows(0);
-        summary.flows.merge(&stats);
+        summary.flows.merge_later(&stats);
         progress.end_file(bytes);
         if let Some(err) = write_error {
             return Err(err.into());

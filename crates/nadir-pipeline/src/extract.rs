@@ -707,7 +707,7 @@ fn run_capture_windows(
             write_capture_window(sink.as_mut(), &source_name, &labeler, &windower)?;
         }
         table.finish(&mut ignore);
-        summary.flows.merge(&table.stats());
+        summary.flows.merge_later(&table.stats());
         progress.end_file(bytes);
     }
     summary.rows = sink.rows();

@@ -105,6 +105,31 @@ fn closed_pipe_train_still_saves_the_bundle() {
         stderr.contains(&format!("train: saved {}", bundle.display())),
         "where the bundle went is said on stderr: {stderr}"
     );
+
+    // What the bundle says of itself reads as words, not Rust debug forms.
+    let (shown, _) = common::ok(&["inspect", s(&bundle)]);
+    let split = shown
+        .lines()
+        .find(|l| l.starts_with("split"))
+        .expect(&shown);
+    assert!(split.contains("train/val/test"), "{split}");
+    assert!(!shown.contains('{') && !shown.contains("Some("), "{shown}");
+}
+
+#[test]
+fn inspect_capture_names_the_format_in_words() {
+    let Some(capture) = nadir_testdata::shared_data("labelled/kihy-slowloris/slowloris.pcap")
+    else {
+        return;
+    };
+    let (text, _) = common::ok(&["inspect-capture", s(&capture)]);
+    assert!(
+        text.contains("format        pcap (µs timestamps, little-endian)"),
+        "{text}"
+    );
+    let (json, _) = common::ok(&["inspect-capture", "--json", s(&capture)]);
+    let value: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(value["format"], "pcap (µs timestamps, little-endian)");
 }
 
 #[test]
@@ -203,4 +228,62 @@ fn every_verb_help_shows_examples() {
         );
         assert!(!help.contains("long help"), "{help}");
     }
+}
+
+#[test]
+fn peak_live_flows_over_files_read_one_after_another_is_the_largest_not_the_sum() {
+    let Some(capture) = nadir_testdata::shared_data("labelled/kihy-slowloris/slowloris.pcap")
+    else {
+        return;
+    };
+    let peak = |files: usize| -> u64 {
+        let mut args = vec!["extract"];
+        args.extend(std::iter::repeat_n(s(&capture), files));
+        args.extend(["-o", "/dev/null", "--format", "csv"]);
+        let (_, stderr) = common::ok(&args);
+        let at = stderr.find("peak live ").expect("a peak in the summary") + "peak live ".len();
+        stderr[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let one = peak(1);
+    assert!(one > 0);
+    assert_eq!(peak(3), one);
+}
+
+#[test]
+fn a_pcapng_packet_before_any_interface_says_so() {
+    // A section header, then an enhanced packet block for interface 0, no interface block.
+    let mut bytes = Vec::new();
+    let block = |bytes: &mut Vec<u8>, kind: u32, body: &[u8]| {
+        let len = (12 + body.len()) as u32;
+        bytes.extend_from_slice(&kind.to_le_bytes());
+        bytes.extend_from_slice(&len.to_le_bytes());
+        bytes.extend_from_slice(body);
+        bytes.extend_from_slice(&len.to_le_bytes());
+    };
+    let mut shb = vec![];
+    shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut bytes, 0x0a0d_0d0a, &shb);
+    let mut epb = vec![0u8; 20];
+    epb[12..16].copy_from_slice(&4u32.to_le_bytes());
+    epb[16..20].copy_from_slice(&4u32.to_le_bytes());
+    epb.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    block(&mut bytes, 6, &epb);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("no-interface.pcapng");
+    std::fs::write(&file, &bytes).unwrap();
+    let stderr = fails(&["extract", s(&file), "-o", "/dev/null"]);
+    assert!(
+        stderr.contains("no interface description block came before it"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("defines only 0"), "{stderr}");
+    assert!(!stderr.contains("the 0 packets before it"), "{stderr}");
 }

@@ -134,20 +134,26 @@ fn summarize(args: SummarizeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some((first, last)) = time_span(ds.time.as_deref()) {
         outln!(
-            "time span   {first:.3} .. {last:.3} s since 1970 ({:.1} h)",
-            (last - first) / 3600.0
+            "time span   {first:.3} .. {last:.3} s since 1970 ({})",
+            span_text(last - first)
         );
     }
     if report.blank_lines > 0 || report.skipped_rows > 0 {
         outln!(
-            "skipped     {} blank line(s), {} bad row(s) at lines {:?}",
+            "skipped     {} blank line(s), {} bad row(s){}",
             report.blank_lines,
             report.skipped_rows,
-            report.skipped_lines
+            if report.skipped_lines.is_empty() {
+                String::new()
+            } else {
+                let lines: Vec<String> =
+                    report.skipped_lines.iter().map(|l| l.to_string()).collect();
+                format!(" at lines {}", lines.join(", "))
+            }
         );
     }
     outln!(
-        "\nlabels ({} raw, mode {:?} -> {} classes)",
+        "\nlabels ({} raw, mode {} -> {} classes)",
         ds.labels.raw_classes.len(),
         ds.labels.mode,
         ds.labels.n_classes()
@@ -208,4 +214,14 @@ fn time_span(time: Option<&[f64]>) -> Option<(f64, f64)> {
     let first = finite.clone().fold(f64::INFINITY, f64::min);
     let last = finite.fold(f64::NEG_INFINITY, f64::max);
     (first <= last).then_some((first, last))
+}
+
+/// A duration in the unit a person would use.
+fn span_text(seconds: f64) -> String {
+    match seconds {
+        s if s < 120.0 => format!("{s:.1} s"),
+        s if s < 7200.0 => format!("{:.1} min", s / 60.0),
+        s if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
+        s => format!("{:.1} days", s / 86_400.0),
+    }
 }

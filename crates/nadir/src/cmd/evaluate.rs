@@ -226,15 +226,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         threshold,
         &args.report.eval_options(),
     )?;
+    let threshold_source = match args.threshold {
+        Some(_) => "threshold from --threshold".to_string(),
+        None => format!(
+            "the bundle's threshold ({})",
+            bundle.manifest.thresholds.decision.rule
+        ),
+    };
     noteln!(
-        "{} ({}, {}) on {}",
+        "{} ({}, {threshold_source}) on {}",
         args.model.display(),
         bundle.manifest.model_kind,
-        if args.threshold.is_some() {
-            "threshold from --threshold"
-        } else {
-            "calibrated threshold"
-        },
         args.data.display()
     );
     crate::cmd::note(format_args!("{evaluation}"));

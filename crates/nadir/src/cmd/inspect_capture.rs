@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nadir_capture::{FileSource, OpenOptions, PacketSource};
+use nadir_capture::{Compression, FileSource, OpenOptions, PacketSource};
 use nadir_decode::{Decoder, DecoderConfig, SkipCounts, TunnelKind};
 use serde::Serialize;
 
@@ -81,7 +81,11 @@ pub fn summarize(path: &std::path::Path) -> CaptureSummary {
             return summary;
         }
     };
-    summary.format = format!("{:?}, {:?}", source.format(), source.compression());
+    summary.format = match source.compression() {
+        Compression::None => source.format().to_string(),
+        Compression::Gzip => format!("{}, gzip-compressed", source.format()),
+        Compression::Zstd => format!("{}, zstd-compressed", source.format()),
+    };
     let mut decoder = Decoder::new(DecoderConfig::default());
     // Counts keyed by small integers; names are made once at the end.
     let mut links: BTreeMap<u16, u64> = BTreeMap::new();
@@ -130,7 +134,7 @@ pub fn summarize(path: &std::path::Path) -> CaptureSummary {
         .collect();
     summary.tunnels = tunnels
         .into_iter()
-        .map(|(t, n)| (format!("{t:?}"), n))
+        .map(|(t, n)| (format!("{t:?}").to_lowercase(), n))
         .collect();
     summary
 }
