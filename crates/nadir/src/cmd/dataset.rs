@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use nadir_dataset::{load, FeaturePolicy, LabelMode, LoadOptions, RowErrorPolicy};
+use nadir_dataset::{load, FeaturePolicy, LoadOptions, RowErrorPolicy};
+
+use super::LabelModeArg;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -34,8 +36,8 @@ pub struct SummarizeArgs {
     #[arg(long, conflicts_with = "label_column")]
     pub unlabelled: bool,
     /// How labels become classes.
-    #[arg(long, value_enum, default_value_t = Mode::Multiclass)]
-    pub label_mode: Mode,
+    #[arg(long, value_enum, default_value_t = LabelModeArg::Multiclass)]
+    pub label_mode: LabelModeArg,
     /// Count identity columns (Flow ID, addresses, ports) as features (they leak).
     #[arg(long)]
     pub include_identity: bool,
@@ -53,13 +55,6 @@ pub struct SummarizeArgs {
     pub json: bool,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum Mode {
-    Binary,
-    Multiclass,
-    Family,
-}
-
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Summarize(args) => summarize(args),
@@ -68,11 +63,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 fn summarize(args: SummarizeArgs) -> anyhow::Result<ExitCode> {
     let opts = LoadOptions {
-        label_mode: match args.label_mode {
-            Mode::Binary => LabelMode::Binary,
-            Mode::Multiclass => LabelMode::Multiclass,
-            Mode::Family => LabelMode::Family,
-        },
+        label_mode: args.label_mode.into(),
         label_column: args.label_column.clone(),
         unlabelled: args.unlabelled,
         features: FeaturePolicy {

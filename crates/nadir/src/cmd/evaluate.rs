@@ -11,7 +11,7 @@ use nadir_detect::scorer::{score, Scored};
 use nadir_detect::Bundle;
 use nadir_eval::plot::{plot_evaluation, plot_history, Series};
 use nadir_eval::{evaluate_binary, evaluate_multiclass, BootstrapConfig, EvalOptions, Evaluation};
-use nadir_model::{History, InputShape};
+use nadir_model::History;
 
 /// Score labelled data with a trained bundle and report how well it does.
 ///
@@ -252,17 +252,4 @@ pub fn run(args: Args) -> Result<ExitCode> {
         noteln!("\nwrote {} files to {}", files.len(), out.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The shape `nadir train --layout` asks for, for `features` preprocessed columns.
-pub fn layout_shape(layout: &str, features: usize) -> Option<InputShape> {
-    match layout {
-        "tabular" => Some(InputShape::Tabular { features }),
-        "sequence" => Some(InputShape::Windows {
-            channels: 1,
-            length: features,
-        }),
-        "bytes" => Some(InputShape::Bytes { length: features }),
-        _ => None,
-    }
 }

@@ -202,6 +202,27 @@ impl Write for CountedStdout {
     }
 }
 
+/// How raw labels become classes (`train`, `dataset summarize`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LabelModeArg {
+    /// Benign vs attack: every label but the benign one is an attack.
+    Binary,
+    /// One class per label.
+    Multiclass,
+    /// NSL-KDD attack families (normal, dos, probe, r2l, u2r).
+    Family,
+}
+
+impl From<LabelModeArg> for nadir_dataset::LabelMode {
+    fn from(mode: LabelModeArg) -> Self {
+        match mode {
+            LabelModeArg::Binary => nadir_dataset::LabelMode::Binary,
+            LabelModeArg::Multiclass => nadir_dataset::LabelMode::Multiclass,
+            LabelModeArg::Family => nadir_dataset::LabelMode::Family,
+        }
+    }
+}
+
 /// How CICFlowMeter features are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CicModeArg {

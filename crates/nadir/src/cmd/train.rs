@@ -7,19 +7,17 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use nadir_dataset::pipeline::Balance;
 use nadir_dataset::{
-    class_weights, smote, Dataset, GroupBy, LabelMode, LoadOptions, Pipeline, PipelineSpec,
-    SplitSpec,
+    class_weights, smote, Dataset, GroupBy, LoadOptions, Pipeline, PipelineSpec, SplitSpec,
 };
 use nadir_detect::bundle::{fingerprint_training_data, Bundle, BundleParts, DataFingerprint};
 use nadir_detect::scorer::score;
 use nadir_detect::{BenignThresholds, ThresholdRule, Thresholds};
 use nadir_eval::EvaluationSummary;
-use nadir_model::{ArchConfig, Head, ModelConfig, ModelKind, TrainData, TrainOptions};
+use nadir_model::{ArchConfig, Head, InputShape, ModelConfig, ModelKind, TrainData, TrainOptions};
 use serde::Deserialize;
 
-use super::evaluate::{
-    evaluate_scored, layout_shape, write_history_plots, write_report, ReportArgs,
-};
+use super::evaluate::{evaluate_scored, write_history_plots, write_report, ReportArgs};
+use super::LabelModeArg;
 
 /// Train a model on a labelled dataset and save it as one bundle file.
 ///
@@ -80,16 +78,16 @@ pub struct Args {
     out: PathBuf,
     /// How to split: stratified (random, class proportions kept), time (earliest rows
     /// train), group (whole groups, e.g. scenarios or capture files, on one side).
-    #[arg(long, default_value = "stratified", value_parser = ["stratified", "time", "group"])]
-    split: String,
+    #[arg(long, value_enum, default_value_t = SplitArg::Stratified)]
+    split: SplitArg,
     /// Groups for --split group: label (the raw label, e.g. the Kubernetes scenario),
     /// file, or column:NAME. Default: label.
     #[arg(long, value_name = "BY")]
     group_by: Option<String>,
     /// binary (benign vs attack), multiclass (one class per label) or family (NSL-KDD
     /// attack families).
-    #[arg(long, default_value = "binary", value_parser = ["binary", "multiclass", "family"])]
-    label_mode: String,
+    #[arg(long, value_enum, default_value_t = LabelModeArg::Binary)]
+    label_mode: LabelModeArg,
     /// Decision threshold on the anomaly score, chosen on the validation split:
     /// fixed:0.5, fpr:0.01 (at most 1% of benign validation rows flagged),
     /// benign-pct:99 (99th percentile of benign validation scores), benign-max,
@@ -113,11 +111,11 @@ pub struct Args {
     max_train_rows: Option<usize>,
     /// How each preprocessed row is fed to the model: auto, tabular, sequence
     /// (1 channel x features) or bytes (1 x features).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "tabular", "sequence", "bytes"])]
-    layout: String,
+    #[arg(long, value_enum, default_value_t = Layout::Auto)]
+    layout: Layout,
     /// Class imbalance: none, smote (training split only) or class-weights (in the loss).
-    #[arg(long, value_parser = ["none", "smote", "class-weights"])]
-    balance: Option<String>,
+    #[arg(long, value_enum)]
+    balance: Option<BalanceArg>,
     /// sign(x)·ln(1+|x|) on every feature before scaling: helps with byte counts and
     /// durations that span orders of magnitude (the published recipes scale only).
     #[arg(long)]
@@ -142,6 +140,28 @@ pub struct Args {
     quiet: bool,
     #[command(flatten)]
     report: ReportArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SplitArg {
+    Stratified,
+    Time,
+    Group,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Layout {
+    Auto,
+    Tabular,
+    Sequence,
+    Bytes,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BalanceArg {
+    None,
+    Smote,
+    ClassWeights,
 }
 
 /// The `--config` file.
@@ -180,13 +200,9 @@ fn read_config(path: &Path) -> Result<ConfigFile> {
 }
 
 fn load_options(args: &Args) -> Result<LoadOptions> {
-    let label_mode = match args.label_mode.as_str() {
-        "multiclass" => LabelMode::Multiclass,
-        "family" => LabelMode::Family,
-        _ => LabelMode::Binary,
-    };
-    let group_by = match (args.group_by.as_deref(), args.split.as_str()) {
-        (None, "group") | (Some("label"), _) => GroupBy::Label,
+    let label_mode = args.label_mode.into();
+    let group_by = match (args.group_by.as_deref(), args.split) {
+        (None, SplitArg::Group) | (Some("label"), _) => GroupBy::Label,
         (None, _) | (Some("file"), _) => GroupBy::File,
         (Some(other), _) => match other.strip_prefix("column:") {
             Some(name) if !name.is_empty() => GroupBy::Column(name.to_string()),
@@ -211,20 +227,20 @@ fn split_spec(args: &Args) -> Result<SplitSpec> {
         bail!("--val-fraction {val} and --test-fraction {test} must be in (0, 1) and leave rows to train on");
     }
     let train = 1.0 - val - test;
-    Ok(match args.split.as_str() {
-        "time" => SplitSpec::TimeOrdered {
+    Ok(match args.split {
+        SplitArg::Time => SplitSpec::TimeOrdered {
             train,
             val,
             test,
             gap: 0,
         },
-        "group" => SplitSpec::Group {
+        SplitArg::Group => SplitSpec::Group {
             train,
             val,
             test,
             seed: args.seed,
         },
-        _ => SplitSpec::Stratified {
+        SplitArg::Stratified => SplitSpec::Stratified {
             train,
             val,
             test,
@@ -342,7 +358,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let val = data.subset(&splits.val);
     noteln!(
         "split ({}): train {} rows ({}), validation {} rows ({}), test {}",
-        args.split,
+        spec,
         train.rows(),
         class_counts(&train.y, &data.labels.classes),
         val.rows(),
@@ -364,14 +380,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // 3. Preprocessing, fitted on the training rows only.
     let mut pipeline_spec = config_file.pipeline.clone().unwrap_or_default();
     pipeline_spec.log |= args.log;
-    if let Some(b) = &args.balance {
-        pipeline_spec.balance = match b.as_str() {
-            "smote" => Balance::Smote {
+    if let Some(balance) = args.balance {
+        pipeline_spec.balance = match balance {
+            BalanceArg::Smote => Balance::Smote {
                 k: 5,
                 seed: args.seed,
             },
-            "class-weights" => Balance::ClassWeights,
-            _ => Balance::None,
+            BalanceArg::ClassWeights => Balance::ClassWeights,
+            BalanceArg::None => Balance::None,
         };
     }
     if matches!(
@@ -415,15 +431,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
 
     // 4. Model and training.
-    let layout = match args.layout.as_str() {
-        "auto" => match kind {
-            ModelKind::Lln | ModelKind::CnnLstm => "sequence",
-            ModelKind::Ldpi => "bytes",
-            _ => "tabular",
-        },
-        other => other,
+    // auto: the layout each design reads.
+    let layout = match (args.layout, kind) {
+        (Layout::Auto, ModelKind::Lln | ModelKind::CnnLstm) => Layout::Sequence,
+        (Layout::Auto, ModelKind::Ldpi) => Layout::Bytes,
+        (chosen, _) => chosen,
     };
-    let shape = layout_shape(layout, features).context("unknown --layout")?;
+    let shape = match layout {
+        Layout::Tabular | Layout::Auto => InputShape::Tabular { features },
+        Layout::Sequence => InputShape::Windows {
+            channels: 1,
+            length: features,
+        },
+        Layout::Bytes => InputShape::Bytes { length: features },
+    };
     let n_classes = data.labels.n_classes();
     let mut model_config = ModelConfig::default_for(kind, shape, n_classes);
     if let Some(arch) = config_file.arch.clone() {
