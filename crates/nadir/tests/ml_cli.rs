@@ -181,7 +181,7 @@ fn k8s_sample_group_split_by_scenario_end_to_end() {
         "-o",
         s(&bundle),
     ]);
-    assert!(stdout.contains("split (group)"), "{stdout}");
+    assert!(stdout.contains("split (whole groups"), "{stdout}");
     let manifest: serde_json::Value =
         serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
     assert_eq!(manifest["split"]["kind"], "group");
