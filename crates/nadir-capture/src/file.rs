@@ -23,6 +23,10 @@ const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 const LINKTYPE_RESERVED_MASK: u32 = 0x03ff_0000;
 /// pcapng obsolete Packet Block type.
 const OBSOLETE_PACKET_BLOCK: u32 = 0x0000_0002;
+/// libpcap's limits: a longer section header block, or any longer block, is a corrupt
+/// length field, not a file cut short (it would otherwise read as truncation at EOF).
+const MAX_SHB_LEN: u32 = 1 << 20;
+const MAX_BLOCK_LEN: u32 = 16 << 20;
 
 /// Which container a capture uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +76,8 @@ pub enum Compression {
 pub struct OpenOptions {
     /// Initial read buffer; it grows up to `max_record` for larger records.
     pub buffer_size: usize,
-    /// Largest record or block accepted; larger ones are reported as corrupt.
+    /// Largest record or block accepted; larger ones are reported as corrupt (pcapng
+    /// blocks are also capped at libpcap's 16 MiB).
     pub max_record: usize,
 }
 
@@ -145,6 +150,8 @@ struct State {
     big_endian: bool,
     /// Timestamp of the last packet, for pcapng Simple Packet Blocks (which have none).
     last_ts_ns: i64,
+    /// Classic pcap records whose sub-second field was a whole second or more.
+    subsecond_out_of_range: u64,
 }
 
 type Input = FillReader<Box<dyn Read + Send>>;
@@ -234,6 +241,7 @@ impl FileSource {
                 interfaces: Vec::new(),
                 big_endian: false,
                 last_ts_ns: 0,
+                subsecond_out_of_range: 0,
             },
             pending: 0,
             max_record: options.max_record,
@@ -279,6 +287,16 @@ impl State {
         match block {
             PcapBlockOwned::LegacyHeader(_) => Ok(None),
             PcapBlockOwned::Legacy(b) => {
+                // Out of range: kept, the excess carried into the seconds (as the sum
+                // below does), and counted so the summary can warn.
+                let one_second = if self.legacy_nanos {
+                    1_000_000_000
+                } else {
+                    1_000_000
+                };
+                if b.ts_usec >= one_second {
+                    self.subsecond_out_of_range += 1;
+                }
                 let sub = if self.legacy_nanos {
                     b.ts_usec as i64
                 } else {
@@ -378,6 +396,9 @@ impl State {
                     });
                 }
                 self.interfaces.clear();
+                // Later blocks of the section are in its byte order (for the checks
+                // made on raw block headers).
+                self.big_endian = shb.big_endian();
             }
             Block::InterfaceDescription(idb) => {
                 let interface = self.interfaces.len() as u32;
@@ -547,6 +568,10 @@ impl PacketSource for FileSource {
     fn bytes_read(&self) -> u64 {
         self.raw_bytes.load(Ordering::Relaxed)
     }
+
+    fn subsecond_out_of_range(&self) -> u64 {
+        self.state.subsecond_out_of_range
+    }
 }
 
 impl FileSource {
@@ -652,6 +677,12 @@ fn diagnose_ng_block(data: &[u8], section_big_endian: bool) -> Option<CaptureErr
     };
     if length < minimum {
         return bad("smaller than the minimum for its block type");
+    }
+    if block_type == 0x0a0d_0d0a && length > MAX_SHB_LEN {
+        return bad("more than the 1048576-byte (1 MiB) limit for a section header block: a corrupt length, not a cut-short file");
+    }
+    if length > MAX_BLOCK_LEN {
+        return bad("more than the 16777216-byte (16 MiB) limit for a pcapng block: a corrupt length, not a cut-short file");
     }
     if data.len() >= length as usize {
         let trailer = read(length as usize - 4);

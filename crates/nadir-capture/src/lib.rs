@@ -44,4 +44,11 @@ pub trait PacketSource {
     /// Bytes of the underlying input consumed so far (compressed bytes for
     /// compressed files), for progress bars.
     fn bytes_read(&self) -> u64;
+
+    /// Records so far whose sub-second timestamp field held a whole second or more
+    /// (pcap microseconds >= 1,000,000, nanoseconds >= 10^9): read with the excess
+    /// carried into the seconds, and counted for a warning.
+    fn subsecond_out_of_range(&self) -> u64 {
+        0
+    }
 }

@@ -73,7 +73,12 @@ const INVALID: &[(&str, &str, u64)] = &[
         "unknown-interface",
         28,
     ),
-    ("libpcap-tests/pcapng-shb-len-insane.pcapng", "truncated", 0),
+    // A 2 MiB section header block in a 28-byte file: a corrupt length, not truncation.
+    (
+        "libpcap-tests/pcapng-shb-len-insane.pcapng",
+        "bad-block-length",
+        0,
+    ),
     (
         "libpcap-tests/pcapng-shb-len-too-small.pcapng",
         "bad-block-length",
@@ -379,4 +384,111 @@ fn small_buffers_grow_for_large_records() {
     };
     let mut source = FileSource::open(path, &options).unwrap();
     assert_eq!(drain(&mut source).0, 27);
+}
+
+fn from_bytes(bytes: Vec<u8>) -> Result<FileSource, CaptureError> {
+    FileSource::from_reader(
+        "mem".into(),
+        Box::new(std::io::Cursor::new(bytes)),
+        &OpenOptions::default(),
+    )
+}
+
+/// A little-endian pcapng block: type, total length, body, total length.
+fn ng_block(block_type: u32, body: &[u8]) -> Vec<u8> {
+    let len = (12 + body.len()) as u32;
+    let mut out = block_type.to_le_bytes().to_vec();
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(&len.to_le_bytes());
+    out
+}
+
+fn ng_shb_and_idb() -> Vec<u8> {
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&u64::MAX.to_le_bytes());
+    let mut out = ng_block(0x0a0d_0d0a, &shb);
+    // Ethernet, snaplen 65535.
+    out.extend(ng_block(1, &[1, 0, 0, 0, 0xff, 0xff, 0, 0]));
+    out
+}
+
+/// Regression: a 2 MiB section header block length (libpcap's limit is 1 MiB) in a short
+/// file was reported as "file ends inside the section header block", i.e. truncation.
+#[test]
+fn implausible_pcapng_block_length_is_reported_as_corrupt_not_truncated() {
+    let mut bytes = ng_shb_and_idb();
+    bytes[4..8].copy_from_slice(&(2u32 << 20).to_le_bytes());
+    let error = from_bytes(bytes).expect_err("a 2 MiB SHB is refused");
+    assert_eq!(error.kind.code(), "bad-block-length", "{error}");
+    assert_eq!(error.offset, 0);
+    let text = error.to_string();
+    assert!(
+        text.contains("2097152") && text.contains("1048576"),
+        "{text}"
+    );
+    assert!(!text.contains("ends inside"), "{text}");
+
+    // A packet block claiming 32 MiB after good blocks: corrupt at its offset, not
+    // truncated and not a record over the 64 MiB read limit.
+    let mut bytes = ng_shb_and_idb();
+    let at = bytes.len();
+    let mut epb = 6u32.to_le_bytes().to_vec();
+    epb.extend_from_slice(&(32u32 << 20).to_le_bytes());
+    epb.extend_from_slice(&[0; 40]);
+    bytes.extend(epb);
+    let mut source = from_bytes(bytes).expect("the header blocks are valid");
+    let (read, error) = drain(&mut source);
+    assert_eq!(read, 0);
+    let error = error.expect("the packet block is refused");
+    assert_eq!(error.kind.code(), "bad-block-length", "{error}");
+    assert_eq!(error.offset, at as u64);
+    assert!(error.to_string().contains("16777216"), "{error}");
+}
+
+/// A classic pcap with records at the given (seconds, sub-second field) stamps.
+fn pcap_with_stamps(nanosecond: bool, stamps: &[(u32, u32)]) -> Vec<u8> {
+    let magic: u32 = if nanosecond { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+    let mut out = magic.to_le_bytes().to_vec();
+    out.extend_from_slice(&[2, 0, 4, 0]);
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for &(sec, sub) in stamps {
+        for v in [sec, sub, 14, 14] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&[0; 14]);
+    }
+    out
+}
+
+/// Regression: a pcap sub-second field of a whole second or more (microseconds >= 10^6,
+/// or nanoseconds >= 10^9 in a nanosecond pcap) was accepted without a word.
+#[test]
+fn subsecond_field_out_of_range_is_counted() {
+    let stamps = [(100, 999_999), (100, 1_000_000), (100, 2_500_000), (101, 0)];
+    let mut source = from_bytes(pcap_with_stamps(false, &stamps)).unwrap();
+    let mut times = Vec::new();
+    while let Some(packet) = source.next_packet().unwrap() {
+        times.push(packet.ts_ns);
+    }
+    assert_eq!(source.subsecond_out_of_range(), 2);
+    // Kept, with the excess carried into the seconds.
+    let s = 1_000_000_000i64;
+    assert_eq!(
+        times,
+        [100 * s + 999_999_000, 101 * s, 102 * s + s / 2, 101 * s]
+    );
+
+    let stamps = [(7, 999_999_999), (7, 1_000_000_000), (7, u32::MAX)];
+    let mut source = from_bytes(pcap_with_stamps(true, &stamps)).unwrap();
+    let (read, error) = drain(&mut source);
+    assert_eq!((read, error.is_none()), (3, true));
+    assert_eq!(source.subsecond_out_of_range(), 2);
+
+    let mut source = from_bytes(pcap_with_stamps(true, &[(7, 999_999_999)])).unwrap();
+    drain(&mut source);
+    assert_eq!(source.subsecond_out_of_range(), 0);
 }
