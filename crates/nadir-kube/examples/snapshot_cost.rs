@@ -1,6 +1,7 @@
 //! What keeping the pod map current costs (bench/kube/run.sh): a cluster of PODS pods and
 //! SERVICES services, then EVENTS pod events applied one by one and published as the API
-//! source does (at most every 100 ms, i.e. a burst of 1,000 events/s is 10 snapshots/s).
+//! source does (at most every `ApiTiming::default().publish_every`, 1 s: a burst of 1,000
+//! events/s is one snapshot a second, i.e. one per EVENTS_PER_PUBLISH events).
 //! Prints JSON: the snapshot build time and the share of one core that 1,000 events/s cost.
 //!
 //!   cargo run --release -p nadir-kube --example snapshot_cost -- 10000 1000 5000
@@ -9,6 +10,9 @@ use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use nadir_kube::ClusterState;
+
+/// 1,000 events/s for one `publish_every` (1 s).
+const EVENTS_PER_PUBLISH: usize = 1_000;
 
 fn pod(i: usize) -> Pod {
     serde_json::from_value(serde_json::json!({
@@ -52,8 +56,8 @@ fn main() {
     let start = Instant::now();
     for (i, update) in updates.iter().enumerate() {
         state.apply_pod(update);
-        if (i + 1) % 100 == 0 {
-            std::hint::black_box(state.snapshot()); // one publish per 100 events
+        if (i + 1) % EVENTS_PER_PUBLISH == 0 {
+            std::hint::black_box(state.snapshot());
         }
     }
     let per_event_s = start.elapsed().as_secs_f64() / events as f64;

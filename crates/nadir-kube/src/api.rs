@@ -3,6 +3,7 @@
 //! reconnects; we add its default exponential backoff), on a thread with its own
 //! single-threaded tokio runtime so the capture threads never wait on the network.
 
+use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,13 +17,64 @@ use kube::{Api, Client, Config};
 
 use crate::{now_ns, ClusterState, Kind, KubeError, PodMapHandle};
 
-/// A burst of events is published at most this often (a snapshot of 10,000 pods takes a few
-/// ms to build), and a quiet stream's last changes after this long.
-const PUBLISH_EVERY: Duration = Duration::from_millis(100);
-/// The watcher retries at most 30 s apart (its default backoff) and reports every failed try:
-/// this long without a failure means the watch is open again, even on a quiet cluster that
-/// sends no event to prove it.
-const RECOVERED_AFTER: Duration = Duration::from_secs(35);
+/// How the API source paces itself; [`ApiTiming::default`] is what `--kube` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiTiming {
+    /// Changes are published at most this often, and a quiet stream's last changes after
+    /// this long: the map lags the API by at most this (plus the build, ~33 ms for 10,000
+    /// pods). At 1 s, 1,000 events/s cost one snapshot a second instead of ten.
+    pub publish_every: Duration,
+    /// The watcher retries at most 30 s apart (its default backoff) and reports every failed
+    /// try: this long without a failure means the watch is open again, even on a quiet
+    /// cluster that sends no event to prove it.
+    pub recovered_after: Duration,
+}
+
+impl Default for ApiTiming {
+    fn default() -> Self {
+        ApiTiming {
+            publish_every: Duration::from_secs(1),
+            recovered_after: Duration::from_secs(35),
+        }
+    }
+}
+
+/// Kinds whose watch failed lately: the map is out of date until each shows it works again
+/// (an event, or `recovered_after` without a failure).
+struct Health {
+    recovered_after: Duration,
+    failing: HashMap<Kind, Instant>,
+}
+
+impl Health {
+    fn new(recovered_after: Duration) -> Self {
+        Health {
+            recovered_after,
+            failing: HashMap::new(),
+        }
+    }
+
+    fn event(&mut self, kind: Kind) {
+        self.failing.remove(&kind);
+    }
+
+    fn failed(&mut self, kind: Kind, at: Instant) {
+        self.failing.insert(kind, at);
+    }
+
+    /// Marks `handle` stale while any kind is failing, else synced once `current` (every
+    /// kind listed and every change published).
+    fn settle(&mut self, handle: &PodMapHandle, now: Instant, current: bool) {
+        let recovered_after = self.recovered_after;
+        self.failing
+            .retain(|_, at| now.saturating_duration_since(*at) < recovered_after);
+        if !self.failing.is_empty() {
+            handle.mark_stale();
+        } else if current {
+            handle.mark_synced();
+        }
+    }
+}
 
 enum Object {
     Pod(Pod),
@@ -96,7 +148,7 @@ async fn client(url: Option<String>) -> Result<Client, String> {
     Client::try_from(config).map_err(|e| e.to_string())
 }
 
-async fn run(url: Option<String>, handle: Arc<PodMapHandle>) {
+async fn run(url: Option<String>, handle: Arc<PodMapHandle>, timing: ApiTiming) {
     let client = loop {
         match client(url.clone()).await {
             Ok(client) => break client,
@@ -117,18 +169,16 @@ async fn run(url: Option<String>, handle: Arc<PodMapHandle>) {
     ]);
     let mut state = ClusterState::new();
     // Kinds whose first listing is complete: the map is published once all four are.
-    let mut listed = std::collections::HashSet::new();
+    let mut listed = HashSet::new();
     let mut dirty = false;
     let mut last_publish = Instant::now();
-    // Kinds whose watch failed lately: the map is out of date until each shows it works
-    // again (an event, or RECOVERED_AFTER without a failure).
-    let mut failing = std::collections::HashMap::new();
+    let mut health = Health::new(timing.recovered_after);
     while handle.wanted() {
-        let next = tokio::time::timeout(PUBLISH_EVERY, changes.next()).await;
+        let next = tokio::time::timeout(timing.publish_every, changes.next()).await;
         match next {
             Ok(None) => break,
             Ok(Some((kind, Ok(event)))) => {
-                failing.remove(&kind);
+                health.event(kind);
                 match event {
                     Event::Init => state.begin_relist(kind),
                     Event::InitApply(o) | Event::Apply(o) => apply(&mut state, &o),
@@ -144,25 +194,20 @@ async fn run(url: Option<String>, handle: Arc<PodMapHandle>) {
                 handle.failed(format!(
                     "watching {kind:?}s: {e}; retrying with backoff, attribution from the last good map"
                 ));
-                failing.insert(kind, Instant::now());
+                health.failed(kind, Instant::now());
             }
             Err(_quiet) => {}
         }
         // A snapshot taken in the middle of a relist is sound: objects the relist has not
         // named yet stay in the map until it ends.
-        if dirty && listed.len() == 4 && last_publish.elapsed() >= PUBLISH_EVERY {
+        if dirty && listed.len() == 4 && last_publish.elapsed() >= timing.publish_every {
             state.prune(now_ns());
             handle.publish(state.snapshot());
             dirty = false;
             last_publish = Instant::now();
         }
-        failing.retain(|_, at: &mut Instant| at.elapsed() < RECOVERED_AFTER);
-        if !failing.is_empty() {
-            handle.mark_stale();
-        } else if listed.len() == 4 && !dirty {
-            // Only once the published map holds every listed change.
-            handle.mark_synced();
-        }
+        // Only once the published map holds every listed change.
+        health.settle(&handle, Instant::now(), listed.len() == 4 && !dirty);
     }
 }
 
@@ -170,13 +215,97 @@ async fn run(url: Option<String>, handle: Arc<PodMapHandle>) {
 /// else holds the handle. Unreachable or failing: the map says `unknown` (or keeps its last
 /// good state), the failure is counted, and the watcher retries with backoff.
 pub fn spawn_api_source(url: Option<String>, handle: Arc<PodMapHandle>) -> Result<(), KubeError> {
+    spawn_api_source_with(url, handle, ApiTiming::default())
+}
+
+/// [`spawn_api_source`] with its pacing chosen (tests shorten it).
+pub fn spawn_api_source_with(
+    url: Option<String>,
+    handle: Arc<PodMapHandle>,
+    timing: ApiTiming,
+) -> Result<(), KubeError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(KubeError::Thread)?;
     std::thread::Builder::new()
         .name("nadir-kube-api".into())
-        .spawn(move || runtime.block_on(run(url, handle)))
+        .spawn(move || runtime.block_on(run(url, handle, timing)))
         .map_err(KubeError::Thread)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// A handle whose map was published, then a watch failure reported.
+    fn failed_handle() -> Arc<PodMapHandle> {
+        let handle = PodMapHandle::new();
+        handle.publish(crate::PodMap::not_loaded());
+        handle.failed("watching Pods: connection reset".into());
+        handle
+    }
+
+    #[test]
+    fn a_failed_watch_is_synced_again_only_after_recovered_after_without_failure() {
+        let handle = failed_handle();
+        let mut health = Health::new(500 * MS);
+        let t0 = Instant::now();
+        health.failed(Kind::Pod, t0);
+        for at in [0, 100, 499] {
+            health.settle(&handle, t0 + at * MS, true);
+            assert!(!handle.status().synced, "synced {at} ms after the failure");
+        }
+        health.settle(&handle, t0 + 500 * MS, true);
+        assert!(handle.status().synced, "still unsynced at 500 ms");
+    }
+
+    #[test]
+    fn a_second_failure_restarts_the_wait() {
+        let handle = failed_handle();
+        let mut health = Health::new(500 * MS);
+        let t0 = Instant::now();
+        health.failed(Kind::Pod, t0);
+        health.failed(Kind::Pod, t0 + 400 * MS);
+        health.settle(&handle, t0 + 600 * MS, true);
+        assert!(
+            !handle.status().synced,
+            "synced 200 ms after the last failure"
+        );
+        health.settle(&handle, t0 + 900 * MS, true);
+        assert!(handle.status().synced);
+    }
+
+    #[test]
+    fn an_event_proves_recovery_at_once_but_a_pending_change_waits() {
+        let handle = failed_handle();
+        let mut health = Health::new(500 * MS);
+        let t0 = Instant::now();
+        health.failed(Kind::Pod, t0);
+        health.failed(Kind::Service, t0);
+        health.event(Kind::Pod);
+        health.settle(&handle, t0 + MS, true);
+        assert!(!handle.status().synced, "services are still failing");
+        health.event(Kind::Service);
+        // Not yet published: the map is not current.
+        health.settle(&handle, t0 + 2 * MS, false);
+        assert!(!handle.status().synced);
+        health.settle(&handle, t0 + 3 * MS, true);
+        assert!(handle.status().synced);
+    }
+
+    #[test]
+    fn the_default_waits_out_the_watchers_30_s_backoff() {
+        let timing = ApiTiming::default();
+        assert!(timing.recovered_after > Duration::from_secs(30));
+        let handle = failed_handle();
+        let mut health = Health::new(timing.recovered_after);
+        let t0 = Instant::now();
+        health.failed(Kind::Node, t0);
+        health.settle(&handle, t0 + Duration::from_secs(30), true);
+        assert!(!handle.status().synced, "synced within one backoff period");
+    }
 }

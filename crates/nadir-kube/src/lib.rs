@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use arc_swap::{ArcSwap, Guard};
 
 #[cfg(feature = "api")]
-pub use api::spawn_api_source;
+pub use api::{spawn_api_source, spawn_api_source_with, ApiTiming};
 pub use file::{load_pods_file, spawn_file_source};
 pub use map::{
     Attribution, Peer, PodInfo, PodMap, ServiceInfo, ATTRIBUTION_COLUMNS, HOST_NETWORK, UNKNOWN,

@@ -175,12 +175,15 @@ impl IpText {
     }
 }
 
+/// The outer tunnel's (source, its node, destination, its node).
+pub type TunnelEnds = (IpAddr, Option<Arc<str>>, IpAddr, Option<Arc<str>>);
+
 /// Both endpoints of a flow (and of its outer tunnel) attributed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attribution {
     pub src: Peer,
     pub dst: Peer,
-    pub tunnel: Option<(IpAddr, Option<Arc<str>>, IpAddr, Option<Arc<str>>)>,
+    pub tunnel: Option<TunnelEnds>,
     /// The map was not loaded: every column reads `unknown`.
     pub unknown: bool,
 }

@@ -61,9 +61,37 @@ fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
 }
 
 fn key(meta: &ObjectMeta) -> String {
-    meta.uid
-        .clone()
-        .unwrap_or_else(|| format!("{}/{}", ns(meta), name(meta)))
+    key_of(meta.uid.as_deref(), ns(meta), name(meta))
+}
+
+fn key_of(uid: Option<&str>, namespace: &str, name: &str) -> String {
+    uid.map_or_else(|| format!("{namespace}/{name}"), str::to_string)
+}
+
+/// The fields of a pod the map uses, borrowed from wherever it was read.
+pub(crate) struct PodFacts<'a> {
+    pub uid: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub labels: Vec<(&'a str, &'a str)>,
+    /// The controller owner (kind, name).
+    pub owner: Option<(&'a str, &'a str)>,
+    pub containers: Vec<&'a str>,
+    pub node: Option<&'a str>,
+    pub host_network: bool,
+    /// `podIP` first, then `podIPs`.
+    pub ips: Vec<&'a str>,
+    pub since_ns: Option<i64>,
+}
+
+/// The fields of a service the map uses.
+pub(crate) struct ServiceFacts<'a> {
+    pub uid: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub name: Option<&'a str>,
+    /// `clusterIP` first, then `clusterIPs`.
+    pub cluster_ips: Vec<&'a str>,
+    pub selector: Vec<(&'a str, &'a str)>,
 }
 
 fn ns(meta: &ObjectMeta) -> &str {
@@ -131,46 +159,64 @@ impl ClusterState {
 
     pub fn apply_pod(&mut self, pod: &Pod) {
         let meta = &pod.metadata;
-        let key = key(meta);
-        self.seen(Kind::Pod, &key);
         let spec = pod.spec.as_ref();
         let status = pod.status.as_ref();
-        let mut ip_texts: Vec<&str> = status
+        let mut ips: Vec<&str> = status
             .and_then(|s| s.pod_ips.as_ref())
             .map(|ips| ips.iter().map(|p| p.ip.as_str()).collect())
             .unwrap_or_default();
         if let Some(ip) = status.and_then(|s| s.pod_ip.as_deref()) {
-            ip_texts.insert(0, ip);
+            ips.insert(0, ip);
         }
-        let labels: Vec<(String, String)> = meta
-            .labels
-            .as_ref()
-            .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+        self.insert_pod(PodFacts {
+            uid: meta.uid.as_deref(),
+            namespace: meta.namespace.as_deref(),
+            name: meta.name.as_deref(),
+            labels: meta
+                .labels
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            owner: controller(meta).map(|o| (o.kind.as_str(), o.name.as_str())),
+            containers: spec
+                .map(|s| s.containers.iter().map(|c| c.name.as_str()).collect())
+                .unwrap_or_default(),
+            node: spec.and_then(|s| s.node_name.as_deref()),
+            host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
+            ips,
+            since_ns: time_ns(&meta.creation_timestamp),
+        });
+    }
+
+    /// A pod as [`PodFacts`] describes it (from the API's typed `Pod` or the pods file).
+    pub(crate) fn insert_pod(&mut self, pod: PodFacts<'_>) {
+        let namespace = pod.namespace.unwrap_or("default");
+        let name = pod.name.unwrap_or("");
+        let key = key_of(pod.uid, namespace, name);
+        self.seen(Kind::Pod, &key);
         let info = PodInfo {
             uid: Arc::from(key.as_str()),
-            namespace: Arc::from(ns(meta)),
-            name: Arc::from(name(meta)),
-            containers: spec
-                .map(|s| {
-                    s.containers
-                        .iter()
-                        .map(|c| Arc::from(c.name.as_str()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            workload: Arc::from(format!("pod/{}", name(meta))),
-            labels,
-            node: spec.and_then(|s| s.node_name.as_deref()).map(Arc::from),
-            host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
-            ips: parse_ips(ip_texts),
-            since_ns: time_ns(&meta.creation_timestamp).unwrap_or(i64::MIN),
+            namespace: Arc::from(namespace),
+            name: Arc::from(name),
+            containers: pod.containers.iter().map(|c| Arc::from(*c)).collect(),
+            workload: Arc::from(format!("pod/{name}")),
+            labels: pod
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            node: pod.node.map(Arc::from),
+            host_network: pod.host_network,
+            ips: parse_ips(pod.ips),
+            since_ns: pod.since_ns.unwrap_or(i64::MIN),
         };
-        let owner = controller(meta).map(|o| (o.kind.clone(), o.name.clone()));
-        let pod_template_hash = meta
+        let owner = pod.owner.map(|(k, n)| (k.to_string(), n.to_string()));
+        let pod_template_hash = pod
             .labels
-            .as_ref()
-            .and_then(|l| l.get("pod-template-hash").cloned());
+            .iter()
+            .find(|(k, _)| *k == "pod-template-hash")
+            .map(|(_, v)| v.to_string());
         // A finished pod (Succeeded/Failed) keeps its entry: the IP's next holder ends its
         // hold (see `PodMap::build`).
         self.pods.insert(
@@ -192,8 +238,6 @@ impl ClusterState {
 
     pub fn apply_service(&mut self, service: &Service) {
         let meta = &service.metadata;
-        let key = key(meta);
-        self.seen(Kind::Service, &key);
         let spec = service.spec.as_ref();
         let mut ips: Vec<&str> = spec
             .and_then(|s| s.cluster_ips.as_ref())
@@ -202,15 +246,35 @@ impl ClusterState {
         if let Some(ip) = spec.and_then(|s| s.cluster_ip.as_deref()) {
             ips.insert(0, ip);
         }
-        let mut selector: Vec<(String, String)> = spec
-            .and_then(|s| s.selector.as_ref())
-            .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+        self.insert_service(ServiceFacts {
+            uid: meta.uid.as_deref(),
+            namespace: meta.namespace.as_deref(),
+            name: meta.name.as_deref(),
+            cluster_ips: ips,
+            selector: spec
+                .and_then(|s| s.selector.as_ref())
+                .iter()
+                .flat_map(|l| l.iter())
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        });
+    }
+
+    pub(crate) fn insert_service(&mut self, service: ServiceFacts<'_>) {
+        let namespace = service.namespace.unwrap_or("default");
+        let name = service.name.unwrap_or("");
+        let key = key_of(service.uid, namespace, name);
+        self.seen(Kind::Service, &key);
+        let mut selector: Vec<(String, String)> = service
+            .selector
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         selector.sort();
         let info = ServiceInfo {
-            namespace: Arc::from(ns(meta)),
-            name: Arc::from(name(meta)),
-            cluster_ips: parse_ips(ips), // "None" (headless) does not parse.
+            namespace: Arc::from(namespace),
+            name: Arc::from(name),
+            cluster_ips: parse_ips(service.cluster_ips), // "None" (headless) does not parse.
             selector,
         };
         self.services.insert(key, Arc::new(info));
@@ -221,21 +285,27 @@ impl ClusterState {
     }
 
     pub fn apply_node(&mut self, node: &Node) {
-        let node_name = name(&node.metadata).to_string();
-        self.seen(Kind::Node, &node_name);
-        let ips = node
+        let addresses = node
             .status
             .as_ref()
             .and_then(|s| s.addresses.as_ref())
-            .map(|list| {
-                parse_ips(
-                    list.iter()
-                        .filter(|a| a.type_ == "InternalIP" || a.type_ == "ExternalIP")
-                        .map(|a| a.address.as_str()),
-                )
-            })
-            .unwrap_or_default();
-        self.nodes.insert(node_name, ips);
+            .iter()
+            .flat_map(|list| list.iter())
+            .map(|a| (a.type_.as_str(), a.address.as_str()))
+            .collect();
+        self.insert_node(name(&node.metadata), addresses);
+    }
+
+    /// `addresses` are (type, address): only internal and external ones name the node.
+    pub(crate) fn insert_node(&mut self, node_name: &str, addresses: Vec<(&str, &str)>) {
+        self.seen(Kind::Node, node_name);
+        let ips = parse_ips(
+            addresses
+                .into_iter()
+                .filter(|(t, _)| *t == "InternalIP" || *t == "ExternalIP")
+                .map(|(_, a)| a),
+        );
+        self.nodes.insert(node_name.to_string(), ips);
     }
 
     pub fn delete_node(&mut self, node: &Node) {
@@ -244,10 +314,28 @@ impl ClusterState {
 
     pub fn apply_replicaset(&mut self, rs: &ReplicaSet) {
         let meta = &rs.metadata;
-        let key = key(meta);
+        self.insert_replicaset(
+            meta.uid.as_deref(),
+            meta.namespace.as_deref(),
+            meta.name.as_deref(),
+            controller(meta).map(|o| (o.kind.as_str(), o.name.as_str())),
+        );
+    }
+
+    /// `owner` is the ReplicaSet's controller (kind, name).
+    pub(crate) fn insert_replicaset(
+        &mut self,
+        uid: Option<&str>,
+        namespace: Option<&str>,
+        name: Option<&str>,
+        owner: Option<(&str, &str)>,
+    ) {
+        let namespace = namespace.unwrap_or("default");
+        let name = name.unwrap_or("");
+        let key = key_of(uid, namespace, name);
         self.seen(Kind::ReplicaSet, &key);
-        let id = (ns(meta).to_string(), name(meta).to_string());
-        let owner = controller(meta).map(|o| (o.kind.clone(), o.name.clone()));
+        let id = (namespace.to_string(), name.to_string());
+        let owner = owner.map(|(k, n)| (k.to_string(), n.to_string()));
         self.replicasets.insert(id.clone(), owner);
         self.replicaset_uids.insert(key, id);
     }

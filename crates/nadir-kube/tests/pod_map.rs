@@ -758,6 +758,20 @@ fn bad_files_are_errors_naming_the_file() {
     let error = load_pods_file(&path).unwrap_err();
     assert!(error.to_string().contains("item 0"), "{error}");
 
+    // A wrong field names the item, the object and the part that holds it.
+    let mut bad_spec = pod_json("shop", "web", "10.244.1.1", 10);
+    bad_spec["spec"]["containers"] = json!([{"name": 5}]);
+    std::fs::write(
+        &path,
+        kubectl_list(vec![
+            service_json("shop", "s", "10.96.0.1", json!({})),
+            bad_spec,
+        ]),
+    )
+    .unwrap();
+    let error = load_pods_file(&path).unwrap_err().to_string();
+    assert!(error.contains("item 1 (Pod shop/web): `spec`"), "{error}");
+
     let missing = dir.path().join("missing.json");
     let error = load_pods_file(&missing).unwrap_err();
     assert!(matches!(error, KubeError::ReadFile { .. }), "{error:?}");
@@ -858,4 +872,16 @@ fn the_file_source_reloads_and_keeps_the_last_good_map() {
         poll(Duration::from_secs(4), || weak.strong_count() == 0),
         "the file source's thread kept running"
     );
+}
+
+#[test]
+fn escaped_strings_in_the_file_are_read_as_their_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pods.json");
+    // kubectl (Go) escapes some characters; such strings cannot be borrowed from the file.
+    let text = kubectl_list(vec![pod_json("shop", "web-PLACEHOLDER", "10.244.1.1", 10)])
+        .replace("web-PLACEHOLDER", "web\\u002d1");
+    std::fs::write(&path, text).unwrap();
+    let map = load_pods_file(&path).unwrap().snapshot();
+    assert_eq!(pod_name(&map, "10.244.1.1", 100).as_deref(), Some("web-1"));
 }
