@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Extract benchmark: nadir extract --features cic against `cat`, Python cicflowmeter
-# and NFStream (statistical_analysis=True), side by side on the same capture.
+# and NFStream (statistical_analysis=True, timeouts as nadir's: 120 s active and idle),
+# side by side on the same capture: without nDPI dissection (n_dissections=0, the headline
+# peer: nadir does no dissection) and with NFStream's default dissection on.
 #
 #   bash bench/extract/run.sh            # the 220 MB ingestion capture, 3 runs each
 #   MIN_MB=50 RUNS=1 bash bench/extract/run.sh
@@ -108,7 +110,9 @@ for kind in mix sessions; do
   run "$kind/cat" "$packets" sh -c "cat '$capture' > /dev/null"
   run "$kind/nadir-cic-1thread" "$packets" "$NADIR" extract "$capture" --features cic --threads 1 --no-progress -o "$OUT/nadir-$kind.csv"
   run "$kind/nadir-cic-2threads" "$packets" "$NADIR" extract "$capture" --features cic --threads 2 --no-progress -o "$OUT/nadir-$kind-2t.csv"
+  # Headline peer: no nDPI dissection (nadir does none); NFStream's default (nDPI on) beside it.
   run "$kind/nfstream-stats" "$packets" "$ROOT/bench/.venv-nfstream/bin/python" "$ROOT/bench/extract/nfstream_run.py" "$capture" "$OUT/nfstream-$kind.csv"
+  run "$kind/nfstream-stats-ndpi" "$packets" "$ROOT/bench/.venv-nfstream/bin/python" "$ROOT/bench/extract/nfstream_run.py" "$capture" "$OUT/nfstream-$kind-ndpi.csv" --ndpi
   RUNS_SAVED=$RUNS; RUNS=1
   run "$kind/cicflowmeter-py-slice" "${SLICE_PACKETS[$kind]}" "$ROOT/bench/.venv-cicflowmeter/bin/python" "$ROOT/bench/extract/cic_patched.py" -f "${SLICE[$kind]}" -c "$OUT/cicflowmeter-$kind.csv"
   RUNS=$RUNS_SAVED
