@@ -95,6 +95,7 @@ pub fn for_each_packet_from<E>(
     }
     summary.packets_read += packets;
     summary.skipped.merge(decoder.skipped());
+    summary.subsecond_out_of_range += source.subsecond_out_of_range();
     let bytes = source.bytes_read();
     summary.bytes_read += bytes;
     Ok(bytes)

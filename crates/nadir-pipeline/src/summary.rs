@@ -18,6 +18,9 @@ pub struct RunSummary {
     pub rows: u64,
     /// Flow-scope windows: packets past the per-flow bound.
     pub packets_past_window_bound: u64,
+    /// Records whose sub-second timestamp field held a whole second or more (kept, the
+    /// excess carried into the seconds).
+    pub subsecond_out_of_range: u64,
     /// Per-file errors (a capture that would not open or broke off mid-file); the
     /// run goes on with the next file and the caller reports them at the end.
     pub errors: Vec<String>,

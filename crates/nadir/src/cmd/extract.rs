@@ -255,6 +255,12 @@ fn print_summary(summary: &RunSummary, args: &Args, started: Instant) {
     for (reason, count) in summary.skipped.iter() {
         eprintln!("  skipped {count:>10}  {reason}");
     }
+    if summary.subsecond_out_of_range > 0 {
+        eprintln!(
+            "  warning: {} packets had a sub-second timestamp field of a whole second or more (corrupt?); read with the excess carried into the seconds",
+            summary.subsecond_out_of_range
+        );
+    }
     eprintln!(
         "  flows {} (ended by timeout {}, TCP FIN/RST {}, idle expiry {}, end of input {}; evicted {}; early snapshots {}; peak live {}); out-of-order packets {}",
         flows.flows,

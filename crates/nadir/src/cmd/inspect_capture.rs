@@ -47,6 +47,8 @@ pub struct CaptureSummary {
     pub tunnels: BTreeMap<String, u64>,
     pub decoded: u64,
     pub skipped: SkipCounts,
+    /// Records whose sub-second timestamp field held a whole second or more.
+    pub subsecond_out_of_range: u64,
     pub error: Option<String>,
 }
 
@@ -124,6 +126,7 @@ pub fn summarize(path: &std::path::Path) -> CaptureSummary {
     }
     summary.decoded = decoder.decoded();
     summary.skipped = *decoder.skipped();
+    summary.subsecond_out_of_range = source.subsecond_out_of_range();
     summary.link_types = links
         .into_iter()
         .map(|(l, n)| (nadir_capture::LinkType(l).to_string(), n))
@@ -193,6 +196,12 @@ fn print_summary(s: &CaptureSummary) -> std::io::Result<()> {
     if s.skipped.total() > 0 {
         let skipped: Vec<String> = s.skipped.iter().map(|(r, n)| format!("{r} {n}")).collect();
         outln!("  skipped       {}", skipped.join(", "));
+    }
+    if s.subsecond_out_of_range > 0 {
+        outln!(
+            "  WARNING       {} packets had a sub-second timestamp field of a whole second or more (corrupt?); read with the excess carried into the seconds",
+            s.subsecond_out_of_range
+        );
     }
     if let Some(error) = &s.error {
         outln!("  ERROR         {error}");
