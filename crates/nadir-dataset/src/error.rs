@@ -29,7 +29,7 @@ pub enum DatasetError {
         line: u64,
         message: String,
     },
-    #[error("{path}: label column `{column}` is absent (columns: {available})")]
+    #[error("{path}: label column `{column}` is absent (columns: {available}); a table without labels is read with --unlabelled")]
     LabelColumnAbsent {
         path: PathBuf,
         column: String,

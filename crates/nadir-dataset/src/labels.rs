@@ -69,6 +69,45 @@ impl LabelMap {
             .map(|i| i as u32)
     }
 
+    /// Takes in a raw label the map has not seen, where the mode gives it a meaning: in binary
+    /// mode any label is benign or an attack (`portscan` scored by a bundle trained on other
+    /// attacks is an attack). Returns its new raw id; `None` in the other modes, whose classes
+    /// are fixed by training.
+    pub fn admit(&mut self, raw: &str) -> Option<u32> {
+        if self.mode != LabelMode::Binary {
+            return None;
+        }
+        let raw = raw.trim();
+        self.raw_classes.push(raw.to_string());
+        self.raw_names.push(raw.to_string());
+        self.raw_families.push(raw.to_string());
+        self.raw_to_class
+            .push(if is_benign_label(raw) { self.benign_class } else { 1 - self.benign_class.min(1) });
+        Some(self.raw_classes.len() as u32 - 1)
+    }
+
+    /// The first `limit` raw labels as a user reads them: `3 (Node-RED RCE)` where the data's
+    /// label is a code for a name.
+    pub fn known_labels(&self, limit: usize) -> String {
+        let mut shown: Vec<String> = self
+            .raw_classes
+            .iter()
+            .zip(&self.raw_names)
+            .take(limit)
+            .map(|(label, name)| {
+                if label == name {
+                    label.clone()
+                } else {
+                    format!("{label} ({name})")
+                }
+            })
+            .collect();
+        if self.raw_classes.len() > limit {
+            shown.push(format!("... ({} in all)", self.raw_classes.len()));
+        }
+        shown.join(", ")
+    }
+
     /// Builds the map for `mode` from raw labels (raw id order = `raw`), with the benign raw
     /// label, names and families.
     pub fn build(mode: LabelMode, raw: Vec<RawClass>) -> LabelMap {

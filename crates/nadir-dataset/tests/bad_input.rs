@@ -199,6 +199,37 @@ fn unknown_label_of_a_known_schema_names_line_and_column() {
 }
 
 #[test]
+fn binary_bundle_reads_an_attack_label_it_never_saw_as_an_attack() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = write(&dir, "train.csv", GOOD.as_bytes());
+    let binary = load(&train, &LoadOptions::default()).unwrap().labels;
+    let path = write(
+        &dir,
+        "new.csv",
+        b"a,b,c,Label\n1,2,3,portscan\n4,5,6,BENIGN\n7,8,9,attack\n",
+    );
+    let with_map = |map| LoadOptions {
+        label_map: Some(map),
+        ..LoadOptions::default()
+    };
+    let ds = load(&path, &with_map(binary)).unwrap();
+    assert_eq!(ds.y, [1, 0, 1], "portscan is an attack, BENIGN benign");
+    assert_eq!(ds.labels.classes, ["benign", "attack"]);
+    let portscan = ds.labels.raw_id("portscan").unwrap();
+    assert_eq!(ds.labels.raw_names[portscan as usize], "portscan");
+
+    // Multiclass classes are fixed by training: the error lists labels by name.
+    let k8s = nadir_dataset::LabelMap::build(
+        nadir_dataset::LabelMode::Multiclass,
+        nadir_dataset::labels::k8s_raw_classes(),
+    );
+    let err = load(&path, &with_map(k8s)).unwrap_err().to_string();
+    assert!(err.contains("unknown label `portscan`"), "{err}");
+    assert!(err.contains("3 (Node-RED RCE)"), "{err}");
+    assert!(err.contains("11 (DSB Nuclei Scan)"), "{err}");
+}
+
+#[test]
 fn quoted_fields_with_commas_and_newlines_parse() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(

@@ -441,8 +441,42 @@ proptest! {
 
 #[test]
 fn meta_is_not_needed_beyond_the_flow() {
-    // FlowMeta is Copy: records can be built after the table moved on.
-    fn assert_copy<T: Copy>() {}
-    assert_copy::<FlowMeta>();
-    assert_copy::<CicRecord>();
+    // A finished flow's state and meta, copied out of the table's callback, build the same
+    // record after the table has moved on to other flows and is gone: the record reads
+    // nothing that the table still owns.
+    let packets = build(&[
+        (0, true, SYN, 0, 40, 0),
+        (10, false, SYN | ACK, 0, 40, 0),
+        (10, true, ACK, 100, 32, 0),
+        (5, false, ACK | PSH, 900, 32, 0),
+        (0, true, SYN, 0, 40, 1),
+        (20, false, SYN | ACK, 0, 40, 1),
+        (30, true, ACK | PSH, 10, 32, 1),
+    ]);
+    let mode = CicMode::Compat;
+    let mut table = FlowTable::new(
+        cic_flow_config(mode),
+        CicFlow::factory(CicConfig {
+            mode,
+            ..CicConfig::default()
+        }),
+    )
+    .expect("valid");
+    let mut at_emission = Vec::new();
+    let mut copied: Vec<(CicFlow, FlowMeta)> = Vec::new();
+    let mut keep = |f: FinishedFlow<&CicFlow, &FlowMeta>| {
+        at_emission.push(format!("{:?}", f.state.record(f.meta)));
+        copied.push((f.state.clone(), *f.meta));
+    };
+    for p in &packets {
+        table.push(p, &[], &mut keep);
+    }
+    table.finish(&mut keep);
+    drop(table);
+    let later: Vec<String> = copied
+        .iter()
+        .map(|(state, meta)| format!("{:?}", state.record(meta)))
+        .collect();
+    assert_eq!(at_emission.len(), 2, "two connections, two flows");
+    assert_eq!(later, at_emission);
 }

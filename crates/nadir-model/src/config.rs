@@ -544,30 +544,53 @@ mod tests {
 
     #[test]
     fn defaults_check_for_their_natural_inputs() {
+        let tabular = InputShape::Tabular { features: 89 };
+        let windows = InputShape::Windows {
+            channels: 8,
+            length: 100,
+        };
+        let bytes = InputShape::Bytes { length: 240 };
+        // (family, the input its design reads, an input it cannot read)
         let cases = [
-            (ModelKind::Llaformer, InputShape::Tabular { features: 89 }),
-            (
-                ModelKind::Lln,
-                InputShape::Windows {
-                    channels: 8,
-                    length: 100,
-                },
-            ),
-            (ModelKind::Hybrid, InputShape::Tabular { features: 10 }),
+            (ModelKind::Llaformer, tabular, windows),
+            (ModelKind::Lln, windows, tabular),
+            (ModelKind::Hybrid, InputShape::Tabular { features: 10 }, bytes),
             (
                 ModelKind::CnnLstm,
                 InputShape::Windows {
                     channels: 6,
                     length: 128,
                 },
+                bytes,
             ),
-            (ModelKind::Ldpi, InputShape::Bytes { length: 240 }),
-            (ModelKind::Autoencoder, InputShape::Tabular { features: 40 }),
+            (ModelKind::Ldpi, bytes, tabular),
+            (
+                ModelKind::Autoencoder,
+                InputShape::Tabular { features: 40 },
+                InputShape::Tabular { features: 0 },
+            ),
         ];
-        for (kind, input) in cases {
-            let cfg = ModelConfig::default_for(kind, input, 2);
-            cfg.check().unwrap_or_else(|e| panic!("{kind}: {e}"));
+        for (kind, natural, foreign) in cases {
+            let checked = ModelConfig::default_for(kind, natural, 2)
+                .check()
+                .unwrap_or_else(|e| panic!("{kind}: {e}"));
+            assert_eq!(checked.input, natural, "{kind}");
+            let err = ModelConfig::default_for(kind, foreign, 2).check();
+            assert!(
+                matches!(err, Err(ModelError::UnsupportedInput { .. })),
+                "{kind} on {foreign}: {err:?}"
+            );
         }
+        // A window too short for LLN's two poolings names the field.
+        let short = InputShape::Windows {
+            channels: 8,
+            length: 3,
+        };
+        let err = ModelConfig::default_for(ModelKind::Lln, short, 2).check();
+        assert!(
+            matches!(err, Err(ModelError::InvalidConfig { field: "pool", .. })),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn nsl_kdd_train_evaluate_inspect_round_trip() {
 }
 
 /// Kubernetes sample: scenarios are whole groups, so no attack run has flows on
-/// both sides of the split.
+/// both sides of the split (checked per scenario in the split's counts).
 #[test]
 fn k8s_sample_group_split_by_scenario_end_to_end() {
     let Some(sample) = nadir_testdata::shared_data("k8s-misuse-sample/sample.csv") else {
@@ -168,6 +168,8 @@ fn k8s_sample_group_split_by_scenario_end_to_end() {
         "llaformer",
         "--split",
         "group",
+        "--label-mode",
+        "multiclass",
         "--val-fraction",
         "0.2",
         "--test-fraction",
@@ -182,6 +184,33 @@ fn k8s_sample_group_split_by_scenario_end_to_end() {
         s(&bundle),
     ]);
     assert!(stdout.contains("split (whole groups"), "{stdout}");
+    // The split line counts rows per scenario on each side: every attack scenario's
+    // 20 flows sit whole on exactly one side.
+    let split_line = stdout.lines().find(|l| l.starts_with("split (")).unwrap();
+    let sides: Vec<Vec<(String, usize)>> = split_line
+        .split(" rows (")
+        .skip(1)
+        .map(|side| {
+            side.split(')')
+                .next()
+                .unwrap()
+                .split(", ")
+                .map(|count| {
+                    let (name, n) = count.rsplit_once(' ').unwrap();
+                    (name.to_string(), n.parse().unwrap())
+                })
+                .filter(|(name, _)| name != "Benign")
+                .collect()
+        })
+        .collect();
+    assert_eq!(sides.len(), 3, "train, validation and test: {split_line}");
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, n) in sides.iter().flatten() {
+        assert_eq!(*n, 20, "{name} is split across sides: {split_line}");
+        assert!(!seen.contains(&name.as_str()), "{name} on two sides: {split_line}");
+        seen.push(name);
+    }
+    assert_eq!(seen.len(), 10, "every attack scenario is somewhere: {split_line}");
     let manifest: serde_json::Value =
         serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
     assert_eq!(manifest["split"]["kind"], "group");

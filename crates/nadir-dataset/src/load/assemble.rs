@@ -216,7 +216,7 @@ impl<'a> Assembler<'a> {
         }
         let mut warnings = plan.warnings.clone();
         // Labels: raw strings -> raw classes -> classes.
-        let label_map = match &opts.label_map {
+        let mut label_map = match &opts.label_map {
             Some(map) => map.clone(),
             None => {
                 let seen: Vec<String> = label_vocab
@@ -256,21 +256,20 @@ impl<'a> Assembler<'a> {
                     .filter(|v| v.fract() == 0.0 && *v >= 0.0)
                     .and_then(|v| label_map.raw_id(&format!("{}", v as u64)))
             });
+            // A given map (a bundle's, the training file's) meets labels its data never had.
+            let id = match id {
+                None if opts.label_map.is_some() => label_map.admit(&text),
+                id => id,
+            };
             match id {
                 Some(id) => string_to_raw.push(id),
                 None => {
-                    let shown: Vec<&str> = label_map
-                        .raw_classes
-                        .iter()
-                        .take(15)
-                        .map(String::as_str)
-                        .collect();
                     return Err(DatasetError::UnknownLabel {
                         path: path.to_path_buf(),
                         line: *line,
                         column: plan.label_name.clone().unwrap_or_default(),
                         value: text.into_owned(),
-                        known: format!("known: {}", shown.join(", ")),
+                        known: format!("known: {}", label_map.known_labels(15)),
                     });
                 }
             }

@@ -29,6 +29,9 @@ use nadir_model::History;
 ///   nadir evaluate --model k8s.nadir --data flows.csv --out eval/ --resamples 2000
 ///
 ///   nadir evaluate --model nsl.nadir --data KDDTest-21.txt.gz --threshold 0.3
+///
+///   # no labels (e.g. a day of normal traffic): how many rows would be flagged?
+///   nadir evaluate --model ae.nadir --data monday.parquet --unlabelled --out scores/
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -44,6 +47,10 @@ pub struct Args {
     /// Use this decision threshold instead of the bundle's calibrated one.
     #[arg(long, value_name = "SCORE")]
     threshold: Option<f64>,
+    /// The data have no label column: report how many rows are flagged and how the
+    /// scores spread (no accuracy can be measured), and write scores.csv with --out.
+    #[arg(long)]
+    unlabelled: bool,
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -200,7 +207,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let model = bundle
         .model()
         .context("rebuilding the model from the bundle")?;
-    let data = nadir_dataset::load(&args.data, &bundle.load_options())
+    let load_options = nadir_dataset::LoadOptions {
+        unlabelled: args.unlabelled,
+        ..bundle.load_options()
+    };
+    let data = nadir_dataset::load(&args.data, &load_options)
         .with_context(|| format!("loading {}", args.data.display()))?;
     if data.rows() == 0 {
         bail!("{} holds no rows", args.data.display());
@@ -219,13 +230,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => bundle.threshold(),
     };
     let scored = score(&model, &x, labels.benign_class)?;
-    let (evaluation, flags) = evaluate_scored(
-        &scored,
-        &data.y,
-        labels,
-        threshold,
-        &args.report.eval_options(),
-    )?;
     let threshold_source = match args.threshold {
         Some(_) => "threshold from --threshold".to_string(),
         None => format!(
@@ -233,6 +237,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
             bundle.manifest.thresholds.decision.rule
         ),
     };
+    if args.unlabelled {
+        noteln!(
+            "{} ({}, {threshold_source}) on {} (unlabelled)",
+            args.model.display(),
+            bundle.manifest.model_kind,
+            args.data.display()
+        );
+        return report_unlabelled(&scored.scores, threshold, args.out.as_deref());
+    }
+    let (evaluation, flags) = evaluate_scored(
+        &scored,
+        &data.y,
+        labels,
+        threshold,
+        &args.report.eval_options(),
+    )?;
     noteln!(
         "{} ({}, {threshold_source}) on {}",
         args.model.display(),
@@ -250,6 +270,43 @@ pub fn run(args: Args) -> Result<ExitCode> {
             !args.report.no_plots,
         )?;
         noteln!("\nwrote {} files to {}", files.len(), out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Unlabelled rows: the flagged share and the spread of scores, and `scores.csv` in `out`.
+fn report_unlabelled(scores: &[f32], threshold: f64, out: Option<&Path>) -> Result<ExitCode> {
+    let flagged = scores.iter().filter(|&&s| f64::from(s) >= threshold).count();
+    let mut sorted = scores.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    noteln!(
+        "{} rows scored; {flagged} flagged ({:.2} %) at threshold {threshold:.6}",
+        scores.len(),
+        100.0 * flagged as f64 / scores.len() as f64
+    );
+    noteln!(
+        "scores: min {:.6}, median {:.6}, p90 {:.6}, p99 {:.6}, max {:.6}",
+        at(0.0),
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0)
+    );
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("scores.csv");
+        let mut writer =
+            csv::Writer::from_path(&path).with_context(|| format!("writing {}", path.display()))?;
+        writer.write_record(["row", "score", "flagged"])?;
+        for (row, &score) in scores.iter().enumerate() {
+            let flagged = f64::from(score) >= threshold;
+            writer.serialize((row, score, flagged))?;
+        }
+        writer
+            .flush()
+            .with_context(|| format!("writing {}", path.display()))?;
+        noteln!("\nwrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -52,6 +52,9 @@ use super::LabelModeArg;
 ///   # an autoencoder trained on benign rows, flagged above the 99th benign percentile
 ///   nadir train --data flows.csv --model autoencoder --threshold benign-pct:99 -o ae.nadir
 ///
+///   # the same from a capture's flows with no labels at all (all taken as normal traffic)
+///   nadir train --data monday.parquet --unlabelled --model autoencoder --split time -o ae.nadir
+///
 ///   # hyperparameters from a file (any of the tables may be left out):
 ///   #   [arch]               # the model family's fields; kind must match --model
 ///   #   kind = "hybrid"
@@ -84,6 +87,11 @@ pub struct Args {
     /// file, or column:NAME. Default: label.
     #[arg(long, value_name = "BY")]
     group_by: Option<String>,
+    /// The table has no label column: every row is taken as normal traffic. Only the
+    /// autoencoder learns from such rows (its threshold comes from the validation
+    /// rows' scores); split by time or at random.
+    #[arg(long)]
+    unlabelled: bool,
     /// binary (benign vs attack), multiclass (one class per label) or family (NSL-KDD
     /// attack families).
     #[arg(long, value_enum, default_value_t = LabelModeArg::Binary)]
@@ -202,6 +210,9 @@ fn read_config(path: &Path) -> Result<ConfigFile> {
 fn load_options(args: &Args) -> Result<LoadOptions> {
     let label_mode = args.label_mode.into();
     let group_by = match (args.group_by.as_deref(), args.split) {
+        (None | Some("label"), SplitArg::Group) if args.unlabelled => {
+            bail!("--split group with --unlabelled: there are no labels to group by; use --group-by file or column:NAME, or --split time")
+        }
         (None, SplitArg::Group) | (Some("label"), _) => GroupBy::Label,
         (None, _) | (Some("file"), _) => GroupBy::File,
         (Some(other), _) => match other.strip_prefix("column:") {
@@ -212,6 +223,7 @@ fn load_options(args: &Args) -> Result<LoadOptions> {
     Ok(LoadOptions {
         label_mode,
         group_by,
+        unlabelled: args.unlabelled,
         ..LoadOptions::default()
     })
 }
@@ -300,6 +312,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (None, Some(arch)) => arch.kind(),
         (None, None) => bail!("name the model family with --model (llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder)"),
     };
+    if args.unlabelled && kind != ModelKind::Autoencoder {
+        bail!("--unlabelled: {kind} learns from labelled attacks; with no labels only the autoencoder can be trained (--model autoencoder)");
+    }
     let rule: ThresholdRule = match &args.threshold {
         Some(text) => text.parse()?,
         None if kind == ModelKind::Autoencoder => ThresholdRule::BenignPercentile(99.0),
