@@ -58,6 +58,10 @@ pub enum DatasetError {
     },
     #[error("{path}: {message}")]
     Parquet { path: PathBuf, message: String },
+    /// The table's declared column roles (Parquet metadata or `.roles.json` sidecar) are
+    /// unreadable; guessing from names instead could let a time column through.
+    #[error("{path}: the declared column roles cannot be read ({message}); fix or delete the declaration to fall back to the name rules")]
+    DeclaredRoles { path: PathBuf, message: String },
     #[error("{path}: {mismatch}")]
     SchemaMismatchInFile {
         path: PathBuf,

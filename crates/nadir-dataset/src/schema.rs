@@ -192,20 +192,9 @@ impl std::fmt::Display for KnownSchema {
     }
 }
 
-/// What a column is for, decided by the feature policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ColumnRole {
-    /// A numeric model input.
-    Feature,
-    /// Identifies a flow or host (Flow ID, addresses, ports): leaks, excluded by default.
-    Identity,
-    /// Absolute time (Timestamp): leaks, excluded by default; used for time order.
-    Time,
-    /// The label column.
-    Label,
-    /// NSL-KDD difficulty and similar bookkeeping; never a feature.
-    Ignored,
-}
+/// What a column is for: declared by the table's writer when it is nadir's own
+/// (`extract`), otherwise decided by the name rules below.
+pub use nadir_features::roles::ColumnRole;
 
 /// Columns that identify a flow or its endpoints, in every naming variant we know.
 const IDENTITY_COLUMNS: &[&str] = &[
@@ -222,17 +211,29 @@ const IDENTITY_COLUMNS: &[&str] = &[
     "dst_ip",
     "src_port",
     "dst_port",
+    // nadir's own packets and bytes tables.
+    "flow_id",
+    "source",
+    "window_index",
+    "first_packet",
+    "last_packet",
 ];
 
-const TIME_COLUMNS: &[&str] = &["timestamp"];
+const TIME_COLUMNS: &[&str] = &["timestamp", "first_ts_ns", "last_ts_ns"];
 
-/// The role a column name has by default (before the feature policy's explicit choices).
+/// nadir's own bookkeeping columns (tables written before roles were declared).
+const IGNORED_COLUMNS: &[&str] = &["end_reason", "padding"];
+
+/// The role a column name has when its table declares none (before the feature policy's
+/// explicit choices).
 pub fn default_role(name: &str) -> ColumnRole {
     let lower = name.trim().to_ascii_lowercase();
     if IDENTITY_COLUMNS.contains(&lower.as_str()) {
         ColumnRole::Identity
     } else if TIME_COLUMNS.contains(&lower.as_str()) {
         ColumnRole::Time
+    } else if IGNORED_COLUMNS.contains(&lower.as_str()) {
+        ColumnRole::Ignored
     } else {
         ColumnRole::Feature
     }

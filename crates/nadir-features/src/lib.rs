@@ -9,3 +9,4 @@ pub mod cic;
 pub mod labels;
 pub mod output;
 pub mod packets;
+pub mod roles;

@@ -18,6 +18,7 @@ use nadir_decode::{ip_proto, PacketRecord};
 use nadir_flow::{Direction, FlowMeta, FlowState};
 
 use crate::output::{ColumnType, RowSink, TableSchema, Value};
+use crate::roles::ColumnRole;
 
 /// Names of the per-packet features, in vector order; columns are `f{packet}_{name}`.
 pub const PACKET_FEATURES: [&str; 10] = [
@@ -171,7 +172,11 @@ impl WindowConfig {
     pub fn push_feature_columns(&self, schema: &mut TableSchema) {
         for packet in 0..self.window {
             for name in PACKET_FEATURES {
-                schema.push(format!("f{packet}_{name}"), ColumnType::Float32);
+                schema.push(
+                    format!("f{packet}_{name}"),
+                    ColumnType::Float32,
+                    ColumnRole::Feature,
+                );
             }
         }
     }

@@ -12,6 +12,7 @@ use nadir_features::output::{
     TableSchema, Value,
 };
 use nadir_features::packets::{FlowPackets, WindowConfig, WindowScope};
+use nadir_features::roles::ColumnRole;
 use nadir_flow::{EndReason, FinishedFlow, FlowConfig, FlowMeta, FlowTable};
 
 /// An Ethernet + IPv4 + TCP frame and its record. Address bytes are the real
@@ -222,7 +223,7 @@ fn labelled_rows_round_trip_through_csv() {
 
     let mut schema = TableSchema::new();
     push_flow_columns(&mut schema);
-    schema.push("packets", ColumnType::UInt64);
+    schema.push("packets", ColumnType::UInt64, ColumnRole::Feature);
     let file = tempfile::NamedTempFile::new().expect("tmp");
     let mut sink = open_sink(
         OutputFormat::Csv,

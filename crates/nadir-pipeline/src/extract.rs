@@ -22,6 +22,7 @@ use nadir_features::packets::{
     CaptureWindower, DirectionTap, FlowPackets, WindowConfig, WindowScope, WindowView,
     PACKET_FEATURES,
 };
+use nadir_features::roles::ColumnRole;
 use nadir_flow::{CloneFlows, Ended, FinishedFlow, FlowConfig, FlowMeta, FlowTable, ShardOutput};
 use nadir_kube::{PodMapHandle, ATTRIBUTION_COLUMNS};
 
@@ -113,6 +114,72 @@ impl ExtractSpec {
     pub fn validate(&self) -> Result<(), PipelineError> {
         Ok(self.flow_config().validate()?)
     }
+
+    /// The columns of the family's table, each with its declared role: the writers write
+    /// them, and a reader learns from the roles which columns are features.
+    pub fn table_schema(&self) -> TableSchema {
+        let mut schema = TableSchema::new();
+        match (self.features, self.window.scope()) {
+            (Family::Cic, _) => {
+                for (index, name) in CIC_COLUMNS.iter().enumerate() {
+                    let (kind, role) = match index {
+                        0 | 1 | 3 => (ColumnType::Utf8, ColumnRole::Identity), // Flow ID, IPs
+                        2 | 4 => (ColumnType::UInt16, ColumnRole::Identity),   // ports
+                        5 => (ColumnType::UInt16, ColumnRole::Feature),        // protocol
+                        6 => (ColumnType::Utf8, ColumnRole::Time),             // Timestamp
+                        86 => (ColumnType::Utf8, ColumnRole::Label),
+                        _ => (ColumnType::Float64, ColumnRole::Feature),
+                    };
+                    schema.push(*name, kind, role);
+                }
+            }
+            (Family::Bytes, _) => {
+                push_flow_columns(&mut schema);
+                schema.push("packets", ColumnType::UInt16, ColumnRole::Feature);
+                for packet in 0..self.first_bytes.packets() {
+                    for byte in 0..self.first_bytes.bytes() {
+                        schema.push(
+                            FirstBytesConfig::column_name(packet, byte),
+                            ColumnType::UInt8,
+                            ColumnRole::Feature,
+                        );
+                    }
+                }
+            }
+            (Family::Packets, WindowScope::Flow) => {
+                push_flow_columns(&mut schema);
+                push_window_position_columns(&mut schema, true);
+                self.window.push_feature_columns(&mut schema);
+            }
+            (Family::Packets, WindowScope::Capture) => {
+                schema.push("source", ColumnType::Utf8, ColumnRole::Identity);
+                push_window_position_columns(&mut schema, false);
+                schema.push("first_ts_ns", ColumnType::Int64, ColumnRole::Time);
+                schema.push("last_ts_ns", ColumnType::Int64, ColumnRole::Time);
+                schema.push("padding", ColumnType::UInt16, ColumnRole::Ignored);
+                schema.push("label", ColumnType::Utf8, ColumnRole::Label);
+                self.window.push_feature_columns(&mut schema);
+            }
+        }
+        if self.pods.is_some() && matches!(self.features, Family::Cic | Family::Bytes) {
+            for name in ATTRIBUTION_COLUMNS {
+                schema.push(name, ColumnType::Utf8, ColumnRole::Identity);
+            }
+        }
+        schema
+    }
+}
+
+/// Where a window sits in its flow or capture (identity, not behaviour), then, with
+/// `padding`, how many of its slots are padding (bookkeeping: those slots are already zeros
+/// in the window itself).
+fn push_window_position_columns(schema: &mut TableSchema, padding: bool) {
+    schema.push("window_index", ColumnType::UInt64, ColumnRole::Identity);
+    schema.push("first_packet", ColumnType::UInt64, ColumnRole::Identity);
+    schema.push("last_packet", ColumnType::UInt64, ColumnRole::Identity);
+    if padding {
+        schema.push("padding", ColumnType::UInt16, ColumnRole::Ignored);
+    }
 }
 
 /// Reads every capture and writes the family's rows to `out` in `format`;
@@ -128,8 +195,10 @@ pub fn extract(
 ) -> Result<(), PipelineError> {
     spec.validate()?;
     let flow_cfg = spec.flow_config();
+    let schema = spec.table_schema();
     match (spec.features, spec.window.scope()) {
         (Family::Cic, _) => run_cic(
+            schema,
             spec.cic_mode,
             spec.pods.clone(),
             flow_cfg,
@@ -141,6 +210,7 @@ pub fn extract(
             summary,
         ),
         (Family::Bytes, _) => run_bytes(
+            schema,
             spec.first_bytes,
             spec.pods.clone(),
             flow_cfg,
@@ -152,6 +222,7 @@ pub fn extract(
             summary,
         ),
         (Family::Packets, WindowScope::Capture) => run_capture_windows(
+            schema,
             spec.window,
             flow_cfg,
             captures,
@@ -162,6 +233,7 @@ pub fn extract(
             summary,
         ),
         (Family::Packets, WindowScope::Flow) => run_flow_windows(
+            schema,
             spec.window,
             flow_cfg,
             captures,
@@ -184,6 +256,7 @@ fn open(
 
 #[allow(clippy::too_many_arguments)]
 fn run_bytes(
+    schema: TableSchema,
     shape: FirstBytesConfig,
     pods: Option<Arc<PodMapHandle>>,
     flow_cfg: FlowConfig,
@@ -194,20 +267,6 @@ fn run_bytes(
     progress: &mut Progress,
     summary: &mut RunSummary,
 ) -> Result<(), PipelineError> {
-    let mut schema = TableSchema::new();
-    push_flow_columns(&mut schema);
-    schema.push("packets", ColumnType::UInt16);
-    for packet in 0..shape.packets() {
-        for byte in 0..shape.bytes() {
-            schema.push(
-                FirstBytesConfig::column_name(packet, byte),
-                ColumnType::UInt8,
-            );
-        }
-    }
-    if pods.is_some() {
-        push_attribution_columns(&mut schema);
-    }
     let mut sink = open(format, schema, out)?;
     let mut text = FlowColumnText::default();
     run_flow_family(
@@ -247,6 +306,7 @@ fn run_bytes(
 /// integer and real printing within a column).
 #[allow(clippy::too_many_arguments)]
 fn run_cic(
+    schema: TableSchema,
     mode: CicMode,
     pods: Option<Arc<PodMapHandle>>,
     flow_cfg: FlowConfig,
@@ -261,7 +321,7 @@ fn run_cic(
         mode,
         activity_timeout_ns: flow_cfg.activity_timeout_ns,
     };
-    let mut writer = CicWriter::new(format, out, mode, pods.clone())?;
+    let mut writer = CicWriter::new(schema, format, out, mode, pods.clone())?;
     let write_flow =
         |flow: FinishedFlow<&CicFlow, &FlowMeta>, labeler: &FileLabeler, writer: &mut CicWriter| {
             writer.write(
@@ -391,12 +451,6 @@ fn put_attribution(
         .for_each_value(src, dst, outer, meta.first_ts_ns, put);
 }
 
-fn push_attribution_columns(schema: &mut TableSchema) {
-    for name in ATTRIBUTION_COLUMNS {
-        schema.push(name, ColumnType::Utf8);
-    }
-}
-
 /// Appends the attribution to the cic CSV row just written (before its line break). The
 /// row's `Src IP` is the flow's first packet's source, as CICFlowMeter names it.
 fn append_attribution_csv(
@@ -443,6 +497,7 @@ fn ascii(bytes: &[u8]) -> &str {
 
 impl CicWriter {
     fn new(
+        schema: TableSchema,
         format: OutputFormat,
         out: Box<dyn Write + Send>,
         mode: CicMode,
@@ -472,18 +527,6 @@ impl CicWriter {
                 }
             }
             _ => {
-                let mut schema = TableSchema::new();
-                for (index, name) in CIC_COLUMNS.iter().enumerate() {
-                    let kind = match index {
-                        2 | 4 | 5 => ColumnType::UInt16,        // ports, protocol
-                        0 | 1 | 3 | 6 | 86 => ColumnType::Utf8, // Flow ID, IPs, Timestamp, Label
-                        _ => ColumnType::Float64,
-                    };
-                    schema.push(*name, kind);
-                }
-                if pods.is_some() {
-                    push_attribution_columns(&mut schema);
-                }
                 let text = CicText {
                     mode,
                     flow_id: Vec::new(),
@@ -597,6 +640,7 @@ impl CicWriter {
 
 #[allow(clippy::too_many_arguments)]
 fn run_flow_windows(
+    schema: TableSchema,
     window: WindowConfig,
     flow_cfg: FlowConfig,
     captures: &[PathBuf],
@@ -606,13 +650,6 @@ fn run_flow_windows(
     progress: &mut Progress,
     summary: &mut RunSummary,
 ) -> Result<(), PipelineError> {
-    let mut schema = TableSchema::new();
-    push_flow_columns(&mut schema);
-    schema.push("window_index", ColumnType::UInt64);
-    schema.push("first_packet", ColumnType::UInt64);
-    schema.push("last_packet", ColumnType::UInt64);
-    schema.push("padding", ColumnType::UInt16);
-    window.push_feature_columns(&mut schema);
     let mut sink = open(format, schema, out)?;
     let mut text = FlowColumnText::default();
     let mut past_bound = 0u64;
@@ -652,6 +689,7 @@ fn put_window_position(sink: &mut dyn RowSink, view: &WindowView<'_>) {
 
 #[allow(clippy::too_many_arguments)]
 fn run_capture_windows(
+    schema: TableSchema,
     window: WindowConfig,
     flow_cfg: FlowConfig,
     captures: &[PathBuf],
@@ -661,16 +699,6 @@ fn run_capture_windows(
     progress: &mut Progress,
     summary: &mut RunSummary,
 ) -> Result<(), PipelineError> {
-    let mut schema = TableSchema::new()
-        .with("source", ColumnType::Utf8)
-        .with("window_index", ColumnType::UInt64)
-        .with("first_packet", ColumnType::UInt64)
-        .with("last_packet", ColumnType::UInt64)
-        .with("first_ts_ns", ColumnType::Int64)
-        .with("last_ts_ns", ColumnType::Int64)
-        .with("padding", ColumnType::UInt16)
-        .with("label", ColumnType::Utf8);
-    window.push_feature_columns(&mut schema);
     debug_assert_eq!(schema.len(), 8 + window.window() * PACKET_FEATURES.len());
     let mut sink = open(format, schema, out)?;
     for (index, path) in captures.iter().enumerate() {

@@ -207,10 +207,17 @@ fn k8s_sample_group_split_by_scenario_end_to_end() {
     let mut seen: Vec<&str> = Vec::new();
     for (name, n) in sides.iter().flatten() {
         assert_eq!(*n, 20, "{name} is split across sides: {split_line}");
-        assert!(!seen.contains(&name.as_str()), "{name} on two sides: {split_line}");
+        assert!(
+            !seen.contains(&name.as_str()),
+            "{name} on two sides: {split_line}"
+        );
         seen.push(name);
     }
-    assert_eq!(seen.len(), 10, "every attack scenario is somewhere: {split_line}");
+    assert_eq!(
+        seen.len(),
+        10,
+        "every attack scenario is somewhere: {split_line}"
+    );
     let manifest: serde_json::Value =
         serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
     assert_eq!(manifest["split"]["kind"], "group");
@@ -285,5 +292,84 @@ fn bad_requests_fail_before_training_with_a_reason() {
     assert!(
         !out.exists(),
         "no bundle is written when training never starts"
+    );
+}
+
+/// `extract` declares what each column of its table is; `train` honours the declaration, so
+/// the flow's addresses, times and window position never reach the model (issue 19).
+#[test]
+fn extracted_windows_train_on_their_packet_features_only() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("windows.csv");
+    let scan = root.join("examples/data/k8s-nmap-tcp-syn-scan.pcap");
+    let benign = root.join("examples/data/cicids2017-tls-benign.pcap");
+    let rules = root.join("examples/labels/demo-k8s-nmap.toml");
+    let out = nadir(&[
+        "extract",
+        s(&scan),
+        s(&benign),
+        "--features",
+        "packets",
+        "--window-scope",
+        "flow",
+        "--window",
+        "4",
+        "--stride",
+        "4",
+        "--labels",
+        s(&rules),
+        "--no-progress",
+        "-o",
+        s(&table),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let declared = json(&dir.path().join("windows.csv.roles.json"));
+    let role = |name: &str| -> String {
+        declared["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["role"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{name} not declared"))
+    };
+    assert_eq!(role("first_ts_ns"), "Time");
+    assert_eq!(role("window_index"), "Identity");
+    assert_eq!(role("src_ip"), "Identity");
+    assert_eq!(role("label"), "Label");
+    assert_eq!(role("f3_ip_len"), "Feature");
+
+    let bundle = dir.path().join("windows.nadir");
+    ok(&[
+        "train",
+        "--data",
+        s(&table),
+        "--model",
+        "hybrid",
+        "--epochs",
+        "1",
+        "--quiet",
+        "-o",
+        s(&bundle),
+    ]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    let columns: Vec<&str> = manifest["schema"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    // protocol, then 4 packets x 10 header features; nothing else.
+    assert_eq!(columns.len(), 1 + 4 * 10, "{columns:?}");
+    assert_eq!(columns[0], "protocol");
+    assert!(
+        columns[1..].iter().all(|c| c.starts_with('f')),
+        "{columns:?}"
     );
 }

@@ -6,6 +6,8 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 
+use nadir_features::roles::DeclaredRoles;
+
 use super::assemble::{Assembler, ChunkOut};
 use super::cell::{parse_number, parse_timestamp};
 use super::nsl_kdd;
@@ -190,7 +192,7 @@ pub(crate) fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset, Datas
     let plan = if headerless {
         let mut names = nsl_kdd::header();
         names.truncate(raw_first.len());
-        Plan::build(path, &names, false, opts)?
+        Plan::build(path, &names, false, None, opts)?
     } else {
         if header.len() < 2 {
             return Err(DatasetError::NotCsv {
@@ -201,7 +203,12 @@ pub(crate) fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset, Datas
                 ),
             });
         }
-        Plan::build(path, &header, true, opts)?
+        let declared =
+            DeclaredRoles::read_sidecar(path).map_err(|message| DatasetError::DeclaredRoles {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        Plan::build(path, &header, true, declared.as_ref(), opts)?
     };
     if !headerless {
         // Drop the header from the first block.

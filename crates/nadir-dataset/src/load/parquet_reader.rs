@@ -5,6 +5,7 @@ use std::path::Path;
 use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type};
+use nadir_features::roles::{DeclaredRoles, PARQUET_KEY};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::assemble::{Assembler, ChunkOut};
@@ -26,7 +27,19 @@ pub(crate) fn load_parquet(path: &Path, opts: &LoadOptions) -> Result<Dataset, D
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let plan = Plan::build(path, &header, true, opts)?;
+    let declared = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == PARQUET_KEY))
+        .and_then(|e| e.value.as_deref())
+        .map(DeclaredRoles::from_json)
+        .transpose()
+        .map_err(|message| DatasetError::DeclaredRoles {
+            path: path.to_path_buf(),
+            message,
+        })?;
+    let plan = Plan::build(path, &header, true, declared.as_ref(), opts)?;
     let reader = builder
         .with_batch_size(64 * 1024)
         .build()

@@ -4,6 +4,7 @@ use crate::aliases;
 use crate::error::DatasetError;
 use crate::load::{nsl_kdd, GroupBy, LoadOptions};
 use crate::schema::{default_role, ColumnRole, KnownSchema};
+use nadir_features::roles::DeclaredRoles;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Action {
@@ -53,10 +54,13 @@ impl Plan {
         self.categorical.is_empty()
     }
 
+    /// `declared`: the roles the table's writer declared, if any; otherwise the name rules
+    /// decide (with a warning for tables of no known schema).
     pub fn build(
         path: &std::path::Path,
         header: &[String],
         has_header: bool,
+        declared: Option<&DeclaredRoles>,
         opts: &LoadOptions,
     ) -> Result<Plan, DatasetError> {
         let (known, names) = if has_header {
@@ -129,6 +133,9 @@ impl Plan {
         let mut seen: Vec<&str> = Vec::new();
         let mut categorical = Vec::new();
         let mut candidates: Vec<usize> = Vec::new();
+        // The first time column orders the rows; any other is left out unless time is wanted.
+        let mut time_column: Option<usize> = None;
+        let mut undeclared: Vec<String> = Vec::new();
         for i in 0..n {
             if actions[i] != Action::Skip {
                 if actions[i] == Action::Group {
@@ -161,10 +168,27 @@ impl Plan {
                 continue;
             }
             seen.push(name);
-            roles[i] = default_role(name);
+            roles[i] = match declared.map(|d| d.role_of(name)) {
+                // Declared the label, but another column was chosen as the label.
+                Some(Some(ColumnRole::Label)) => ColumnRole::Ignored,
+                Some(Some(role)) => role,
+                Some(None) => {
+                    undeclared.push(format!("`{name}`"));
+                    default_role(name)
+                }
+                None => default_role(name),
+            };
+            if roles[i] == ColumnRole::Time && time_column.is_none() {
+                time_column = Some(i);
+            }
             match roles[i] {
+                ColumnRole::Ignored | ColumnRole::Label => {}
                 ColumnRole::Identity if !opts.features.include_identity => {}
-                ColumnRole::Time if !opts.features.include_time => actions[i] = Action::Time(None),
+                ColumnRole::Time if !opts.features.include_time => {
+                    if time_column == Some(i) {
+                        actions[i] = Action::Time(None);
+                    }
+                }
                 role => {
                     if role != ColumnRole::Feature {
                         warnings.push(format!(
@@ -176,10 +200,16 @@ impl Plan {
                 }
             }
         }
-        let has_time = names
-            .iter()
-            .zip(&roles)
-            .any(|(_, r)| *r == ColumnRole::Time);
+        if !undeclared.is_empty() {
+            warnings.push(format!(
+                "the table's declared roles do not name {}: the name rules decided for them",
+                undeclared.join(", ")
+            ));
+        }
+        if declared.is_none() && known == KnownSchema::Generic {
+            warnings.push(undeclared_roles_warning(&names, &roles));
+        }
+        let has_time = time_column.is_some();
         let raw_feature_columns = candidates.len() + dropped.len();
         let is_categorical = |i: usize| {
             known == KnownSchema::NslKdd && nsl_kdd::CATEGORICAL.contains(&names[i].as_str())
@@ -191,7 +221,7 @@ impl Plan {
             |i: usize, actions: &mut Vec<Action>, numeric_names: &mut Vec<String>| -> usize {
                 let out = numeric_names.len();
                 numeric_names.push(names[i].clone());
-                actions[i] = if roles[i] == ColumnRole::Time {
+                actions[i] = if time_column == Some(i) {
                     Action::Time(Some(out))
                 } else {
                     Action::Feature(out)
@@ -310,4 +340,29 @@ impl Plan {
             raw_feature_columns,
         })
     }
+}
+
+/// What the name rules decided for a table that declares no roles, so a user can see which
+/// columns were kept out of the features, and which were not.
+fn undeclared_roles_warning(names: &[String], roles: &[ColumnRole]) -> String {
+    let named = |wanted: ColumnRole| -> String {
+        let list: Vec<String> = names
+            .iter()
+            .zip(roles)
+            .filter(|(_, r)| **r == wanted)
+            .map(|(n, _)| format!("`{n}`"))
+            .collect();
+        if list.is_empty() {
+            "none".to_string()
+        } else {
+            list.join(", ")
+        }
+    };
+    format!(
+        "the table declares no column roles (written by another tool, or by nadir before it \
+         declared them), so the name rules decided: identity {}; time {}; every other column \
+         but the label is a feature",
+        named(ColumnRole::Identity),
+        named(ColumnRole::Time)
+    )
 }

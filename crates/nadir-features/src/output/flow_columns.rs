@@ -6,25 +6,27 @@ use std::fmt::Write as _;
 use nadir_flow::{EndReason, FlowMeta};
 
 use super::{ColumnType, RowSink, TableSchema, Value};
+use crate::roles::ColumnRole;
 
-/// Column names, in order, of [`put_flow_columns`].
-pub const FLOW_COLUMNS: [(&str, ColumnType); 10] = [
-    ("flow_id", ColumnType::Utf8),
-    ("src_ip", ColumnType::Utf8),
-    ("src_port", ColumnType::UInt16),
-    ("dst_ip", ColumnType::Utf8),
-    ("dst_port", ColumnType::UInt16),
-    ("protocol", ColumnType::UInt16),
-    ("first_ts_ns", ColumnType::Int64),
-    ("last_ts_ns", ColumnType::Int64),
-    ("end_reason", ColumnType::Utf8),
-    ("label", ColumnType::Utf8),
+/// Column names, types and roles, in order, of [`put_flow_columns`].
+pub const FLOW_COLUMNS: [(&str, ColumnType, ColumnRole); 10] = [
+    ("flow_id", ColumnType::Utf8, ColumnRole::Identity),
+    ("src_ip", ColumnType::Utf8, ColumnRole::Identity),
+    ("src_port", ColumnType::UInt16, ColumnRole::Identity),
+    ("dst_ip", ColumnType::Utf8, ColumnRole::Identity),
+    ("dst_port", ColumnType::UInt16, ColumnRole::Identity),
+    ("protocol", ColumnType::UInt16, ColumnRole::Feature),
+    ("first_ts_ns", ColumnType::Int64, ColumnRole::Time),
+    ("last_ts_ns", ColumnType::Int64, ColumnRole::Time),
+    // How the flow ended says when the capture stopped, not how the flow behaved.
+    ("end_reason", ColumnType::Utf8, ColumnRole::Ignored),
+    ("label", ColumnType::Utf8, ColumnRole::Label),
 ];
 
 /// Appends the flow identity columns.
 pub fn push_flow_columns(schema: &mut TableSchema) {
-    for (name, kind) in FLOW_COLUMNS {
-        schema.push(name, kind);
+    for (name, kind, role) in FLOW_COLUMNS {
+        schema.push(name, kind, role);
     }
 }
 

@@ -4,7 +4,7 @@
 //! `nadir_pipeline::extract`, shared with `detect` and `watch`. Each capture file
 //! is read as its own stream; rows of all files go to one output.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -60,6 +60,11 @@ writes to stdout (CSV unless --format says otherwise). At the end a summary goes
 stderr: packets, skipped packets by reason, flows, evicted flows, rows. A capture
 that breaks off mid-file keeps every flow of the packets read before the fault;
 the error is reported and nadir exits non-zero after writing everything else.
+
+Column roles: the table declares which columns are features and which are identity
+(addresses, ports, window position), time (Timestamp, first_ts_ns), label or
+bookkeeping (end_reason, padding): Parquet in its metadata, CSV and JSON lines in
+OUT.roles.json beside the table. `train` and `detect` feed features only.
 
 Examples:
   nadir extract slowloris.pcap -o flows.csv
@@ -192,11 +197,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match &result {
-        Ok(()) => eprintln!(
-            "  {} rows of {family} features written to {}",
-            summary.rows,
-            written_to.display()
-        ),
+        Ok(()) => {
+            eprintln!(
+                "  {} rows of {family} features written to {}",
+                summary.rows,
+                written_to.display()
+            );
+            declare_roles(&spec, format, &args.output, &written_to)?;
+        }
         Err(_) => eprintln!(
             "  writing stopped after {} rows of {family} features; they are in {}",
             summary.rows,
@@ -212,6 +220,29 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// CSV and JSON lines cannot carry the column roles that keep identity and time columns out of
+/// a model, so they go beside the table (Parquet carries them inside).
+fn declare_roles(
+    spec: &ExtractSpec,
+    format: OutputFormat,
+    target: &Path,
+    written_to: &Path,
+) -> Result<()> {
+    if format == OutputFormat::Parquet || target == Path::new("-") {
+        return Ok(());
+    }
+    let sidecar = spec
+        .table_schema()
+        .declared_roles()
+        .write_sidecar(written_to)
+        .with_context(|| format!("declaring the column roles beside {}", written_to.display()))?;
+    eprintln!(
+        "  column roles (identity, time, label, features) declared in {}",
+        sidecar.display()
+    );
+    Ok(())
 }
 
 /// The library's settings from the arguments; each is checked here, with the
