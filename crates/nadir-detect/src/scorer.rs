@@ -2,7 +2,7 @@
 //! and the threshold that turns a score into a verdict.
 
 use nadir_dataset::{FeatureSchema, Matrix, Pipeline};
-use nadir_model::{Scores, Trained};
+use nadir_model::{ComputeDevice, Scores, Trained};
 
 use crate::bundle::Bundle;
 use crate::threshold::{AppliedThreshold, ThresholdChoice};
@@ -109,6 +109,14 @@ impl Detector {
             bundle,
             model,
             threshold,
+        })
+    }
+
+    /// The detector with its model moved to `device` (`--device`); the bundle stays as read.
+    pub fn on_device(self, device: ComputeDevice) -> Result<Detector, DetectError> {
+        Ok(Detector {
+            model: self.model.on_device(device)?,
+            ..self
         })
     }
 

@@ -1,6 +1,6 @@
 //! Typed errors of the model crate: every message says what was wrong and where.
 
-use crate::{InputShape, ModelKind};
+use crate::{ComputeDevice, InputShape, ModelKind};
 
 /// Everything that can go wrong while configuring, training, running or loading a model.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +82,15 @@ pub enum ModelError {
     /// Weights bytes that do not load into the configured architecture.
     #[error("weights do not match the {kind} architecture of the config: {reason}")]
     Weights { kind: ModelKind, reason: String },
+    /// `--device` names a backend this build does not have (its cargo feature was off).
+    #[error("{}", device.not_built_message())]
+    DeviceNotBuilt { device: ComputeDevice },
+    /// The backend is built in but its device did not start (no GPU, no driver...).
+    #[error("--device {device}: the device did not start: {reason}")]
+    DeviceUnavailable {
+        device: ComputeDevice,
+        reason: String,
+    },
     /// An operation the model family does not have (e.g. `encode` on a classifier without an encoder).
     #[error("{kind} does not support {operation}")]
     Unsupported {

@@ -1,7 +1,8 @@
 //! Models and training: the fifth stage of the nadir pipeline.
 //!
 //! Six families selectable by [`ModelKind`] (seeds-spec §1-§5 plus a dense autoencoder), built
-//! with burn on its pure-Rust Flex CPU backend (a CUDA backend behind the `gpu` feature).
+//! with burn on its pure-Rust Flex CPU backend by default; [`ComputeDevice`] picks CUDA or wgpu
+//! instead at run time where the `cuda` / `wgpu` features built them in.
 //! A [`ModelConfig`] (TOML, published defaults) is validated before anything is built;
 //! [`train`] runs the supervised loop and returns a [`Trained`] model that scores samples and
 //! serialises its weights for the bundle.
@@ -21,6 +22,7 @@
 pub mod arch;
 pub mod config;
 mod data;
+mod device;
 mod error;
 mod kind;
 pub mod layers;
@@ -33,6 +35,7 @@ pub use config::{
     LdpiConfig, LlaformerConfig, LlnConfig, ModelConfig,
 };
 pub use data::TrainData;
+pub use device::ComputeDevice;
 pub use error::ModelError;
 pub use kind::{ModelKind, UnknownModelKind};
 pub use shape::InputShape;

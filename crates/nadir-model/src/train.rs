@@ -19,7 +19,7 @@ use crate::config::{ArchConfig, Head};
 use crate::data::{checked_labels, checked_samples, gather_batch};
 use crate::layers::ForwardCtx;
 use crate::trained::{raw_outputs, OutputSummary, Trained};
-use crate::{ModelConfig, ModelError, ModelKind, TrainData};
+use crate::{ComputeDevice, ModelConfig, ModelError, ModelKind, TrainData};
 
 /// Which Adam.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -78,6 +78,10 @@ pub struct TrainOptions {
     pub lr_plateau: Option<PlateauOptions>,
     /// Draw a progress bar on stderr (hidden anyway when stderr is not a terminal).
     pub progress: bool,
+    /// Where to train (`--device`): a property of the run, not of the recipe, so it is not
+    /// serialised with the options (a bundle's options read back as `Cpu`).
+    #[serde(skip)]
+    pub device: ComputeDevice,
 }
 
 impl Default for TrainOptions {
@@ -96,6 +100,7 @@ impl Default for TrainOptions {
             clip_grad_norm: None,
             lr_plateau: None,
             progress: true,
+            device: ComputeDevice::Cpu,
         }
     }
 }
@@ -326,7 +331,8 @@ pub fn train(
         }
     }
 
-    let device = Device::flex().autodiff();
+    let inference_device = opts.device.open()?;
+    let device = inference_device.clone().autodiff();
     let mut network = Network::new(&cfg, &device, opts.seed);
     let param_ids = network.float_param_ids();
     let mut optimizer: ModuleOptimizer = match opts.optimizer {
@@ -386,7 +392,7 @@ pub fn train(
         let inference = network.valid();
         let summary = OutputSummary::compute(
             &cfg,
-            &raw_outputs(&inference, val.x, cfg.input, &val_rows, &Device::flex()),
+            &raw_outputs(&inference, val.x, cfg.input, &val_rows, &inference_device),
             val.x,
             val.y,
             &val_rows,
@@ -445,6 +451,7 @@ pub fn train(
         cfg.into_inner(),
         final_network.valid(),
         history,
+        inference_device,
     ))
 }
 

@@ -12,7 +12,7 @@ use crate::config::Head;
 use crate::data::{checked_samples, gather_batch, slice_batch};
 use crate::layers::ForwardCtx;
 use crate::train::History;
-use crate::{InputShape, ModelConfig, ModelError, ModelKind};
+use crate::{ComputeDevice, InputShape, ModelConfig, ModelError, ModelKind};
 
 /// Rows scored per forward pass in [`Trained::predict`] (bounds memory on large inputs).
 const PREDICT_BATCH: usize = 1024;
@@ -115,12 +115,18 @@ pub struct Trained {
 }
 
 impl Trained {
-    pub(crate) fn from_network(config: ModelConfig, network: Network, history: History) -> Self {
+    /// `network` must live on `device` (without autodiff).
+    pub(crate) fn from_network(
+        config: ModelConfig,
+        network: Network,
+        history: History,
+        device: Device,
+    ) -> Self {
         Self {
             config,
             network,
             history,
-            device: Device::flex(),
+            device,
             differentiable: OnceLock::new(),
         }
     }
@@ -135,6 +141,7 @@ impl Trained {
             checked.into_inner(),
             network,
             History::default(),
+            device,
         ))
     }
 
@@ -161,7 +168,28 @@ impl Trained {
             checked.into_inner(),
             network,
             History::default(),
+            device,
         ))
+    }
+
+    /// The model moved to `device` for scoring (`--device`): the one step between a loaded
+    /// (CPU) model and GPU inference. A no-op when it is there already.
+    pub fn on_device(self, device: ComputeDevice) -> Result<Self, ModelError> {
+        let target = device.open()?;
+        if target == self.device {
+            return Ok(self);
+        }
+        Ok(Self {
+            network: self.network.to_device(&target),
+            device: target,
+            differentiable: OnceLock::new(),
+            ..self
+        })
+    }
+
+    /// The burn device the model scores on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// The weights (and batch-norm statistics) as burn record bytes.
@@ -262,7 +290,7 @@ impl Trained {
                 n_classes: self.config.n_classes,
             });
         }
-        let device = Device::flex().autodiff();
+        let device = self.device.clone().autodiff();
         let network = self.differentiable(&device)?;
         let mut scores = Vec::with_capacity(n);
         let mut gradients = Vec::with_capacity(x.len());

@@ -13,6 +13,7 @@ use nadir_detect::{
 };
 use nadir_eval::plot::{plot_timeline, TimelinePoint};
 use nadir_features::output::OutputFormat;
+use nadir_model::ComputeDevice;
 use nadir_pipeline::Progress;
 
 use super::{
@@ -110,6 +111,11 @@ pub struct ScoringArgs {
     /// Flows scored per model call (at most).
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub batch: usize,
+
+    /// Where the model runs: cpu, or cuda / wgpu in a nadir built with `--features cuda` /
+    /// `--features wgpu`.
+    #[arg(long, value_enum, default_value_t = ComputeDevice::Cpu, value_name = "DEVICE")]
+    pub device: ComputeDevice,
 }
 
 impl ScoringArgs {
@@ -166,11 +172,14 @@ pub fn detect_options(args: &Args) -> Result<DetectOptions> {
     })
 }
 
-/// Loads the bundle and resolves the threshold.
-pub fn load_detector(model: &Path, threshold: &str) -> Result<Detector> {
+/// Loads the bundle, resolves the threshold and moves the model to `device`.
+pub fn load_detector(model: &Path, threshold: &str, device: ComputeDevice) -> Result<Detector> {
+    // An unbuilt device is a usage error: say so before reading the bundle.
+    device.device()?;
     let bundle = Bundle::load(model)?;
     let choice: ThresholdChoice = threshold.parse()?;
     Detector::new(bundle, &choice)
+        .and_then(|detector| detector.on_device(device))
         .with_context(|| format!("preparing {} for detection", model.display()))
 }
 
@@ -202,7 +211,7 @@ pub fn run_detection(
 pub fn run(args: Args) -> Result<ExitCode> {
     let options = detect_options(&args)?;
     check_inputs_exist(&args.inputs)?;
-    let detector = load_detector(&args.model, &args.scoring.threshold)?;
+    let detector = load_detector(&args.model, &args.scoring.threshold, args.scoring.device)?;
     let format = output_format(args.format, args.out.as_deref(), OutputFormat::JsonLines);
     let (mut writer, target, output) = match &args.out {
         None => (

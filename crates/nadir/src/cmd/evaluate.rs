@@ -11,7 +11,7 @@ use nadir_detect::scorer::{score, Scored};
 use nadir_detect::Bundle;
 use nadir_eval::plot::{plot_evaluation, plot_history, Series};
 use nadir_eval::{evaluate_binary, evaluate_multiclass, BootstrapConfig, EvalOptions, Evaluation};
-use nadir_model::History;
+use nadir_model::{ComputeDevice, History};
 
 /// Score labelled data with a trained bundle and report how well it does.
 ///
@@ -51,6 +51,10 @@ pub struct Args {
     /// scores spread (no accuracy can be measured), and write scores.csv with --out.
     #[arg(long)]
     unlabelled: bool,
+    /// Where the model runs: cpu, or cuda / wgpu in a nadir built with `--features cuda` /
+    /// `--features wgpu`.
+    #[arg(long, value_enum, default_value_t = ComputeDevice::Cpu, value_name = "DEVICE")]
+    pub device: ComputeDevice,
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -203,10 +207,12 @@ pub fn preprocess(bundle: &Bundle, data: &Dataset) -> Result<Matrix> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    args.device.device()?;
     let bundle = Bundle::load(&args.model)?;
     let model = bundle
         .model()
-        .context("rebuilding the model from the bundle")?;
+        .context("rebuilding the model from the bundle")?
+        .on_device(args.device)?;
     let load_options = nadir_dataset::LoadOptions {
         unlabelled: args.unlabelled,
         ..bundle.load_options()

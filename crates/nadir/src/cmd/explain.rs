@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use nadir_detect::{AlertWriter, ExplainPolicy};
+use nadir_model::ComputeDevice;
 
 use super::detect::{detect_options, load_detector, run_detection};
 use super::is_closed_output;
@@ -44,6 +45,11 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
+    /// Where the model runs: cpu, or cuda / wgpu in a nadir built with `--features cuda` /
+    /// `--features wgpu`.
+    #[arg(long, value_enum, default_value_t = ComputeDevice::Cpu, value_name = "DEVICE")]
+    pub device: ComputeDevice,
+
     #[command(flatten)]
     pub flow: FlowArgs,
 }
@@ -60,6 +66,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             explain: super::detect::ExplainArg::All,
             top: usize::MAX,
             batch: 1024,
+            device: args.device,
         },
         plot: None,
         flow: args.flow.clone(),
@@ -69,7 +76,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut options = detect_options(&detect_args)?;
     options.only_flow_id = Some(args.flow_id.clone());
     options.explain = ExplainPolicy::All;
-    let detector = load_detector(&args.model, &args.threshold)?;
+    let detector = load_detector(&args.model, &args.threshold, args.device)?;
     let mut writer = if args.json {
         AlertWriter::new(
             nadir_features::output::OutputFormat::JsonLines,

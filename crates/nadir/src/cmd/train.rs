@@ -13,7 +13,9 @@ use nadir_detect::bundle::{fingerprint_training_data, Bundle, BundleParts, DataF
 use nadir_detect::scorer::score;
 use nadir_detect::{BenignThresholds, ThresholdRule, Thresholds};
 use nadir_eval::EvaluationSummary;
-use nadir_model::{ArchConfig, Head, InputShape, ModelConfig, ModelKind, TrainData, TrainOptions};
+use nadir_model::{
+    ArchConfig, ComputeDevice, Head, InputShape, ModelConfig, ModelKind, TrainData, TrainOptions,
+};
 use serde::Deserialize;
 
 use super::evaluate::{evaluate_scored, write_history_plots, write_report, ReportArgs};
@@ -143,6 +145,10 @@ pub struct Args {
     /// Seed of the split, the sampling and the weights initialisation.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Where to train: cpu, or cuda / wgpu in a nadir built with `--features cuda` /
+    /// `--features wgpu`.
+    #[arg(long, value_enum, default_value_t = ComputeDevice::Cpu, value_name = "DEVICE")]
+    device: ComputeDevice,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -295,6 +301,8 @@ fn class_counts(y: &[u32], names: &[String]) -> String {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    // An unbuilt device is a usage error: say so before loading any data.
+    args.device.device()?;
     let config_file = match &args.config {
         Some(path) => read_config(path)?,
         None => ConfigFile::default(),
@@ -483,6 +491,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     train_opts.seed = args.seed;
     train_opts.progress = !args.quiet;
+    train_opts.device = args.device;
     noteln!(
         "training {kind} on {shape}: up to {} epochs, batch {}, lr {}",
         train_opts.epochs,

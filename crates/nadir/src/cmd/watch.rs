@@ -123,7 +123,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.queue == 0 {
         bail!("--queue must be at least 1");
     }
-    let detector = load_detector(&args.model, &args.scoring.threshold)?;
+    let detector = load_detector(&args.model, &args.scoring.threshold, args.scoring.device)?;
     let options = WatchOptions {
         live: LiveOptions {
             interface: args.interface.clone(),
