@@ -2,6 +2,11 @@
 //! entry point as its fuzz target, so CI (`cargo test`) catches a regression on any input
 //! the fuzzers found interesting, crashers included (they are copied into the corpus once
 //! fixed). A missing or empty corpus fails: the replay must not pass by finding nothing.
+//!
+//! The targets are in `fuzz/fuzz_targets/`; each replay below copies its target's body.
+//! `read_capture` and `decode_packet` have no committed corpus (theirs are regenerated from
+//! the captures), so a corpus directory for them is tolerated; any other directory must have
+//! a replay here.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -28,6 +33,30 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     assert!(!files.is_empty(), "fuzz corpus {} is empty", dir.display());
     files.sort();
     files
+}
+
+/// The targets replayed here (each needs a non-empty corpus).
+const REPLAYED: [&str; 3] = ["load_dataset", "load_bundle", "label_rules"];
+/// Targets whose corpora are not committed and not replayed.
+const NOT_COMMITTED: [&str; 2] = ["read_capture", "decode_packet"];
+
+#[test]
+fn every_corpus_directory_is_replayed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let entries = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("fuzz corpora {} are missing: {e}", root.display()));
+    for entry in entries {
+        let path = entry.expect("a readable corpus entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        assert!(
+            REPLAYED.contains(&name) || NOT_COMMITTED.contains(&name),
+            "fuzz corpus {} has no replay in this file",
+            path.display()
+        );
+    }
+    for target in REPLAYED {
+        assert!(!corpus(target).is_empty());
+    }
 }
 
 /// As `fuzz_targets/load_dataset.rs`: the first byte picks the options.
