@@ -81,8 +81,11 @@ impl LabelMap {
         self.raw_classes.push(raw.to_string());
         self.raw_names.push(raw.to_string());
         self.raw_families.push(raw.to_string());
-        self.raw_to_class
-            .push(if is_benign_label(raw) { self.benign_class } else { 1 - self.benign_class.min(1) });
+        self.raw_to_class.push(if is_benign_label(raw) {
+            self.benign_class
+        } else {
+            1 - self.benign_class.min(1)
+        });
         Some(self.raw_classes.len() as u32 - 1)
     }
 

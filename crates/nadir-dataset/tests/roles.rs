@@ -109,6 +109,8 @@ fn table_without_declared_roles_falls_back_to_names_and_says_which() {
     .unwrap();
     let data = load(&old, &options()).unwrap();
     assert_eq!(data.schema.columns, ["f0_ip_len"]);
+    // `first_ts_ns` counts nanoseconds; the rows' time is in seconds.
+    assert_eq!(data.time.as_deref(), Some(&[5e-9, 7e-9][..]));
     let warning = data
         .report
         .warnings

@@ -6,8 +6,8 @@
 
 use std::io::{BufWriter, Write};
 
-use nadir_features::cic::civil_from_days;
 use nadir_features::output::{open_sink, ColumnType, OutputFormat, RowSink, TableSchema, Value};
+use nadir_features::roles::ColumnRole;
 use serde::Serialize;
 
 use nadir_kube::{Attribution as PodAttribution, ATTRIBUTION_COLUMNS};
@@ -102,18 +102,23 @@ pub const TABLE_COLUMNS: [(&str, ColumnType); 25] = [
     ("explanation", ColumnType::Utf8),
 ];
 
-/// RFC 3339 UTC with microseconds.
+/// An alert table is a record of verdicts, not training data: besides the flow's identity and
+/// time, every column is the model's output or a fact it already saw, so none is a feature.
+fn alert_column_role(name: &str) -> ColumnRole {
+    match name {
+        "flow_id" | "source" | "src_ip" | "src_port" | "dst_ip" | "dst_port" | "tunnel" => {
+            ColumnRole::Identity
+        }
+        "start" | "start_ns" | "end_ns" => ColumnRole::Time,
+        _ => ColumnRole::Ignored,
+    }
+}
+
+/// RFC 3339 UTC with microseconds (truncated, not rounded).
 pub fn rfc3339_micros(ts_ns: i64) -> String {
-    let secs = ts_ns.div_euclid(1_000_000_000);
-    let micros = ts_ns.rem_euclid(1_000_000_000) / 1000;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    // Every i64 of ns is within jiff's range.
+    let ts = jiff::Timestamp::from_nanosecond(i128::from(ts_ns)).unwrap_or_default();
+    format!("{ts:.6}")
 }
 
 /// `Flow Duration=1.2e6 (+0.31); Fwd IAT Max=... (-0.05)`.
@@ -274,11 +279,11 @@ impl AlertWriter {
             _ => {
                 let mut schema = TableSchema::new();
                 for (name, kind) in TABLE_COLUMNS {
-                    schema.push(name, kind);
+                    schema.push(name, kind, alert_column_role(name));
                 }
                 if pod_columns {
                     for name in ATTRIBUTION_COLUMNS {
-                        schema.push(name, ColumnType::Utf8);
+                        schema.push(name, ColumnType::Utf8, ColumnRole::Identity);
                     }
                 }
                 Inner::Table(open_sink(format, schema, out).map_err(|e| output_error(target, e))?)
@@ -421,5 +426,26 @@ mod tests {
             "2020-03-31T00:35:29.123456Z"
         );
         assert_eq!(rfc3339_micros(-1_000), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn rfc3339_truncates_and_crosses_leap_days_and_year_ends() {
+        let s = 1_000_000_000;
+        assert_eq!(rfc3339_micros(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(rfc3339_micros(999), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            rfc3339_micros(1_582_977_600 * s),
+            "2020-02-29T12:00:00.000000Z"
+        );
+        assert_eq!(
+            rfc3339_micros(1_577_836_800 * s - 1),
+            "2019-12-31T23:59:59.999999Z"
+        );
+        assert_eq!(
+            rfc3339_micros(-2_203_891_200 * s),
+            "1900-03-01T00:00:00.000000Z"
+        );
+        assert_eq!(rfc3339_micros(i64::MIN), "1677-09-21T00:12:43.145224Z");
+        assert_eq!(rfc3339_micros(i64::MAX), "2262-04-11T23:47:16.854775Z");
     }
 }

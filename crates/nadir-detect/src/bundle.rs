@@ -215,19 +215,9 @@ pub fn fingerprint_training_data(x: &[f32], rows: usize, cols: usize, y: &[u32])
     hex(&hasher.finalize())
 }
 
-/// Current time as RFC 3339 UTC (the civil date from the cic formatter's conversion).
+/// Current time as RFC 3339 UTC, whole seconds (`2026-01-02T03:04:05Z`).
 fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let (year, month, day) = nadir_features::cic::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{:.0}", jiff::Timestamp::now())
 }
 
 impl Bundle {

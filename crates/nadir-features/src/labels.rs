@@ -331,8 +331,7 @@ fn parse_net(text: &str) -> Option<IpNet> {
     text.parse::<IpNet>().ok()
 }
 
-/// A TOML offset date-time as ns since the Unix epoch. Written here (a dozen lines
-/// of civil-calendar arithmetic) rather than pulling a date crate into the library.
+/// A TOML offset date-time as ns since the Unix epoch (the calendar is jiff's).
 fn datetime_to_ns(dt: &toml::value::Datetime) -> Result<i64, String> {
     use toml::value::Offset;
     let (Some(date), Some(time)) = (dt.date, dt.time) else {
@@ -342,31 +341,26 @@ fn datetime_to_ns(dt: &toml::value::Datetime) -> Result<i64, String> {
     };
     let offset_minutes = match dt.offset {
         Some(Offset::Z) => 0,
-        Some(Offset::Custom { minutes }) => i64::from(minutes),
+        Some(Offset::Custom { minutes }) => i32::from(minutes),
         None => return Err(format!("{dt} has no UTC offset; add Z or +hh:mm")),
     };
-    let days = days_from_civil(
-        i64::from(date.year),
-        i64::from(date.month),
-        i64::from(date.day),
-    );
-    let seconds = days * 86_400
-        + i64::from(time.hour) * 3600
-        + i64::from(time.minute) * 60
-        + i64::from(time.second)
-        - offset_minutes * 60;
-    Ok(seconds * 1_000_000_000 + i64::from(time.nanosecond))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let narrow = |x: u8| i8::try_from(x).map_err(|_| format!("{dt} is out of range"));
+    let civil = jiff::civil::DateTime::new(
+        i16::try_from(date.year).map_err(|_| format!("{dt} is out of range"))?,
+        narrow(date.month)?,
+        narrow(date.day)?,
+        narrow(time.hour)?,
+        narrow(time.minute)?,
+        // A leap second reads as :59, as jiff's RFC 3339 parser reads it.
+        narrow(time.second.min(59))?,
+        i32::try_from(time.nanosecond).map_err(|_| format!("{dt} is out of range"))?,
+    )
+    .map_err(|e| format!("{dt}: {e}"))?;
+    let ns = jiff::tz::Offset::from_seconds(offset_minutes * 60)
+        .and_then(|offset| offset.to_timestamp(civil))
+        .map_err(|e| format!("{dt}: {e}"))?
+        .as_nanosecond();
+    i64::try_from(ns).map_err(|_| format!("{dt} is outside the years 1677..2262"))
 }
 
 #[cfg(test)]
@@ -463,8 +457,27 @@ files = ["synscan.pcapng"]
         assert_eq!(datetime_to_ns(&dt), Ok(1_585_614_929_500_000_000));
         let local: toml::value::Datetime = "2020-03-31T00:35:29".parse().expect("dt");
         assert!(datetime_to_ns(&local).is_err());
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        let ns = |text: &str| datetime_to_ns(&text.parse().expect("dt"));
+        assert_eq!(ns("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(
+            ns("2000-03-01T00:00:00Z"),
+            Ok(11_017 * 86_400 * 1_000_000_000)
+        );
+    }
+
+    #[test]
+    fn datetimes_across_leap_days_year_ends_and_the_epoch() {
+        let ns = |text: &str| datetime_to_ns(&text.parse().expect("dt"));
+        let s = |secs: i64| Ok(secs * 1_000_000_000);
+        assert_eq!(ns("1969-12-31T23:59:59Z"), s(-1));
+        assert_eq!(ns("1970-01-01T00:59:59+01:00"), s(-1));
+        assert_eq!(ns("1900-03-01T00:00:00Z"), s(-2_203_891_200));
+        assert_eq!(ns("2020-02-29T12:00:00Z"), s(1_582_977_600));
+        assert_eq!(ns("2019-12-31T23:59:59Z"), s(1_577_836_799));
+        assert_eq!(ns("2019-12-31T20:00:00-04:00"), s(1_577_836_800));
+        // Out of the i64 ns range: refused, not wrapped.
+        assert!(ns("2300-01-01T00:00:00Z").is_err());
+        assert!(ns("1600-01-01T00:00:00Z").is_err());
     }
 
     #[test]

@@ -123,15 +123,16 @@ fn cic_local_seconds(text: &str, utc_offset_h: i64) -> Option<i64> {
         (next()?, next()?, next()?, next()?, next()?, next()?);
     let pm = text.ends_with("PM");
     let hour24 = (hour % 12) + if pm { 12 } else { 0 };
-    // Days from civil (H. Hinnant), inverse of the writer's conversion.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour24 * 3600 + minute * 60 + second - utc_offset_h * 3600)
+    let date = jiff::civil::Date::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+    )
+    .ok()?;
+    let midnight = jiff::tz::Offset::UTC
+        .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+        .ok()?;
+    Some(midnight.as_second() + hour24 * 3600 + minute * 60 + second - utc_offset_h * 3600)
 }
 
 /// Per-feature agreement of matched flows.

@@ -554,7 +554,11 @@ mod tests {
         let cases = [
             (ModelKind::Llaformer, tabular, windows),
             (ModelKind::Lln, windows, tabular),
-            (ModelKind::Hybrid, InputShape::Tabular { features: 10 }, bytes),
+            (
+                ModelKind::Hybrid,
+                InputShape::Tabular { features: 10 },
+                bytes,
+            ),
             (
                 ModelKind::CnnLstm,
                 InputShape::Windows {

@@ -333,7 +333,14 @@ impl<'a> Assembler<'a> {
                 .sum();
             warnings.push(format!("{total} categorical value(s) not in the training categories were encoded as all zeros"));
         }
-        let time = plan.has_time.then_some(time);
+        // nadir's own tables keep time in integer nanoseconds (`first_ts_ns`); rows carry seconds.
+        let time = plan.has_time.then(|| {
+            if plan.time_in_ns {
+                time.into_iter().map(|t| t / 1e9).collect()
+            } else {
+                time
+            }
+        });
         if time_bad > 0 {
             warnings.push(format!(
                 "{time_bad} timestamp(s) could not be parsed (time = NaN, sorted last)"

@@ -202,19 +202,18 @@ pub(crate) fn parse_timestamp(field: &[u8]) -> Option<f64> {
     {
         return None;
     }
-    let days = days_from_civil(year as i64, month as i64, day as i64);
-    Some(days as f64 * 86_400.0 + (hour * 3600 + minute * 60 + second) as f64 + frac)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    // The calendar is jiff's: a day that does not exist (30/02) is not a timestamp.
+    let date = jiff::civil::Date::new(
+        i16::try_from(year).ok()?,
+        month as i8, // 1..=12, checked above
+        day as i8,   // 1..=31
+    )
+    .ok()?;
+    let midnight = jiff::tz::Offset::UTC
+        .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+        .ok()?;
+    // Time of day added here: a leap second (`:60`) runs into the next minute.
+    Some(midnight.as_second() as f64 + (hour * 3600 + minute * 60 + second) as f64 + frac)
 }
 
 #[cfg(test)]
@@ -260,5 +259,33 @@ mod tests {
         );
         assert_eq!(parse_timestamp(b"yesterday"), None);
         assert_eq!(parse_timestamp(b"2023-13-01 00:00:00"), None);
+    }
+
+    #[test]
+    fn timestamps_across_leap_days_year_ends_and_the_epoch() {
+        assert_eq!(parse_timestamp(b"1970-01-01 00:00:00"), Some(0.0));
+        assert_eq!(parse_timestamp(b"31/12/1969 23:59:59"), Some(-1.0));
+        assert_eq!(
+            parse_timestamp(b"1900-03-01 00:00:00"),
+            Some(-2_203_891_200.0)
+        );
+        // 2020-02-29 exists, 2023-02-29 and 1900-02-29 do not (were read as 1 March).
+        assert_eq!(
+            parse_timestamp(b"29/02/2020 12:00:00"),
+            Some(1_582_977_600.0)
+        );
+        assert_eq!(parse_timestamp(b"2023-02-29 00:00:00"), None);
+        assert_eq!(parse_timestamp(b"1900-02-29 00:00:00"), None);
+        assert_eq!(parse_timestamp(b"2000-02-29 00:00:00"), Some(951_782_400.0));
+        assert_eq!(
+            parse_timestamp(b"2019-12-31 23:59:59"),
+            Some(1_577_836_799.0)
+        );
+        assert_eq!(parse_timestamp(b"1/1/2020 0:00"), Some(1_577_836_800.0));
+        // A leap second runs into the next minute.
+        assert_eq!(
+            parse_timestamp(b"2016-12-31 23:59:60"),
+            Some(1_483_228_800.0)
+        );
     }
 }

@@ -40,6 +40,8 @@ pub(crate) struct Plan {
     pub layout: Vec<LayoutItem>,
     pub label_name: Option<String>,
     pub has_time: bool,
+    /// The time column counts nanoseconds (its name ends in `_ns`, as nadir writes it).
+    pub time_in_ns: bool,
     pub dropped: Vec<String>,
     pub warnings: Vec<String>,
     pub raw_feature_columns: usize,
@@ -210,6 +212,7 @@ impl Plan {
             warnings.push(undeclared_roles_warning(&names, &roles));
         }
         let has_time = time_column.is_some();
+        let time_in_ns = time_column.is_some_and(|i| names[i].trim().ends_with("_ns"));
         let raw_feature_columns = candidates.len() + dropped.len();
         let is_categorical = |i: usize| {
             known == KnownSchema::NslKdd && nsl_kdd::CATEGORICAL.contains(&names[i].as_str())
@@ -335,6 +338,7 @@ impl Plan {
             layout,
             label_name,
             has_time,
+            time_in_ns,
             dropped,
             warnings,
             raw_feature_columns,

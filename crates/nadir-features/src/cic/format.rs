@@ -340,13 +340,23 @@ impl Cursor<'_> {
     /// with a space): the fraction has 0, 3 or 6 digits and seconds are left out
     /// when both seconds and fraction are zero. Fixed: always
     /// `YYYY-MM-DD HH:MM:SS.ffffff`.
+    ///
+    /// The calendar is jiff's; the digits are put in place here. Formatting 1M start times
+    /// (bench/timestamp, release, 2-core VM): jiff's date + these digits 51-54 ms, the former
+    /// hand-written civil-from-days 68 ms, jiff's `DateTimePrinter` 57-70 ms, `strftime` 209-225 ms.
     fn timestamp(&mut self, ts_ns: i64, mode: CicMode) {
+        // Microseconds of an i64 of ns are always within jiff's range (years -9999..=9999).
         let micros = ts_ns.div_euclid(1000);
-        let secs = micros.div_euclid(1_000_000);
+        let at_utc = jiff::Timestamp::from_microsecond(micros)
+            .map(|ts| jiff::tz::Offset::UTC.to_datetime(ts))
+            .unwrap_or_default();
         let frac_us = micros.rem_euclid(1_000_000);
-        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-        let sod = secs.rem_euclid(86_400);
-        let (hour, minute, second) = (sod / 3600, sod % 3600 / 60, sod % 60);
+        let (year, month, day) = (i64::from(at_utc.year()), at_utc.month(), at_utc.day());
+        let (hour, minute, second) = (
+            i64::from(at_utc.hour()),
+            i64::from(at_utc.minute()),
+            i64::from(at_utc.second()),
+        );
         let start = self.len;
         self.bytes(b"YYYY-MM-DD HH:MM:SS.ffffff");
         let mut at = start;
@@ -636,21 +646,6 @@ pub(crate) fn write_csv_row(
         cursor.csv_field(label);
         cursor.byte(b'\n');
     });
-}
-
-/// Days since 1970-01-01 to (year, month, day): the civil-from-days algorithm
-/// (H. Hinnant); written here because ten lines beat a date-time dependency.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Appends the flow start time in UTC (see [`Cursor::timestamp`]).

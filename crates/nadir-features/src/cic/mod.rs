@@ -20,8 +20,8 @@ pub use columns::{
 };
 pub use flow::{cic_flow_config, CicConfig, CicFlow, CicMode};
 pub use format::{
-    civil_from_days, write_csv_field, write_int, write_ip, write_java_double, write_timestamp,
-    write_uint, write_value, TextBlock,
+    write_csv_field, write_int, write_ip, write_java_double, write_timestamp, write_uint,
+    write_value, TextBlock,
 };
 pub use stats::RunningStats;
 pub use values::{CicFeatures, CicValue, FeatureVisitor, CIC_FEATURE_COUNT, FIRST_FEATURE_COLUMN};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use nadir_dataset::{load, FeaturePolicy, LoadOptions, RowErrorPolicy};
+use nadir_dataset::{load, ColumnRole, FeaturePolicy, LoadOptions, RowErrorPolicy};
 
 use super::LabelModeArg;
 
@@ -109,19 +109,23 @@ fn summarize(args: SummarizeArgs) -> anyhow::Result<ExitCode> {
     if !report.dropped.is_empty() {
         outln!("dropped     {}", report.dropped.join(", "));
     }
-    let excluded: Vec<String> = report
-        .columns
-        .iter()
-        .filter(|c| {
-            matches!(
-                c.role,
-                Some(nadir_dataset::ColumnRole::Identity | nadir_dataset::ColumnRole::Time)
-            ) && ds.schema.index_of(&c.name).is_none()
-        })
-        .map(|c| c.name.clone())
-        .collect();
-    if !excluded.is_empty() {
-        outln!("not features (identity/time, leak) {}", excluded.join(", "));
+    let excluded = |roles: &[ColumnRole]| -> Vec<String> {
+        report
+            .columns
+            .iter()
+            .filter(|c| {
+                c.role.is_some_and(|r| roles.contains(&r)) && ds.schema.index_of(&c.name).is_none()
+            })
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    let leaking = excluded(&[ColumnRole::Identity, ColumnRole::Time]);
+    if !leaking.is_empty() {
+        outln!("not features (identity/time, leak) {}", leaking.join(", "));
+    }
+    let bookkeeping = excluded(&[ColumnRole::Ignored]);
+    if !bookkeeping.is_empty() {
+        outln!("not features (bookkeeping) {}", bookkeeping.join(", "));
     }
     if let Some((first, last)) = time_span(ds.time.as_deref()) {
         outln!(

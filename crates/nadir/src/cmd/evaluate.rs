@@ -282,7 +282,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// Unlabelled rows: the flagged share and the spread of scores, and `scores.csv` in `out`.
 fn report_unlabelled(scores: &[f32], threshold: f64, out: Option<&Path>) -> Result<ExitCode> {
-    let flagged = scores.iter().filter(|&&s| f64::from(s) >= threshold).count();
+    let flagged = scores
+        .iter()
+        .filter(|&&s| f64::from(s) >= threshold)
+        .count();
     let mut sorted = scores.to_vec();
     sorted.sort_by(f32::total_cmp);
     let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];

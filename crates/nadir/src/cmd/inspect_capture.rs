@@ -211,16 +211,12 @@ fn print_summary(s: &CaptureSummary) -> std::io::Result<()> {
 
 /// `YYYY-MM-DD HH:MM:SS.nnnnnnnnn` UTC.
 pub fn format_ts(ts_ns: i64) -> String {
-    let secs = ts_ns.div_euclid(1_000_000_000);
-    let nanos = ts_ns.rem_euclid(1_000_000_000);
-    let (year, month, day) = nadir_features::cic::civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{nanos:09}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    // Every i64 of ns is within jiff's range.
+    let ts = jiff::Timestamp::from_nanosecond(i128::from(ts_ns)).unwrap_or_default();
+    jiff::fmt::temporal::DateTimePrinter::new()
+        .separator(b' ')
+        .precision(Some(9))
+        .datetime_to_string(&jiff::tz::Offset::UTC.to_datetime(ts))
 }
 
 #[cfg(test)]
