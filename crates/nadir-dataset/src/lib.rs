@@ -36,5 +36,7 @@ pub use pipeline::{
 };
 pub use schema::{ColumnRole, FeatureSchema, KnownSchema, SchemaMismatch};
 pub use smote::{class_weights, smote};
-pub use split::{cross_validation_folds, split, Fold, SplitSpec, Splits, UNGROUPED};
+pub use split::{
+    cross_validation_folds, split, split_normal_only, Fold, SplitSpec, Splits, UNGROUPED,
+};
 pub use windows::{windows, Tensor3};

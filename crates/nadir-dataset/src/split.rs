@@ -142,9 +142,62 @@ impl SplitSpec {
     }
 }
 
+impl SplitSpec {
+    /// Splits for learning from normal traffic only: the rows of `normal_class` are split as
+    /// [`SplitSpec::apply`] does (by time, at random, or by group), and every other row goes to
+    /// the test split, so no attack is seen in training or when the threshold is chosen.
+    pub fn apply_normal_only(
+        &self,
+        y: &[u32],
+        groups: &[u32],
+        time: Option<&[f64]>,
+        normal_class: u32,
+    ) -> Result<Splits, DatasetError> {
+        let normal: Vec<usize> = (0..y.len()).filter(|&i| y[i] == normal_class).collect();
+        if normal.is_empty() {
+            return Err(DatasetError::InvalidSpec(
+                "no normal (benign) rows to learn from".into(),
+            ));
+        }
+        let pick = |values: &[u32]| -> Vec<u32> {
+            normal
+                .iter()
+                .map(|&i| values.get(i).copied().unwrap_or(UNGROUPED))
+                .collect()
+        };
+        let time: Option<Vec<f64>> = time.map(|t| normal.iter().map(|&i| t[i]).collect());
+        let inner = self.apply(&pick(y), &pick(groups), time.as_deref())?;
+        let back =
+            |part: Vec<usize>| -> Vec<usize> { part.into_iter().map(|i| normal[i]).collect() };
+        let mut test = back(inner.test);
+        test.extend((0..y.len()).filter(|&i| y[i] != normal_class));
+        test.sort_unstable();
+        Ok(Splits {
+            train: back(inner.train),
+            val: back(inner.val),
+            test,
+        })
+    }
+}
+
 /// Splits a loaded dataset.
 pub fn split(dataset: &Dataset, spec: &SplitSpec) -> Result<Splits, DatasetError> {
     spec.apply(&dataset.y, &dataset.groups, dataset.time.as_deref())
+}
+
+/// Splits a loaded dataset for learning from normal traffic only
+/// ([`SplitSpec::apply_normal_only`]).
+pub fn split_normal_only(
+    dataset: &Dataset,
+    spec: &SplitSpec,
+    normal_class: u32,
+) -> Result<Splits, DatasetError> {
+    spec.apply_normal_only(
+        &dataset.y,
+        &dataset.groups,
+        dataset.time.as_deref(),
+        normal_class,
+    )
 }
 
 fn indices_by_class(y: &[u32]) -> Vec<Vec<usize>> {
@@ -374,6 +427,42 @@ mod tests {
         let mut y = vec![0; n0];
         y.extend(std::iter::repeat_n(1, n1));
         y
+    }
+
+    #[test]
+    fn normal_only_splits_benign_rows_by_time_and_tests_on_every_attack() {
+        // 100 benign rows at t = 0..100 with attacks interleaved at every 5th second.
+        let mut y = Vec::new();
+        let mut time = Vec::new();
+        for t in 0..100 {
+            y.push(0);
+            time.push(t as f64);
+            if t % 5 == 0 {
+                y.push(1);
+                time.push(t as f64 + 0.5);
+            }
+        }
+        let spec = SplitSpec::TimeOrdered {
+            train: 0.7,
+            val: 0.15,
+            test: 0.15,
+            gap: 0,
+        };
+        let s = spec
+            .apply_normal_only(&y, &vec![0; y.len()], Some(&time), 0)
+            .unwrap();
+        // Fractions are of the benign rows, earliest first; no attack outside the test split.
+        assert_eq!((s.train.len(), s.val.len()), (70, 15));
+        assert!(s.train.iter().chain(&s.val).all(|&i| y[i] == 0));
+        assert!(s.train.iter().all(|&i| time[i] < 70.0));
+        assert!(s.val.iter().all(|&i| (70.0..85.0).contains(&time[i])));
+        assert_eq!(s.test.iter().filter(|&&i| y[i] == 1).count(), 20);
+        assert_eq!(s.test.len(), 15 + 20);
+
+        let err = spec
+            .apply_normal_only(&[1, 1], &[0, 0], None, 0)
+            .unwrap_err();
+        assert!(err.to_string().contains("no normal"), "{err}");
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn score(model: &Trained, x: &Matrix, benign_class: u32) -> Result<Scored, D
         )));
     }
     Ok(match model.predict(&x.data, shape)? {
-        Scores::Binary(p) | Scores::Reconstruction(p) => Scored {
+        Scores::Binary(p) | Scores::Reconstruction(p) | Scores::Distance(p) => Scored {
             scores: p,
             probabilities: None,
         },

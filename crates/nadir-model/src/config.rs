@@ -20,6 +20,9 @@ pub enum Head {
     Softmax,
     /// The autoencoder's reconstruction; scores are reconstruction errors.
     Reconstruction,
+    /// Deep SAD (LDPI, seeds-spec §4.5): the squared distance of the embedding to a fixed
+    /// centre; normal traffic lies inside the sphere. Scores are those distances.
+    Hypersphere,
 }
 
 /// A model family with its hyperparameters, input shape and head.
@@ -302,6 +305,7 @@ impl ModelConfig {
             Head::Sigmoid => 1,
             Head::Softmax => self.n_classes,
             Head::Reconstruction => self.input.sample_len(),
+            Head::Hypersphere => 1,
         }
     }
 
@@ -351,15 +355,21 @@ impl ModelConfig {
                     "a classifier needs a sigmoid or softmax head".into(),
                 ))
             }
-            (false, Head::Sigmoid | Head::Softmax) => {
+            (false, Head::Sigmoid | Head::Softmax | Head::Hypersphere) => {
                 return Err(invalid(
                     "head",
                     "the autoencoder's head is `reconstruction`".into(),
                 ))
             }
+            (true, Head::Hypersphere) if kind != ModelKind::Ldpi => {
+                return Err(invalid(
+                    "head",
+                    "the hypersphere (Deep SAD) head needs an embedding: only ldpi has one".into(),
+                ))
+            }
             _ => {}
         }
-        if kind.is_classifier() {
+        if kind.is_classifier() && self.head != Head::Hypersphere {
             if self.n_classes < 2 {
                 return Err(invalid(
                     "n_classes",
@@ -453,8 +463,12 @@ impl ModelConfig {
                 }
             }
             ArchConfig::Ldpi(c) => {
-                if !matches!(self.input, InputShape::Bytes { .. }) {
-                    return Err(unsupported("it reads the first bytes of a flow (N, 1, L)"));
+                // A feature row reads as a 1-channel sequence, as the Deep SAD on
+                // CIC-like tabular input asks.
+                if matches!(self.input, InputShape::Windows { .. }) {
+                    return Err(unsupported(
+                        "it reads the first bytes of a flow, or one feature row, as (N, 1, L)",
+                    ));
                 }
                 for (i, &width) in c.block_channels.iter().enumerate() {
                     if width == 0 {

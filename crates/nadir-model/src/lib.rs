@@ -22,6 +22,7 @@
 pub mod arch;
 pub mod config;
 mod data;
+mod deepsad;
 mod device;
 mod error;
 mod kind;
@@ -35,6 +36,7 @@ pub use config::{
     LdpiConfig, LlaformerConfig, LlnConfig, ModelConfig,
 };
 pub use data::TrainData;
+pub use deepsad::{ContrastiveOptions, DeepSadOptions};
 pub use device::ComputeDevice;
 pub use error::ModelError;
 pub use kind::{ModelKind, UnknownModelKind};

@@ -859,3 +859,157 @@ fn channels_last_front_end_matches_burn_layers() {
         assert!(train < 1e-5 && infer < 1e-5, "{train} {infer}");
     }
 }
+
+/// ROC-AUC by pair counting: the chance an anomaly outscores a normal sample (ties count half).
+fn pairwise_auc(normal: &[f32], anomalous: &[f32]) -> f64 {
+    let mut wins = 0.0;
+    for &a in anomalous {
+        for &n in normal {
+            wins += if a > n {
+                1.0
+            } else if a == n {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    wins / (normal.len() * anomalous.len()) as f64
+}
+
+/// Normal samples: a slow ramp-and-wave pattern with a random phase, in [0, 1]; shifted
+/// samples: the same values in random order (what the distribution-shift augmentations mimic
+/// is not used: a reversed or inverted copy would be circular).
+fn normal_and_shifted(n: usize, len: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut normal = Vec::with_capacity(n * len);
+    let mut shifted = Vec::with_capacity(n * len);
+    for _ in 0..n {
+        let phase: f32 = rng.random_range(0.0..std::f32::consts::TAU);
+        let sample: Vec<f32> = (0..len)
+            .map(|i| {
+                let t = i as f32 / len as f32;
+                (0.5 + 0.4 * (phase + 6.0 * t).sin() + rng.random_range(-0.03..0.03))
+                    .clamp(0.0, 1.0)
+            })
+            .collect();
+        normal.extend(&sample);
+        let mut noise: Vec<f32> = (0..len).map(|_| rng.random_range(0.0..1.0)).collect();
+        noise.iter_mut().for_each(|v| *v = 0.5 + 0.8 * (*v - 0.5));
+        shifted.extend(noise);
+    }
+    (normal, shifted)
+}
+
+#[test]
+fn deep_sad_trained_on_normal_only_ranks_a_shifted_distribution_above_it() {
+    let len = 32;
+    let shape = InputShape::Bytes { length: len };
+    let (train_x, _) = normal_and_shifted(192, len, 11);
+    let (normal, shifted) = normal_and_shifted(64, len, 12);
+    let y = vec![0u32; 192];
+    let mut cfg = ModelConfig::default_for(ModelKind::Ldpi, shape, 2);
+    cfg.head = Head::Hypersphere;
+    cfg.arch = ArchConfig::Ldpi(LdpiConfig {
+        block_channels: [8, 16, 16, 16],
+        head_layers: 1,
+        embedding_dim: 16,
+        ..LdpiConfig::default()
+    });
+    let opts = TrainOptions {
+        deep_sad: DeepSadOptions {
+            pretrain: Some(ContrastiveOptions {
+                epochs: 4,
+                batch_size: 32,
+                ..ContrastiveOptions::default()
+            }),
+            ..DeepSadOptions::default()
+        },
+        lr: 1e-3,
+        ..quick_options(8)
+    };
+    let model = train(
+        &cfg,
+        TrainData::new(&train_x, shape, &y),
+        TrainData::new(&normal[..32 * len], shape, &y[..32]),
+        &opts,
+    )
+    .unwrap();
+    let Network::Ldpi(ldpi) = model.network() else {
+        panic!("not ldpi")
+    };
+    assert!(ldpi.classifier.is_none() && ldpi.center.is_some());
+    let normal_scores = model.predict(&normal, shape).unwrap();
+    assert!(matches!(normal_scores, Scores::Distance(_)));
+    let shifted_scores = model.predict(&shifted, shape).unwrap().anomaly_scores();
+    let auc = pairwise_auc(&normal_scores.anomaly_scores(), &shifted_scores);
+    assert!(auc > 0.95, "ROC-AUC {auc}");
+
+    // The centre travels with the weights: a reloaded model scores the same.
+    let reloaded = Trained::from_bytes(model.config(), &model.to_bytes().unwrap()).unwrap();
+    assert_eq!(
+        reloaded.predict(&shifted, shape).unwrap().anomaly_scores(),
+        shifted_scores
+    );
+}
+
+#[test]
+fn autoencoder_trained_on_normal_only_ranks_a_shifted_distribution_above_it() {
+    let len = 32;
+    let shape = InputShape::Tabular { features: len };
+    // Centred and scaled, as the preprocessing's standardisation leaves a table.
+    let standardise =
+        |v: Vec<f32>| -> Vec<f32> { v.into_iter().map(|x| (x - 0.5) * 2.5).collect() };
+    let (train_x, _) = normal_and_shifted(256, len, 21);
+    let (normal, shifted) = normal_and_shifted(64, len, 22);
+    let (train_x, normal, shifted) = (
+        standardise(train_x),
+        standardise(normal),
+        standardise(shifted),
+    );
+    let y = vec![0u32; 256];
+    let mut cfg = ModelConfig::default_for(ModelKind::Autoencoder, shape, 2);
+    cfg.arch = ArchConfig::Autoencoder(AutoencoderConfig {
+        hidden: vec![16],
+        code_dim: 4,
+        ..AutoencoderConfig::default()
+    });
+    let opts = TrainOptions {
+        lr: 1e-2,
+        ..quick_options(60)
+    };
+    let model = train(
+        &cfg,
+        TrainData::new(&train_x, shape, &y),
+        TrainData::new(&normal[..32 * len], shape, &y[..32]),
+        &opts,
+    )
+    .unwrap();
+    let auc = pairwise_auc(
+        &model.predict(&normal, shape).unwrap().anomaly_scores(),
+        &model.predict(&shifted, shape).unwrap().anomaly_scores(),
+    );
+    assert!(auc > 0.95, "ROC-AUC {auc}");
+}
+
+#[test]
+fn deep_sad_without_normal_rows_or_on_a_family_without_embedding_is_refused() {
+    let shape = InputShape::Bytes { length: 16 };
+    let mut cfg = ModelConfig::default_for(ModelKind::Ldpi, shape, 2);
+    cfg.head = Head::Hypersphere;
+    let (x, _) = normal_and_shifted(8, 16, 1);
+    let anomalies = vec![1u32; 8];
+    let err = train(
+        &cfg,
+        TrainData::new(&x, shape, &anomalies),
+        TrainData::new(&x, shape, &anomalies),
+        &quick_options(1),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("normal"), "{err}");
+
+    let mut hybrid =
+        ModelConfig::default_for(ModelKind::Hybrid, InputShape::Tabular { features: 4 }, 2);
+    hybrid.head = Head::Hypersphere;
+    assert!(hybrid.check().is_err());
+}

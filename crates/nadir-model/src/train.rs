@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::arch::Network;
 use crate::config::{ArchConfig, Head};
 use crate::data::{checked_labels, checked_samples, gather_batch};
+use crate::deepsad::{
+    deep_sad_batch_loss, hypersphere_center, install_center, pretrain_contrastive, DeepSadOptions,
+};
 use crate::layers::ForwardCtx;
 use crate::trained::{raw_outputs, OutputSummary, Trained};
 use crate::{ComputeDevice, ModelConfig, ModelError, ModelKind, TrainData};
@@ -76,6 +79,8 @@ pub struct TrainOptions {
     /// Rescale all gradients together when their global L2 norm exceeds this.
     pub clip_grad_norm: Option<f32>,
     pub lr_plateau: Option<PlateauOptions>,
+    /// Deep SAD (the hypersphere head): contrastive pretraining, centre, anomaly weight.
+    pub deep_sad: DeepSadOptions,
     /// Draw a progress bar on stderr (hidden anyway when stderr is not a terminal).
     pub progress: bool,
     /// Where to train (`--device`): a property of the run, not of the recipe, so it is not
@@ -99,6 +104,7 @@ impl Default for TrainOptions {
             adam_epsilon: 1e-7,
             clip_grad_norm: None,
             lr_plateau: None,
+            deep_sad: DeepSadOptions::default(),
             progress: true,
             device: ComputeDevice::Cpu,
         }
@@ -203,6 +209,7 @@ impl TrainOptions {
                 ));
             }
         }
+        self.deep_sad.check()?;
         if let Some(weights) = &self.class_weights {
             if weights.len() != n_classes {
                 return Err(invalid(
@@ -282,13 +289,14 @@ pub fn train(
     opts: &TrainOptions,
 ) -> Result<Trained, ModelError> {
     let cfg = cfg.check()?;
-    let kind = cfg.kind();
     opts.check(cfg.n_classes)?;
 
     let n_train = checked_samples("training data", train.x, train.shape, cfg.input)?;
     let n_val = checked_samples("validation data", val.x, val.shape, cfg.input)?;
-    // The autoencoder ignores labels beyond the benign filter; a classifier needs 2 classes.
-    let label_classes = if kind.is_classifier() {
+    // The autoencoder ignores labels beyond the benign filter, Deep SAD beyond benign vs
+    // anomaly; a classifier needs 2 classes.
+    let classifies = matches!(cfg.head, Head::Sigmoid | Head::Softmax);
+    let label_classes = if classifies {
         cfg.n_classes
     } else {
         u32::MAX as usize
@@ -321,7 +329,7 @@ pub fn train(
             },
         });
     }
-    if kind.is_classifier() {
+    if classifies {
         let first = train.y[0];
         if train.y.iter().all(|&label| label == first) {
             return Err(ModelError::SingleClass {
@@ -350,6 +358,32 @@ pub fn train(
 
     let batches_per_epoch = train_rows.len().div_ceil(opts.batch_size);
     let progress = progress_bar(opts, batches_per_epoch);
+    if cfg.head == Head::Hypersphere {
+        let normal: Vec<usize> = train_rows
+            .iter()
+            .copied()
+            .filter(|&row| train.y[row] == 0)
+            .collect();
+        if normal.is_empty() {
+            return Err(ModelError::Empty {
+                what: "normal (benign) training data for the hypersphere centre",
+            });
+        }
+        if let Some(pretrain) = &opts.deep_sad.pretrain {
+            network = pretrain_contrastive(
+                network, train.x, cfg.input, &normal, pretrain, &mut rng, &device, &progress,
+            )?;
+        }
+        let center = hypersphere_center(
+            &network.valid(),
+            train.x,
+            cfg.input,
+            &normal,
+            opts.deep_sad.center_eps,
+            &inference_device,
+        )?;
+        install_center(&mut network, center, &device);
+    }
     let mut history = History::default();
     let mut order = train_rows;
     let mut lr = opts.lr;
@@ -369,7 +403,16 @@ pub fn train(
             }
             let x = gather_batch(train.x, cfg.input, rows, &device);
             let output = network.forward(x.clone(), &mut ForwardCtx::training(&mut rng));
-            let loss = batch_loss(&cfg, output, x, train.y, rows, &class_weights, &device);
+            let loss = batch_loss(
+                &cfg,
+                output,
+                x,
+                train.y,
+                rows,
+                &class_weights,
+                opts.deep_sad.eta,
+                &device,
+            );
             let loss_value: f32 = loss.clone().into_scalar();
             if !loss_value.is_finite() {
                 progress.abandon();
@@ -396,6 +439,7 @@ pub fn train(
             val.x,
             val.y,
             &val_rows,
+            opts.deep_sad.eta,
         );
         let record = EpochRecord {
             epoch,
@@ -455,14 +499,17 @@ pub fn train(
     ))
 }
 
-/// The batch loss (a 1-element tensor) for the head of `cfg`.
-fn batch_loss(
+/// The batch loss (a 1-element tensor) for the head of `cfg`; `deep_sad_eta` weighs labelled
+/// anomalies under the hypersphere head.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn batch_loss(
     cfg: &ModelConfig,
     output: Tensor<2>,
     x: Tensor<3>,
     labels: &[u32],
     rows: &[usize],
     class_weights: &[f32],
+    deep_sad_eta: f32,
     device: &Device,
 ) -> Tensor<1> {
     let batch = rows.len();
@@ -506,6 +553,9 @@ fn batch_loss(
             let [b, channels, length] = x.dims();
             let target = x.reshape([b, channels * length]);
             (output - target).square().mean()
+        }
+        Head::Hypersphere => {
+            deep_sad_batch_loss(output, labels, rows, class_weights, deep_sad_eta, device)
         }
     }
 }

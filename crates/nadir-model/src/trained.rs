@@ -10,6 +10,7 @@ use burn::tensor::{Bytes, Device, Tensor};
 use crate::arch::Network;
 use crate::config::Head;
 use crate::data::{checked_samples, gather_batch, slice_batch};
+use crate::deepsad::deep_sad_sample_loss;
 use crate::layers::ForwardCtx;
 use crate::train::History;
 use crate::{ComputeDevice, InputShape, ModelConfig, ModelError, ModelKind};
@@ -29,13 +30,16 @@ pub enum Scores {
     },
     /// Mean squared reconstruction error per sample (autoencoder): higher is more anomalous.
     Reconstruction(Vec<f32>),
+    /// Squared distance of the embedding to the Deep SAD centre per sample: higher is more
+    /// anomalous.
+    Distance(Vec<f32>),
 }
 
 impl Scores {
     /// Number of samples scored.
     pub fn len(&self) -> usize {
         match self {
-            Scores::Binary(p) | Scores::Reconstruction(p) => p.len(),
+            Scores::Binary(p) | Scores::Reconstruction(p) | Scores::Distance(p) => p.len(),
             Scores::Multiclass {
                 n_classes,
                 probabilities,
@@ -48,10 +52,11 @@ impl Scores {
     }
 
     /// One anomaly score per sample, higher = more anomalous: P(attack) for a binary head,
-    /// `1 - P(class 0)` (class 0 = benign) for softmax, the reconstruction error for the autoencoder.
+    /// `1 - P(class 0)` (class 0 = benign) for softmax, the reconstruction error for the
+    /// autoencoder, the distance to the centre for Deep SAD.
     pub fn anomaly_scores(&self) -> Vec<f32> {
         match self {
-            Scores::Binary(p) | Scores::Reconstruction(p) => p.clone(),
+            Scores::Binary(p) | Scores::Reconstruction(p) | Scores::Distance(p) => p.clone(),
             Scores::Multiclass {
                 n_classes,
                 probabilities,
@@ -62,7 +67,8 @@ impl Scores {
         }
     }
 
-    /// Most likely class per sample (p > 0.5 for binary); `None` for reconstruction errors.
+    /// Most likely class per sample (p > 0.5 for binary); `None` for reconstruction errors and
+    /// distances.
     pub fn predicted_classes(&self) -> Option<Vec<u32>> {
         match self {
             Scores::Binary(p) => Some(p.iter().map(|&p| u32::from(p > 0.5)).collect()),
@@ -70,7 +76,7 @@ impl Scores {
                 n_classes,
                 probabilities,
             } => Some(probabilities.chunks_exact(*n_classes).map(argmax).collect()),
-            Scores::Reconstruction(_) => None,
+            Scores::Reconstruction(_) | Scores::Distance(_) => None,
         }
     }
 }
@@ -327,6 +333,7 @@ impl Trained {
                 let error = output - input.reshape([batch, c * l]);
                 (error.clone() * error).mean_dim(1).reshape([batch])
             }
+            Head::Hypersphere => output.reshape([batch]),
         }
     }
 
@@ -411,6 +418,7 @@ fn scores_from_outputs(cfg: &ModelConfig, outputs: Vec<f32>, x: &[f32], n: usize
                     .collect(),
             )
         }
+        Head::Hypersphere => Scores::Distance(outputs),
     }
 }
 
@@ -446,12 +454,14 @@ pub(crate) struct OutputSummary {
 }
 
 impl OutputSummary {
+    /// `deep_sad_eta` weighs labelled anomalies under the hypersphere head.
     pub(crate) fn compute(
         cfg: &ModelConfig,
         outputs: &[f32],
         x: &[f32],
         y: &[u32],
         rows: &[usize],
+        deep_sad_eta: f32,
     ) -> Self {
         let n = rows.len().max(1) as f64;
         match cfg.head {
@@ -497,6 +507,17 @@ impl OutputSummary {
                     .map(|(recon, &row)| {
                         f64::from(squared_error(recon, &x[row * width..(row + 1) * width]))
                     })
+                    .sum();
+                Self {
+                    loss: loss / n,
+                    accuracy: None,
+                }
+            }
+            Head::Hypersphere => {
+                let loss: f64 = outputs
+                    .iter()
+                    .zip(rows)
+                    .map(|(&d, &row)| f64::from(deep_sad_sample_loss(d, y[row] != 0, deep_sad_eta)))
                     .sum();
                 Self {
                     loss: loss / n,

@@ -373,3 +373,125 @@ fn extracted_windows_train_on_their_packet_features_only() {
         "{columns:?}"
     );
 }
+
+/// A timed table: benign rows follow one pattern, attacks (interleaved in time) another.
+fn normal_and_attack_table(path: &Path) {
+    let mut text = String::from("timestamp,f0,f1,f2,f3,f4,f5,f6,f7,label\n");
+    for i in 0..720u32 {
+        let attack = i % 6 == 5;
+        let phase = (i as f32 * 0.37).sin() * 3.0;
+        let row: Vec<String> = (0..8)
+            .map(|j| {
+                let v = if attack {
+                    ((i * 31 + j * 17) % 23) as f32 / 2.0 - 3.0
+                } else {
+                    (phase + j as f32 * 0.8).sin() + ((i + j) % 5) as f32 * 0.02
+                };
+                format!("{v:.4}")
+            })
+            .collect();
+        let label = if attack { "attack" } else { "BENIGN" };
+        text.push_str(&format!(
+            "{},{},{label}\n",
+            1_700_000_000 + i,
+            row.join(",")
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// `--mode deepsad` learns from normal rows only: no attack in training or validation,
+/// every attack in the test split, a hypersphere head in the bundle, and the attacks
+/// ranked above the held-out normal rows (issue 18).
+#[test]
+fn deepsad_mode_trains_on_normal_rows_only_and_tests_on_every_attack() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("flows.csv");
+    normal_and_attack_table(&data);
+    let config = dir.path().join("tiny.toml");
+    std::fs::write(
+        &config,
+        "[arch]\nkind = \"ldpi\"\nblock_channels = [8, 8, 8, 8]\nhead_layers = 1\nembedding_dim = 8\n\
+         [train]\nepochs = 4\nbatch_size = 32\n\
+         [train.deep_sad.pretrain]\nepochs = 3\nbatch_size = 32\n",
+    )
+    .unwrap();
+    let bundle = dir.path().join("sad.nadir");
+    let stdout = ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "--mode",
+        "deepsad",
+        "--config",
+        s(&config),
+        "--layout",
+        "tabular",
+        "--split",
+        "time",
+        "--resamples",
+        "0",
+        "--no-plots",
+        "--quiet",
+        "-o",
+        s(&bundle),
+    ]);
+    let split_line = stdout.lines().find(|l| l.starts_with("split (")).unwrap();
+    // 600 benign rows split 70/15/15 by time; all 120 attacks in the test split.
+    assert!(
+        split_line.contains("train 420 rows (benign 420), validation 90 rows (benign 90)"),
+        "{split_line}"
+    );
+    assert!(split_line.contains("attack 120"), "{split_line}");
+    assert!(stdout.contains("training ldpi (deepsad)"), "{stdout}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    assert_eq!(manifest["model"]["head"], "hypersphere");
+    let rule = &manifest["thresholds"]["decision"]["rule"];
+    assert_eq!(
+        (rule["rule"].as_str(), rule["value"].as_f64()),
+        (Some("benign-percentile"), Some(99.0))
+    );
+    let report =
+        json(&PathBuf::from(format!("{}.report", bundle.display())).join("evaluation.json"));
+    let auc = report["detection"]["roc_auc"].as_f64().unwrap();
+    assert!(auc > 0.9, "ROC-AUC {auc}");
+
+    // The detection verb scores with the hypersphere too.
+    let eval = ok(&[
+        "evaluate",
+        "--model",
+        s(&bundle),
+        "--data",
+        s(&data),
+        "--resamples",
+        "0",
+    ]);
+    assert!(eval.contains("720 rows"), "{eval}");
+
+    // Modes and families that do not fit are refused before any data is read.
+    let err = fails(&[
+        "train",
+        "--data",
+        s(&data),
+        "--mode",
+        "deepsad",
+        "--model",
+        "hybrid",
+        "-o",
+        s(&bundle),
+    ]);
+    assert!(err.contains("--model ldpi"), "{err}");
+    let err = fails(&[
+        "train",
+        "--data",
+        s(&data),
+        "--mode",
+        "autoencoder",
+        "--split",
+        "group",
+        "-o",
+        s(&bundle),
+    ]);
+    assert!(err.contains("--split time"), "{err}");
+}

@@ -1,6 +1,7 @@
-//! LDPI, seeds-spec §4.3: tsai ResCNN (separable, c_in 1) encoder + projection head, with a
-//! linear classifier on the head's embedding for supervised training. `encode` is the
-//! unnormalised head output that Deep SAD scores against a centre.
+//! LDPI, seeds-spec §4.3: tsai ResCNN (separable, c_in 1) encoder + projection head, with
+//! either a linear classifier on the head's embedding (supervised training) or Deep SAD's
+//! centre (§4.5): then the output is the squared distance of the unnormalised embedding
+//! (`encode`) to the centre.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig};
@@ -51,13 +52,20 @@ pub struct Ldpi {
     pub block4: ConvBlock,
     pub head: Vec<HeadLayer>,
     pub projection: Linear,
-    pub classifier: Linear,
+    /// The supervised head; `None` under Deep SAD.
+    pub classifier: Option<Linear>,
+    /// Deep SAD's hypersphere centre (not trained: set once from the pretrained encoder's
+    /// mean embedding); `None` for the supervised head.
+    pub center: Option<Param<Tensor<1>>>,
     pub leaky_relu_slope: f64,
     pub elu_alpha: f64,
 }
 
 impl Ldpi {
-    pub fn new(c: &LdpiConfig, n_outputs: usize, device: &Device) -> Self {
+    /// `n_outputs` logits from a classifier, or with `hypersphere` a centre of the embedding's
+    /// size and a projection without bias (a bias lets Deep SAD map everything onto the
+    /// centre: Ruff et al.'s "hypersphere collapse").
+    pub fn new(c: &LdpiConfig, n_outputs: usize, hypersphere: bool, device: &Device) -> Self {
         let [w1, w2, w3, w4] = c.block_channels;
         let [k1, k2, k3] = c.block1_kernels;
         let xavier = Initializer::XavierUniform { gain: 1.0 };
@@ -90,9 +98,14 @@ impl Ldpi {
             block4: ConvBlock::new(w3, w4, k3, device),
             head,
             projection: LinearConfig::new(projection_in, c.embedding_dim)
+                .with_bias(!hypersphere)
                 .with_initializer(xavier)
                 .init(device),
-            classifier: LinearConfig::new(c.embedding_dim, n_outputs).init(device),
+            classifier: (!hypersphere)
+                .then(|| LinearConfig::new(c.embedding_dim, n_outputs).init(device)),
+            center: hypersphere.then(|| {
+                Param::from_tensor(Tensor::zeros([c.embedding_dim], device)).set_require_grad(false)
+            }),
             leaky_relu_slope: c.leaky_relu_slope,
             elu_alpha: c.elu_alpha,
         }
@@ -121,13 +134,35 @@ impl Ldpi {
         self.projection.forward(z)
     }
 
-    /// Supervised scores: `[B, 1, L] -> [B, outputs]`.
+    /// Class logits `[B, outputs]`, or under Deep SAD the squared distance to the centre `[B, 1]`.
     pub fn forward(&self, x: Tensor<3>, _ctx: &mut ForwardCtx) -> Tensor<2> {
-        self.classifier.forward(self.encode(x))
+        let z = self.encode(x);
+        match (&self.classifier, &self.center) {
+            (Some(classifier), _) => classifier.forward(z),
+            (None, Some(center)) => {
+                let [batch, dims] = z.dims();
+                (z - center.val().reshape([1, dims]))
+                    .square()
+                    .sum_dim(1)
+                    .reshape([batch, 1])
+            }
+            (None, None) => unreachable!("Ldpi::new builds a classifier or a centre"),
+        }
+    }
+
+    /// Sets Deep SAD's centre (a no-op for the supervised head).
+    pub fn set_center(&mut self, center: Tensor<1>) {
+        if self.center.is_some() {
+            self.center = Some(Param::from_tensor(center).set_require_grad(false));
+        }
     }
 
     /// Parameters of the published encoder + head (without the supervised classifier).
     pub fn num_encoder_params(&self) -> usize {
-        super::trainable_params(self) - super::trainable_params(&self.classifier)
+        super::trainable_params(self)
+            - self
+                .classifier
+                .as_ref()
+                .map_or(0, |c| super::trainable_params(c))
     }
 }

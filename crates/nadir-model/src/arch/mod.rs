@@ -65,7 +65,12 @@ impl Network {
                 Network::Hybrid(Hybrid::new(c, features, steps, windows, outputs, device))
             }
             ArchConfig::CnnLstm(c) => Network::CnnLstm(CnnLstm::new(c, channels, outputs, device)),
-            ArchConfig::Ldpi(c) => Network::Ldpi(Ldpi::new(c, outputs, device)),
+            ArchConfig::Ldpi(c) => Network::Ldpi(Ldpi::new(
+                c,
+                outputs,
+                cfg.head == crate::config::Head::Hypersphere,
+                device,
+            )),
             ArchConfig::Autoencoder(c) => Network::Autoencoder(Autoencoder::new(c, length, device)),
         }
     }
@@ -92,6 +97,13 @@ impl Network {
         }
     }
 
+    /// Sets Deep SAD's hypersphere centre (a no-op for families without one).
+    pub fn set_center(&mut self, center: Tensor<1>) {
+        if let Network::Ldpi(m) = self {
+            m.set_center(center);
+        }
+    }
+
     /// Number of trainable parameters (batch-norm running statistics are buffers, not counted;
     /// burn's `num_params` counts them).
     pub fn num_trainable_params(&self) -> usize {
@@ -111,7 +123,8 @@ fn flatten_rows(x: Tensor<3>) -> Tensor<2> {
     x.reshape([batch, channels * length])
 }
 
-/// Trainable parameters of any module: every float tensor except batch-norm running statistics.
+/// Trainable parameters of any module: every float tensor except batch-norm running statistics
+/// and the Deep SAD centre.
 pub(crate) fn trainable_params<M: Module>(module: &M) -> usize {
     let mut counter = TrainableCounter {
         path: Vec::new(),
@@ -138,7 +151,7 @@ impl ModuleVisitor for TrainableCounter {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let buffer = matches!(
             self.path.last().map(String::as_str),
-            Some("running_mean" | "running_var")
+            Some("running_mean" | "running_var" | "center")
         );
         if !buffer {
             self.count += param.lazy_shape().num_elements();

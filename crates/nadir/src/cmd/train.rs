@@ -37,6 +37,11 @@ use super::LabelModeArg;
 ///   7. save the bundle: model, weights, schema, fitted preprocessing, labels,
 ///      threshold, metrics, data fingerprint.
 ///
+/// Modes (--mode): supervised learns benign vs attack from labels; deepsad (LDPI) and
+/// autoencoder learn normal traffic only: the benign rows are split (by --split), every
+/// attack row goes to the test split, and the threshold comes from held-out benign scores,
+/// so no attack label is needed at any point (--unlabelled works too).
+///
 /// Models: llaformer, hybrid, autoencoder read feature vectors (tabular);
 /// cnn-lstm and lln read (N, C, L) sequences and ldpi reads bytes: for a table of
 /// features they see each preprocessed row as a 1-channel sequence (--layout auto),
@@ -53,6 +58,11 @@ use super::LabelModeArg;
 ///
 ///   # an autoencoder trained on benign rows, flagged above the 99th benign percentile
 ///   nadir train --data flows.csv --model autoencoder --threshold benign-pct:99 -o ae.nadir
+///
+///   # Deep SAD on normal Kubernetes flows: SimCLR pretraining, hypersphere, p99 threshold
+///   #   of the latest benign flows; the five attack scenarios are the test anomalies
+///   nadir train --data ../shared/data/k8s-misuse-dev/dev.csv --mode deepsad --split time \
+///       --layout tabular -o k8s-deepsad.nadir
 ///
 ///   # the same from a capture's flows with no labels at all (all taken as normal traffic)
 ///   nadir train --data monday.parquet --unlabelled --model autoencoder --split time -o ae.nadir
@@ -72,9 +82,20 @@ pub struct Args {
     /// Labelled training data (CSV, .csv.gz or Parquet).
     #[arg(long, short = 'd', value_name = "FILE")]
     data: PathBuf,
-    /// Model family: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder.
+    /// Model family: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder. Default: the
+    /// mode's (ldpi for deepsad, autoencoder for autoencoder, hybrid for maml).
     #[arg(long, short = 'm', value_name = "NAME")]
     model: Option<String>,
+    /// What the model learns from: supervised (labelled attacks), deepsad (normal rows:
+    /// contrastive pretraining + Deep SAD hypersphere, ldpi), autoencoder (normal rows,
+    /// reconstruction error), maml (meta-learning over scenarios, for `nadir adapt`).
+    /// Default: autoencoder for --model autoencoder, else supervised.
+    #[arg(long, value_enum, value_name = "MODE")]
+    mode: Option<TrainMode>,
+    /// deepsad only: also push the training split's labelled attacks away from the centre
+    /// (semi-supervised Deep SAD). Without it, attacks never reach training.
+    #[arg(long)]
+    labelled_anomalies: bool,
     /// TOML file with [arch], [train] and [pipeline] tables (see the examples above).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -90,8 +111,8 @@ pub struct Args {
     #[arg(long, value_name = "BY")]
     group_by: Option<String>,
     /// The table has no label column: every row is taken as normal traffic. Only the
-    /// autoencoder learns from such rows (its threshold comes from the validation
-    /// rows' scores); split by time or at random.
+    /// normal-only modes (deepsad, autoencoder) learn from such rows (the threshold comes
+    /// from the validation rows' scores); split by time or at random.
     #[arg(long)]
     unlabelled: bool,
     /// binary (benign vs attack), multiclass (one class per label) or family (NSL-KDD
@@ -154,6 +175,44 @@ pub struct Args {
     quiet: bool,
     #[command(flatten)]
     report: ReportArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TrainMode {
+    Supervised,
+    Deepsad,
+    Autoencoder,
+    Maml,
+}
+
+impl TrainMode {
+    /// The family a mode trains when --model is left out.
+    fn default_kind(self) -> Option<ModelKind> {
+        match self {
+            TrainMode::Supervised => None,
+            TrainMode::Deepsad => Some(ModelKind::Ldpi),
+            TrainMode::Autoencoder => Some(ModelKind::Autoencoder),
+            TrainMode::Maml => Some(ModelKind::Hybrid),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            TrainMode::Supervised => "supervised",
+            TrainMode::Deepsad => "deepsad",
+            TrainMode::Autoencoder => "autoencoder",
+            TrainMode::Maml => "maml",
+        }
+    }
+
+    /// Learns from normal rows only: attacks go to the test split.
+    fn normal_only(self, labelled_anomalies: bool) -> bool {
+        match self {
+            TrainMode::Deepsad => !labelled_anomalies,
+            TrainMode::Autoencoder => true,
+            TrainMode::Supervised | TrainMode::Maml => false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -318,14 +377,43 @@ pub fn run(args: Args) -> Result<ExitCode> {
             kind
         }
         (None, Some(arch)) => arch.kind(),
-        (None, None) => bail!("name the model family with --model (llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder)"),
+        (None, None) => match args.mode.and_then(TrainMode::default_kind) {
+            Some(kind) => kind,
+            None => bail!("name the model family with --model (llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder)"),
+        },
     };
-    if args.unlabelled && kind != ModelKind::Autoencoder {
-        bail!("--unlabelled: {kind} learns from labelled attacks; with no labels only the autoencoder can be trained (--model autoencoder)");
+    let mode = args.mode.unwrap_or(if kind == ModelKind::Autoencoder {
+        TrainMode::Autoencoder
+    } else {
+        TrainMode::Supervised
+    });
+    match (mode, kind) {
+        (TrainMode::Autoencoder, ModelKind::Autoencoder)
+        | (TrainMode::Deepsad, ModelKind::Ldpi) => {}
+        (TrainMode::Autoencoder, _) | (_, ModelKind::Autoencoder) => {
+            bail!("--mode {} with --model {kind}: the autoencoder trains in --mode autoencoder and only there", mode.name())
+        }
+        (TrainMode::Deepsad, _) => {
+            bail!("--mode deepsad needs an embedding to put a hypersphere around: --model ldpi (on bytes, or --layout tabular for flow features)")
+        }
+        (TrainMode::Supervised | TrainMode::Maml, _) => {}
+    }
+    if args.labelled_anomalies && mode != TrainMode::Deepsad {
+        bail!("--labelled-anomalies is for --mode deepsad");
+    }
+    let normal_only = mode.normal_only(args.labelled_anomalies);
+    if args.unlabelled && !normal_only {
+        bail!("--unlabelled: --mode {} learns from labelled attacks; with no labels train --mode deepsad or --mode autoencoder", mode.name());
+    }
+    if normal_only
+        && args.split == SplitArg::Group
+        && matches!(args.group_by.as_deref(), None | Some("label"))
+    {
+        bail!("--split group by label with a normal-only mode: the benign rows have no scenario to group by; use --split time (benign traffic by time) or --group-by file");
     }
     let rule: ThresholdRule = match &args.threshold {
         Some(text) => text.parse()?,
-        None if kind == ModelKind::Autoencoder => ThresholdRule::BenignPercentile(99.0),
+        None if normal_only => ThresholdRule::BenignPercentile(99.0),
         None => ThresholdRule::Fixed(0.5),
     };
     let out = &args.out;
@@ -354,7 +442,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     // 2. Split.
     let spec = split_spec(&args)?;
-    let splits = nadir_dataset::split(&data, &spec).context("splitting the data")?;
+    let splits = if normal_only {
+        nadir_dataset::split_normal_only(&data, &spec, data.labels.benign_class)
+    } else {
+        nadir_dataset::split(&data, &spec)
+    }
+    .context("splitting the data")?;
     let mut train_rows = splits.train.clone();
     if let Some(max) = args.max_train_rows {
         if max == 0 {
@@ -473,6 +566,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(arch) = config_file.arch.clone() {
         model_config.arch = arch;
     }
+    if mode == TrainMode::Deepsad {
+        model_config.head = Head::Hypersphere;
+    }
     if let Some(head) = config_file.head {
         model_config.head = head;
     }
@@ -493,18 +589,40 @@ pub fn run(args: Args) -> Result<ExitCode> {
     train_opts.progress = !args.quiet;
     train_opts.device = args.device;
     noteln!(
-        "training {kind} on {shape}: up to {} epochs, batch {}, lr {}",
+        "training {kind} ({}) on {shape}: up to {} epochs, batch {}, lr {}",
+        mode.name(),
         train_opts.epochs,
         train_opts.batch_size,
         train_opts.lr
     );
     let started = std::time::Instant::now();
-    let model = nadir_model::train(
-        &model_config,
-        TrainData::new(&train_x.data, shape, &train_y),
-        TrainData::new(&val_x.data, shape, &val.y),
-        &train_opts,
-    )
+    let model = if mode == TrainMode::Maml {
+        // First-order MAML (nadir_model::meta_train): one task per group of training rows
+        // (scenarios with --group-by label); benign rows, of no group, join every task.
+        if train_y.len() != train.groups.len() {
+            bail!("--mode maml: SMOTE's synthetic rows belong to no scenario; balance with class weights or not at all");
+        }
+        let meta_opts = nadir_model::MetaOptions {
+            seed: args.seed,
+            progress: !args.quiet,
+            device: args.device,
+            ..nadir_model::MetaOptions::default()
+        };
+        nadir_model::meta_train(
+            &model_config,
+            TrainData::new(&train_x.data, shape, &train_y),
+            &train.groups,
+            TrainData::new(&val_x.data, shape, &val.y),
+            &meta_opts,
+        )
+    } else {
+        nadir_model::train(
+            &model_config,
+            TrainData::new(&train_x.data, shape, &train_y),
+            TrainData::new(&val_x.data, shape, &val.y),
+            &train_opts,
+        )
+    }
     .context("training")?;
     let history = model.history().clone();
     noteln!(
