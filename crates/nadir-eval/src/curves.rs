@@ -214,6 +214,51 @@ impl RankedScores {
     }
 }
 
+impl RankedScores {
+    /// The lowest threshold whose false-positive rate stays within `target`, with its recall
+    /// (recall at a fixed FPR: how much an operator catches for a false-alarm budget).
+    pub fn recall_at_fpr(&self, target: f64) -> Result<FprOperatingPoint, EvalError> {
+        if !(0.0..=1.0).contains(&target) {
+            return Err(EvalError::InvalidOption {
+                option: "false-positive-rate target",
+                value: target.to_string(),
+                reason: "must lie in [0, 1]",
+            });
+        }
+        let (pos, neg) = self.totals(None);
+        if pos == 0.0 || neg == 0.0 {
+            return Err(self.single_class("recall at false-positive rate"));
+        }
+        // Nothing flagged (threshold above every score) always meets the budget.
+        let mut best = FprOperatingPoint {
+            target_fpr: target,
+            threshold: f64::INFINITY,
+            recall: 0.0,
+            fpr: 0.0,
+        };
+        self.sweep(None, |p| {
+            if p.fp / neg <= target + 1e-12 {
+                best = FprOperatingPoint {
+                    target_fpr: target,
+                    threshold: f64::from(p.threshold),
+                    recall: p.tp / pos,
+                    fpr: p.fp / neg,
+                };
+            }
+        });
+        Ok(best)
+    }
+}
+
+/// Where a false-positive budget is met: the threshold and the recall it buys.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FprOperatingPoint {
+    pub target_fpr: f64,
+    pub threshold: f64,
+    pub recall: f64,
+    pub fpr: f64,
+}
+
 /// Receiver operating characteristic: false-positive rate vs true-positive rate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RocCurve {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::bootstrap::{
     bootstrap_binary, bootstrap_classification, BinaryIntervals, ClassificationIntervals,
 };
-use crate::curves::RankedScores;
+use crate::curves::{FprOperatingPoint, RankedScores};
 use crate::{
     check_lengths, check_scores, BootstrapConfig, ClassificationReport, ConfusionMatrix, EvalError,
     Interval, OperatingPoint, PrCurve, RocCurve,
@@ -23,6 +23,13 @@ pub struct EvalOptions {
     pub recall_targets: Vec<f64>,
     /// Most points kept per curve in the report (plots use the full curves).
     pub curve_points: usize,
+    /// False-positive budgets at which each attack type's recall is reported.
+    #[serde(default = "default_fpr_targets")]
+    pub fpr_targets: Vec<f64>,
+}
+
+fn default_fpr_targets() -> Vec<f64> {
+    vec![0.01]
 }
 
 impl Default for EvalOptions {
@@ -31,6 +38,7 @@ impl Default for EvalOptions {
             bootstrap: Some(BootstrapConfig::default()),
             recall_targets: vec![0.9, 0.95, 0.99],
             curve_points: 400,
+            fpr_targets: default_fpr_targets(),
         }
     }
 }
@@ -64,6 +72,25 @@ pub struct Evaluation {
     pub classification: ClassificationReport,
     pub classification_intervals: Option<ClassificationIntervals>,
     pub detection: Option<DetectionEvaluation>,
+    /// Each attack type (scenario, attack name) against the same benign rows; empty until
+    /// [`Evaluation::with_attack_types`] adds them.
+    #[serde(default)]
+    pub per_attack_type: Vec<AttackTypeEvaluation>,
+}
+
+/// How one attack type is told from the benign rows of an evaluation: a model can catch
+/// one scenario and miss another, which the pooled figures hide.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttackTypeEvaluation {
+    pub name: String,
+    pub rows: usize,
+    /// Share of its rows flagged at the decision threshold.
+    pub recall: f64,
+    /// `None` when the evaluation holds no benign rows.
+    pub roc_auc: Option<f64>,
+    pub roc_auc_ci: Option<Interval>,
+    /// Recall at each false-positive budget of [`EvalOptions::fpr_targets`].
+    pub recall_at_fpr: Vec<FprOperatingPoint>,
 }
 
 /// The few numbers a bundle keeps about how its model did.
@@ -158,6 +185,7 @@ pub fn evaluate_binary(
             .map(|b| bootstrap_classification(&truth, &predicted, 2, &b))
             .transpose()?,
         detection: Some(det),
+        per_attack_type: Vec::new(),
     })
 }
 
@@ -214,10 +242,80 @@ pub fn evaluate_multiclass(
             .map(|b| bootstrap_classification(truth, &predicted, n_classes, &b))
             .transpose()?,
         detection: det,
+        per_attack_type: Vec::new(),
     })
 }
 
 impl Evaluation {
+    /// Adds the per-attack-type view: `attack_type[i]` names row `i`'s attack type (an index
+    /// into `names`) or is `None` for a benign row; `scores` and `threshold` as evaluated.
+    pub fn with_attack_types(
+        mut self,
+        scores: &[f32],
+        attack_type: &[Option<u32>],
+        names: &[String],
+        threshold: f64,
+        options: &EvalOptions,
+    ) -> Result<Self, EvalError> {
+        check_lengths("attack types", attack_type.len(), scores.len())?;
+        check_scores(scores)?;
+        let benign: Vec<f32> = scores
+            .iter()
+            .zip(attack_type)
+            .filter(|(_, t)| t.is_none())
+            .map(|(&s, _)| s)
+            .collect();
+        let mut types: Vec<u32> = attack_type.iter().flatten().copied().collect();
+        types.sort_unstable();
+        types.dedup();
+        for t in types {
+            let mut subset = benign.clone();
+            let mut flags = vec![false; benign.len()];
+            subset.extend(
+                scores
+                    .iter()
+                    .zip(attack_type)
+                    .filter(|(_, a)| **a == Some(t))
+                    .map(|(&s, _)| s),
+            );
+            let rows = subset.len() - benign.len();
+            flags.resize(subset.len(), true);
+            let ranked = RankedScores::new(&subset, &flags)?;
+            let flagged = subset[benign.len()..]
+                .iter()
+                .filter(|&&s| f64::from(s) >= threshold)
+                .count();
+            let roc_auc = ranked.roc_auc().ok();
+            let roc_auc_ci = match (options.bootstrap, roc_auc) {
+                (Some(b), Some(_)) => {
+                    bootstrap_binary(&ranked, &subset, &flags, threshold, &b)?.roc_auc
+                }
+                _ => None,
+            };
+            let recall_at_fpr = if roc_auc.is_some() {
+                options
+                    .fpr_targets
+                    .iter()
+                    .map(|&f| ranked.recall_at_fpr(f))
+                    .collect::<Result<_, _>>()?
+            } else {
+                Vec::new()
+            };
+            self.per_attack_type.push(AttackTypeEvaluation {
+                name: names
+                    .get(t as usize)
+                    .cloned()
+                    .unwrap_or_else(|| format!("type {t}")),
+                rows,
+                recall: crate::report::ratio(flagged as f64, rows as f64),
+                roc_auc,
+                roc_auc_ci,
+                recall_at_fpr,
+            });
+        }
+        Ok(self)
+    }
+
     /// The numbers a bundle keeps.
     pub fn summary(&self) -> EvaluationSummary {
         let d = self.detection.as_ref();
@@ -308,6 +406,33 @@ impl fmt::Display for Evaluation {
                 )?;
             }
         }
+        if !self.per_attack_type.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "per attack type (each against the benign rows):")?;
+            let width = self
+                .per_attack_type
+                .iter()
+                .map(|a| a.name.chars().count())
+                .max()
+                .unwrap_or(0);
+            for a in &self.per_attack_type {
+                let auc = match (a.roc_auc, &a.roc_auc_ci) {
+                    (_, Some(ci)) => fmt_interval(ci),
+                    (Some(v), None) => format!("{v:.4}"),
+                    (None, None) => "n/a (no benign rows)".into(),
+                };
+                let at_fpr: String = a
+                    .recall_at_fpr
+                    .iter()
+                    .map(|p| format!(", recall {:.4} at FPR {}", p.recall, p.target_fpr))
+                    .collect();
+                writeln!(
+                    f,
+                    "  {:width$}  {:>6} rows  ROC-AUC {auc}  recall {:.4} at the threshold{at_fpr}",
+                    a.name, a.rows, a.recall
+                )?;
+            }
+        }
         Ok(())
     }
 }
@@ -315,6 +440,49 @@ impl fmt::Display for Evaluation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_attack_type_is_ranked_against_the_same_benign_rows() {
+        // Benign scores 0.0..0.99; type 0 scores above all of them, type 1 among them.
+        let mut scores: Vec<f32> = (0..100).map(|i| i as f32 / 100.0).collect();
+        let mut types: Vec<Option<u32>> = vec![None; 100];
+        for i in 0..10 {
+            scores.push(2.0 + i as f32);
+            types.push(Some(0));
+            scores.push(0.455 + i as f32 / 100.0);
+            types.push(Some(1));
+        }
+        let flags: Vec<bool> = types.iter().map(Option::is_some).collect();
+        let options = EvalOptions {
+            bootstrap: Some(BootstrapConfig {
+                resamples: 200,
+                ..BootstrapConfig::default()
+            }),
+            ..EvalOptions::default()
+        };
+        let names = vec!["scan".to_string(), "escape".to_string()];
+        let e = evaluate_binary(&scores, &flags, 0.9, ["benign", "attack"], &options)
+            .unwrap()
+            .with_attack_types(&scores, &types, &names, 0.9, &options)
+            .unwrap();
+        let [scan, escape] = &e.per_attack_type[..] else {
+            panic!("two attack types: {:?}", e.per_attack_type)
+        };
+        assert_eq!((scan.name.as_str(), scan.rows), ("scan", 10));
+        assert_eq!(scan.roc_auc, Some(1.0));
+        assert_eq!(scan.recall, 1.0);
+        // At 1% FPR the threshold sits at the top benign score: every scan row, no escape row.
+        assert_eq!(scan.recall_at_fpr[0].recall, 1.0);
+        assert_eq!(escape.recall_at_fpr[0].recall, 0.0);
+        assert!(escape.recall_at_fpr[0].fpr <= 0.01);
+        // Escape rows sit at benign ranks 46..55 of 100: ROC-AUC about 0.5.
+        let auc = escape.roc_auc.unwrap();
+        assert!((auc - 0.5).abs() < 0.06, "{auc}");
+        let ci = escape.roc_auc_ci.unwrap();
+        assert!(ci.lower < auc && auc < ci.upper, "{ci:?}");
+        assert_eq!(escape.recall, 0.0);
+        assert!(e.to_string().contains("per attack type"));
+    }
 
     #[test]
     fn binary_evaluation_matches_its_parts() {

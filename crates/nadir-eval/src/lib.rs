@@ -27,11 +27,11 @@ pub mod report;
 
 pub use bootstrap::{BootstrapConfig, Interval};
 pub use confusion::ConfusionMatrix;
-pub use curves::{OperatingPoint, PrCurve, RocCurve};
+pub use curves::{FprOperatingPoint, OperatingPoint, PrCurve, RocCurve};
 pub use error::EvalError;
 pub use evaluate::{
-    evaluate_binary, evaluate_multiclass, DetectionEvaluation, EvalOptions, Evaluation,
-    EvaluationSummary,
+    evaluate_binary, evaluate_multiclass, AttackTypeEvaluation, DetectionEvaluation, EvalOptions,
+    Evaluation, EvaluationSummary,
 };
 pub use report::{Averaged, ClassMetrics, ClassificationReport};
 

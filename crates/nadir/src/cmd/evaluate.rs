@@ -89,9 +89,11 @@ impl ReportArgs {
 /// Evaluates scored rows against their classes: the full multiclass report when
 /// the labels have more than two classes and the model gives probabilities,
 /// otherwise the benign-vs-anomaly report.
+/// `y_raw` (the raw label of each row: attack name or scenario) adds the per-attack-type view.
 pub fn evaluate_scored(
     scored: &Scored,
     y: &[u32],
+    y_raw: Option<&[u32]>,
     labels: &LabelMap,
     threshold: f64,
     options: &EvalOptions,
@@ -127,6 +129,23 @@ pub fn evaluate_scored(
                 options,
             )?
         }
+    };
+    let evaluation = match y_raw {
+        Some(raw) if flags.iter().any(|&f| f) => {
+            let attack_type: Vec<Option<u32>> = raw
+                .iter()
+                .zip(&flags)
+                .map(|(&r, &attack)| attack.then_some(r))
+                .collect();
+            evaluation.with_attack_types(
+                &scored.scores,
+                &attack_type,
+                &labels.raw_names,
+                threshold,
+                options,
+            )?
+        }
+        _ => evaluation,
     };
     Ok((evaluation, flags))
 }
@@ -255,6 +274,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let (evaluation, flags) = evaluate_scored(
         &scored,
         &data.y,
+        Some(&data.y_raw),
         labels,
         threshold,
         &args.report.eval_options(),

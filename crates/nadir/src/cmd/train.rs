@@ -671,16 +671,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bootstrap: None,
         ..eval_opts.clone()
     };
-    let (val_eval, _) =
-        evaluate_scored(&val_scored, &val.y, labels, decision.value, &summary_opts)?;
+    let (val_eval, _) = evaluate_scored(
+        &val_scored,
+        &val.y,
+        None,
+        labels,
+        decision.value,
+        &summary_opts,
+    )?;
 
     // 6. Test evaluation and report.
     let mut files = Vec::new();
     let mut test_summary: Option<EvaluationSummary> = None;
     if let (Some(t), Some(tx)) = (&test_data, &test_x) {
         let scored = score(&model, tx, labels.benign_class)?;
-        let (evaluation, flags) =
-            evaluate_scored(&scored, &t.y, labels, decision.value, &eval_opts)?;
+        let (evaluation, flags) = evaluate_scored(
+            &scored,
+            &t.y,
+            Some(&t.y_raw),
+            labels,
+            decision.value,
+            &eval_opts,
+        )?;
         noteln!("\ntest evaluation:");
         crate::cmd::note(format_args!("{evaluation}"));
         files.extend(write_report(
