@@ -195,6 +195,37 @@ pub fn bootstrap_binary(
     })
 }
 
+/// Bootstrap intervals of the recall at each false-positive budget of `targets` (the
+/// threshold meeting the budget is found anew in every resample); `None` for a target when
+/// the rows hold one class only.
+pub fn bootstrap_recall_at_fpr(
+    ranked: &RankedScores,
+    targets: &[f64],
+    config: &BootstrapConfig,
+) -> Result<Vec<Option<Interval>>, EvalError> {
+    config.validate()?;
+    let points: Vec<Option<f64>> = targets
+        .iter()
+        .map(|&t| ranked.recall_at_fpr_weighted(t, None).map(|p| p.recall))
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut counts = vec![0u32; ranked.len()];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(config.resamples); targets.len()];
+    for _ in 0..config.resamples {
+        draw(&mut rng, &mut counts);
+        for (k, &t) in targets.iter().enumerate() {
+            if let Some(p) = ranked.recall_at_fpr_weighted(t, Some(&counts)) {
+                samples[k].push(p.recall);
+            }
+        }
+    }
+    Ok(points
+        .into_iter()
+        .zip(&mut samples)
+        .map(|(point, s)| point.map(|v| Interval::from_samples(v, s, config.confidence)))
+        .collect())
+}
+
 /// accuracy, macro F1, weighted F1 from a weighted confusion matrix buffer.
 fn classification_metrics(cm: &[f64], n: usize) -> [f64; 3] {
     let total: f64 = cm.iter().sum();

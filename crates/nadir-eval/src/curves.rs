@@ -225,9 +225,19 @@ impl RankedScores {
                 reason: "must lie in [0, 1]",
             });
         }
-        let (pos, neg) = self.totals(None);
+        self.recall_at_fpr_weighted(target, None)
+            .ok_or_else(|| self.single_class("recall at false-positive rate"))
+    }
+
+    /// [`RankedScores::recall_at_fpr`] with bootstrap weights; `None` when a class is absent.
+    pub(crate) fn recall_at_fpr_weighted(
+        &self,
+        target: f64,
+        weights: Option<&[u32]>,
+    ) -> Option<FprOperatingPoint> {
+        let (pos, neg) = self.totals(weights);
         if pos == 0.0 || neg == 0.0 {
-            return Err(self.single_class("recall at false-positive rate"));
+            return None;
         }
         // Nothing flagged (threshold above every score) always meets the budget.
         let mut best = FprOperatingPoint {
@@ -235,18 +245,20 @@ impl RankedScores {
             threshold: f64::INFINITY,
             recall: 0.0,
             fpr: 0.0,
+            recall_ci: None,
         };
-        self.sweep(None, |p| {
+        self.sweep(weights, |p| {
             if p.fp / neg <= target + 1e-12 {
                 best = FprOperatingPoint {
                     target_fpr: target,
                     threshold: f64::from(p.threshold),
                     recall: p.tp / pos,
                     fpr: p.fp / neg,
+                    recall_ci: None,
                 };
             }
         });
-        Ok(best)
+        Some(best)
     }
 }
 
@@ -257,6 +269,9 @@ pub struct FprOperatingPoint {
     pub threshold: f64,
     pub recall: f64,
     pub fpr: f64,
+    /// Bootstrap interval of the recall (the threshold chosen anew in every resample).
+    #[serde(default)]
+    pub recall_ci: Option<crate::Interval>,
 }
 
 /// Receiver operating characteristic: false-positive rate vs true-positive rate.

@@ -6,7 +6,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::bootstrap::{
-    bootstrap_binary, bootstrap_classification, BinaryIntervals, ClassificationIntervals,
+    bootstrap_binary, bootstrap_classification, bootstrap_recall_at_fpr, BinaryIntervals,
+    ClassificationIntervals,
 };
 use crate::curves::{FprOperatingPoint, RankedScores};
 use crate::{
@@ -29,7 +30,30 @@ pub struct EvalOptions {
 }
 
 fn default_fpr_targets() -> Vec<f64> {
-    vec![0.01]
+    vec![0.001, 0.01]
+}
+
+/// Recall at each false-positive budget, with bootstrap intervals when asked for; empty
+/// when the rows hold one class only.
+fn recalls_at_fpr(
+    ranked: &RankedScores,
+    options: &EvalOptions,
+) -> Result<Vec<FprOperatingPoint>, EvalError> {
+    let mut points = Vec::with_capacity(options.fpr_targets.len());
+    for &target in &options.fpr_targets {
+        match ranked.recall_at_fpr(target) {
+            Ok(p) => points.push(p),
+            Err(EvalError::SingleClass { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(b) = options.bootstrap {
+        let intervals = bootstrap_recall_at_fpr(ranked, &options.fpr_targets, &b)?;
+        for (p, ci) in points.iter_mut().zip(intervals) {
+            p.recall_ci = ci;
+        }
+    }
+    Ok(points)
 }
 
 impl Default for EvalOptions {
@@ -59,6 +83,9 @@ pub struct DetectionEvaluation {
     pub roc_auc: Option<f64>,
     pub pr_auc: Option<f64>,
     pub fpr_at_recall: Vec<OperatingPoint>,
+    /// Recall at each false-positive budget of [`EvalOptions::fpr_targets`].
+    #[serde(default)]
+    pub recall_at_fpr: Vec<FprOperatingPoint>,
     pub intervals: Option<BinaryIntervals>,
     pub roc: Option<RocCurve>,
     pub pr: Option<PrCurve>,
@@ -142,6 +169,7 @@ fn detection(
         roc_auc,
         pr_auc: ranked.average_precision().ok(),
         fpr_at_recall,
+        recall_at_fpr: recalls_at_fpr(&ranked, options)?,
         intervals: options
             .bootstrap
             .map(|b| bootstrap_binary(&ranked, scores, is_anomaly, threshold, &b))
@@ -292,15 +320,7 @@ impl Evaluation {
                 }
                 _ => None,
             };
-            let recall_at_fpr = if roc_auc.is_some() {
-                options
-                    .fpr_targets
-                    .iter()
-                    .map(|&f| ranked.recall_at_fpr(f))
-                    .collect::<Result<_, _>>()?
-            } else {
-                Vec::new()
-            };
+            let recall_at_fpr = recalls_at_fpr(&ranked, options)?;
             self.per_attack_type.push(AttackTypeEvaluation {
                 name: names
                     .get(t as usize)
@@ -354,6 +374,12 @@ fn fmt_interval(i: &Interval) -> String {
     format!("{:.4}  [{:.4}, {:.4}]", i.estimate, i.lower, i.upper)
 }
 
+fn fmt_recall(p: &FprOperatingPoint) -> String {
+    p.recall_ci
+        .as_ref()
+        .map_or_else(|| format!("{:.4}", p.recall), fmt_interval)
+}
+
 impl fmt::Display for Evaluation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{} rows", self.rows)?;
@@ -405,6 +431,15 @@ impl fmt::Display for Evaluation {
                     p.target_recall, p.fpr, p.threshold
                 )?;
             }
+            for p in &d.recall_at_fpr {
+                writeln!(
+                    f,
+                    "  recall at FPR {}: {} (threshold {:.6})",
+                    p.target_fpr,
+                    fmt_recall(p),
+                    p.threshold
+                )?;
+            }
         }
         if !self.per_attack_type.is_empty() {
             writeln!(f)?;
@@ -424,7 +459,7 @@ impl fmt::Display for Evaluation {
                 let at_fpr: String = a
                     .recall_at_fpr
                     .iter()
-                    .map(|p| format!(", recall {:.4} at FPR {}", p.recall, p.target_fpr))
+                    .map(|p| format!(", recall {} at FPR {}", fmt_recall(p), p.target_fpr))
                     .collect();
                 writeln!(
                     f,
@@ -471,10 +506,20 @@ mod tests {
         assert_eq!((scan.name.as_str(), scan.rows), ("scan", 10));
         assert_eq!(scan.roc_auc, Some(1.0));
         assert_eq!(scan.recall, 1.0);
-        // At 1% FPR the threshold sits at the top benign score: every scan row, no escape row.
-        assert_eq!(scan.recall_at_fpr[0].recall, 1.0);
-        assert_eq!(escape.recall_at_fpr[0].recall, 0.0);
-        assert!(escape.recall_at_fpr[0].fpr <= 0.01);
+        // At 0.1% and 1% FPR the threshold sits at the top benign scores: every scan row, no
+        // escape row; the scan's recall is 1 in every resample.
+        let targets: Vec<f64> = scan.recall_at_fpr.iter().map(|p| p.target_fpr).collect();
+        assert_eq!(targets, [0.001, 0.01]);
+        assert_eq!(scan.recall_at_fpr[1].recall, 1.0);
+        let ci = scan.recall_at_fpr[1].recall_ci.unwrap();
+        assert_eq!((ci.lower, ci.upper), (1.0, 1.0));
+        assert_eq!(escape.recall_at_fpr[1].recall, 0.0);
+        assert!(escape.recall_at_fpr[1].fpr <= 0.01);
+        // Pooled: half the attacks are caught at 1% FPR, with an interval around it.
+        let pooled = &e.detection.as_ref().unwrap().recall_at_fpr[1];
+        assert_eq!(pooled.recall, 0.5);
+        let ci = pooled.recall_ci.unwrap();
+        assert!(ci.lower < 0.5 && 0.5 < ci.upper, "{ci:?}");
         // Escape rows sit at benign ranks 46..55 of 100: ROC-AUC about 0.5.
         let auc = escape.roc_auc.unwrap();
         assert!((auc - 0.5).abs() < 0.06, "{auc}");
