@@ -180,9 +180,57 @@ impl SplitSpec {
     }
 }
 
-/// Splits a loaded dataset.
+/// Splits a loaded dataset. A group split whose training side misses a class of the data
+/// is an error naming the groups on each side (a model cannot learn a class it never sees).
 pub fn split(dataset: &Dataset, spec: &SplitSpec) -> Result<Splits, DatasetError> {
-    spec.apply(&dataset.y, &dataset.groups, dataset.time.as_deref())
+    let splits = spec.apply(&dataset.y, &dataset.groups, dataset.time.as_deref())?;
+    if matches!(spec, SplitSpec::Group { .. }) {
+        check_group_sides(dataset, &splits)?;
+    }
+    Ok(splits)
+}
+
+fn check_group_sides(dataset: &Dataset, splits: &Splits) -> Result<(), DatasetError> {
+    // Held-out scenarios are unseen classes by design; what training cannot do without is
+    // benign rows, or attack rows.
+    let benign = dataset.labels.benign_class;
+    let has =
+        |rows: &[usize], attack: bool| rows.iter().any(|&i| (dataset.y[i] != benign) == attack);
+    let all: Vec<usize> = (0..dataset.rows()).collect();
+    let missing = match (has(&splits.train, false), has(&splits.train, true)) {
+        (false, _) if has(&all, false) => "benign row",
+        (_, false) if has(&all, true) => "attack row",
+        _ => return Ok(()),
+    };
+    let group_names = |rows: &[usize]| -> String {
+        let ids: std::collections::BTreeSet<u32> = rows
+            .iter()
+            .map(|&i| dataset.groups[i])
+            .filter(|&g| g != UNGROUPED)
+            .collect();
+        let names: Vec<&str> = ids
+            .iter()
+            .map(|&g| {
+                dataset
+                    .group_names
+                    .get(g as usize)
+                    .map_or("?", String::as_str)
+            })
+            .collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    };
+    Err(DatasetError::InvalidSpec(format!(
+        "the group split leaves no {missing} in the training split (train groups: {}; \
+         validation: {}; test: {}); give more groups of that kind, another --seed, or split \
+         by time",
+        group_names(&splits.train),
+        group_names(&splits.val),
+        group_names(&splits.test),
+    )))
 }
 
 /// Splits a loaded dataset for learning from normal traffic only

@@ -386,3 +386,43 @@ fn nsl_kdd_unknown_test_category_is_all_zeros_and_counted() {
     assert_eq!(test.labels.raw_names[test.y_raw[1] as usize], "mscan");
     assert_eq!(test.y, [0, 1]);
 }
+
+/// A group split that puts every benign capture on the validation or test side cannot train
+/// a classifier: the error names the missing class and the groups on each side.
+#[test]
+fn group_split_without_a_class_in_training_names_the_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("captures.csv");
+    let mut text = String::from("capture,size,label\n");
+    for (capture, label) in [
+        ("office.pcap", "benign"),
+        ("scan.pcap", "scan"),
+        ("dos.pcap", "dos"),
+    ] {
+        for i in 0..20 {
+            text.push_str(&format!("{capture},{i},{label}\n"));
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    let data = nadir_dataset::load(
+        &path,
+        &nadir_dataset::LoadOptions {
+            group_by: nadir_dataset::GroupBy::Column("capture".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Three groups for three sides: each side holds one capture, so training misses a class.
+    let spec = nadir_dataset::SplitSpec::Group {
+        train: 0.34,
+        val: 0.33,
+        test: 0.33,
+        seed: 1,
+    };
+    let err = nadir_dataset::split(&data, &spec).unwrap_err().to_string();
+    assert!(err.contains("leaves no"), "{err}");
+    assert!(err.contains("train groups: "), "{err}");
+    for capture in ["office.pcap", "scan.pcap", "dos.pcap"] {
+        assert!(err.contains(capture), "{capture} not named: {err}");
+    }
+}
