@@ -27,6 +27,7 @@ mod device;
 mod error;
 mod kind;
 pub mod layers;
+mod meta;
 mod shape;
 mod train;
 mod trained;
@@ -40,6 +41,9 @@ pub use deepsad::{ContrastiveOptions, DeepSadOptions};
 pub use device::ComputeDevice;
 pub use error::ModelError;
 pub use kind::{ModelKind, UnknownModelKind};
+pub use meta::{
+    adapt, loss_and_accuracy, meta_train, meta_train_from, AdaptOptions, MetaOptions, SHARED_ROWS,
+};
 pub use shape::InputShape;
 pub use train::{
     balanced_class_weights, train, EpochRecord, History, OptimizerKind, PlateauOptions,
