@@ -34,6 +34,8 @@ enum Command {
     #[cfg(feature = "ml")]
     Evaluate(cmd::evaluate::Args),
     #[cfg(feature = "ml")]
+    Adapt(Box<cmd::adapt::Args>),
+    #[cfg(feature = "ml")]
     Inspect(cmd::inspect::Args),
     #[cfg(feature = "ml")]
     Detect(Box<cmd::detect::Args>),
@@ -61,6 +63,11 @@ fn main() -> std::process::ExitCode {
         Command::Evaluate(args) => {
             nadir_model::keep_freed_tensor_memory();
             cmd::evaluate::run(args)
+        }
+        #[cfg(feature = "ml")]
+        Command::Adapt(args) => {
+            nadir_model::keep_freed_tensor_memory();
+            cmd::adapt::run(*args)
         }
         #[cfg(feature = "ml")]
         Command::Inspect(args) => cmd::inspect::run(args),

@@ -17,6 +17,8 @@ macro_rules! noteln {
     };
 }
 
+#[cfg(feature = "ml")]
+pub mod adapt;
 pub mod dataset;
 #[cfg(feature = "ml")]
 pub mod demo;
