@@ -67,6 +67,10 @@ use super::LabelModeArg;
 ///   # the same from a capture's flows with no labels at all (all taken as normal traffic)
 ///   nadir train --data monday.parquet --unlabelled --model autoencoder --split time -o ae.nadir
 ///
+///   # meta-train the hybrid over the attack scenarios (first-order MAML), then adapt it
+///   # to a few labelled flows of another cluster with `nadir adapt`
+///   nadir train --data ../shared/data/k8s-misuse-dev/dev.csv --mode maml --split group -o meta.nadir
+///
 ///   # hyperparameters from a file (any of the tables may be left out):
 ///   #   [arch]               # the model family's fields; kind must match --model
 ///   #   kind = "hybrid"
@@ -74,6 +78,7 @@ use super::LabelModeArg;
 ///   #   [train]              # epochs, batch_size, lr, patience, optimizer, ...
 ///   #   epochs = 10
 ///   #   [pipeline]           # impute, log, drop_constant, corr_threshold, scaler, balance
+///   #   [meta]               # --mode maml: meta_iterations, tasks_per_batch, shots, inner_steps, ...
 ///   #   scaler = "minmax"
 ///   nadir train --data flows.csv --model hybrid --config hybrid.toml -o m.nadir
 #[derive(clap::Args)]
@@ -247,6 +252,8 @@ struct ConfigFile {
     /// (`TrainOptions::default_for`), not the generic defaults.
     train: Option<toml::Table>,
     pipeline: Option<PipelineSpec>,
+    /// First-order MAML's options (`--mode maml`); fields left out take their defaults.
+    meta: Option<nadir_model::MetaOptions>,
 }
 
 /// The family's published training options with the config's `[train]` fields on top.
@@ -272,9 +279,11 @@ fn read_config(path: &Path) -> Result<ConfigFile> {
     toml::from_str(&text).with_context(|| format!("config {}", path.display()))
 }
 
-fn load_options(args: &Args) -> Result<LoadOptions> {
+fn load_options(args: &Args, mode: TrainMode) -> Result<LoadOptions> {
     let label_mode = args.label_mode.into();
     let group_by = match (args.group_by.as_deref(), args.split) {
+        // MAML's tasks are the scenarios.
+        (None, _) if mode == TrainMode::Maml => GroupBy::Label,
         (None | Some("label"), SplitArg::Group) if args.unlabelled => {
             bail!("--split group with --unlabelled: there are no labels to group by; use --group-by file or column:NAME, or --split time")
         }
@@ -426,7 +435,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let report_dir = PathBuf::from(format!("{}.report", out.display()));
 
     // 1. Load.
-    let load_opts = load_options(&args)?;
+    let load_opts = load_options(&args, mode)?;
     let data = nadir_dataset::load(&args.data, &load_opts)
         .with_context(|| format!("loading {}", args.data.display()))?;
     noteln!(
@@ -489,6 +498,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
             _ => "none".to_string(),
         }
     );
+    if normal_only {
+        let attacks = data
+            .y
+            .iter()
+            .filter(|&&c| c != data.labels.benign_class)
+            .count();
+        if attacks > 0 {
+            noteln!(
+                "--mode {}: {attacks} attack rows ({:.1} % of the data) kept out of training and validation{}",
+                mode.name(),
+                100.0 * attacks as f64 / data.rows() as f64,
+                if args.test.is_some() { "; the test file scores the model" } else { "; they are test anomalies" }
+            );
+        }
+    }
     if val.rows() == 0 {
         bail!("the validation split is empty: raise --val-fraction or give more rows");
     }
@@ -588,13 +612,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     train_opts.seed = args.seed;
     train_opts.progress = !args.quiet;
     train_opts.device = args.device;
-    noteln!(
-        "training {kind} ({}) on {shape}: up to {} epochs, batch {}, lr {}",
-        mode.name(),
-        train_opts.epochs,
-        train_opts.batch_size,
-        train_opts.lr
-    );
+    if mode != TrainMode::Maml {
+        noteln!(
+            "training {kind} ({}) on {shape}: up to {} epochs, batch {}, lr {}",
+            mode.name(),
+            train_opts.epochs,
+            train_opts.batch_size,
+            train_opts.lr
+        );
+    }
     let started = std::time::Instant::now();
     let model = if mode == TrainMode::Maml {
         // First-order MAML (nadir_model::meta_train): one task per group of training rows
@@ -606,8 +632,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
             seed: args.seed,
             progress: !args.quiet,
             device: args.device,
-            ..nadir_model::MetaOptions::default()
+            ..config_file.meta.clone().unwrap_or_default()
         };
+        noteln!(
+            "meta-training {kind} (maml: first-order MAML) on {shape}: {} iterations of {} tasks, {} shots + {} query rows per class, {} inner SGD steps at lr {}",
+            meta_opts.meta_iterations,
+            meta_opts.tasks_per_batch,
+            meta_opts.shots,
+            meta_opts.query_per_class,
+            meta_opts.inner_steps,
+            meta_opts.inner_lr
+        );
         nadir_model::meta_train(
             &model_config,
             TrainData::new(&train_x.data, shape, &train_y),
