@@ -1,8 +1,9 @@
-"""PyTorch peers of nadir's `cnn-lstm` (seeds-spec §5.1) and `hybrid` (§3.2) for bench/models/run.sh.
+"""PyTorch peers of nadir's `cnn-lstm` (seeds-spec §5.1), `hybrid` (§3.2) and `ldpi` (§4.3-4.5:
+ResCNN-contrastive encoder, Deep SAD scoring, SimCLR pretraining) for bench/models/run.sh.
 
 Same layers, sizes, batch sizes, optimiser, clipping, scheduler and validation pass as
 `crates/nadir-model/examples/bench_models.rs`; one model and one phase per process; prints one
-JSON line like the Rust side.
+JSON line like the Rust side. `--jit` scores through `torch.jit.trace` (impl "pytorch-jit").
 """
 
 import argparse
@@ -11,6 +12,7 @@ import math
 import resource
 import time
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -80,9 +82,140 @@ class Hybrid(nn.Module):
         return self.out(x.flatten(1))
 
 
+class SepConvBlock(nn.Module):
+    """tsai separable ConvBlock: depthwise conv (groups = c_in, no bias) + pointwise 1x1 (no bias) + BN."""
+
+    def __init__(self, c_in, c_out, k):
+        super().__init__()
+        self.depthwise = nn.Conv1d(c_in, c_in, k, padding=k // 2, groups=c_in, bias=False)
+        self.pointwise = nn.Conv1d(c_in, c_out, 1, bias=False)
+        self.bn = nn.BatchNorm1d(c_out)
+
+    def forward(self, x):
+        return self.bn(self.pointwise(self.depthwise(x)))
+
+
+class ResCnnContrastive(nn.Module):
+    """seeds-spec §4.3: tsai ResCNN(c_in=1, separable=True) encoder + 4-layer projection head, 128-d."""
+
+    def __init__(self, dim=128):
+        super().__init__()
+        self.block1a = SepConvBlock(1, 64, 7)
+        self.block1b = SepConvBlock(64, 64, 5)
+        self.block1c = SepConvBlock(64, 64, 3)
+        self.shortcut = nn.Sequential(nn.Conv1d(1, 64, 1, bias=False), nn.BatchNorm1d(64))
+        self.block2 = SepConvBlock(64, 128, 3)
+        self.block3 = SepConvBlock(128, 256, 3)
+        self.prelu = nn.PReLU()
+        self.block4 = SepConvBlock(256, 128, 3)
+        layers = []
+        for _ in range(4):
+            lin = nn.Linear(128, dim, bias=False)
+            nn.init.xavier_uniform_(lin.weight)
+            layers += [lin, nn.BatchNorm1d(dim), nn.ReLU()]
+        out = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(out.weight)
+        self.head = nn.Sequential(*layers, out)
+        self.register_buffer("center", torch.full((dim,), 0.1))
+
+    def encoder(self, x):  # (B, 1, L) -> (B, 128)
+        r = self.block1c(F.relu(self.block1b(F.relu(self.block1a(x)))))
+        x = F.relu(r + self.shortcut(x))
+        x = F.leaky_relu(self.block2(x), 0.2)
+        x = self.prelu(self.block3(x))
+        x = F.elu(self.block4(x), 0.3)
+        return x.mean(dim=2)
+
+    def encode(self, x):  # unnormalised embedding (Deep SAD, centre, inference)
+        return self.head(self.encoder(x))
+
+    def forward(self, x):  # Deep SAD score: squared distance to the centre
+        return ((self.encode(x) - self.center) ** 2).sum(dim=1)
+
+
+# Augmentations of seeds-spec §4.4 as nadir's deepsad.rs does them, one sample at a time in
+# numpy (as a Dataset's __getitem__ would): outlier exposure with p = 0.5 (noise, reversal,
+# permutation, inversion), then two views of {time scaling, jitter, 5-segment permutation}
+# each followed by a random crop (10-100 %) stretched back over the whole length.
+def shift_distribution(x, rng):
+    lo, hi = x.min(), x.max()
+    kind = rng.integers(4)
+    if kind == 0:
+        amp = 0.05 * max(hi - lo, np.finfo(np.float32).eps)
+        return np.clip(x + rng.uniform(-amp, amp, x.shape).astype(np.float32), lo, hi)
+    if kind == 1:
+        return x[::-1].copy()
+    if kind == 2:
+        return x[rng.permutation(len(x))]
+    return lo + hi - x
+
+
+def view_of(x, rng):
+    n = len(x)
+    lo, hi = x.min(), x.max()
+    kind = rng.integers(3)
+    if kind == 0:
+        at = np.arange(n, dtype=np.float32) / rng.uniform(0.8, 1.2)
+        out = np.interp(at, np.arange(n), x, right=0.0).astype(np.float32)
+    elif kind == 1:
+        sigma = 0.02 * max(hi - lo, np.finfo(np.float32).eps)
+        out = np.clip(x + sigma * rng.standard_normal(n).astype(np.float32), lo, hi)
+    else:
+        segments = np.array_split(x, 5)
+        out = np.concatenate([segments[i] for i in rng.permutation(5)])
+    crop = min(max(int(round(rng.uniform(0.1, 1.0) * n)), 2), n)
+    start = rng.integers(0, n - crop + 1)
+    cropped = out[start : start + crop]
+    return np.interp(np.arange(n) * ((crop - 1) / (n - 1)), np.arange(crop), cropped).astype(np.float32)
+
+
+def two_views(x, rng, outlier_exposure=0.5):
+    if rng.random() < outlier_exposure:
+        x = shift_distribution(x, rng)
+    return view_of(x, rng), view_of(x, rng)
+
+
+def nt_xent(z, temperature):
+    """SimCLR NT-Xent over 2N views (first views, then second views), as nadir's `nt_xent`."""
+    rows = z.shape[0]
+    z = F.normalize(z, dim=1, eps=1e-12)
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(rows, dtype=torch.bool), -1e9)
+    target = (torch.arange(rows) + rows // 2) % rows
+    return F.cross_entropy(sim, target)
+
+
+def pretrain_ldpi(net, x, epochs, batch_size=64, temperature=0.2, seed=1):
+    """One SimCLR run like nadir's `pretrain_encoder`: Adam 1e-3, drop a 1-sample tail."""
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net.train()
+    augment_s = 0.0
+    n = len(x)
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            if len(idx) < 2:
+                continue
+            t0 = time.perf_counter()
+            pairs = [two_views(x[j], rng) for j in idx]
+            views = np.stack([p[0] for p in pairs] + [p[1] for p in pairs])[:, None, :]
+            augment_s += time.perf_counter() - t0
+            opt.zero_grad()
+            loss = nt_xent(net.encode(torch.from_numpy(views)), temperature)
+            if not math.isfinite(loss.item()):
+                raise SystemExit("diverged")
+            loss.backward()
+            opt.step()
+    return augment_s
+
+
 def build(model):
     if model == "cnn-lstm":
         return CnnLstm(), (6, 128), 64
+    if model == "ldpi":
+        return ResCnnContrastive(), (1, 240), 64
     return Hybrid(), (1, 10), 64
 
 
@@ -94,18 +227,27 @@ def loss_fn(model, logits, y):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["cnn-lstm", "hybrid"], required=True)
-    ap.add_argument("--phase", choices=["train", "infer-1024", "infer-1"], required=True)
+    ap.add_argument("--model", choices=["cnn-lstm", "hybrid", "ldpi"], required=True)
+    ap.add_argument("--phase", choices=["train", "pretrain", "infer-1024", "infer-1"], required=True)
     ap.add_argument("--samples", type=int, default=4096)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--jit", action="store_true", help="score through torch.jit.trace")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     net, sample_shape, batch_size = build(args.model)
 
-    if args.phase == "train":
+    extra = {}
+    if args.phase == "pretrain":
+        x = np.random.default_rng(1).random((args.samples, sample_shape[1]), dtype=np.float32)
+        start = time.perf_counter()
+        augment_s = pretrain_ldpi(net, x, args.epochs)
+        seconds = time.perf_counter() - start
+        rate = args.samples * args.epochs / seconds
+        extra["augment_share"] = round(augment_s / seconds, 3)
+    elif args.phase == "train":
         x = torch.rand(args.samples, *sample_shape) * 2 - 1
         y = torch.arange(args.samples) % 2
         vx = torch.rand(256, *sample_shape) * 2 - 1
@@ -138,7 +280,12 @@ def main():
     else:
         batch = 1 if args.phase == "infer-1" else 1024
         net.eval()
-        x = torch.rand(batch, *sample_shape) * 2 - 1
+        x = torch.rand(batch, *sample_shape) * (1 if args.model == "ldpi" else 2) - (0 if args.model == "ldpi" else 1)
+        if args.jit:
+            with torch.no_grad():
+                net = torch.jit.trace(net, x)
+                net = torch.jit.freeze(net)
+                net(x)
         with torch.inference_mode():
             net(x)
             calls = 0
@@ -147,15 +294,15 @@ def main():
                 scores = net(x)
                 if args.model == "cnn-lstm":
                     torch.softmax(scores, dim=1)
-                else:
+                elif args.model == "hybrid":
                     torch.sigmoid(scores)
                 calls += 1
             rate = calls * batch / (time.perf_counter() - start)
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"impl": "pytorch", "model": args.model, "phase": args.phase,
-                      "samples_per_s": round(rate, 1), "peak_rss_mib": round(peak_mib, 1),
-                      "torch": torch.__version__}))
+    print(json.dumps({"impl": "pytorch-jit" if args.jit else "pytorch", "model": args.model,
+                      "phase": args.phase, "samples_per_s": round(rate, 1),
+                      "peak_rss_mib": round(peak_mib, 1), "torch": torch.__version__, **extra}))
 
 
 if __name__ == "__main__":

@@ -5,11 +5,17 @@
 //! cargo run --release -p nadir-model --example bench_models -- --model cnn-lstm --phase train
 //! ```
 //! Phases: `train` (samples/s through `train()`, Adam, published batch size), `infer-1024`
-//! (samples/s scoring batches of 1024), `infer-1` (samples/s scoring one sample per call).
+//! (samples/s scoring batches of 1024), `infer-1` (samples/s scoring one sample per call),
+//! and for `ldpi` (Deep SAD head: the score is the squared distance to the centre) `pretrain`
+//! (samples/s through SimCLR pretraining, `pretrain_encoder`: batch 64, temperature 0.2,
+//! augmentations on the CPU, NT-Xent over both views, Adam 1e-3).
 
 use std::time::Instant;
 
-use nadir_model::{train, InputShape, ModelConfig, ModelKind, TrainData, TrainOptions, Trained};
+use nadir_model::{
+    pretrain_encoder, train, ContrastiveOptions, Head, InputShape, ModelConfig, ModelKind,
+    TrainData, TrainOptions, Trained,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -44,21 +50,29 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// The benchmark shapes of seeds-spec §3 and §5.
+/// The benchmark shapes of seeds-spec §3, §4 and §5.
 fn shape_of(kind: ModelKind) -> InputShape {
     match kind {
         ModelKind::CnnLstm => InputShape::Windows {
             channels: 6,
             length: 128,
         },
+        // 4 packets x 60 bytes, each in [0, 1].
+        ModelKind::Ldpi => InputShape::Bytes { length: 240 },
         _ => InputShape::Tabular { features: 10 },
     }
 }
 
+/// Random samples: bytes in [0, 1], anything else in [-1, 1].
 fn random_data(n: usize, shape: InputShape, seed: u64) -> (Vec<f32>, Vec<u32>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let lo = if matches!(shape, InputShape::Bytes { .. }) {
+        0.0
+    } else {
+        -1.0
+    };
     let x = (0..n * shape.sample_len())
-        .map(|_| rng.random_range(-1.0f32..1.0))
+        .map(|_| rng.random_range(lo..1.0f32))
         .collect();
     let y = (0..n).map(|i| (i % 2) as u32).collect();
     (x, y)
@@ -83,7 +97,11 @@ fn main() {
         }
     };
     let shape = shape_of(args.model);
-    let cfg = ModelConfig::default_for(args.model, shape, 2);
+    let mut cfg = ModelConfig::default_for(args.model, shape, 2);
+    if args.model == ModelKind::Ldpi {
+        // Deep SAD: the output is the squared distance of the 128-d embedding to the centre.
+        cfg.head = Head::Hypersphere;
+    }
     let result = match args.phase.as_str() {
         "train" => {
             let samples = if args.samples > 0 { args.samples } else { 4096 };
@@ -108,6 +126,23 @@ fn main() {
                 std::process::exit(1);
             }
             (samples * args.epochs) as f64 / seconds
+        }
+        "pretrain" => {
+            let samples = if args.samples > 0 { args.samples } else { 4096 };
+            let (x, _) = random_data(samples, shape, 1);
+            let opts = ContrastiveOptions {
+                epochs: args.epochs,
+                batch_size: 64,
+                lr: 1e-3,
+                temperature: 0.2,
+                ..ContrastiveOptions::default()
+            };
+            let started = Instant::now();
+            if let Err(e) = pretrain_encoder(&cfg, &x, &opts, 1) {
+                eprintln!("bench_models: pretraining failed: {e}");
+                std::process::exit(1);
+            }
+            (samples * args.epochs) as f64 / started.elapsed().as_secs_f64()
         }
         "infer-1024" | "infer-1" => {
             let model = match Trained::untrained(&cfg, 1) {

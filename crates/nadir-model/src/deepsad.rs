@@ -12,6 +12,7 @@
 //! - augmentations scale with each sample's own range, so they also fit standardised
 //!   (z-scored) inputs; on bytes in [0, 1] they are the published ones.
 
+use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -22,8 +23,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Network;
-use crate::data::gather_batch;
-use crate::{InputShape, ModelError};
+use crate::data::{checked_samples, gather_batch};
+use crate::{History, InputShape, ModelConfig, ModelError, Trained};
 
 /// Deep SAD's options (used when the head is [`crate::Head::Hypersphere`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -232,6 +233,51 @@ pub(crate) fn pretrain_contrastive(
         );
     }
     Ok(network)
+}
+
+/// SimCLR pretraining alone (no centre, no Deep SAD), on every sample of `x` (laid out as
+/// `cfg.input`), on the CPU: for benchmarks and for inspecting the encoder. The network is
+/// built from `seed` as [`crate::train`] builds it; with a hypersphere head the centre stays
+/// at 0, so `predict` gives the squared norm of the embedding.
+pub fn pretrain_encoder(
+    cfg: &ModelConfig,
+    x: &[f32],
+    opts: &ContrastiveOptions,
+    seed: u64,
+) -> Result<Trained, ModelError> {
+    use rand::SeedableRng;
+
+    let checked = cfg.check()?;
+    DeepSadOptions {
+        pretrain: Some(opts.clone()),
+        ..DeepSadOptions::default()
+    }
+    .check()?;
+    let n = checked_samples("pretraining data", x, cfg.input, cfg.input)?;
+    if n < 2 {
+        return Err(ModelError::Empty {
+            what: "pretraining data (contrastive pairs need at least 2 samples)",
+        });
+    }
+    let inference_device = Device::flex();
+    let device = inference_device.clone().autodiff();
+    let rows: Vec<usize> = (0..n).collect();
+    let network = pretrain_contrastive(
+        Network::new(&checked, &device, seed),
+        x,
+        cfg.input,
+        &rows,
+        opts,
+        &mut ChaCha8Rng::seed_from_u64(seed),
+        &device,
+        &ProgressBar::hidden(),
+    )?;
+    Ok(Trained::from_network(
+        checked.into_inner(),
+        network.valid(),
+        History::default(),
+        inference_device,
+    ))
 }
 
 /// SimCLR's NT-Xent: `z` holds the first views then the second views (`[2N, D]`); each
@@ -497,6 +543,92 @@ mod tests {
         let disagree = loss(swapped);
         assert!(agree < 0.1, "{agree}");
         assert!(disagree > 4.0, "{disagree}");
+    }
+
+    #[test]
+    fn pretrain_encoder_lowers_the_nt_xent_loss_of_fixed_views() {
+        use crate::{ArchConfig, Head, LdpiConfig, ModelKind};
+
+        let len = 32;
+        let shape = InputShape::Bytes { length: len };
+        let mut cfg = ModelConfig::default_for(ModelKind::Ldpi, shape, 2);
+        cfg.head = Head::Hypersphere;
+        cfg.arch = ArchConfig::Ldpi(LdpiConfig {
+            block_channels: [8, 16, 16, 16],
+            head_layers: 1,
+            embedding_dim: 16,
+            ..LdpiConfig::default()
+        });
+        // Ramps and sine waves of random slope and phase: views of one sample should pair up.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let n = 128;
+        let x: Vec<f32> = (0..n)
+            .flat_map(|row| {
+                let slope = rng.random_range(0.2f32..1.0);
+                let phase = rng.random_range(0.0f32..6.0);
+                let wave = row % 2 == 0;
+                (0..len)
+                    .map(|i| {
+                        let t = i as f32 / len as f32;
+                        if wave {
+                            0.5 + 0.4 * (phase + 8.0 * t).sin()
+                        } else {
+                            slope * t
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        // Fixed views of the first 32 samples, scored in inference mode.
+        let opts = ContrastiveOptions {
+            epochs: 30,
+            batch_size: 32,
+            outlier_exposure: 0.0,
+            ..ContrastiveOptions::default()
+        };
+        let views_of = 32;
+        let mut first = vec![0.0f32; views_of * len];
+        let mut second = vec![0.0f32; views_of * len];
+        let mut augmenter = Augmenter::new(len);
+        for row in 0..views_of {
+            let out = row * len..(row + 1) * len;
+            augmenter.two_views(
+                &x[out.clone()],
+                &opts,
+                &mut rng,
+                &mut first[out.clone()],
+                &mut second[out],
+            );
+        }
+        let views: Vec<f32> = first.into_iter().chain(second).collect();
+        let device = Device::flex();
+        let loss_of = |model: &Trained| -> f32 {
+            let z = model.encode(&views, shape).unwrap();
+            nt_xent(
+                Tensor::<2>::from_data(TensorData::new(z.data, [z.rows, z.dims]), &device),
+                opts.temperature,
+                &device,
+            )
+            .into_scalar()
+        };
+        let before = pretrain_encoder(
+            &cfg,
+            &x,
+            &ContrastiveOptions {
+                epochs: 0,
+                ..opts.clone()
+            },
+            5,
+        )
+        .unwrap();
+        let after = pretrain_encoder(&cfg, &x, &opts, 5).unwrap();
+        assert_ne!(before.to_bytes().unwrap(), after.to_bytes().unwrap());
+        let (before, after) = (loss_of(&before), loss_of(&after));
+        // Untrained, the views are at chance (ln 63 = 4.14 for 32 pairs).
+        assert!(after < before - 0.2, "NT-Xent {before} -> {after}");
+        // Ragged input and a single sample are refused.
+        assert!(pretrain_encoder(&cfg, &x[..len + 1], &opts, 5).is_err());
+        assert!(pretrain_encoder(&cfg, &x[..len], &opts, 5).is_err());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub use config::{
     LdpiConfig, LlaformerConfig, LlnConfig, ModelConfig,
 };
 pub use data::TrainData;
-pub use deepsad::{ContrastiveOptions, DeepSadOptions};
+pub use deepsad::{pretrain_encoder, ContrastiveOptions, DeepSadOptions};
 pub use device::ComputeDevice;
 pub use error::ModelError;
 pub use kind::{ModelKind, UnknownModelKind};
