@@ -581,7 +581,7 @@ mod tests {
                 },
                 bytes,
             ),
-            (ModelKind::Ldpi, bytes, tabular),
+            (ModelKind::Ldpi, bytes, windows),
             (
                 ModelKind::Autoencoder,
                 InputShape::Tabular { features: 40 },
@@ -673,12 +673,22 @@ mod tests {
             Err(ModelError::InvalidConfig { field: "pool", .. })
         ));
 
-        let wrong_layout =
-            ModelConfig::default_for(ModelKind::Ldpi, InputShape::Tabular { features: 10 }, 2);
+        let wrong_layout = ModelConfig::default_for(
+            ModelKind::Ldpi,
+            InputShape::Windows {
+                channels: 3,
+                length: 10,
+            },
+            2,
+        );
         assert!(matches!(
             wrong_layout.check(),
             Err(ModelError::UnsupportedInput { .. })
         ));
+        // A feature row reads as one channel (Deep SAD on tabular flows).
+        ModelConfig::default_for(ModelKind::Ldpi, InputShape::Tabular { features: 10 }, 2)
+            .check()
+            .unwrap();
 
         let zero_classes =
             ModelConfig::default_for(ModelKind::Hybrid, InputShape::Tabular { features: 10 }, 0);

@@ -494,10 +494,9 @@ fn deepsad_mode_trains_on_normal_rows_only_and_tests_on_every_attack() {
         s(&data),
         "--mode",
         "autoencoder",
-        "--split",
-        "group",
+        "--labelled-anomalies",
         "-o",
         s(&bundle),
     ]);
-    assert!(err.contains("--split time"), "{err}");
+    assert!(err.contains("is for --mode deepsad"), "{err}");
 }

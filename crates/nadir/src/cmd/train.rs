@@ -414,12 +414,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.unlabelled && !normal_only {
         bail!("--unlabelled: --mode {} learns from labelled attacks; with no labels train --mode deepsad or --mode autoencoder", mode.name());
     }
-    if normal_only
-        && args.split == SplitArg::Group
-        && matches!(args.group_by.as_deref(), None | Some("label"))
-    {
-        bail!("--split group by label with a normal-only mode: the benign rows have no scenario to group by; use --split time (benign traffic by time) or --group-by file");
-    }
     let rule: ThresholdRule = match &args.threshold {
         Some(text) => text.parse()?,
         None if normal_only => ThresholdRule::BenignPercentile(99.0),
@@ -450,7 +444,32 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     // 2. Split.
-    let spec = split_spec(&args)?;
+    let mut spec = split_spec(&args)?;
+    if let (
+        true,
+        SplitSpec::Group {
+            train,
+            val,
+            test,
+            seed,
+        },
+    ) = (normal_only, &spec)
+    {
+        if load_opts.group_by == GroupBy::Label {
+            // Benign rows belong to no scenario and every scenario is a test anomaly anyway:
+            // "whole scenarios on one side" holds; the benign rows are split at random.
+            noteln!(
+                "--mode {} with --split group by label: the benign rows (no scenario) are split at random; every attack scenario is in the test split",
+                mode.name()
+            );
+            spec = SplitSpec::Stratified {
+                train: *train,
+                val: *val,
+                test: *test,
+                seed: *seed,
+            };
+        }
+    }
     let splits = if normal_only {
         nadir_dataset::split_normal_only(&data, &spec, data.labels.benign_class)
     } else {
