@@ -34,7 +34,9 @@ pub use matrix::Matrix;
 pub use pipeline::{
     FittedStep, PcaSpec, Pipeline, PipelineSpec, Reduction, ScalerKind, TransformReport,
 };
-pub use schema::{ColumnRole, FeatureSchema, KnownSchema, SchemaMismatch};
+pub use schema::{
+    byte_grid, parse_byte_column_name, ColumnRole, FeatureSchema, KnownSchema, SchemaMismatch,
+};
 pub use smote::{class_weights, smote};
 pub use split::{
     cross_validation_folds, split, split_normal_only, Fold, SplitSpec, Splits, UNGROUPED,

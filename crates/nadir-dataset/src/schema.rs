@@ -22,9 +22,36 @@ pub struct SchemaMismatch {
     pub extra: Vec<String>,
     /// (name, expected position, actual position) for columns in both, out of order.
     pub reordered: Vec<(String, usize, usize)>,
+    /// What to do about it, where the columns say (e.g. another first-bytes shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl SchemaMismatch {
+    /// The mismatch between `expected` and `actual` column names, with a hint where both are
+    /// first-bytes grids of different shapes.
+    pub fn between(
+        missing: Vec<String>,
+        extra: Vec<String>,
+        reordered: Vec<(String, usize, usize)>,
+        expected: &[String],
+        actual: &[String],
+    ) -> Self {
+        let hint = match (byte_grid(expected), byte_grid(actual)) {
+            (Some((p, b)), Some((q, c))) if (p, b) != (q, c) => Some(format!(
+                "the model reads the first {p} packets x {b} bytes of each flow, the data hold {q} x {c}: \
+                 extract with --first-packets {p} --first-bytes {b}"
+            )),
+            _ => None,
+        };
+        Self {
+            missing,
+            extra,
+            reordered,
+            hint,
+        }
+    }
+
     fn describe(&self) -> String {
         let mut parts = Vec::new();
         if !self.missing.is_empty() {
@@ -60,12 +87,32 @@ impl SchemaMismatch {
                 moved.join(", ")
             ));
         }
+        if let Some(hint) = &self.hint {
+            parts.push(hint.clone());
+        }
         parts.join("; ")
     }
 
     pub fn is_empty(&self) -> bool {
         self.missing.is_empty() && self.extra.is_empty() && self.reordered.is_empty()
     }
+}
+
+/// `b{packet}_{byte}` (a `bytes` column) -> (packet, byte).
+pub fn parse_byte_column_name(name: &str) -> Option<(usize, usize)> {
+    let (p, b) = name.strip_prefix('b')?.split_once('_')?;
+    Some((p.parse().ok()?, b.parse().ok()?))
+}
+
+/// Packets x bytes of a first-bytes table's `b{p}_{o}` columns; `None` without any.
+pub fn byte_grid(columns: &[String]) -> Option<(usize, usize)> {
+    columns
+        .iter()
+        .filter_map(|c| parse_byte_column_name(c))
+        .fold(None, |grid, (p, b)| match grid {
+            None => Some((p + 1, b + 1)),
+            Some((np, nb)) => Some((np.max(p + 1), nb.max(b + 1))),
+        })
 }
 
 fn quote_list(names: &[String]) -> String {
@@ -103,7 +150,13 @@ impl FeatureSchema {
         if self.columns == other.columns {
             return Ok(());
         }
-        let mut mismatch = SchemaMismatch::default();
+        let mut mismatch = SchemaMismatch::between(
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            &self.columns,
+            &other.columns,
+        );
         for name in &self.columns {
             if other.index_of(name).is_none() {
                 mismatch.missing.push(name.clone());

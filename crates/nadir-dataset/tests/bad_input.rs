@@ -426,3 +426,39 @@ fn group_split_without_a_class_in_training_names_the_groups() {
         assert!(err.contains(capture), "{capture} not named: {err}");
     }
 }
+
+/// First bytes extracted with another packets x bytes shape than the model reads: the error
+/// says both shapes and the extract options that match the model.
+#[test]
+fn bytes_of_another_shape_than_the_bundle_say_how_to_extract_them() {
+    let grid = |packets: usize, bytes: usize| -> Vec<String> {
+        (0..packets)
+            .flat_map(|p| (0..bytes).map(move |b| format!("b{p}_{b}")))
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bytes.csv");
+    let columns = grid(3, 5);
+    let mut text = format!("{},label\n", columns.join(","));
+    for row in 0..4 {
+        let values: Vec<String> = (0..columns.len())
+            .map(|i| ((i + row) % 256).to_string())
+            .collect();
+        text.push_str(&format!("{},benign\n", values.join(",")));
+    }
+    std::fs::write(&path, text).unwrap();
+    let options = nadir_dataset::LoadOptions {
+        schema_hint: Some(nadir_dataset::FeatureSchema {
+            columns: grid(4, 6),
+        }),
+        ..Default::default()
+    };
+    let err = nadir_dataset::load(&path, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("first 4 packets x 6 bytes of each flow, the data hold 3 x 5"),
+        "{err}"
+    );
+    assert!(err.contains("--first-packets 4 --first-bytes 6"), "{err}");
+}

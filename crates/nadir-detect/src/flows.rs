@@ -7,6 +7,7 @@
 //! loader parses it from text: the same flow scores the same from a capture and from its
 //! extracted table. Text columns (`flow_id`, `end_reason`) read as NaN, as the loader reads them.
 
+pub use nadir_dataset::parse_byte_column_name;
 use nadir_dataset::FeatureSchema;
 use nadir_features::bytes::{FirstBytes, FirstBytesConfig};
 use nadir_features::cic::columns::column_index;
@@ -244,12 +245,6 @@ fn max2(acc: Option<(usize, usize)>, (a, b): (usize, usize)) -> Option<(usize, u
         None => (a, b),
         Some((x, y)) => (x.max(a), y.max(b)),
     })
-}
-
-/// `b{packet}_{byte}` (a `bytes` column) -> (packet, byte).
-pub fn parse_byte_column_name(name: &str) -> Option<(usize, usize)> {
-    let (p, b) = name.strip_prefix('b')?.split_once('_')?;
-    Some((p.parse().ok()?, b.parse().ok()?))
 }
 
 /// `f{packet}_{feature}` -> (packet, feature index).

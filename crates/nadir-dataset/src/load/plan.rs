@@ -294,11 +294,13 @@ impl Plan {
                         .collect();
                     return Err(DatasetError::SchemaMismatchInFile {
                         path: path.to_path_buf(),
-                        mismatch: crate::schema::SchemaMismatch {
+                        mismatch: crate::schema::SchemaMismatch::between(
                             missing,
                             extra,
-                            reordered: Vec::new(),
-                        },
+                            Vec::new(),
+                            &hint.columns,
+                            &actual,
+                        ),
                     });
                 }
                 let extra: Vec<&str> = candidates
