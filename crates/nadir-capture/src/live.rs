@@ -225,7 +225,9 @@ impl PacketSource for LiveSource {
                     });
                 }
             };
-            // Nanosecond precision: tv_usec holds nanoseconds.
+            // Nanosecond precision: tv_usec holds nanoseconds. (The fields are i32 on 32-bit
+            // targets, hence the conversions.)
+            #[allow(clippy::useless_conversion)]
             let ts_ns = i64::from(header.ts.tv_sec) * 1_000_000_000 + i64::from(header.ts.tv_usec);
             self.counters.packets.fetch_add(1, Ordering::Relaxed);
             self.counters

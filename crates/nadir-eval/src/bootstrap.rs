@@ -26,7 +26,7 @@ impl Default for BootstrapConfig {
         Self {
             resamples: 1000,
             confidence: 0.95,
-            seed: 0x6e61_6469_72, // "nadir"
+            seed: 0x006e_6164_6972, // "nadir"
         }
     }
 }

@@ -43,7 +43,7 @@ pub(crate) fn checked_samples(
         });
     }
     let sample_len = shape.sample_len();
-    if sample_len == 0 || x.len() % sample_len != 0 {
+    if sample_len == 0 || !x.len().is_multiple_of(sample_len) {
         return Err(ModelError::RaggedData {
             what,
             len: x.len(),

@@ -164,6 +164,7 @@ pub(crate) fn deep_sad_batch_loss(
 }
 
 /// SimCLR pretraining of `network`'s encoder on the samples `rows` of `x` (normal traffic).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn pretrain_contrastive(
     mut network: Network,
     x: &[f32],

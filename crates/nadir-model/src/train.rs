@@ -696,8 +696,10 @@ mod tests {
 
     #[test]
     fn bad_options_are_refused() {
-        let mut opts = TrainOptions::default();
-        opts.batch_size = 0;
+        let opts = TrainOptions {
+            batch_size: 0,
+            ..TrainOptions::default()
+        };
         assert!(matches!(
             opts.check(2),
             Err(ModelError::InvalidOption {
@@ -705,8 +707,10 @@ mod tests {
                 ..
             })
         ));
-        let mut opts = TrainOptions::default();
-        opts.class_weights = Some(vec![1.0]);
+        let opts = TrainOptions {
+            class_weights: Some(vec![1.0]),
+            ..TrainOptions::default()
+        };
         assert!(matches!(
             opts.check(2),
             Err(ModelError::InvalidOption {
@@ -714,8 +718,10 @@ mod tests {
                 ..
             })
         ));
-        let mut opts = TrainOptions::default();
-        opts.lr = f64::NAN;
+        let opts = TrainOptions {
+            lr: f64::NAN,
+            ..TrainOptions::default()
+        };
         assert!(matches!(
             opts.check(2),
             Err(ModelError::InvalidOption { option: "lr", .. })

@@ -100,7 +100,7 @@ impl Progress {
     pub fn skipped(&self, counts: &SkipCounts) {
         if let Some(skips) = &self.skips {
             if let Ok(mut shared) = skips.lock() {
-                *shared = counts.clone();
+                *shared = *counts;
             }
         }
     }

@@ -117,7 +117,7 @@ fn error_message(err: &anyhow::Error) -> String {
         if !message.is_empty() {
             message.push_str(": ");
         }
-        message.push_str(&text);
+        message.push_str(text);
     }
     message
 }

@@ -85,6 +85,8 @@ fn strict<T: DeserializeOwned + Serialize>(doc: &Value, what: &str) -> T {
     typed
 }
 
+// A handful of manifests per test: the size of the large variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Object {
     Namespace(Namespace),
     ServiceAccount(ServiceAccount),

@@ -460,7 +460,10 @@ fn deepsad_mode_trains_on_normal_rows_only_and_tests_on_every_attack() {
     let per_type = report["per_attack_type"].as_array().unwrap();
     assert_eq!(per_type.len(), 1, "{per_type:?}");
     assert_eq!(per_type[0]["rows"], 120);
-    assert_eq!(per_type[0]["recall_at_fpr"][1]["target_fpr"].as_f64(), Some(0.01));
+    assert_eq!(
+        per_type[0]["recall_at_fpr"][1]["target_fpr"].as_f64(),
+        Some(0.01)
+    );
     assert!(stdout.contains("per attack type"), "{stdout}");
 
     // The detection verb scores with the hypersphere too.

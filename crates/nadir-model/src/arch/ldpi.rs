@@ -159,10 +159,6 @@ impl Ldpi {
 
     /// Parameters of the published encoder + head (without the supervised classifier).
     pub fn num_encoder_params(&self) -> usize {
-        super::trainable_params(self)
-            - self
-                .classifier
-                .as_ref()
-                .map_or(0, |c| super::trainable_params(c))
+        super::trainable_params(self) - self.classifier.as_ref().map_or(0, super::trainable_params)
     }
 }

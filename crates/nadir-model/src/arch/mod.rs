@@ -23,7 +23,8 @@ use crate::config::{ArchConfig, CheckedConfig};
 use crate::layers::ForwardCtx;
 use crate::InputShape;
 
-/// Any of the model families.
+/// Any of the model families. One network per model: boxing the large variants buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Network {
     Llaformer(Llaformer),

@@ -304,7 +304,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     let shifted = x * LOG2E + ROUND;
     let n = shifted - ROUND;
-    let r = x - n * 0.693_359_375 - n * -2.121_944_4e-4;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_2e-3;
     p = p * r + 8.333_452e-3;

@@ -390,7 +390,7 @@ pub fn print_summary(summary: &DetectSummary, detector: &Detector, target: &str)
             top(&summary.anomalies_by_destination)
         );
         eprintln!("  top sources: {}", top(&summary.anomalies_by_source));
-        if summary.anomalies_by_src_workload.top(1).len() > 0 {
+        if !summary.anomalies_by_src_workload.top(1).is_empty() {
             eprintln!(
                 "  by source workload: {}",
                 top(&summary.anomalies_by_src_workload)

@@ -309,7 +309,8 @@ fn split_spec(args: &Args) -> Result<SplitSpec> {
     } else {
         args.test_fraction
     };
-    if !(val > 0.0 && val < 1.0) || !(0.0..1.0).contains(&test) || val + test >= 1.0 {
+    if val == 0.0 || !(0.0..1.0).contains(&val) || !(0.0..1.0).contains(&test) || val + test >= 1.0
+    {
         bail!("--val-fraction {val} and --test-fraction {test} must be in (0, 1) and leave rows to train on");
     }
     let train = 1.0 - val - test;
