@@ -15,7 +15,7 @@
 # they would do on a real network. The benign flows are split at random (70/15/15): the
 # captures have no common clock.
 #
-# Env: FEATURES (bytes cic), MODES (deepsad autoencoder), EPOCHS, PRETRAIN_EPOCHS, SEED,
+# Env: FEATURES (bytes cic), MODES (deepsad autoencoder), EPOCHS (overrides bench/quality/deepsad.toml), SEED,
 # OUT (default bench/out/captures), DATA (../shared/data), NADIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -70,17 +70,7 @@ mapfile -t captures < <(
   ls "$DATA"/cicflowmeter-reference/concap-examples/*__dump.pcap
 )
 
-# Same config as bench/quality/normal_only.sh.
-config="$OUT/deepsad.toml"
-cat >"$config" <<EOF
-[arch]
-kind = "ldpi"
-[train]
-epochs = ${EPOCHS:-20}
-patience = 5
-[train.deep_sad.pretrain]
-epochs = ${PRETRAIN_EPOCHS:-10}
-EOF
+config=bench/quality/deepsad.toml
 
 for features in $FEATURES; do
   table="$OUT/$features.csv"
@@ -93,7 +83,7 @@ for features in $FEATURES; do
     bundle="$OUT/$features-$mode.nadir"
     args=(train --data "$table" --mode "$mode" --seed "$SEED" --quiet -o "$bundle")
     [[ $mode == deepsad ]] && args+=(--config "$config")
-    [[ $mode == autoencoder && -n "${EPOCHS:-}" ]] && args+=(--epochs "$EPOCHS")
+    [[ -n "${EPOCHS:-}" ]] && args+=(--epochs "$EPOCHS")
     echo "=== $features, $mode" >&2
     start=$(date +%s)
     "$NADIR" "${args[@]}" >"$OUT/$features-$mode.txt"

@@ -13,7 +13,7 @@
 # - nsl-kdd: KDDTrain+ normal rows (MAX_TRAIN_ROWS of them, default 10000: CPU time),
 #   threshold from a validation split of KDDTrain+ normal rows, scored on all of KDDTest+.
 #
-# Env: SETS (k8s nsl-kdd), MODES (deepsad autoencoder), EPOCHS, PRETRAIN_EPOCHS (deepsad),
+# Env: SETS (k8s nsl-kdd), MODES (deepsad autoencoder), EPOCHS (overrides bench/quality/deepsad.toml),
 # MAX_TRAIN_ROWS, SEED, OUT (default bench/out/normal-only), DATA (../shared/data), NADIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,24 +32,13 @@ if [[ -z "${NADIR:-}" ]]; then
   NADIR="$CARGO_TARGET_DIR/release/nadir"
 fi
 
-# Deep SAD's recipe for this run: the design's 2,000 + 400 SGD epochs are out of reach on a
-# CPU; Adam for a few tens of epochs is what is measured here.
-config="$OUT/deepsad.toml"
-cat >"$config" <<EOF
-[arch]
-kind = "ldpi"
-[train]
-epochs = ${EPOCHS:-20}
-patience = 5
-[train.deep_sad.pretrain]
-epochs = ${PRETRAIN_EPOCHS:-10}
-EOF
+config=bench/quality/deepsad.toml
 
 run() { # set mode -> trains, evaluates, prints the per-attack-type table
   local set=$1 mode=$2 bundle="$OUT/$1-$2.nadir"
   local args=(train --mode "$mode" --seed "$SEED" --quiet -o "$bundle")
   [[ $mode == deepsad ]] && args+=(--config "$config")
-  [[ $mode == autoencoder && -n "${EPOCHS:-}" ]] && args+=(--epochs "$EPOCHS")
+  [[ -n "${EPOCHS:-}" ]] && args+=(--epochs "$EPOCHS")
   case $set in
     k8s) args+=(--data "$DATA/k8s-misuse-dev/dev.csv" --split time) ;;
     nsl-kdd) args+=(--data "$DATA/nsl-kdd/KDDTrain+.txt.gz" --test "$DATA/nsl-kdd/KDDTest+.txt.gz"

@@ -25,7 +25,7 @@
 
 use std::time::Instant;
 
-use burn::module::{Module, ParamId};
+use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,7 +38,7 @@ use crate::arch::Network;
 use crate::config::{ArchConfig, CheckedConfig, Head};
 use crate::data::{checked_labels, checked_samples, gather_batch};
 use crate::layers::ForwardCtx;
-use crate::train::{batch_loss, EpochRecord, History};
+use crate::train::{batch_loss, finish_training, scale_grads, EpochRecord, History};
 use crate::trained::{raw_outputs, OutputSummary, Trained};
 use crate::{ComputeDevice, ModelConfig, ModelError, TrainData};
 
@@ -668,38 +668,14 @@ fn meta_train_network(
         }
     }
     progress.finish();
-
-    let network = match best {
-        Some((_, best_network)) if opts.restore_best => best_network,
-        _ => {
-            history.best_epoch = history.epochs.last().map(|record| record.epoch);
-            network
-        }
-    };
-    Ok(Trained::from_network(
-        cfg.into_inner(),
-        network.valid(),
+    Ok(finish_training(
+        cfg,
+        network,
+        best,
+        opts.restore_best,
         history,
         device,
     ))
-}
-
-/// Multiplies every gradient by `factor` (the mean over the meta-batch).
-fn scale_grads(grads: &mut GradientsParams, params: &[(ParamId, usize)], factor: f32) {
-    fn scale<const D: usize>(grads: &mut GradientsParams, id: ParamId, factor: f32) {
-        if let Some(g) = grads.remove::<D>(id) {
-            grads.register(id, g.mul_scalar(factor));
-        }
-    }
-    for &(id, rank) in params {
-        match rank {
-            1 => scale::<1>(grads, id, factor),
-            2 => scale::<2>(grads, id, factor),
-            3 => scale::<3>(grads, id, factor),
-            4 => scale::<4>(grads, id, factor),
-            _ => {}
-        }
-    }
 }
 
 fn progress_bar(opts: &MetaOptions) -> ProgressBar {

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Network;
-use crate::config::{ArchConfig, Head};
+use crate::config::{ArchConfig, CheckedConfig, Head};
 use crate::data::{checked_labels, checked_samples, gather_batch};
 use crate::deepsad::{
     deep_sad_batch_loss, hypersphere_center, install_center, pretrain_contrastive, DeepSadOptions,
@@ -483,20 +483,34 @@ pub fn train(
         }
     }
     progress.finish();
-
-    let final_network = match best {
-        Some((_, best_network)) if opts.restore_best => best_network,
-        _ => {
-            history.best_epoch = history.epochs.last().map(|record| record.epoch);
-            network
-        }
-    };
-    Ok(Trained::from_network(
-        cfg.into_inner(),
-        final_network.valid(),
+    Ok(finish_training(
+        cfg,
+        network,
+        best,
+        opts.restore_best,
         history,
         inference_device,
     ))
+}
+
+/// The trained model: the best validation checkpoint when asked and there is one, otherwise
+/// the last weights (then the last epoch counts as the best).
+pub(crate) fn finish_training(
+    cfg: CheckedConfig,
+    last: Network,
+    best: Option<(f64, Network)>,
+    restore_best: bool,
+    mut history: History,
+    device: Device,
+) -> Trained {
+    let network = match best {
+        Some((_, best_network)) if restore_best => best_network,
+        _ => {
+            history.best_epoch = history.epochs.last().map(|record| record.epoch);
+            last
+        }
+    };
+    Trained::from_network(cfg.into_inner(), network.valid(), history, device)
 }
 
 /// The batch loss (a 1-element tensor) for the head of `cfg`; `deep_sad_eta` weighs labelled
@@ -584,13 +598,17 @@ fn clip_global_norm(grads: &mut GradientsParams, params: &[(ParamId, usize)], ma
     if !norm.is_finite() || norm <= max_norm {
         return;
     }
-    let scale = max_norm / (norm + 1e-6);
+    scale_grads(grads, params, max_norm / (norm + 1e-6));
+}
+
+/// Multiplies every gradient of `params` by `factor`.
+pub(crate) fn scale_grads(grads: &mut GradientsParams, params: &[(ParamId, usize)], factor: f32) {
     for &(id, rank) in params {
         match rank {
-            1 => rescale::<1>(grads, id, scale),
-            2 => rescale::<2>(grads, id, scale),
-            3 => rescale::<3>(grads, id, scale),
-            4 => rescale::<4>(grads, id, scale),
+            1 => rescale::<1>(grads, id, factor),
+            2 => rescale::<2>(grads, id, factor),
+            3 => rescale::<3>(grads, id, factor),
+            4 => rescale::<4>(grads, id, factor),
             _ => {}
         }
     }

@@ -3,30 +3,13 @@
 //! (CUDA and wgpu runs need a GPU: CI only compile-checks them.)
 #![cfg(feature = "ml")]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn nadir(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nadir"))
-        .args(args)
-        .output()
-        .expect("running the nadir binary")
-}
+use common::{nadir, s};
 
+/// The binary's stdout, after checking it succeeded.
 fn ok(args: &[&str]) -> String {
-    let out = nadir(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "nadir {} failed:\nstdout:\n{stdout}\nstderr:\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    common::ok(args).0
 }
 
 /// The devices this binary was built without, with their cargo features.
