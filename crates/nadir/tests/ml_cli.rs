@@ -3,45 +3,20 @@
 //! bundle or data can be wrong.
 #![cfg(feature = "ml")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn nadir(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nadir"))
-        .args(args)
-        .output()
-        .expect("running the nadir binary")
-}
+use common::{fails, nadir, s};
 
+/// The binary's stdout, after checking it succeeded.
 fn ok(args: &[&str]) -> String {
-    let out = nadir(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "nadir {} failed:\nstdout:\n{stdout}\nstderr:\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = nadir(args);
-    assert!(
-        !out.status.success(),
-        "nadir {} should fail",
-        args.join(" ")
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    common::ok(args).0
 }
 
 fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Regression floor: hybrid trained on 3,000 rows of KDDTrain+_20Percent for 3
