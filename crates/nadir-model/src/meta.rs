@@ -35,10 +35,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Network;
-use crate::config::{ArchConfig, CheckedConfig, Head};
+use crate::config::{CheckedConfig, Head};
 use crate::data::{checked_labels, checked_samples, gather_batch};
 use crate::layers::ForwardCtx;
-use crate::train::{batch_loss, finish_training, scale_grads, EpochRecord, History};
+use crate::train::{batch_loss, finish_training, rows_to_learn, scale_grads, EpochRecord, History};
 use crate::trained::{raw_outputs, OutputSummary, Trained};
 use crate::{ComputeDevice, ModelConfig, ModelError, TrainData};
 
@@ -312,20 +312,7 @@ fn support_rows(
         }
         Head::Reconstruction => {
             checked_labels("support data", support.y, n, u32::MAX as usize)?;
-            let benign_only = matches!(&cfg.arch, ArchConfig::Autoencoder(c) if c.benign_only);
-            let rows: Vec<usize> = (0..n)
-                .filter(|&row| !benign_only || support.y[row] == 0)
-                .collect();
-            if rows.is_empty() {
-                return Err(ModelError::Empty {
-                    what: if benign_only {
-                        "benign support data"
-                    } else {
-                        "support data"
-                    },
-                });
-            }
-            Ok(rows)
+            rows_to_learn(cfg, support.y, n, "support data", "benign support data")
         }
         _ => Err(ModelError::Unsupported {
             kind: cfg.kind(),

@@ -304,31 +304,20 @@ pub fn train(
     checked_labels("training data", train.y, n_train, label_classes)?;
     checked_labels("validation data", val.y, n_val, label_classes)?;
 
-    let benign_only = matches!(&cfg.arch, ArchConfig::Autoencoder(c) if c.benign_only);
-    let train_rows: Vec<usize> = (0..n_train)
-        .filter(|&row| !benign_only || train.y[row] == 0)
-        .collect();
-    let val_rows: Vec<usize> = (0..n_val)
-        .filter(|&row| !benign_only || val.y[row] == 0)
-        .collect();
-    if train_rows.is_empty() {
-        return Err(ModelError::Empty {
-            what: if benign_only {
-                "benign training data"
-            } else {
-                "training data"
-            },
-        });
-    }
-    if val_rows.is_empty() {
-        return Err(ModelError::Empty {
-            what: if benign_only {
-                "benign validation data"
-            } else {
-                "validation data"
-            },
-        });
-    }
+    let train_rows = rows_to_learn(
+        &cfg,
+        train.y,
+        n_train,
+        "training data",
+        "benign training data",
+    )?;
+    let val_rows = rows_to_learn(
+        &cfg,
+        val.y,
+        n_val,
+        "validation data",
+        "benign validation data",
+    )?;
     if classifies {
         let first = train.y[0];
         if train.y.iter().all(|&label| label == first) {
@@ -511,6 +500,25 @@ pub(crate) fn finish_training(
         }
     };
     Trained::from_network(cfg.into_inner(), network.valid(), history, device)
+}
+
+/// The rows a model learns from: every row, or the benign ones for an autoencoder trained on
+/// benign traffic only; none is an error naming `what` (or `what_benign`).
+pub(crate) fn rows_to_learn(
+    cfg: &ModelConfig,
+    y: &[u32],
+    n: usize,
+    what: &'static str,
+    what_benign: &'static str,
+) -> Result<Vec<usize>, ModelError> {
+    let benign_only = matches!(&cfg.arch, ArchConfig::Autoencoder(c) if c.benign_only);
+    let rows: Vec<usize> = (0..n).filter(|&row| !benign_only || y[row] == 0).collect();
+    if rows.is_empty() {
+        return Err(ModelError::Empty {
+            what: if benign_only { what_benign } else { what },
+        });
+    }
+    Ok(rows)
 }
 
 /// The batch loss (a 1-element tensor) for the head of `cfg`; `deep_sad_eta` weighs labelled
