@@ -683,7 +683,7 @@ mod tests {
     use rand::Rng;
 
     use super::*;
-    use crate::{HybridConfig, InputShape, ModelKind};
+    use crate::{ArchConfig, HybridConfig, InputShape, ModelKind};
 
     const FEATURES: usize = 4;
     const SHAPE: InputShape = InputShape::Tabular { features: FEATURES };
