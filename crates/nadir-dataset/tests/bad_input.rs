@@ -462,3 +462,25 @@ fn bytes_of_another_shape_than_the_bundle_say_how_to_extract_them() {
     );
     assert!(err.contains("--first-packets 4 --first-bytes 6"), "{err}");
 }
+
+/// A Parquet page in BYTE_STREAM_SPLIT encoding shorter than its column type needs (a FLOAT
+/// column relabelled DOUBLE in the footer): the parquet crate indexes out of bounds on it.
+/// The file is the fuzz corpus entry; its first byte is the fuzz target's option selector.
+#[test]
+fn parquet_decoder_panic_on_a_short_byte_stream_split_page_is_an_error() {
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus/load_dataset/parquet-byte-stream-split-short-page");
+    let bytes = std::fs::read(&corpus).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "short-page.parquet", &bytes[1..]);
+    let opts = LoadOptions {
+        unlabelled: true,
+        ..LoadOptions::default()
+    };
+    let err = load(&path, &opts).unwrap_err();
+    assert!(matches!(err, DatasetError::Parquet { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("short-page.parquet"), "{message}");
+    assert!(message.contains("corrupt page data"), "{message}");
+    assert!(message.contains("index out of bounds"), "{message}");
+}

@@ -167,9 +167,9 @@ fn read_parquet(path: &Path) -> Result<Vec<TableIdentity>, DetectError> {
         .map(|f| f.name().clone())
         .collect();
     let positions = field_positions(&header);
-    let reader = builder.build().map_err(|e| bad(&e))?;
+    let mut reader = builder.build().map_err(|e| bad(&e))?;
     let mut out = Vec::new();
-    for batch in reader {
+    while let Some(batch) = nadir_dataset::load::next_parquet_batch(&mut reader) {
         let batch = batch.map_err(|e| bad(&e))?;
         let mut texts: Vec<Option<arrow::array::ArrayRef>> = vec![None; header.len()];
         for &i in positions.iter().flatten() {

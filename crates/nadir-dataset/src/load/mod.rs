@@ -9,6 +9,7 @@ pub(crate) mod cell;
 mod csv_engine;
 mod nsl_kdd;
 mod parquet_reader;
+pub use parquet_reader::next_batch as next_parquet_batch;
 mod plan;
 
 use std::path::{Path, PathBuf};
