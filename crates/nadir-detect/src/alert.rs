@@ -370,15 +370,7 @@ impl AlertWriter {
                 sink.put(Value::Str(if alert.early { "true" } else { "false" }));
                 sink.put(optional(alert.early_packets.map(|p| p as f64)));
                 sink.put(optional(alert.early_after_ms));
-                sink.put(Value::Str(match e.map(|e| e.method) {
-                    Some(crate::explain::ExplainMethod::IntegratedGradients) => {
-                        "integrated-gradients"
-                    }
-                    Some(crate::explain::ExplainMethod::ReconstructionError) => {
-                        "reconstruction-error"
-                    }
-                    None => "",
-                }));
+                sink.put(Value::Str(e.map_or("", |e| e.method.name())));
                 sink.put(optional(e.map(|e| f64::from(e.baseline_score))));
                 sink.put(optional(
                     e.and_then(|e| e.completeness_error).map(f64::from),

@@ -7,6 +7,9 @@
 //!   (`steps`) that adaptive quadrature spent to get it under 1 % (at most [`MAX_EVALUATIONS`]).
 //! - The autoencoder: each input's share of the reconstruction error, which adds up to the
 //!   score exactly.
+//! - Trees (`gbdt`): exact TreeSHAP values (Lundberg et al., 2020) in log-odds: they add up to
+//!   the flow's log-odds minus the model's expected log-odds, which the record gives as its
+//!   score and baseline score.
 //!
 //! Contributions are per model input. Without PCA a model input is one raw column (scaled):
 //! the record names that column and its raw value. Windowed inputs also get a contribution
@@ -14,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use nadir_model::{Head, InputShape, Trained};
+use nadir_model::{Head, InputShape, ModelKind, Trained};
 use serde::Serialize;
 
 use crate::flows::parse_byte_column_name;
@@ -36,6 +39,18 @@ const ROWS_PER_PASS: usize = 8192;
 pub enum ExplainMethod {
     IntegratedGradients,
     ReconstructionError,
+    TreeShap,
+}
+
+impl ExplainMethod {
+    /// The name in alert records (as serialised).
+    pub fn name(self) -> &'static str {
+        match self {
+            ExplainMethod::IntegratedGradients => "integrated-gradients",
+            ExplainMethod::ReconstructionError => "reconstruction-error",
+            ExplainMethod::TreeShap => "tree-shap",
+        }
+    }
 }
 
 /// One model input's share of a score.
@@ -331,6 +346,28 @@ pub fn reconstruction_attributions(
         .collect())
 }
 
+/// Exact TreeSHAP values of a tree model, in log-odds (score = the flow's log-odds, baseline =
+/// the expected log-odds; they add up exactly).
+pub fn tree_shap_attributions(
+    model: &Trained,
+    shape: InputShape,
+    x: &[f32],
+) -> Result<Vec<Attribution>, DetectError> {
+    let width = shape.sample_len().max(1);
+    let shap = model.tree_shap(x, shape)?;
+    Ok(shap
+        .contributions
+        .chunks_exact(width)
+        .zip(&shap.expected)
+        .map(|(contributions, &expected)| Attribution {
+            score: expected + contributions.iter().sum::<f32>(),
+            contributions: contributions.to_vec(),
+            baseline_score: expected,
+            steps: 0,
+        })
+        .collect())
+}
+
 /// Attributions of every sample of `x` by the method that fits the model.
 pub fn attributions(
     model: &Trained,
@@ -339,7 +376,12 @@ pub fn attributions(
     baseline: &[f32],
 ) -> Result<(ExplainMethod, Vec<Attribution>), DetectError> {
     let shape = model.config().input;
-    if model.config().head == Head::Reconstruction {
+    if model.kind() == ModelKind::Gbdt {
+        Ok((
+            ExplainMethod::TreeShap,
+            tree_shap_attributions(model, shape, x)?,
+        ))
+    } else if model.config().head == Head::Reconstruction {
         Ok((
             ExplainMethod::ReconstructionError,
             reconstruction_attributions(model, shape, x)?,

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 /// A sample layout each family reads, small enough to be quick.
 fn shape_for(kind: ModelKind) -> InputShape {
     match kind {
-        ModelKind::Llaformer | ModelKind::Hybrid | ModelKind::Autoencoder => {
+        ModelKind::Llaformer | ModelKind::Hybrid | ModelKind::Autoencoder | ModelKind::Gbdt => {
             InputShape::Tabular { features: 12 }
         }
         ModelKind::Lln | ModelKind::CnnLstm => InputShape::Windows {
@@ -122,6 +122,27 @@ fn completeness_cnn_lstm() {
 #[test]
 fn completeness_ldpi() {
     check_completeness(ModelKind::Ldpi, 2);
+}
+
+/// Trees: exact TreeSHAP (checked against brute-force Shapley values in nadir-model), in
+/// log-odds; the record's score is the log-odds `predict` turns into P(attack).
+#[test]
+fn tree_contributions_add_up_to_the_log_odds_predict_gives() {
+    let shape = shape_for(ModelKind::Gbdt);
+    let model = trained(ModelKind::Gbdt, shape, 2);
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let (x, _) = blobs(12, 2, 3, &mut rng);
+    let (method, found) = attributions(&model, 0, &x, &[0.0; 12]).unwrap();
+    assert_eq!(method, ExplainMethod::TreeShap);
+    let predicted = model.predict(&x, shape).unwrap().anomaly_scores();
+    assert_eq!(found.len(), predicted.len());
+    for (a, p) in found.iter().zip(predicted) {
+        let probability = 1.0 / (1.0 + (-a.score).exp());
+        assert!((probability - p).abs() < 1e-5, "{probability} vs {p}");
+        assert!(a.completeness_error() < 1e-4);
+    }
+    // Attackers and benign rows sit on opposite sides of the expected log-odds.
+    assert!(found.iter().any(|a| a.total() > 0.5) && found.iter().any(|a| a.total() < -0.5));
 }
 
 #[test]

@@ -49,6 +49,7 @@ pub enum ArchConfig {
     CnnLstm(CnnLstmConfig),
     Ldpi(LdpiConfig),
     Autoencoder(AutoencoderConfig),
+    Gbdt(GbdtConfig),
 }
 
 /// LLAFormerNet, seeds-spec §1.3 (13,825 parameters for F = 89).
@@ -240,6 +241,40 @@ impl Default for AutoencoderConfig {
     }
 }
 
+/// Gradient-boosted trees (forust-ml). The defaults follow scikit-learn's
+/// `HistGradientBoostingClassifier` (100 iterations, learning rate 0.1, 31 leaves, 255 bins,
+/// L2 0 there, 1 here as forust's default) with a depth cap of 8; they were not tuned on any
+/// test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GbdtConfig {
+    /// Boosting rounds (trees).
+    pub iterations: usize,
+    pub learning_rate: f32,
+    pub max_depth: usize,
+    pub max_leaves: usize,
+    /// L2 penalty on leaf weights.
+    pub l2: f32,
+    /// Smallest hessian sum in a leaf.
+    pub min_leaf_weight: f32,
+    /// Histogram bins per feature.
+    pub bins: u16,
+}
+
+impl Default for GbdtConfig {
+    fn default() -> Self {
+        Self {
+            iterations: 100,
+            learning_rate: 0.1,
+            max_depth: 8,
+            max_leaves: 31,
+            l2: 1.0,
+            min_leaf_weight: 1.0,
+            bins: 255,
+        }
+    }
+}
+
 impl ArchConfig {
     /// The published hyperparameters of `kind`.
     pub fn default_for(kind: ModelKind) -> Self {
@@ -250,6 +285,7 @@ impl ArchConfig {
             ModelKind::CnnLstm => ArchConfig::CnnLstm(CnnLstmConfig::default()),
             ModelKind::Ldpi => ArchConfig::Ldpi(LdpiConfig::default()),
             ModelKind::Autoencoder => ArchConfig::Autoencoder(AutoencoderConfig::default()),
+            ModelKind::Gbdt => ArchConfig::Gbdt(GbdtConfig::default()),
         }
     }
 
@@ -262,6 +298,7 @@ impl ArchConfig {
             ArchConfig::CnnLstm(_) => ModelKind::CnnLstm,
             ArchConfig::Ldpi(_) => ModelKind::Ldpi,
             ArchConfig::Autoencoder(_) => ModelKind::Autoencoder,
+            ArchConfig::Gbdt(_) => ModelKind::Gbdt,
         }
     }
 }
@@ -510,6 +547,40 @@ impl ModelConfig {
                 }
                 if c.hidden.contains(&0) {
                     return Err(invalid("hidden", "a hidden layer has width 0".into()));
+                }
+            }
+            ArchConfig::Gbdt(c) => {
+                if !matches!(self.input, InputShape::Tabular { .. }) {
+                    return Err(unsupported(
+                        "trees split single feature values (tabular input)",
+                    ));
+                }
+                if self.head != Head::Sigmoid {
+                    return Err(invalid(
+                        "head",
+                        "gbdt is binary (benign vs attack): train it with two classes (`--label-mode binary`)"
+                        .into(),
+                    ));
+                }
+                positive("iterations", c.iterations)?;
+                positive("max_depth", c.max_depth)?;
+                if c.max_depth > crate::gbdt::MAX_TREE_DEPTH {
+                    return Err(invalid(
+                        "max_depth",
+                        format!("at most {}", crate::gbdt::MAX_TREE_DEPTH),
+                    ));
+                }
+                if c.max_leaves < 2 {
+                    return Err(invalid("max_leaves", "must be at least 2".into()));
+                }
+                if c.bins < 2 {
+                    return Err(invalid("bins", "must be at least 2".into()));
+                }
+                epsilon("learning_rate", f64::from(c.learning_rate))?;
+                for (field, value) in [("l2", c.l2), ("min_leaf_weight", c.min_leaf_weight)] {
+                    if !(value.is_finite() && value >= 0.0) {
+                        return Err(invalid(field, format!("{value} is not a number >= 0")));
+                    }
                 }
             }
         }

@@ -21,17 +21,21 @@ pub enum ModelKind {
     Ldpi,
     /// Dense autoencoder: dimensionality reduction (`encode`) and reconstruction-error scoring.
     Autoencoder,
+    /// Gradient-boosted trees (forust-ml) on tabular flow features: what practitioners reach
+    /// for first; explained with exact TreeSHAP.
+    Gbdt,
 }
 
 impl ModelKind {
     /// Every family, in a stable order.
-    pub const ALL: [ModelKind; 6] = [
+    pub const ALL: [ModelKind; 7] = [
         ModelKind::Llaformer,
         ModelKind::Lln,
         ModelKind::Hybrid,
         ModelKind::CnnLstm,
         ModelKind::Ldpi,
         ModelKind::Autoencoder,
+        ModelKind::Gbdt,
     ];
 
     /// The name used on the command line and in config files.
@@ -43,12 +47,18 @@ impl ModelKind {
             ModelKind::CnnLstm => "cnn-lstm",
             ModelKind::Ldpi => "ldpi",
             ModelKind::Autoencoder => "autoencoder",
+            ModelKind::Gbdt => "gbdt",
         }
     }
 
     /// True for the families that classify (all but the autoencoder).
     pub fn is_classifier(self) -> bool {
         self != ModelKind::Autoencoder
+    }
+
+    /// True for the neural families (burn networks); false for the tree ensemble.
+    pub fn is_network(self) -> bool {
+        self != ModelKind::Gbdt
     }
 }
 
@@ -61,7 +71,7 @@ impl fmt::Display for ModelKind {
 /// A model name that is not one of [`ModelKind::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown model `{given}`; expected one of: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder"
+    "unknown model `{given}`; expected one of: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, gbdt"
 )]
 pub struct UnknownModelKind {
     /// The name as given.

@@ -25,6 +25,7 @@ mod data;
 mod deepsad;
 mod device;
 mod error;
+mod gbdt;
 mod kind;
 pub mod layers;
 mod meta;
@@ -33,13 +34,14 @@ mod train;
 mod trained;
 
 pub use config::{
-    ArchConfig, AutoencoderConfig, CheckedConfig, CnnLstmConfig, DecoderOutput, Head, HybridConfig,
-    LdpiConfig, LlaformerConfig, LlnConfig, ModelConfig,
+    ArchConfig, AutoencoderConfig, CheckedConfig, CnnLstmConfig, DecoderOutput, GbdtConfig, Head,
+    HybridConfig, LdpiConfig, LlaformerConfig, LlnConfig, ModelConfig,
 };
 pub use data::TrainData;
 pub use deepsad::{pretrain_encoder, ContrastiveOptions, DeepSadOptions};
 pub use device::ComputeDevice;
 pub use error::ModelError;
+pub use gbdt::TreeShap;
 pub use kind::{ModelKind, UnknownModelKind};
 pub use meta::{
     adapt, loss_and_accuracy, meta_train, meta_train_from, AdaptOptions, MetaOptions, SHARED_ROWS,

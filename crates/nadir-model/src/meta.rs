@@ -203,6 +203,12 @@ pub fn meta_train(
     opts: &MetaOptions,
 ) -> Result<Trained, ModelError> {
     let checked = cfg.check()?;
+    if !checked.kind().is_network() {
+        return Err(ModelError::Unsupported {
+            kind: checked.kind(),
+            operation: "meta-learning (MAML adapts a network's weights)",
+        });
+    }
     let device = opts.device.open()?;
     let network = Network::new(&checked, &device.clone().autodiff(), opts.seed);
     meta_train_network(checked, network, device, data, task_of_row, val, opts)
@@ -282,7 +288,7 @@ pub fn loss_and_accuracy(
         });
     }
     let rows: Vec<usize> = (0..n).collect();
-    let outputs = raw_outputs(model.network(), data.x, data.shape, &rows, model.device());
+    let outputs = raw_outputs(model.network()?, data.x, data.shape, &rows, model.device());
     // eta only weighs Deep SAD anomalies: the design's 1.
     let summary = OutputSummary::compute(cfg, &outputs, data.x, data.y, &rows, 1.0);
     Ok((summary.loss, summary.accuracy))
@@ -327,7 +333,7 @@ fn trainable_copy(
     cfg: &CheckedConfig,
     device: &Device,
 ) -> Result<Network, ModelError> {
-    let record = model.network().clone().into_record();
+    let record = model.network()?.clone().into_record();
     Network::new(cfg, device, 0)
         .try_load_record(record)
         .map_err(|e| ModelError::Weights {

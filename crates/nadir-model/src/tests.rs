@@ -76,7 +76,7 @@ fn published_parameter_counts() {
         0,
     )
     .unwrap();
-    let Network::Ldpi(network) = ldpi.network() else {
+    let Ok(Network::Ldpi(network)) = ldpi.network() else {
         panic!("not ldpi")
     };
     // Encoder 85,448 + projection head 83,072 (seeds-spec §4.3), plus the 129-parameter classifier.
@@ -935,7 +935,7 @@ fn deep_sad_trained_on_normal_only_ranks_a_shifted_distribution_above_it() {
         &opts,
     )
     .unwrap();
-    let Network::Ldpi(ldpi) = model.network() else {
+    let Ok(Network::Ldpi(ldpi)) = model.network() else {
         panic!("not ldpi")
     };
     assert!(ldpi.classifier.is_none() && ldpi.center.is_some());

@@ -145,6 +145,12 @@ impl TrainOptions {
                 batch_size: 256,
                 ..base
             },
+            // Boosting has no epochs or batches; its rounds are `GbdtConfig::iterations`.
+            ModelKind::Gbdt => Self {
+                epochs: 1,
+                patience: None,
+                ..base
+            },
         }
     }
 
@@ -326,6 +332,11 @@ pub fn train(
                 class: first,
             });
         }
+    }
+
+    if let ArchConfig::Gbdt(trees) = &cfg.arch {
+        let trees = trees.clone();
+        return crate::gbdt::train_trees(cfg, &trees, &train, &train_rows, &val, &val_rows, opts);
     }
 
     let inference_device = opts.device.open()?;

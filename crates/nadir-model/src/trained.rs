@@ -8,9 +8,10 @@ use burn::tensor::activation::{sigmoid as sigmoid_tensor, softmax};
 use burn::tensor::{Bytes, Device, Tensor};
 
 use crate::arch::Network;
-use crate::config::Head;
+use crate::config::{ArchConfig, Head};
 use crate::data::{checked_samples, gather_batch, slice_batch};
 use crate::deepsad::deep_sad_sample_loss;
+use crate::gbdt::{TreeShap, Trees};
 use crate::layers::ForwardCtx;
 use crate::train::History;
 use crate::{ComputeDevice, InputShape, ModelConfig, ModelError, ModelKind};
@@ -113,11 +114,22 @@ pub struct ScoreGradients {
 #[derive(Debug)]
 pub struct Trained {
     config: ModelConfig,
-    network: Network,
+    body: Body,
     history: History,
+    /// Where the network scores; trees always score on the CPU.
     device: Device,
-    /// A frozen copy on the autodiff device for input gradients, built on first use.
-    differentiable: OnceLock<Network>,
+}
+
+/// What computes the scores: a burn network (the neural families) or a tree ensemble (gbdt).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per model, never in a collection: boxing buys nothing
+enum Body {
+    Network {
+        network: Network,
+        /// A frozen copy on the autodiff device for input gradients, built on first use.
+        differentiable: OnceLock<Network>,
+    },
+    Trees(Box<Trees>),
 }
 
 impl Trained {
@@ -130,17 +142,36 @@ impl Trained {
     ) -> Self {
         Self {
             config,
-            network,
+            body: Body::Network {
+                network,
+                differentiable: OnceLock::new(),
+            },
             history,
             device,
-            differentiable: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn from_trees(config: ModelConfig, trees: Trees, history: History) -> Self {
+        Self {
+            config,
+            body: Body::Trees(Box::new(trees)),
+            history,
+            device: Device::flex(),
         }
     }
 
     /// A freshly initialised (untrained) model with the weights `seed` gives: for benchmarks,
-    /// parameter counts and tests.
+    /// parameter counts and tests. An untrained gbdt has no trees.
     pub fn untrained(config: &ModelConfig, seed: u64) -> Result<Self, ModelError> {
         let checked = config.check()?;
+        if let ArchConfig::Gbdt(c) = &checked.arch {
+            let trees = Trees::untrained(c, seed);
+            return Ok(Self::from_trees(
+                checked.into_inner(),
+                trees,
+                History::default(),
+            ));
+        }
         let device = Device::flex();
         let network = Network::new(&checked, &device, seed);
         Ok(Self::from_network(
@@ -154,6 +185,14 @@ impl Trained {
     /// Rebuilds a model from its config and the bytes of [`Trained::to_bytes`].
     pub fn from_bytes(config: &ModelConfig, bytes: &[u8]) -> Result<Self, ModelError> {
         let checked = config.check()?;
+        if let ArchConfig::Gbdt(_) = &checked.arch {
+            let trees = Trees::from_bytes(bytes, checked.input.sample_len())?;
+            return Ok(Self::from_trees(
+                checked.into_inner(),
+                trees,
+                History::default(),
+            ));
+        }
         let kind = checked.kind();
         let device = Device::flex();
         let record =
@@ -180,17 +219,23 @@ impl Trained {
 
     /// The model moved to `device` for scoring (`--device`): the one step between a loaded
     /// (CPU) model and GPU inference. A no-op when it is there already.
+    /// Trees stay on the CPU whatever the device.
     pub fn on_device(self, device: ComputeDevice) -> Result<Self, ModelError> {
         let target = device.open()?;
         if target == self.device {
             return Ok(self);
         }
-        Ok(Self {
-            network: self.network.to_device(&target),
-            device: target,
-            differentiable: OnceLock::new(),
-            ..self
-        })
+        match self.body {
+            Body::Trees(_) => Ok(self),
+            Body::Network { network, .. } => Ok(Self {
+                body: Body::Network {
+                    network: network.to_device(&target),
+                    differentiable: OnceLock::new(),
+                },
+                device: target,
+                ..self
+            }),
+        }
     }
 
     /// The burn device the model scores on.
@@ -198,9 +243,14 @@ impl Trained {
         &self.device
     }
 
-    /// The weights (and batch-norm statistics) as burn record bytes.
+    /// The weights (and batch-norm statistics) as burn record bytes; the trees as forust-ml
+    /// JSON.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
-        self.network
+        let network = match &self.body {
+            Body::Network { network, .. } => network,
+            Body::Trees(trees) => return trees.to_bytes(),
+        };
+        network
             .clone()
             .into_record()
             .into_bytes()
@@ -229,39 +279,71 @@ impl Trained {
         &self.history
     }
 
-    /// Number of trainable parameters.
+    /// Number of trainable parameters; for trees, the number of split and leaf nodes.
     pub fn num_params(&self) -> usize {
-        self.network.num_trainable_params()
+        match &self.body {
+            Body::Network { network, .. } => network.num_trainable_params(),
+            Body::Trees(trees) => trees.nodes(),
+        }
     }
 
-    /// The network itself (for parameter inspection).
-    pub fn network(&self) -> &Network {
-        &self.network
+    /// The network itself (for parameter inspection and meta-learning).
+    pub fn network(&self) -> Result<&Network, ModelError> {
+        match &self.body {
+            Body::Network { network, .. } => Ok(network),
+            Body::Trees(_) => Err(self.unsupported("a network (gbdt is a tree ensemble)")),
+        }
+    }
+
+    /// The tree ensemble of a gbdt model.
+    #[cfg(test)]
+    pub(crate) fn trees(&self) -> Option<&Trees> {
+        match &self.body {
+            Body::Trees(trees) => Some(trees),
+            Body::Network { .. } => None,
+        }
+    }
+
+    fn unsupported(&self, operation: &'static str) -> ModelError {
+        ModelError::Unsupported {
+            kind: self.kind(),
+            operation,
+        }
     }
 
     /// Scores every sample of `x` (`shape` must be the model's input shape).
     pub fn predict(&self, x: &[f32], shape: InputShape) -> Result<Scores, ModelError> {
         let n = checked_samples("prediction input", x, shape, self.config.input)?;
-        let outputs = self.outputs_contiguous(x, n);
+        let outputs = self.outputs_contiguous(x, n)?;
         Ok(scores_from_outputs(&self.config, outputs, x, n))
+    }
+
+    /// Exact TreeSHAP values of every sample (gbdt only), in log-odds.
+    pub fn tree_shap(&self, x: &[f32], shape: InputShape) -> Result<TreeShap, ModelError> {
+        checked_samples("explanation input", x, shape, self.config.input)?;
+        match &self.body {
+            Body::Trees(trees) => Ok(trees.shap(x, shape.sample_len())),
+            Body::Network { .. } => Err(self.unsupported("TreeSHAP (only gbdt is made of trees)")),
+        }
     }
 
     /// The network's raw outputs, row-major: logits for a classifier head, the reconstruction
     /// (one value per input value) for the autoencoder.
     pub fn raw_outputs(&self, x: &[f32], shape: InputShape) -> Result<Vec<f32>, ModelError> {
         let n = checked_samples("prediction input", x, shape, self.config.input)?;
-        Ok(self.outputs_contiguous(x, n))
+        self.outputs_contiguous(x, n)
     }
 
     /// The family's embedding of every sample: the autoencoder's code or LDPI's 128-d head output.
     pub fn encode(&self, x: &[f32], shape: InputShape) -> Result<Embeddings, ModelError> {
         let n = checked_samples("encode input", x, shape, self.config.input)?;
+        let network = self.network()?;
         let mut data = Vec::new();
         let mut dims = 0;
         for start in (0..n).step_by(PREDICT_BATCH) {
             let end = (start + PREDICT_BATCH).min(n);
             let batch = slice_batch(x, shape, start, end, &self.device);
-            let Some(code) = self.network.encode(batch) else {
+            let Some(code) = network.encode(batch) else {
                 return Err(ModelError::Unsupported {
                     kind: self.kind(),
                     operation: "encode (only the autoencoder and ldpi have an embedding)",
@@ -288,6 +370,11 @@ impl Trained {
         benign_class: u32,
     ) -> Result<ScoreGradients, ModelError> {
         let n = checked_samples("gradient input", x, shape, self.config.input)?;
+        if let Body::Trees(_) = self.body {
+            return Err(self.unsupported(
+                "input gradients (trees are piecewise constant; explain them with TreeSHAP)",
+            ));
+        }
         if self.config.head == Head::Softmax && benign_class as usize >= self.config.n_classes {
             return Err(ModelError::LabelOutOfRange {
                 what: "benign class",
@@ -339,11 +426,18 @@ impl Trained {
 
     /// The frozen autodiff copy of the network (built once from the weights).
     fn differentiable(&self, device: &Device) -> Result<&Network, ModelError> {
-        if let Some(network) = self.differentiable.get() {
+        let Body::Network {
+            network,
+            differentiable,
+        } = &self.body
+        else {
+            return Err(self.unsupported("input gradients"));
+        };
+        if let Some(network) = differentiable.get() {
             return Ok(network);
         }
         let checked = self.config.check()?;
-        let record = self.network.clone().into_record();
+        let record = network.clone().into_record();
         let network = Network::new(&checked, device, 0)
             .try_load_record(record)
             .map_err(|e| ModelError::Weights {
@@ -351,18 +445,23 @@ impl Trained {
                 reason: e.to_string(),
             })?
             .freeze();
-        Ok(self.differentiable.get_or_init(|| network))
+        Ok(differentiable.get_or_init(|| network))
     }
 
-    fn outputs_contiguous(&self, x: &[f32], n: usize) -> Vec<f32> {
+    /// Raw outputs of `n` contiguous samples: logits (log-odds for trees) or reconstructions.
+    fn outputs_contiguous(&self, x: &[f32], n: usize) -> Result<Vec<f32>, ModelError> {
+        let network = match &self.body {
+            Body::Network { network, .. } => network,
+            Body::Trees(trees) => return Ok(trees.margins(x, self.config.input.sample_len())),
+        };
         let mut outputs = Vec::with_capacity(n * self.config.n_outputs());
         for start in (0..n).step_by(PREDICT_BATCH) {
             let end = (start + PREDICT_BATCH).min(n);
             let batch = slice_batch(x, self.config.input, start, end, &self.device);
-            let out = self.network.forward(batch, &mut ForwardCtx::inference());
+            let out = network.forward(batch, &mut ForwardCtx::inference());
             extend_from_tensor(&mut outputs, out);
         }
-        outputs
+        Ok(outputs)
     }
 }
 

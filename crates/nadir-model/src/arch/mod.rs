@@ -73,6 +73,8 @@ impl Network {
                 device,
             )),
             ArchConfig::Autoencoder(c) => Network::Autoencoder(Autoencoder::new(c, length, device)),
+            // `Trained` and `train` route trees to `crate::gbdt` before any network is built.
+            ArchConfig::Gbdt(_) => unreachable!("gbdt is a tree ensemble, not a network"),
         }
     }
 

@@ -42,7 +42,8 @@ use super::LabelModeArg;
 /// attack row goes to the test split, and the threshold comes from held-out benign scores,
 /// so no attack label is needed at any point (--unlabelled works too).
 ///
-/// Models: llaformer, hybrid, autoencoder read feature vectors (tabular);
+/// Models: llaformer, hybrid, autoencoder and gbdt (gradient-boosted trees, binary,
+/// explained with exact TreeSHAP; epochs and batches do not apply) read feature vectors;
 /// cnn-lstm and lln read (N, C, L) sequences and ldpi reads bytes: for a table of
 /// features they see each preprocessed row as a 1-channel sequence (--layout auto),
 /// i.e. convolutions run along the column order, which is arbitrary (seeds-spec §7.5).
@@ -55,6 +56,9 @@ use super::LabelModeArg;
 ///
 ///   # Kubernetes flows, whole scenarios kept on one side of the split
 ///   nadir train --data k8s.csv --model llaformer --split group -o k8s.nadir
+///
+///   # gradient-boosted trees on the same flows (100 rounds; [arch] kind = "gbdt" tunes them)
+///   nadir train --data k8s.csv --model gbdt --split group -o k8s-trees.nadir
 ///
 ///   # an autoencoder trained on benign rows, flagged above the 99th benign percentile
 ///   nadir train --data flows.csv --model autoencoder --threshold benign-pct:99 -o ae.nadir
@@ -87,7 +91,7 @@ pub struct Args {
     /// Labelled training data (CSV, .csv.gz or Parquet).
     #[arg(long, short = 'd', value_name = "FILE")]
     data: PathBuf,
-    /// Model family: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder. Default: the
+    /// Model family: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, gbdt. Default: the
     /// mode's (ldpi for deepsad, autoencoder for autoencoder, hybrid for maml).
     #[arg(long, short = 'm', value_name = "NAME")]
     model: Option<String>,
@@ -389,7 +393,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (None, Some(arch)) => arch.kind(),
         (None, None) => match args.mode.and_then(TrainMode::default_kind) {
             Some(kind) => kind,
-            None => bail!("name the model family with --model (llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder)"),
+            None => bail!("name the model family with --model (llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, gbdt)"),
         },
     };
     let mode = args.mode.unwrap_or(if kind == ModelKind::Autoencoder {
@@ -680,20 +684,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     .context("training")?;
     let history = model.history().clone();
-    noteln!(
-        "trained {} parameters in {:.1} s: {} epochs{}, best epoch {}",
-        model.num_params(),
-        started.elapsed().as_secs_f64(),
-        history.epochs.len(),
-        if history.stopped_early {
-            " (stopped early)"
-        } else {
-            ""
-        },
-        history
-            .best_epoch
-            .map_or("-".to_string(), |e| e.to_string())
-    );
+    if kind.is_network() {
+        noteln!(
+            "trained {} parameters in {:.1} s: {} epochs{}, best epoch {}",
+            model.num_params(),
+            started.elapsed().as_secs_f64(),
+            history.epochs.len(),
+            if history.stopped_early {
+                " (stopped early)"
+            } else {
+                ""
+            },
+            history
+                .best_epoch
+                .map_or("-".to_string(), |e| e.to_string())
+        );
+    } else {
+        noteln!(
+            "trained trees with {} nodes in {:.1} s",
+            model.num_params(),
+            started.elapsed().as_secs_f64()
+        );
+    }
 
     // 5. Threshold on the validation split.
     let labels = &data.labels;
