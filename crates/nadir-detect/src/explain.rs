@@ -10,6 +10,10 @@
 //! - Trees (`gbdt`): exact TreeSHAP values (Lundberg et al., 2020) in log-odds: they add up to
 //!   the flow's log-odds minus the model's expected log-odds, which the record gives as its
 //!   score and baseline score.
+//! - The ensemble (trees + network, soft voting): half of each member's attributions in
+//!   probability units: the network's integrated gradients, and the trees' TreeSHAP values
+//!   rescaled linearly so that they add up to P(trees) - sigmoid(expected log-odds). The sum
+//!   is the ensemble's score minus its baseline score, up to the network's completeness gap.
 //!
 //! Contributions are per model input. Without PCA a model input is one raw column (scaled):
 //! the record names that column and its raw value. Windowed inputs also get a contribution
@@ -40,6 +44,8 @@ pub enum ExplainMethod {
     IntegratedGradients,
     ReconstructionError,
     TreeShap,
+    /// TreeSHAP of the trees and integrated gradients of the network, in probability units.
+    Ensemble,
 }
 
 impl ExplainMethod {
@@ -49,6 +55,7 @@ impl ExplainMethod {
             ExplainMethod::IntegratedGradients => "integrated-gradients",
             ExplainMethod::ReconstructionError => "reconstruction-error",
             ExplainMethod::TreeShap => "tree-shap",
+            ExplainMethod::Ensemble => "tree-shap+integrated-gradients",
         }
     }
 }
@@ -368,6 +375,37 @@ pub fn tree_shap_attributions(
         .collect())
 }
 
+/// Soft voting's attributions: half the network's, half the trees' TreeSHAP values moved from
+/// log-odds to probability by the one linear factor that keeps their sum exact.
+fn ensemble_attributions(trees: Vec<Attribution>, network: Vec<Attribution>) -> Vec<Attribution> {
+    let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
+    trees
+        .into_iter()
+        .zip(network)
+        .map(|(t, n)| {
+            let (p, p0) = (sigmoid(t.score), sigmoid(t.baseline_score));
+            let log_odds_gap = t.score - t.baseline_score;
+            // At a zero gap the factor is the slope of the sigmoid there.
+            let factor = if log_odds_gap.abs() > 1e-6 {
+                (p - p0) / log_odds_gap
+            } else {
+                p0 * (1.0 - p0)
+            };
+            Attribution {
+                contributions: t
+                    .contributions
+                    .iter()
+                    .zip(&n.contributions)
+                    .map(|(ct, cn)| 0.5 * (ct * factor + cn))
+                    .collect(),
+                score: 0.5 * (p + n.score),
+                baseline_score: 0.5 * (p0 + n.baseline_score),
+                steps: n.steps,
+            }
+        })
+        .collect()
+}
+
 /// Attributions of every sample of `x` by the method that fits the model.
 pub fn attributions(
     model: &Trained,
@@ -376,7 +414,14 @@ pub fn attributions(
     baseline: &[f32],
 ) -> Result<(ExplainMethod, Vec<Attribution>), DetectError> {
     let shape = model.config().input;
-    if model.kind() == ModelKind::Gbdt {
+    if let Some([trees, network]) = model.members() {
+        let trees = tree_shap_attributions(trees, shape, x)?;
+        let network = integrated_gradients(network, shape, benign_class, x, baseline)?;
+        Ok((
+            ExplainMethod::Ensemble,
+            ensemble_attributions(trees, network),
+        ))
+    } else if model.kind() == ModelKind::Gbdt {
         Ok((
             ExplainMethod::TreeShap,
             tree_shap_attributions(model, shape, x)?,
@@ -470,7 +515,10 @@ impl InputNames {
                     .map(|(packet, offset)| self.byte_field(raw_row, packet, offset)),
             })
             .collect();
-        let integrated = method == ExplainMethod::IntegratedGradients;
+        let integrated = matches!(
+            method,
+            ExplainMethod::IntegratedGradients | ExplainMethod::Ensemble
+        );
         Explanation {
             method,
             baseline_score: attribution.baseline_score,

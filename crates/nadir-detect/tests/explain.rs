@@ -12,9 +12,11 @@ use rand_chacha::ChaCha8Rng;
 /// A sample layout each family reads, small enough to be quick.
 fn shape_for(kind: ModelKind) -> InputShape {
     match kind {
-        ModelKind::Llaformer | ModelKind::Hybrid | ModelKind::Autoencoder | ModelKind::Gbdt => {
-            InputShape::Tabular { features: 12 }
-        }
+        ModelKind::Llaformer
+        | ModelKind::Hybrid
+        | ModelKind::Autoencoder
+        | ModelKind::Gbdt
+        | ModelKind::Ensemble => InputShape::Tabular { features: 12 },
         ModelKind::Lln | ModelKind::CnnLstm => InputShape::Windows {
             channels: 3,
             length: 32,
@@ -143,6 +145,38 @@ fn tree_contributions_add_up_to_the_log_odds_predict_gives() {
     }
     // Attackers and benign rows sit on opposite sides of the expected log-odds.
     assert!(found.iter().any(|a| a.total() > 0.5) && found.iter().any(|a| a.total() < -0.5));
+}
+
+/// The ensemble: half of each member's attributions, in probability units; they add up to
+/// its score minus its baseline score, and its score is the mean of the members' P(attack).
+#[test]
+fn ensemble_contributions_add_up_to_its_score() {
+    let shape = shape_for(ModelKind::Ensemble);
+    let model = trained(ModelKind::Ensemble, shape, 2);
+    let [trees, network] = model.members().expect("an ensemble has members");
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (x, _) = blobs(12, 2, 3, &mut rng);
+    let baseline = vec![-1.0; 12];
+    let (method, found) = attributions(&model, 0, &x, &baseline).unwrap();
+    assert_eq!(method, ExplainMethod::Ensemble);
+    let predicted = model.predict(&x, shape).unwrap().anomaly_scores();
+    let p_trees = trees.predict(&x, shape).unwrap().anomaly_scores();
+    let p_network = network.predict(&x, shape).unwrap().anomaly_scores();
+    for (i, a) in found.iter().enumerate() {
+        assert!((predicted[i] - 0.5 * (p_trees[i] + p_network[i])).abs() < 1e-5);
+        assert!(
+            (a.score - predicted[i]).abs() < 1e-4,
+            "{} vs {}",
+            a.score,
+            predicted[i]
+        );
+        assert!(
+            a.completeness_error() <= COMPLETENESS_TOLERANCE,
+            "sum {} vs {}",
+            a.total(),
+            a.score - a.baseline_score
+        );
+    }
 }
 
 #[test]

@@ -50,6 +50,7 @@ pub enum ArchConfig {
     Ldpi(LdpiConfig),
     Autoencoder(AutoencoderConfig),
     Gbdt(GbdtConfig),
+    Ensemble(EnsembleConfig),
 }
 
 /// LLAFormerNet, seeds-spec §1.3 (13,825 parameters for F = 89).
@@ -275,6 +276,26 @@ impl Default for GbdtConfig {
     }
 }
 
+/// Trees and a network trained on the same rows; the score is the mean of their P(attack)
+/// (soft voting). Trees are invariant to the monotone scaling the pipeline applies, so both
+/// read the same preprocessed rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnsembleConfig {
+    pub trees: GbdtConfig,
+    /// The network member (`[arch.network]`, with its own `kind`); the hybrid by default.
+    pub network: Box<ArchConfig>,
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> Self {
+        Self {
+            trees: GbdtConfig::default(),
+            network: Box::new(ArchConfig::default_for(ModelKind::Hybrid)),
+        }
+    }
+}
+
 impl ArchConfig {
     /// The published hyperparameters of `kind`.
     pub fn default_for(kind: ModelKind) -> Self {
@@ -286,6 +307,7 @@ impl ArchConfig {
             ModelKind::Ldpi => ArchConfig::Ldpi(LdpiConfig::default()),
             ModelKind::Autoencoder => ArchConfig::Autoencoder(AutoencoderConfig::default()),
             ModelKind::Gbdt => ArchConfig::Gbdt(GbdtConfig::default()),
+            ModelKind::Ensemble => ArchConfig::Ensemble(EnsembleConfig::default()),
         }
     }
 
@@ -299,6 +321,7 @@ impl ArchConfig {
             ArchConfig::Ldpi(_) => ModelKind::Ldpi,
             ArchConfig::Autoencoder(_) => ModelKind::Autoencoder,
             ArchConfig::Gbdt(_) => ModelKind::Gbdt,
+            ArchConfig::Ensemble(_) => ModelKind::Ensemble,
         }
     }
 }
@@ -324,6 +347,22 @@ impl ModelConfig {
     /// The model family.
     pub fn kind(&self) -> ModelKind {
         self.arch.kind()
+    }
+
+    /// An ensemble's members, trees first, each a binary model of the same input.
+    pub fn ensemble_members(&self) -> Option<[ModelConfig; 2]> {
+        let ArchConfig::Ensemble(c) = &self.arch else {
+            return None;
+        };
+        let member = |arch: ArchConfig| ModelConfig {
+            arch,
+            head: Head::Sigmoid,
+            ..self.clone()
+        };
+        Some([
+            member(ArchConfig::Gbdt(c.trees.clone())),
+            member((*c.network).clone()),
+        ])
     }
 
     /// Parses a TOML config (fields left out take the published defaults).
@@ -547,6 +586,25 @@ impl ModelConfig {
                 }
                 if c.hidden.contains(&0) {
                     return Err(invalid("hidden", "a hidden layer has width 0".into()));
+                }
+            }
+            ArchConfig::Ensemble(c) => {
+                let network = c.network.kind();
+                if !network.is_network() || !network.is_classifier() {
+                    return Err(invalid(
+                        "network",
+                        format!("the network member must be a neural classifier, not {network}"),
+                    ));
+                }
+                if self.head != Head::Sigmoid {
+                    return Err(invalid(
+                        "head",
+                        "an ensemble is binary (benign vs attack): train it with two classes (`--label-mode binary`)"
+                            .into(),
+                    ));
+                }
+                for member in self.ensemble_members().into_iter().flatten() {
+                    member.check()?;
                 }
             }
             ArchConfig::Gbdt(c) => {

@@ -473,3 +473,50 @@ mod tests {
         assert!(three.check().unwrap_err().to_string().contains("binary"));
     }
 }
+
+#[cfg(test)]
+mod ensemble_tests {
+    use crate::{
+        train, InputShape, ModelConfig, ModelError, ModelKind, TrainData, TrainOptions, Trained,
+    };
+
+    #[test]
+    fn ensemble_scores_are_the_members_mean_and_round_trip_through_bytes() {
+        let shape = InputShape::Tabular { features: 3 };
+        let x: Vec<f32> = (0..120)
+            .map(|i| ((i * 37) % 11) as f32 / 11.0 + (i % 2) as f32)
+            .collect();
+        let y: Vec<u32> = (0..40).map(|i| ((i * 3) % 2) as u32).collect();
+        let cfg = ModelConfig::default_for(ModelKind::Ensemble, shape, 2);
+        let opts = TrainOptions {
+            epochs: 2,
+            progress: false,
+            ..TrainOptions::default_for(ModelKind::Ensemble)
+        };
+        let data = TrainData::new(&x, shape, &y);
+        let model = train(&cfg, data, data, &opts).unwrap();
+        let [trees, network] = model.members().unwrap();
+        assert_eq!(trees.kind(), ModelKind::Gbdt);
+        assert_eq!(network.kind(), ModelKind::Hybrid);
+        let p = model.predict(&x, shape).unwrap().anomaly_scores();
+        let (a, b) = (
+            trees.predict(&x, shape).unwrap().anomaly_scores(),
+            network.predict(&x, shape).unwrap().anomaly_scores(),
+        );
+        for i in 0..p.len() {
+            assert!((p[i] - 0.5 * (a[i] + b[i])).abs() < 1e-6);
+        }
+        assert_eq!(
+            model.num_params(),
+            trees.num_params() + network.num_params()
+        );
+        let bytes = model.to_bytes().unwrap();
+        let loaded = Trained::from_bytes(&cfg, &bytes).unwrap();
+        assert_eq!(loaded.predict(&x, shape).unwrap().anomaly_scores(), p);
+        // A cut or a lying length prefix is an error, not a panic.
+        for bad in [&bytes[..5], &bytes[..bytes.len() / 2]] {
+            let err = Trained::from_bytes(&cfg, bad).unwrap_err();
+            assert!(matches!(err, ModelError::Weights { .. }), "{err}");
+        }
+    }
+}

@@ -24,11 +24,14 @@ pub enum ModelKind {
     /// Gradient-boosted trees (forust-ml) on tabular flow features: what practitioners reach
     /// for first; explained with exact TreeSHAP.
     Gbdt,
+    /// gbdt and a neural family (the hybrid by default) trained on the same rows; scores are
+    /// the mean of their P(attack).
+    Ensemble,
 }
 
 impl ModelKind {
     /// Every family, in a stable order.
-    pub const ALL: [ModelKind; 7] = [
+    pub const ALL: [ModelKind; 8] = [
         ModelKind::Llaformer,
         ModelKind::Lln,
         ModelKind::Hybrid,
@@ -36,6 +39,7 @@ impl ModelKind {
         ModelKind::Ldpi,
         ModelKind::Autoencoder,
         ModelKind::Gbdt,
+        ModelKind::Ensemble,
     ];
 
     /// The name used on the command line and in config files.
@@ -48,6 +52,7 @@ impl ModelKind {
             ModelKind::Ldpi => "ldpi",
             ModelKind::Autoencoder => "autoencoder",
             ModelKind::Gbdt => "gbdt",
+            ModelKind::Ensemble => "ensemble",
         }
     }
 
@@ -56,9 +61,9 @@ impl ModelKind {
         self != ModelKind::Autoencoder
     }
 
-    /// True for the neural families (burn networks); false for the tree ensemble.
+    /// True for the neural families (burn networks); false for trees and the ensemble.
     pub fn is_network(self) -> bool {
-        self != ModelKind::Gbdt
+        !matches!(self, ModelKind::Gbdt | ModelKind::Ensemble)
     }
 }
 
@@ -71,7 +76,7 @@ impl fmt::Display for ModelKind {
 /// A model name that is not one of [`ModelKind::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown model `{given}`; expected one of: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, gbdt"
+    "unknown model `{given}`; expected one of: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, gbdt, ensemble"
 )]
 pub struct UnknownModelKind {
     /// The name as given.

@@ -34,8 +34,8 @@ mod train;
 mod trained;
 
 pub use config::{
-    ArchConfig, AutoencoderConfig, CheckedConfig, CnnLstmConfig, DecoderOutput, GbdtConfig, Head,
-    HybridConfig, LdpiConfig, LlaformerConfig, LlnConfig, ModelConfig,
+    ArchConfig, AutoencoderConfig, CheckedConfig, CnnLstmConfig, DecoderOutput, EnsembleConfig,
+    GbdtConfig, Head, HybridConfig, LdpiConfig, LlaformerConfig, LlnConfig, ModelConfig,
 };
 pub use data::TrainData;
 pub use deepsad::{pretrain_encoder, ContrastiveOptions, DeepSadOptions};

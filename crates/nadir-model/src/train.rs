@@ -145,6 +145,8 @@ impl TrainOptions {
                 batch_size: 256,
                 ..base
             },
+            // The ensemble's network member trains with the hybrid's recipe (its default).
+            ModelKind::Ensemble => base,
             // Boosting has no epochs or batches; its rounds are `GbdtConfig::iterations`.
             ModelKind::Gbdt => Self {
                 epochs: 1,
@@ -334,6 +336,13 @@ pub fn train(
         }
     }
 
+    if let Some([trees, network]) = cfg.ensemble_members() {
+        let members = [
+            self::train(&trees, train, val, opts)?,
+            self::train(&network, train, val, opts)?,
+        ];
+        return Ok(Trained::from_members(cfg.into_inner(), members));
+    }
     if let ArchConfig::Gbdt(trees) = &cfg.arch {
         let trees = trees.clone();
         return crate::gbdt::train_trees(cfg, &trees, &train, &train_rows, &val, &val_rows, opts);

@@ -130,6 +130,8 @@ enum Body {
         differentiable: OnceLock<Network>,
     },
     Trees(Box<Trees>),
+    /// Trees and a network, in that order ([`ModelConfig::ensemble_members`]).
+    Ensemble(Box<[Trained; 2]>),
 }
 
 impl Trained {
@@ -148,6 +150,15 @@ impl Trained {
             },
             history,
             device,
+        }
+    }
+
+    pub(crate) fn from_members(config: ModelConfig, members: [Trained; 2]) -> Self {
+        Self {
+            history: members[1].history.clone(),
+            device: members[1].device.clone(),
+            config,
+            body: Body::Ensemble(Box::new(members)),
         }
     }
 
@@ -172,6 +183,13 @@ impl Trained {
                 History::default(),
             ));
         }
+        if let Some([trees, network]) = checked.ensemble_members() {
+            let members = [
+                Self::untrained(&trees, seed)?,
+                Self::untrained(&network, seed)?,
+            ];
+            return Ok(Self::from_members(checked.into_inner(), members));
+        }
         let device = Device::flex();
         let network = Network::new(&checked, &device, seed);
         Ok(Self::from_network(
@@ -192,6 +210,20 @@ impl Trained {
                 trees,
                 History::default(),
             ));
+        }
+        if let Some([trees, network]) = checked.ensemble_members() {
+            let (first, second) = split_members(bytes).ok_or_else(|| ModelError::Weights {
+                kind: ModelKind::Ensemble,
+                reason: format!(
+                    "{} bytes do not hold two members' lengths and weights",
+                    bytes.len()
+                ),
+            })?;
+            let members = [
+                Self::from_bytes(&trees, first)?,
+                Self::from_bytes(&network, second)?,
+            ];
+            return Ok(Self::from_members(checked.into_inner(), members));
         }
         let kind = checked.kind();
         let device = Device::flex();
@@ -227,6 +259,11 @@ impl Trained {
         }
         match self.body {
             Body::Trees(_) => Ok(self),
+            Body::Ensemble(members) => {
+                let [trees, network] = *members;
+                let members = [trees, network.on_device(device)?];
+                Ok(Self::from_members(self.config, members))
+            }
             Body::Network { network, .. } => Ok(Self {
                 body: Body::Network {
                     network: network.to_device(&target),
@@ -249,6 +286,13 @@ impl Trained {
         let network = match &self.body {
             Body::Network { network, .. } => network,
             Body::Trees(trees) => return trees.to_bytes(),
+            Body::Ensemble(members) => {
+                let first = members[0].to_bytes()?;
+                let mut bytes = (first.len() as u64).to_le_bytes().to_vec();
+                bytes.extend_from_slice(&first);
+                bytes.extend_from_slice(&members[1].to_bytes()?);
+                return Ok(bytes);
+            }
         };
         network
             .clone()
@@ -284,6 +328,7 @@ impl Trained {
         match &self.body {
             Body::Network { network, .. } => network.num_trainable_params(),
             Body::Trees(trees) => trees.nodes(),
+            Body::Ensemble(members) => members.iter().map(Trained::num_params).sum(),
         }
     }
 
@@ -291,7 +336,9 @@ impl Trained {
     pub fn network(&self) -> Result<&Network, ModelError> {
         match &self.body {
             Body::Network { network, .. } => Ok(network),
-            Body::Trees(_) => Err(self.unsupported("a network (gbdt is a tree ensemble)")),
+            Body::Trees(_) | Body::Ensemble(_) => {
+                Err(self.unsupported("one network (trees are not a network)"))
+            }
         }
     }
 
@@ -300,7 +347,15 @@ impl Trained {
     pub(crate) fn trees(&self) -> Option<&Trees> {
         match &self.body {
             Body::Trees(trees) => Some(trees),
-            Body::Network { .. } => None,
+            _ => None,
+        }
+    }
+
+    /// An ensemble's members: the trees, then the network.
+    pub fn members(&self) -> Option<&[Trained; 2]> {
+        match &self.body {
+            Body::Ensemble(members) => Some(members),
+            _ => None,
         }
     }
 
@@ -323,7 +378,7 @@ impl Trained {
         checked_samples("explanation input", x, shape, self.config.input)?;
         match &self.body {
             Body::Trees(trees) => Ok(trees.shap(x, shape.sample_len())),
-            Body::Network { .. } => Err(self.unsupported("TreeSHAP (only gbdt is made of trees)")),
+            _ => Err(self.unsupported("TreeSHAP on its own (only gbdt is trees only)")),
         }
     }
 
@@ -370,7 +425,7 @@ impl Trained {
         benign_class: u32,
     ) -> Result<ScoreGradients, ModelError> {
         let n = checked_samples("gradient input", x, shape, self.config.input)?;
-        if let Body::Trees(_) = self.body {
+        if let Body::Trees(_) | Body::Ensemble(_) = self.body {
             return Err(self.unsupported(
                 "input gradients (trees are piecewise constant; explain them with TreeSHAP)",
             ));
@@ -453,6 +508,20 @@ impl Trained {
         let network = match &self.body {
             Body::Network { network, .. } => network,
             Body::Trees(trees) => return Ok(trees.margins(x, self.config.input.sample_len())),
+            // The log-odds of the members' mean probability.
+            Body::Ensemble(members) => {
+                let shape = self.config.input;
+                let trees = members[0].predict(x, shape)?.anomaly_scores();
+                let network = members[1].predict(x, shape)?.anomaly_scores();
+                return Ok(trees
+                    .iter()
+                    .zip(&network)
+                    .map(|(a, b)| {
+                        let p = (0.5 * (a + b)).clamp(1e-7, 1.0 - 1e-7);
+                        (p / (1.0 - p)).ln()
+                    })
+                    .collect());
+            }
         };
         let mut outputs = Vec::with_capacity(n * self.config.n_outputs());
         for start in (0..n).step_by(PREDICT_BATCH) {
@@ -463,6 +532,14 @@ impl Trained {
         }
         Ok(outputs)
     }
+}
+
+/// The two members' bytes of an ensemble: a little-endian u64 length, then the first member,
+/// then the second.
+fn split_members(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (length, rest) = bytes.split_first_chunk::<8>()?;
+    let first = usize::try_from(u64::from_le_bytes(*length)).ok()?;
+    (first <= rest.len()).then(|| rest.split_at(first))
 }
 
 fn extend_from_tensor(into: &mut Vec<f32>, tensor: burn::tensor::Tensor<2>) {

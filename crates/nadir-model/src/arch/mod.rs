@@ -74,7 +74,9 @@ impl Network {
             )),
             ArchConfig::Autoencoder(c) => Network::Autoencoder(Autoencoder::new(c, length, device)),
             // `Trained` and `train` route trees to `crate::gbdt` before any network is built.
-            ArchConfig::Gbdt(_) => unreachable!("gbdt is a tree ensemble, not a network"),
+            ArchConfig::Gbdt(_) | ArchConfig::Ensemble(_) => {
+                unreachable!("trees and ensembles are not one network")
+            }
         }
     }
 
