@@ -32,7 +32,8 @@ pub use load::{
 };
 pub use matrix::Matrix;
 pub use pipeline::{
-    FittedStep, PcaSpec, Pipeline, PipelineSpec, Reduction, ScalerKind, TransformReport,
+    DenseLayer, FittedStep, PcaSpec, Pipeline, PipelineSpec, Reduction, SampleLayout, ScalerKind,
+    TransformReport,
 };
 pub use schema::{
     byte_grid, parse_byte_column_name, ColumnRole, FeatureSchema, KnownSchema, SchemaMismatch,

@@ -550,6 +550,11 @@ impl fmt::Display for Bundle {
                     format!("impute median ({} columns)", medians.len())
                 }
                 nadir_dataset::FittedStep::SignedLog => "signed log".to_string(),
+                nadir_dataset::FittedStep::SelectColumns { reason, keep, .. }
+                    if *reason == nadir_dataset::pipeline::SelectReason::Layout =>
+                {
+                    format!("{} columns in model order", keep.len())
+                }
                 nadir_dataset::FittedStep::SelectColumns {
                     reason, dropped, ..
                 } => format!("drop {:?} ({} columns)", reason, dropped.len()).to_lowercase(),
@@ -557,6 +562,10 @@ impl fmt::Display for Bundle {
                     format!("{kind:?} scaling ({} columns)", offset.len()).to_lowercase()
                 }
                 nadir_dataset::FittedStep::Pca(_) => "pca".to_string(),
+                nadir_dataset::FittedStep::Encoder { layers } => format!(
+                    "autoencoder reduction to {}",
+                    layers.last().map_or(0, |l| l.outputs)
+                ),
             };
             write!(f, "{}{name}", if i > 0 { " -> " } else { "" })?;
         }

@@ -37,6 +37,11 @@ pub const PACKET_FEATURES: [&str; 10] = [
 /// Feature count per packet.
 pub const FEATURES_PER_PACKET: usize = PACKET_FEATURES.len();
 
+/// Column name of feature `feature` of packet `packet` in a window: `f{packet}_{feature}`.
+pub fn window_column_name(packet: usize, feature: &str) -> String {
+    format!("f{packet}_{feature}")
+}
+
 /// One packet's features, in [`PACKET_FEATURES`] order.
 pub type PacketVector = [f32; FEATURES_PER_PACKET];
 
@@ -173,7 +178,7 @@ impl WindowConfig {
         for packet in 0..self.window {
             for name in PACKET_FEATURES {
                 schema.push(
-                    format!("f{packet}_{name}"),
+                    window_column_name(packet, name),
                     ColumnType::Float32,
                     ColumnRole::Feature,
                 );

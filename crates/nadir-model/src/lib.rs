@@ -29,6 +29,7 @@ mod gbdt;
 mod kind;
 pub mod layers;
 mod meta;
+mod reduction;
 mod shape;
 mod train;
 mod trained;
@@ -46,6 +47,7 @@ pub use kind::{ModelKind, UnknownModelKind};
 pub use meta::{
     adapt, loss_and_accuracy, meta_train, meta_train_from, AdaptOptions, MetaOptions, SHARED_ROWS,
 };
+pub use reduction::fit_reduction;
 pub use shape::InputShape;
 pub use train::{
     balanced_class_weights, train, EpochRecord, History, OptimizerKind, PlateauOptions,

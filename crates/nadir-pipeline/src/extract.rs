@@ -40,6 +40,17 @@ pub enum Family {
     Bytes,
 }
 
+impl Family {
+    /// The family's name, as `extract --features` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Cic => "cic",
+            Family::Packets => "packets",
+            Family::Bytes => "bytes",
+        }
+    }
+}
+
 /// What to extract, with every family's settings (only `features`' are used).
 #[derive(Clone, Debug)]
 pub struct ExtractSpec {

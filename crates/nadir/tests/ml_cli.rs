@@ -349,6 +349,235 @@ fn extracted_windows_train_on_their_packet_features_only() {
     );
 }
 
+/// Each design trains end to end from `extract` on the input it was published with (issue 19):
+/// LLN and CNN-LSTM on packet windows as (packet features x packets), LDPI on the first bytes
+/// alone, scaled by /255; and each bundle then detects on the captures.
+#[test]
+fn each_design_trains_from_extract_on_its_published_input() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let scan = root.join("examples/data/k8s-nmap-tcp-syn-scan.pcap");
+    let benign = root.join("examples/data/cicids2017-tls-benign.pcap");
+    let rules = root.join("examples/labels/demo-k8s-nmap.toml");
+    let extract = |family: &str, extra: &[&str]| -> PathBuf {
+        let table = dir.path().join(format!("{family}.csv"));
+        let mut args = vec![
+            "extract",
+            s(&scan),
+            s(&benign),
+            "--features",
+            family,
+            "--labels",
+            s(&rules),
+            "--no-progress",
+            "-o",
+            s(&table),
+        ];
+        args.extend_from_slice(extra);
+        ok(&args);
+        table
+    };
+    let windows = extract(
+        "packets",
+        &["--window-scope", "flow", "--window", "8", "--stride", "8"],
+    );
+    let bytes = extract("bytes", &[]);
+    for (model, table, input) in [
+        ("lln", &windows, "windows (N, 10, 8)"),
+        ("cnn-lstm", &windows, "windows (N, 10, 8)"),
+        ("ldpi", &bytes, "bytes (N, 1, 240)"),
+    ] {
+        let bundle = dir.path().join(format!("{model}.nadir"));
+        let (stdout, stderr) = common::ok(&[
+            "train",
+            "--data",
+            s(table),
+            "--model",
+            model,
+            "--epochs",
+            "1",
+            "--quiet",
+            "-o",
+            s(&bundle),
+        ]);
+        let said = format!("{stdout}{stderr}");
+        assert!(said.contains(&format!("on {input}")), "{model}: {said}");
+        let manifest: serde_json::Value =
+            serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+        let steps = manifest["pipeline"]["steps"].as_array().unwrap();
+        let layout = &steps[0];
+        assert_eq!(layout["reason"], "layout", "{model}: {layout}");
+        let keep = layout["keep"].as_array().unwrap();
+        let columns = manifest["schema"]["columns"].as_array().unwrap();
+        let name = |i: usize| {
+            columns[keep[i].as_u64().unwrap() as usize]
+                .as_str()
+                .unwrap()
+        };
+        if model == "ldpi" {
+            // Only the 4 x 60 bytes, packet after packet; protocol and packets are left out.
+            assert_eq!(keep.len(), 240);
+            assert_eq!((name(0), name(1), name(60)), ("b0_0", "b0_1", "b1_0"));
+            let scale = steps.iter().find(|s| s["step"] == "affine").unwrap();
+            assert_eq!(scale["kind"], "bytes", "{scale}");
+            let factor = scale["factor"][0].as_f64().unwrap();
+            assert!((factor - 1.0 / 255.0).abs() < 1e-9, "{factor}");
+        } else {
+            // Channel-major: one feature over the 8 packets, then the next feature.
+            assert_eq!(keep.len(), 80);
+            assert_eq!(
+                (name(0), name(1), name(7), name(8)),
+                ("f0_ip_len", "f1_ip_len", "f7_ip_len", "f0_ttl")
+            );
+            assert!(steps.iter().all(|s| s["reason"] != "constant"), "{model}");
+        }
+        let verdicts = dir.path().join(format!("{model}.jsonl"));
+        ok(&[
+            "detect",
+            s(&scan),
+            "--model",
+            s(&bundle),
+            "--all",
+            "--no-progress",
+            "-o",
+            s(&verdicts),
+        ]);
+        let text = std::fs::read_to_string(&verdicts).unwrap();
+        assert!(text.lines().count() > 0, "{model}: no records from detect");
+    }
+}
+
+/// `train` reads captures as LLN's `--pcap-file` did: the features the model reads are
+/// extracted on the fly and labelled by the rules (issue 19); the bundle then detects the scan.
+#[test]
+fn train_reads_captures_labelled_by_rules() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let scan = root.join("examples/data/k8s-nmap-tcp-syn-scan.pcap");
+    let benign = root.join("examples/data/cicids2017-tls-benign.pcap");
+    let rules = root.join("examples/labels/demo-k8s-nmap.toml");
+    let bundle = dir.path().join("trees.nadir");
+    let (stdout, stderr) = common::ok(&[
+        "train",
+        "-d",
+        s(&scan),
+        "-d",
+        s(&benign),
+        "--labels",
+        s(&rules),
+        "--model",
+        "gbdt",
+        "--quiet",
+        "-o",
+        s(&bundle),
+    ]);
+    assert!(
+        stdout.contains("rows of cic features from 2 capture(s)"),
+        "{stdout}{stderr}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    let columns = manifest["schema"]["columns"].as_array().unwrap();
+    assert!(columns.iter().any(|c| c == "Flow Duration"), "{columns:?}");
+    assert!(
+        !columns.iter().any(|c| c == "Src Port" || c == "Timestamp"),
+        "identity and time stay out: {columns:?}"
+    );
+    let alerts = dir.path().join("alerts.jsonl");
+    ok(&[
+        "detect",
+        s(&scan),
+        "--model",
+        s(&bundle),
+        "--no-progress",
+        "-o",
+        s(&alerts),
+    ]);
+    let text = std::fs::read_to_string(&alerts).unwrap();
+    assert!(text.lines().count() > 10, "the scan raises alerts: {text}");
+
+    // Captures need rules; a table has its own labels; tables and captures do not mix.
+    let table = dir.path().join("t.csv");
+    std::fs::write(&table, "a,b,label\n1,2,benign\n").unwrap();
+    for (args, says) in [
+        (vec!["-d", s(&scan)], "needs --labels RULES"),
+        (vec!["-d", s(&table), "--labels", s(&rules)], "is a table"),
+        (
+            vec!["-d", s(&table), "-d", s(&scan)],
+            "one table, or captures",
+        ),
+    ] {
+        let mut all = vec!["train", "--model", "gbdt", "-o", s(&bundle)];
+        all.extend(args);
+        let err = fails(&all);
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+/// The hybrid's published autoencoder reduction (seeds-spec §3.1) as a pipeline step: fitted
+/// on the training rows, kept in the bundle, applied by `evaluate` to new rows (issue 19).
+#[test]
+fn autoencoder_reduction_is_a_pipeline_step_the_bundle_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("flows.csv");
+    normal_and_attack_table(&data);
+    let config = dir.path().join("ae.toml");
+    std::fs::write(
+        &config,
+        "[pipeline]\nreduction = { kind = \"autoencoder\", dim = 4 }\n",
+    )
+    .unwrap();
+    let bundle = dir.path().join("reduced.nadir");
+    let stdout = ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "--model",
+        "hybrid",
+        "--config",
+        s(&config),
+        "--epochs",
+        "2",
+        "--resamples",
+        "0",
+        "--no-plots",
+        "--quiet",
+        "-o",
+        s(&bundle),
+    ]);
+    assert!(
+        stdout.contains("fitting the autoencoder reduction: 8 -> 4 codes"),
+        "{stdout}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    let steps = manifest["pipeline"]["steps"].as_array().unwrap();
+    let encoder = steps.last().unwrap();
+    assert_eq!(encoder["step"], "encoder", "{encoder}");
+    let layer = &encoder["layers"][0];
+    assert_eq!(
+        (layer["inputs"].as_u64(), layer["outputs"].as_u64()),
+        (Some(8), Some(4))
+    );
+    assert_eq!(
+        manifest["model"]["input"]["features"], 4,
+        "{}",
+        manifest["model"]
+    );
+    let text = ok(&["inspect", s(&bundle)]);
+    assert!(text.contains("autoencoder reduction to 4"), "{text}");
+    let eval = ok(&[
+        "evaluate",
+        "--model",
+        s(&bundle),
+        "--data",
+        s(&data),
+        "--resamples",
+        "0",
+    ]);
+    assert!(eval.contains("720 rows"), "{eval}");
+}
+
 /// A timed table: benign rows follow one pattern, attacks (interleaved in time) another.
 fn normal_and_attack_table(path: &Path) {
     let mut text = String::from("timestamp,f0,f1,f2,f3,f4,f5,f6,f7,label\n");

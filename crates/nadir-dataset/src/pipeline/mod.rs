@@ -1,6 +1,6 @@
 //! Preprocessing fitted on the training split only, applied anywhere, saved in the bundle.
 //!
-//! Order of the steps: median imputation of NaN/±inf -> constant-column removal ->
+//! Order of the steps: the sample's columns in model order ([`SampleLayout`]) -> median imputation of NaN/±inf -> constant-column removal ->
 //! correlation filter -> scaling -> PCA. Each fitted step is a plain serialisable value
 //! ([`FittedStep`]); [`Pipeline::transform`] replays them on any rows of the same schema.
 //!
@@ -9,6 +9,7 @@
 //! reduction and reports the wanted dimension in [`Pipeline::pending_reduction`]; the model crate
 //! trains its encoder on `pipeline.transform(train)` and stores it next to the pipeline.
 
+mod layout;
 mod pca;
 pub(crate) mod stats;
 
@@ -18,6 +19,7 @@ use crate::error::DatasetError;
 use crate::matrix::Matrix;
 use crate::schema::FeatureSchema;
 
+pub use layout::SampleLayout;
 pub use pca::PcaFit;
 
 /// Missing / infinite value handling.
@@ -39,6 +41,8 @@ pub enum ScalerKind {
     Standard,
     /// (x - min) / (max - min) (a zero range scales by 1).
     MinMax,
+    /// x / 255: the first bytes of a flow, as LDPI scales them (fixed, nothing fitted).
+    Bytes,
     None,
 }
 
@@ -90,6 +94,10 @@ pub enum Balance {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineSpec {
+    /// What one sample is; the trainer sets it from the table's columns
+    /// ([`PipelineSpec::with_layout`]).
+    #[serde(skip_serializing_if = "is_rows")]
+    pub layout: SampleLayout,
     pub impute: Imputation,
     /// sign(x) * ln(1 + |x|) on every column before scaling: byte and packet counts and
     /// durations span many orders of magnitude, and a scaler alone squeezes all but the
@@ -107,6 +115,7 @@ pub struct PipelineSpec {
 impl Default for PipelineSpec {
     fn default() -> PipelineSpec {
         PipelineSpec {
+            layout: SampleLayout::Rows,
             impute: Imputation::Median,
             log: false,
             drop_constant: true,
@@ -118,10 +127,46 @@ impl Default for PipelineSpec {
     }
 }
 
+fn is_rows(layout: &SampleLayout) -> bool {
+    *layout == SampleLayout::Rows
+}
+
 impl PipelineSpec {
+    /// This spec for samples of `layout`: windows and first bytes keep every value in its
+    /// place (no column is dropped, nothing is reduced, or the sample would lose its shape),
+    /// and first bytes are scaled by /255 as LDPI does.
+    pub fn with_layout(mut self, layout: SampleLayout) -> Result<PipelineSpec, DatasetError> {
+        self.layout = layout;
+        if layout == SampleLayout::Rows {
+            return Ok(self);
+        }
+        if self.reduction != Reduction::None {
+            return Err(DatasetError::InvalidSpec(format!(
+                "a reduction would flatten {layout}: leave [pipeline] reduction out for this table"
+            )));
+        }
+        self.drop_constant = false;
+        self.corr_threshold = None;
+        if matches!(layout, SampleLayout::FirstBytes { .. }) {
+            self.scaler = ScalerKind::Bytes;
+            self.log = false;
+        }
+        Ok(self)
+    }
+
     /// Checks every hyperparameter before anything is fitted.
     pub fn validate(&self) -> Result<(), DatasetError> {
         let bad = |m: String| Err(DatasetError::InvalidSpec(m));
+        if self.layout != SampleLayout::Rows
+            && (self.drop_constant
+                || self.corr_threshold.is_some()
+                || self.reduction != Reduction::None)
+        {
+            return bad(format!(
+                "{} keep every column in place: no drop_constant, corr_threshold or reduction",
+                self.layout
+            ));
+        }
         if let Some(t) = self.corr_threshold {
             if !(t.is_finite() && t > 0.0 && t <= 1.0) {
                 return bad(format!("corr_threshold must be in (0, 1], got {t}"));
@@ -182,6 +227,52 @@ pub enum FittedStep {
         factor: Vec<f32>,
     },
     Pca(PcaFit),
+    /// A learned encoder (the autoencoder reduction of seeds-spec §3.1), fitted outside this
+    /// crate and appended with [`Pipeline::push_encoder`].
+    Encoder {
+        layers: Vec<DenseLayer>,
+    },
+}
+
+/// One dense layer of a learned encoder: `y = relu(x · weight + bias)`, `weight` row-major
+/// `[inputs, outputs]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DenseLayer {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl DenseLayer {
+    fn check(&self, inputs: usize) -> Result<(), DatasetError> {
+        if self.inputs != inputs
+            || self.weight.len() != self.inputs * self.outputs
+            || self.bias.len() != self.outputs
+        {
+            return Err(DatasetError::Shape(format!(
+                "encoder layer {}x{} ({} weights, {} biases) cannot take {inputs} inputs",
+                self.inputs,
+                self.outputs,
+                self.weight.len(),
+                self.bias.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `relu(row · weight + bias)` into `out` (`outputs` values).
+    fn forward(&self, row: &[f32], out: &mut [f32]) {
+        out.copy_from_slice(&self.bias);
+        for (x, weights) in row.iter().zip(self.weight.chunks_exact(self.outputs)) {
+            for (o, w) in out.iter_mut().zip(weights) {
+                *o += x * w;
+            }
+        }
+        for o in out {
+            *o = o.max(0.0);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +280,8 @@ pub enum FittedStep {
 pub enum SelectReason {
     Constant,
     Correlated,
+    /// The sample's columns in the order the model reads them ([`SampleLayout`]).
+    Layout,
 }
 
 /// Counts from a transform: cells that were NaN/±inf and replaced by the training median.
@@ -243,6 +336,12 @@ impl Pipeline {
         let mut columns = schema.columns.clone();
         let mut steps = Vec::new();
 
+        if spec.layout != SampleLayout::Rows {
+            let order = spec.layout.column_order(&columns)?;
+            let step = select(SelectReason::Layout, order, &mut columns);
+            x = apply(&step, &x)?;
+            steps.push(step);
+        }
         if spec.impute == Imputation::Median {
             let medians = stats::column_medians(&x);
             let step = FittedStep::ImputeMedian { medians };
@@ -253,7 +352,8 @@ impl Pipeline {
             apply_in_place(&FittedStep::SignedLog, &mut x);
             steps.push(FittedStep::SignedLog);
         }
-        let needs_moments = spec.drop_constant || spec.scaler != ScalerKind::None;
+        let needs_moments =
+            spec.drop_constant || matches!(spec.scaler, ScalerKind::Standard | ScalerKind::MinMax);
         let mut moments = needs_moments.then(|| stats::column_moments(&x));
         if let (true, Some(m)) = (spec.drop_constant, moments.as_ref()) {
             let keep: Vec<usize> = (0..x.cols)
@@ -306,7 +406,8 @@ impl Pipeline {
                         )
                     })
                     .unzip(),
-                _ => m
+                ScalerKind::Bytes => (vec![0.0; x.cols], vec![1.0 / 255.0; x.cols]),
+                ScalerKind::MinMax | ScalerKind::None => m
                     .min
                     .iter()
                     .zip(&m.max)
@@ -430,12 +531,42 @@ impl Pipeline {
     }
 
     /// The dimension an outside learned reducer (autoencoder) must reduce the output to, if the
-    /// spec asked for one.
+    /// spec asked for one and it is not in yet.
     pub fn pending_reduction(&self) -> Option<usize> {
         match self.spec.reduction {
-            Reduction::Autoencoder { dim } => Some(dim),
+            Reduction::Autoencoder { dim }
+                if !self
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s, FittedStep::Encoder { .. })) =>
+            {
+                Some(dim)
+            }
             _ => None,
         }
+    }
+
+    /// Appends the learned encoder the spec's autoencoder reduction asked for: it takes this
+    /// pipeline's output and gives `dim` columns, `ae1..aeK`.
+    pub fn push_encoder(&mut self, layers: Vec<DenseLayer>) -> Result<(), DatasetError> {
+        let Some(dim) = self.pending_reduction() else {
+            return Err(DatasetError::InvalidSpec(
+                "no autoencoder reduction is pending in this pipeline".into(),
+            ));
+        };
+        let mut width = self.output_dim();
+        for layer in &layers {
+            layer.check(width)?;
+            width = layer.outputs;
+        }
+        if layers.is_empty() || width != dim {
+            return Err(DatasetError::InvalidSpec(format!(
+                "the encoder gives {width} columns; the reduction asked for {dim}"
+            )));
+        }
+        self.steps.push(FittedStep::Encoder { layers });
+        self.output_columns = (1..=dim).map(|i| format!("ae{i}")).collect();
+        Ok(())
     }
 
     /// The fitted PCA, if any (explained variance for reports).
@@ -493,7 +624,7 @@ fn apply_in_place(step: &FittedStep, x: &mut Matrix) {
                 *v = (*v - o) * f;
             }
         }),
-        FittedStep::SelectColumns { .. } | FittedStep::Pca(_) => {}
+        FittedStep::SelectColumns { .. } | FittedStep::Pca(_) | FittedStep::Encoder { .. } => {}
     }
 }
 
@@ -510,10 +641,91 @@ fn apply(step: &FittedStep, x: &Matrix) -> Result<Matrix, DatasetError> {
             Ok(x.select_cols(keep))
         }
         FittedStep::Pca(fit) => fit.transform(x),
+        FittedStep::Encoder { layers } => encode(layers, x),
         FittedStep::ImputeMedian { .. } | FittedStep::SignedLog | FittedStep::Affine { .. } => {
             let mut y = x.clone();
             apply_in_place(step, &mut y);
             Ok(y)
         }
+    }
+}
+
+/// Every row through the encoder's layers (each layer checked against its input first: a
+/// bundle's layers are data).
+fn encode(layers: &[DenseLayer], x: &Matrix) -> Result<Matrix, DatasetError> {
+    let mut width = x.cols;
+    for layer in layers {
+        layer.check(width)?;
+        width = layer.outputs;
+    }
+    let Some((first, rest)) = layers.split_first() else {
+        return Ok(x.clone());
+    };
+    let widest = layers.iter().map(|l| l.outputs).max().unwrap_or(0);
+    let mut out = Matrix::zeros(x.rows, width);
+    let (mut a, mut b) = (vec![0.0f32; widest], vec![0.0f32; widest]);
+    let rows = x.data.chunks_exact(x.cols.max(1));
+    for (row, target) in rows.zip(out.data.chunks_exact_mut(width.max(1))) {
+        first.forward(row, &mut a[..first.outputs]);
+        let mut current = first.outputs;
+        for layer in rest {
+            layer.forward(&a[..current], &mut b[..layer.outputs]);
+            std::mem::swap(&mut a, &mut b);
+            current = layer.outputs;
+        }
+        target.copy_from_slice(&a[..current]);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipeline_wanting(dim: usize) -> (Pipeline, Matrix) {
+        let spec = PipelineSpec {
+            reduction: Reduction::Autoencoder { dim },
+            ..PipelineSpec::default()
+        };
+        let x = Matrix::new(3, 2, vec![1.0, 2.0, 3.0, 5.0, 5.0, 1.0]).unwrap();
+        let schema = FeatureSchema::new(["a", "b"]);
+        (Pipeline::fit(&spec, &x, &schema).unwrap(), x)
+    }
+
+    #[test]
+    fn an_encoder_step_codes_rows_and_a_wrong_one_is_refused() {
+        let (mut pipeline, x) = pipeline_wanting(1);
+        assert_eq!(pipeline.pending_reduction(), Some(1));
+        let wrong = DenseLayer {
+            inputs: 3,
+            outputs: 1,
+            weight: vec![1.0; 3],
+            bias: vec![0.0],
+        };
+        assert!(pipeline.push_encoder(vec![wrong]).is_err());
+        // relu(z_a - z_b + 0.5) on the standardised columns.
+        let layer = DenseLayer {
+            inputs: 2,
+            outputs: 1,
+            weight: vec![1.0, -1.0],
+            bias: vec![0.5],
+        };
+        pipeline.push_encoder(vec![layer]).unwrap();
+        assert_eq!(pipeline.pending_reduction(), None);
+        assert_eq!(pipeline.output_schema().columns, vec!["ae1".to_string()]);
+        let scaled = {
+            let mut p = pipeline.clone();
+            p.steps.pop();
+            p.transform(&x).unwrap()
+        };
+        let coded = pipeline.transform(&x).unwrap();
+        for (row, code) in scaled.data.chunks(2).zip(&coded.data) {
+            assert!((code - (row[0] - row[1] + 0.5).max(0.0)).abs() < 1e-6);
+        }
+        // A doctored bundle whose layer does not fit is an error at transform, not a panic.
+        if let Some(FittedStep::Encoder { layers }) = pipeline.steps.last_mut() {
+            layers[0].weight.pop();
+        }
+        assert!(pipeline.transform(&x).is_err());
     }
 }

@@ -17,7 +17,8 @@ use nadir_model::ComputeDevice;
 use nadir_pipeline::Progress;
 
 use super::{
-    check_inputs_exist, is_closed_output, output_format, FlowArgs, FormatArg, Output, PodArgs,
+    check_inputs_exist, is_closed_output, is_table, output_format, FlowArgs, FormatArg, Output,
+    PodArgs,
 };
 
 const LONG_ABOUT: &str = "\
@@ -152,14 +153,6 @@ impl From<ExplainArg> for ExplainPolicy {
             ExplainArg::None => ExplainPolicy::None,
         }
     }
-}
-
-/// Extensions of feature tables; anything else is read as a capture.
-fn is_table(path: &Path) -> bool {
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    [".csv", ".csv.gz", ".parquet", ".pq"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
 }
 
 /// Options from the arguments (shared with `nadir explain` and `nadir demo`).

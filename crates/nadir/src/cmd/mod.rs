@@ -307,6 +307,14 @@ impl PodArgs {
     }
 }
 
+/// Extensions of feature tables; anything else is read as a capture.
+pub fn is_table(path: &Path) -> bool {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    [".csv", ".csv.gz", ".parquet", ".pq"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
 fn seconds_to_ns(name: &str, seconds: f64) -> Result<i64> {
     if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
         bail!("--{name} must be a positive number of seconds, got {seconds}");

@@ -7,19 +7,26 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use nadir_dataset::pipeline::Balance;
 use nadir_dataset::{
-    class_weights, smote, Dataset, GroupBy, LoadOptions, Pipeline, PipelineSpec, SplitSpec,
+    class_weights, smote, Dataset, GroupBy, LoadOptions, Pipeline, PipelineSpec, SampleLayout,
+    SplitSpec,
 };
 use nadir_detect::bundle::{fingerprint_training_data, Bundle, BundleParts, DataFingerprint};
 use nadir_detect::scorer::score;
 use nadir_detect::{BenignThresholds, ThresholdRule, Thresholds};
 use nadir_eval::EvaluationSummary;
+use nadir_features::bytes::FirstBytesConfig;
+use nadir_features::labels::LabelRules;
+use nadir_features::output::OutputFormat;
+use nadir_features::packets::{WindowConfig, WindowScope};
 use nadir_model::{
     ArchConfig, ComputeDevice, Head, InputShape, ModelConfig, ModelKind, TrainData, TrainOptions,
 };
+use nadir_pipeline::extract::{extract, ExtractSpec, Family};
+use nadir_pipeline::{Progress, RunSummary};
 use serde::Deserialize;
 
 use super::evaluate::{evaluate_scored, write_history_plots, write_report, ReportArgs};
-use super::LabelModeArg;
+use super::{check_inputs_exist, is_table, FlowArgs, LabelModeArg};
 
 /// Train a model on a labelled dataset and save it as one bundle file.
 ///
@@ -44,15 +51,26 @@ use super::LabelModeArg;
 ///
 /// Models: llaformer, hybrid, autoencoder and gbdt (gradient-boosted trees, binary,
 /// explained with exact TreeSHAP; epochs and batches do not apply) read feature vectors;
-/// cnn-lstm and lln read (N, C, L) sequences and ldpi reads bytes: for a table of
-/// features they see each preprocessed row as a 1-channel sequence (--layout auto),
-/// i.e. convolutions run along the column order, which is arbitrary (seeds-spec §7.5).
+/// cnn-lstm and lln read (N, C, L) sequences and ldpi reads bytes, each as published when
+/// the table has them (--layout auto): lln and cnn-lstm the packet windows of `extract
+/// --features packets` as (10 packet features x W packets), ldpi the first bytes of
+/// `extract --features bytes` alone, scaled by /255. On a table of flow features they see
+/// each preprocessed row as a 1-channel sequence, i.e. convolutions run along the column
+/// order, which is arbitrary (seeds-spec §7.5).
 ///
 /// Examples:
 ///
 ///   # NSL-KDD, binary, threshold at 1% false positives on validation, scored on KDDTest+
 ///   nadir train --data ../shared/data/nsl-kdd/KDDTrain+.txt.gz \
 ///       --test ../shared/data/nsl-kdd/KDDTest+.txt.gz --model hybrid --threshold fpr:0.01 -o nsl.nadir
+///
+///   # straight from captures: LLN on flow windows of 20 packets, labelled by rules
+///   nadir train -d scan.pcap -d normal.pcap --labels rules.toml --model lln -o lln.nadir
+///
+///   # the hybrid on the 10 codes of its published autoencoder reduction, with in a file:
+///   #   [pipeline]
+///   #   reduction = { kind = "autoencoder", dim = 10 }
+///   nadir train --data k8s.csv --model hybrid --config ae.toml -o k8s-ae.nadir
 ///
 ///   # Kubernetes flows, whole scenarios kept on one side of the split
 ///   nadir train --data k8s.csv --model llaformer --split group -o k8s.nadir
@@ -81,16 +99,27 @@ use super::LabelModeArg;
 ///   #   lstm_units = 32
 ///   #   [train]              # epochs, batch_size, lr, patience, optimizer, ...
 ///   #   epochs = 10
-///   #   [pipeline]           # impute, log, drop_constant, corr_threshold, scaler, balance
+///   #   [pipeline]           # impute, log, drop_constant, corr_threshold, scaler, balance,
+///   #                        # reduction (pca or autoencoder)
 ///   #   [meta]               # --mode maml: meta_iterations, tasks_per_batch, shots, inner_steps, ...
 ///   #   scaler = "minmax"
 ///   nadir train --data flows.csv --model hybrid --config hybrid.toml -o m.nadir
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Labelled training data (CSV, .csv.gz or Parquet).
-    #[arg(long, short = 'd', value_name = "FILE")]
-    data: PathBuf,
+    /// Labelled training data: one table (CSV, .csv.gz or Parquet), or captures (pcap,
+    /// pcapng, .gz/.zst; repeat -d) whose features are extracted on the fly, the ones the
+    /// model reads (lln, cnn-lstm: packet windows per flow; ldpi: first bytes; others: cic),
+    /// labelled by --labels.
+    #[arg(long, short = 'd', value_name = "FILE", required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Captures only: label rules (TOML, as `nadir extract --labels`) naming each flow's label.
+    #[arg(long, value_name = "RULES")]
+    labels: Option<PathBuf>,
+    /// Captures only, lln and cnn-lstm: packets per window (each flow's packets in windows of
+    /// W, one after another).
+    #[arg(long, default_value_t = 20, value_name = "W")]
+    window: usize,
     /// Model family: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, gbdt. Default: the
     /// mode's (ldpi for deepsad, autoencoder for autoencoder, hybrid for maml).
     #[arg(long, short = 'm', value_name = "NAME")]
@@ -150,7 +179,10 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     max_train_rows: Option<usize>,
     /// How each preprocessed row is fed to the model: auto, tabular, sequence
-    /// (1 channel x features) or bytes (1 x features).
+    /// (1 channel x features) or bytes (1 x features). auto gives each design its published
+    /// input: lln and cnn-lstm read the windows of `extract --features packets` as (packet
+    /// features x packets), ldpi the first bytes of `extract --features bytes` scaled by /255
+    /// with no other column; other tables go in as one row (sequence for lln and cnn-lstm).
     #[arg(long, value_enum, default_value_t = Layout::Auto)]
     layout: Layout,
     /// Class imbalance: none, smote (training split only) or class-weights (in the loss).
@@ -184,6 +216,10 @@ pub struct Args {
     quiet: bool,
     #[command(flatten)]
     report: ReportArgs,
+    /// Captures only: how flows are built (as in `nadir detect`, which must build them the same
+    /// way to score them).
+    #[command(flatten)]
+    flow: FlowArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -275,6 +311,87 @@ fn train_options(kind: ModelKind, overrides: Option<&toml::Table>) -> Result<Tra
         object.insert(key.clone(), serde_json::to_value(value)?);
     }
     serde_json::from_value(merged).context("config [train] table")
+}
+
+/// The table to train on: `--data` itself when it is one table; for captures, their features
+/// (the family `kind` reads) extracted into a Parquet table in a folder that lives as long as
+/// the returned guard.
+fn training_table(args: &Args, kind: ModelKind) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let (tables, captures): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        args.data.iter().partition(|p| is_table(p));
+    match (tables.as_slice(), captures.is_empty()) {
+        ([table], true) => {
+            if args.labels.is_some() {
+                bail!("--labels labels the flows of captures; {} is a table, whose labels are its own column", table.display());
+            }
+            return Ok((table.to_path_buf(), None));
+        }
+        ([], false) => {}
+        _ => bail!(
+            "--data takes one table, or captures: not {} table(s) and {} capture(s)",
+            tables.len(),
+            captures.len()
+        ),
+    }
+    let captures: Vec<PathBuf> = captures.into_iter().cloned().collect();
+    check_inputs_exist(&captures)?;
+    let rules = match (&args.labels, args.unlabelled) {
+        (Some(path), _) => LabelRules::load(path)?,
+        (None, true) => LabelRules::none(),
+        (None, false) => bail!(
+            "training on captures needs --labels RULES to name the attack flows (see `nadir extract --help`), or --unlabelled for the normal-only modes"
+        ),
+    };
+    let family = match kind {
+        ModelKind::Lln | ModelKind::CnnLstm => Family::Packets,
+        ModelKind::Ldpi => Family::Bytes,
+        _ => Family::Cic,
+    };
+    let spec = ExtractSpec {
+        features: family,
+        cic_mode: args.flow.cic_mode(),
+        flow: args.flow.flow_config()?,
+        early_after: None,
+        window: WindowConfig::new(
+            args.window,
+            args.window,
+            WindowScope::Flow,
+            nadir_features::packets::DEFAULT_MAX_WINDOWS_PER_FLOW,
+        )?,
+        first_bytes: FirstBytesConfig::default(),
+        pods: None,
+    };
+    spec.validate()?;
+    let dir = tempfile::tempdir().context("a folder for the features of the captures")?;
+    let path = dir.path().join("features.parquet");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut progress = Progress::new(&captures, args.quiet);
+    let mut summary = RunSummary::default();
+    let result = extract(
+        &spec,
+        &captures,
+        OutputFormat::Parquet,
+        Box::new(std::io::BufWriter::new(file)),
+        &rules,
+        &mut progress,
+        &mut summary,
+    );
+    progress.finish();
+    result.context("extracting features from the captures")?;
+    // A capture that breaks off keeps the flows read before the fault (as in `extract`).
+    for error in &summary.errors {
+        eprintln!("warning: {error}");
+    }
+    noteln!(
+        "extracted {} rows of {} features from {} capture(s) ({} packets, {} skipped)",
+        summary.rows,
+        family.name(),
+        summary.files,
+        summary.packets_read,
+        summary.skipped.total()
+    );
+    Ok((path, Some(dir)))
 }
 
 fn read_config(path: &Path) -> Result<ConfigFile> {
@@ -433,13 +550,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let report_dir = PathBuf::from(format!("{}.report", out.display()));
 
-    // 1. Load.
+    // 1. Load (captures: extract first, into a table that lives as long as this run).
+    let (table, _extracted) = training_table(&args, kind)?;
     let load_opts = load_options(&args, mode)?;
-    let data = nadir_dataset::load(&args.data, &load_opts)
-        .with_context(|| format!("loading {}", args.data.display()))?;
+    let data = nadir_dataset::load(&table, &load_opts)
+        .with_context(|| format!("loading {}", table.display()))?;
     noteln!(
         "loaded {}: {} rows x {} features; classes: {}",
-        args.data.display(),
+        table.display(),
         data.rows(),
         data.schema.len(),
         class_counts(&data.y, &data.labels.classes)
@@ -554,18 +672,58 @@ pub fn run(args: Args) -> Result<ExitCode> {
             BalanceArg::None => Balance::None,
         };
     }
-    if matches!(
-        pipeline_spec.reduction,
-        nadir_dataset::Reduction::Autoencoder { .. }
+    // The sample each design reads, when the table has it (read from the column names).
+    let sample_layout = match (
+        args.layout,
+        kind,
+        SampleLayout::detect(&train.schema.columns),
     ) {
-        bail!("autoencoder feature reduction in [pipeline] is not supported by `nadir train` yet; use pca");
-    }
-    let (pipeline, mut train_x) =
+        (
+            Layout::Auto,
+            ModelKind::Lln | ModelKind::CnnLstm,
+            windows @ SampleLayout::PacketWindows { .. },
+        ) => windows,
+        (Layout::Auto, ModelKind::Ldpi, bytes @ SampleLayout::FirstBytes { .. }) => bytes,
+        _ => SampleLayout::Rows,
+    };
+    let pipeline_spec = pipeline_spec
+        .with_layout(sample_layout)
+        .context("preprocessing for the table's sample layout")?;
+    let (mut pipeline, mut train_x) =
         Pipeline::fit_transform(&pipeline_spec, train.x.clone(), &train.schema)
             .context("fitting the preprocessing on the training split")?;
-    let val_x = pipeline
+    let mut val_x = pipeline
         .transform(&val.x)
         .context("preprocessing the validation split")?;
+    if let Some(dim) = pipeline.pending_reduction() {
+        // seeds-spec §3.1: Dense(dim, ReLU) encoder of an autoencoder, here fitted on the
+        // training split only (published: on every row), with the published AE recipe.
+        let opts = TrainOptions {
+            seed: args.seed,
+            progress: !args.quiet,
+            device: args.device,
+            ..TrainOptions::default_for(ModelKind::Autoencoder)
+        };
+        noteln!(
+            "fitting the autoencoder reduction: {} -> {dim} codes on {} training rows",
+            train_x.cols,
+            train_x.rows
+        );
+        let (layers, history) =
+            nadir_model::fit_reduction(&train_x.data, &val_x.data, train_x.cols, dim, &opts)
+                .context("fitting the autoencoder reduction")?;
+        noteln!(
+            "  reduction fitted in {} epochs (best validation reconstruction loss {:.4})",
+            history.epochs.len(),
+            history
+                .best_epoch
+                .and_then(|e| history.epochs.get(e.saturating_sub(1)))
+                .map_or(f64::NAN, |e| e.val_loss)
+        );
+        pipeline.push_encoder(layers)?;
+        train_x = pipeline.transform(&train.x)?;
+        val_x = pipeline.transform(&val.x)?;
+    }
     let test_x = match &test_data {
         Some(t) => Some(
             pipeline
@@ -589,7 +747,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let features = pipeline.output_dim();
     noteln!(
-        "preprocessing: {} columns -> {features} model inputs (fitted on {} training rows)",
+        "preprocessing: {} columns -> {features} model inputs, as {sample_layout} (fitted on {} training rows)",
         train.schema.len(),
         pipeline.train_rows()
     );
@@ -601,13 +759,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (Layout::Auto, ModelKind::Ldpi) => Layout::Bytes,
         (chosen, _) => chosen,
     };
-    let shape = match layout {
-        Layout::Tabular | Layout::Auto => InputShape::Tabular { features },
-        Layout::Sequence => InputShape::Windows {
+    let shape = match (sample_layout, layout) {
+        (SampleLayout::PacketWindows { packets, features }, _) => InputShape::Windows {
+            channels: features,
+            length: packets,
+        },
+        (SampleLayout::FirstBytes { .. }, _) => InputShape::Bytes { length: features },
+        (SampleLayout::Rows, Layout::Tabular | Layout::Auto) => InputShape::Tabular { features },
+        (SampleLayout::Rows, Layout::Sequence) => InputShape::Windows {
             channels: 1,
             length: features,
         },
-        Layout::Bytes => InputShape::Bytes { length: features },
+        (SampleLayout::Rows, Layout::Bytes) => InputShape::Bytes { length: features },
     };
     let n_classes = data.labels.n_classes();
     let mut model_config = ModelConfig::default_for(kind, shape, n_classes);
@@ -805,7 +968,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             sha256: fingerprint_training_data(&train.x.data, train.x.rows, train.x.cols, &train.y),
             rows: train.x.rows,
             cols: train.x.cols,
-            sources: vec![args.data.display().to_string()],
+            sources: args.data.iter().map(|p| p.display().to_string()).collect(),
         },
         history,
         weights: model.to_bytes()?,
