@@ -4,6 +4,7 @@
 #
 #   bench/quality/k8s.sh                                   # gbdt, hybrid, llaformer + peers
 #   MODELS="gbdt llaformer lln cnn-lstm ldpi hybrid" EPOCHS=10 bench/quality/k8s.sh
+#   MODELS="hybrid hybrid+nadir llaformer+nadir" bench/quality/k8s.sh   # FAMILY+RECIPE: --recipe
 #
 # Protocol (bench/quality/k8s_folds.py): ../shared/data/k8s-misuse-dev/dev.csv, benign rows
 # split by time (earliest 70 % train, latest 30 % test, the same in every fold); one attack
@@ -45,9 +46,11 @@ folds=$("$PY" bench/quality/k8s_folds.py split "$DATA/k8s-misuse-dev/dev.csv" "$
 for held in $folds; do
   fold="$OUT/fold-$held"
   for model in $MODELS; do
-    args=(train --data "$fold/train.csv" --test "$fold/test.csv" --model "$model"
+    family=${model%%+*}
+    args=(train --data "$fold/train.csv" --test "$fold/test.csv" --model "$family"
           --seed "$SEED" --no-plots --quiet -o "$fold/$model.nadir")
-    [[ -n "${EPOCHS:-}" && $model != gbdt ]] && args+=(--epochs "$EPOCHS")
+    [[ $model == *+* ]] && args+=(--recipe "${model#*+}")
+    [[ -n "${EPOCHS:-}" && $family != gbdt ]] && args+=(--epochs "$EPOCHS")
     start=$(date +%s)
     "$NADIR" "${args[@]}" >"$fold/$model.txt"
     echo "fold $held, $model: $(( $(date +%s) - start )) s" >&2

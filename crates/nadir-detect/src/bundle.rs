@@ -562,6 +562,9 @@ impl fmt::Display for Bundle {
                     format!("{kind:?} scaling ({} columns)", offset.len()).to_lowercase()
                 }
                 nadir_dataset::FittedStep::Pca(_) => "pca".to_string(),
+                nadir_dataset::FittedStep::Quantile(fit) => {
+                    format!("quantile scaling ({} columns)", fit.cols())
+                }
                 nadir_dataset::FittedStep::Encoder { layers } => format!(
                     "autoencoder reduction to {}",
                     layers.last().map_or(0, |l| l.outputs)

@@ -11,6 +11,7 @@
 
 mod layout;
 mod pca;
+mod quantile;
 pub(crate) mod stats;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ use crate::schema::FeatureSchema;
 
 pub use layout::SampleLayout;
 pub use pca::PcaFit;
+pub use quantile::QuantileFit;
 
 /// Missing / infinite value handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -43,6 +45,9 @@ pub enum ScalerKind {
     MinMax,
     /// x / 255: the first bytes of a flow, as LDPI scales them (fixed, nothing fitted).
     Bytes,
+    /// Each column through its training CDF, to [-sqrt 3, sqrt 3] ([`QuantileFit`]): heavy
+    /// tails and ties reach the model spread out, whatever the units.
+    Quantile,
     None,
 }
 
@@ -227,6 +232,8 @@ pub enum FittedStep {
         factor: Vec<f32>,
     },
     Pca(PcaFit),
+    /// Quantile scaling ([`ScalerKind::Quantile`]).
+    Quantile(QuantileFit),
     /// A learned encoder (the autoencoder reduction of seeds-spec §3.1), fitted outside this
     /// crate and appended with [`Pipeline::push_encoder`].
     Encoder {
@@ -388,7 +395,11 @@ impl Pipeline {
                 steps.push(step);
             }
         }
-        if spec.scaler != ScalerKind::None {
+        if spec.scaler == ScalerKind::Quantile {
+            let step = FittedStep::Quantile(QuantileFit::fit(&x));
+            apply_in_place(&step, &mut x);
+            steps.push(step);
+        } else if spec.scaler != ScalerKind::None {
             let m = moments.take().unwrap_or_else(|| stats::column_moments(&x));
             let (offset, factor): (Vec<f32>, Vec<f32>) = match spec.scaler {
                 ScalerKind::Standard => m
@@ -407,7 +418,7 @@ impl Pipeline {
                     })
                     .unzip(),
                 ScalerKind::Bytes => (vec![0.0; x.cols], vec![1.0 / 255.0; x.cols]),
-                ScalerKind::MinMax | ScalerKind::None => m
+                ScalerKind::MinMax | ScalerKind::None | ScalerKind::Quantile => m
                     .min
                     .iter()
                     .zip(&m.max)
@@ -466,9 +477,17 @@ impl Pipeline {
         }
         for step in &self.steps {
             match step {
+                FittedStep::Quantile(fit) if fit.cols() != x.cols => {
+                    return Err(DatasetError::Shape(format!(
+                        "quantile scaling fitted on {} columns, got {}",
+                        fit.cols(),
+                        x.cols
+                    )))
+                }
                 FittedStep::ImputeMedian { .. }
                 | FittedStep::SignedLog
-                | FittedStep::Affine { .. } => apply_in_place(step, &mut x),
+                | FittedStep::Affine { .. }
+                | FittedStep::Quantile(_) => apply_in_place(step, &mut x),
                 _ => x = apply(step, &x)?,
             }
         }
@@ -624,6 +643,7 @@ fn apply_in_place(step: &FittedStep, x: &mut Matrix) {
                 *v = (*v - o) * f;
             }
         }),
+        FittedStep::Quantile(fit) => stats::par_rows_mut(x, |row| fit.apply_row(row)),
         FittedStep::SelectColumns { .. } | FittedStep::Pca(_) | FittedStep::Encoder { .. } => {}
     }
 }
@@ -642,7 +662,10 @@ fn apply(step: &FittedStep, x: &Matrix) -> Result<Matrix, DatasetError> {
         }
         FittedStep::Pca(fit) => fit.transform(x),
         FittedStep::Encoder { layers } => encode(layers, x),
-        FittedStep::ImputeMedian { .. } | FittedStep::SignedLog | FittedStep::Affine { .. } => {
+        FittedStep::ImputeMedian { .. }
+        | FittedStep::SignedLog
+        | FittedStep::Affine { .. }
+        | FittedStep::Quantile(_) => {
             let mut y = x.clone();
             apply_in_place(step, &mut y);
             Ok(y)

@@ -307,6 +307,19 @@ impl PodArgs {
     }
 }
 
+/// Capture files by name: pcap or pcapng, compressed or not (what `train` extracts from;
+/// anything else is a table there).
+pub fn is_capture(path: &Path) -> bool {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
+    [".pcap", ".pcapng", ".cap"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
 /// Extensions of feature tables; anything else is read as a capture.
 pub fn is_table(path: &Path) -> bool {
     let name = path.to_string_lossy().to_ascii_lowercase();

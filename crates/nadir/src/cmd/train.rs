@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use nadir_dataset::pipeline::Balance;
 use nadir_dataset::{
     class_weights, smote, Dataset, GroupBy, LoadOptions, Pipeline, PipelineSpec, SampleLayout,
-    SplitSpec,
+    ScalerKind, SplitSpec,
 };
 use nadir_detect::bundle::{fingerprint_training_data, Bundle, BundleParts, DataFingerprint};
 use nadir_detect::scorer::score;
@@ -26,7 +26,7 @@ use nadir_pipeline::{Progress, RunSummary};
 use serde::Deserialize;
 
 use super::evaluate::{evaluate_scored, write_history_plots, write_report, ReportArgs};
-use super::{check_inputs_exist, is_table, FlowArgs, LabelModeArg};
+use super::{check_inputs_exist, is_capture, FlowArgs, LabelModeArg};
 
 /// Train a model on a labelled dataset and save it as one bundle file.
 ///
@@ -108,7 +108,7 @@ use super::{check_inputs_exist, is_table, FlowArgs, LabelModeArg};
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// Labelled training data: one table (CSV, .csv.gz or Parquet), or captures (pcap,
-    /// pcapng, .gz/.zst; repeat -d) whose features are extracted on the fly, the ones the
+    /// pcapng, .gz/.zst, by name; repeat -d) whose features are extracted on the fly, the ones the
     /// model reads (lln, cnn-lstm: packet windows per flow; ldpi: first bytes; others: cic),
     /// labelled by --labels.
     #[arg(long, short = 'd', value_name = "FILE", required = true, num_args = 1..)]
@@ -185,6 +185,12 @@ pub struct Args {
     /// with no other column; other tables go in as one row (sequence for lln and cnn-lstm).
     #[arg(long, value_enum, default_value_t = Layout::Auto)]
     layout: Layout,
+    /// Preprocessing of flow-feature rows for the networks: published (each design's own:
+    /// z-scores) or nadir (every column through its training CDF, quantile scaling: byte
+    /// counts and durations with heavy tails and ties reach the network spread out). Trees,
+    /// packet windows and first bytes are not affected.
+    #[arg(long, value_enum, default_value_t = Recipe::Published)]
+    recipe: Recipe,
     /// Class imbalance: none, smote (training split only) or class-weights (in the loss).
     #[arg(long, value_enum)]
     balance: Option<BalanceArg>,
@@ -276,6 +282,12 @@ enum Layout {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Recipe {
+    Published,
+    Nadir,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum BalanceArg {
     None,
     Smote,
@@ -317,8 +329,8 @@ fn train_options(kind: ModelKind, overrides: Option<&toml::Table>) -> Result<Tra
 /// (the family `kind` reads) extracted into a Parquet table in a folder that lives as long as
 /// the returned guard.
 fn training_table(args: &Args, kind: ModelKind) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
-    let (tables, captures): (Vec<&PathBuf>, Vec<&PathBuf>) =
-        args.data.iter().partition(|p| is_table(p));
+    let (captures, tables): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        args.data.iter().partition(|p| is_capture(p));
     match (tables.as_slice(), captures.is_empty()) {
         ([table], true) => {
             if args.labels.is_some() {
@@ -686,9 +698,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (Layout::Auto, ModelKind::Ldpi, bytes @ SampleLayout::FirstBytes { .. }) => bytes,
         _ => SampleLayout::Rows,
     };
-    let pipeline_spec = pipeline_spec
+    let mut pipeline_spec = pipeline_spec
         .with_layout(sample_layout)
         .context("preprocessing for the table's sample layout")?;
+    if args.recipe == Recipe::Nadir && kind.is_network() && sample_layout == SampleLayout::Rows {
+        pipeline_spec.scaler = ScalerKind::Quantile;
+        pipeline_spec.log = false;
+    }
     let (mut pipeline, mut train_x) =
         Pipeline::fit_transform(&pipeline_spec, train.x.clone(), &train.schema)
             .context("fitting the preprocessing on the training split")?;
