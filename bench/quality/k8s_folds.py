@@ -130,7 +130,8 @@ def cell(f, key, ci_key):
 
 
 def table(out, models):
-    folds = sorted((d for d in os.listdir(out) if d.startswith("fold-")), key=lambda d: int(d[5:]))
+    folds = sorted((d for d in os.listdir(out) if d.startswith("fold-")),
+                   key=lambda d: (not d[5:].isdigit(), int(d[5:]) if d[5:].isdigit() else d))
     figures = {}
     for fold in folds:
         path = os.path.join(out, fold)
@@ -143,7 +144,7 @@ def table(out, models):
                 figures[(m, fold)] = nadir_figures(report)
     for key, ci_key, title in (("roc_auc", "roc_auc_ci", "ROC-AUC"), ("recall_at_1pct_fpr", "recall_ci", "recall at 1 % FPR")):
         print(f"\n{title} on the held-out scenario (95 % bootstrap CI):\n")
-        print("| model | " + " | ".join(f"scenario {f[5:]} held out" for f in folds) + " | mean |")
+        print("| model | " + " | ".join(f"scenario {f[5:]} held out" if f[5:].isdigit() else f[5:] for f in folds) + " | mean |")
         print("|---|" + "---|" * (len(folds) + 1))
         for m in models:
             vals = [figures.get((m, f), {}).get(key) for f in folds]

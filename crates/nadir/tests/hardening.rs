@@ -287,3 +287,51 @@ fn a_pcapng_packet_before_any_interface_says_so() {
     assert!(!stderr.contains("defines only 0"), "{stderr}");
     assert!(!stderr.contains("the 0 packets before it"), "{stderr}");
 }
+
+/// A full disk (`/dev/full`: every write fails with ENOSPC) is an error naming the cause, not a
+/// run that says its records were written; and a device given as the output is written in
+/// place, never replaced by a file (found: `-o /dev/full` renamed a regular file over it).
+#[cfg(feature = "ml")]
+#[test]
+fn a_full_disk_is_an_error_and_a_device_output_stays_a_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let full = std::path::Path::new("/dev/full");
+    if !std::fs::metadata(full).is_ok_and(|m| m.file_type().is_char_device()) {
+        eprintln!("skipped: no /dev/full character device here");
+        return;
+    }
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bundle = root.join("examples/models/demo-k8s-autoencoder.nadir");
+    let scan = root.join("examples/data/k8s-nmap-tcp-syn-scan.pcap");
+    for args in [
+        vec![
+            "detect",
+            "--model",
+            s(&bundle),
+            s(&scan),
+            "--no-progress",
+            "-o",
+            "/dev/full",
+            "--format",
+            "jsonl",
+        ],
+        vec![
+            "extract",
+            s(&scan),
+            "--no-progress",
+            "-o",
+            "/dev/full",
+            "--format",
+            "csv",
+        ],
+    ] {
+        let err = fails(&args);
+        assert!(
+            err.contains("No space left on device"),
+            "{}: {err}",
+            args[0]
+        );
+        let kind = std::fs::metadata(full).unwrap().file_type();
+        assert!(kind.is_char_device(), "{} replaced /dev/full", args[0]);
+    }
+}

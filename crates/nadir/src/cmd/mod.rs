@@ -126,6 +126,8 @@ pub fn stdout_closed() -> bool {
 /// [`Output::finish`] only when everything was written, so a failed run neither truncates
 /// an existing file nor leaves a half-written one under the real name. Stdout counts the
 /// lines that reached it, so a reader that leaves early (`| head`) is told how far it got.
+/// A target that exists and is not a regular file (a FIFO, a device, `/dev/stdout`) is
+/// written in place: renaming over it would replace it.
 pub struct Output {
     target: PathBuf,
     partial: Option<PathBuf>,
@@ -146,6 +148,18 @@ impl Output {
                 lines,
             };
             return Ok((output, Box::new(writer)));
+        }
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            let file = File::options()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot open output {}", path.display()))?;
+            let output = Output {
+                target: path.to_path_buf(),
+                partial: None,
+                lines,
+            };
+            return Ok((output, Box::new(file)));
         }
         let mut partial = path.as_os_str().to_owned();
         partial.push(".partial");

@@ -800,6 +800,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         model_config.head = head;
     }
     model_config.check().context("checking the model config")?;
+    if kind == ModelKind::Gbdt
+        && (args.epochs.is_some() || args.batch_size.is_some() || args.lr.is_some())
+    {
+        eprintln!("warning: gbdt has no epochs, batches or optimiser: --epochs, --batch-size and --lr are ignored; [arch] kind = \"gbdt\" sets iterations and learning_rate");
+    }
     if let Some(e) = args.epochs {
         train_opts.epochs = e;
     }
