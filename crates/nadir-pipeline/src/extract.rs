@@ -172,7 +172,9 @@ impl ExtractSpec {
                 self.window.push_feature_columns(&mut schema);
             }
         }
-        if self.pods.is_some() && matches!(self.features, Family::Cic | Family::Bytes) {
+        // Capture-scope windows mix the packets of many flows: they name no pod.
+        let per_flow = self.features != Family::Packets || self.window.scope() == WindowScope::Flow;
+        if self.pods.is_some() && per_flow {
             for name in ATTRIBUTION_COLUMNS {
                 schema.push(name, ColumnType::Utf8, ColumnRole::Identity);
             }
@@ -246,6 +248,7 @@ pub fn extract(
         (Family::Packets, WindowScope::Flow) => run_flow_windows(
             schema,
             spec.window,
+            spec.pods.clone(),
             flow_cfg,
             captures,
             format,
@@ -650,9 +653,11 @@ impl CicWriter {
 }
 
 #[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)]
 fn run_flow_windows(
     schema: TableSchema,
     window: WindowConfig,
+    pods: Option<Arc<PodMapHandle>>,
     flow_cfg: FlowConfig,
     captures: &[PathBuf],
     format: OutputFormat,
@@ -680,6 +685,10 @@ fn run_flow_windows(
                 put_flow_columns(sink, &mut text, flow.meta, label);
                 put_window_position(sink, &view);
                 view.put_features(sink);
+                if let Some(pods) = &pods {
+                    let (src, dst) = (flow.meta.src.addr, flow.meta.dst.addr);
+                    put_attribution(pods, flow.meta, src, dst, |v| sink.put(Value::Str(v)));
+                }
                 sink.end_row()?;
             }
             Ok(())

@@ -129,6 +129,60 @@ fn extract_names_both_pods_of_every_concap_flow() {
     assert_eq!(reader.headers().unwrap().len(), 87);
 }
 
+/// Flow windows (`--features packets --window-scope flow`) name their flow's pods like cic and
+/// bytes rows; capture-scope windows mix many flows and name none.
+#[test]
+fn packet_windows_of_a_flow_name_its_pods() {
+    let Some(capture) = nadir_testdata::shared_data(CONCAP) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pods = write_pods_file(dir.path(), Vec::new());
+    let out = dir.path().join("windows.csv");
+    let windows = ["--features", "packets", "--window", "4", "--stride", "4"];
+    let mut args = vec!["extract", s(&capture), "--pods", s(&pods), "-o", s(&out)];
+    args.extend(windows);
+    args.extend(["--window-scope", "flow"]);
+    ok(&args);
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let first_pod = header.len() - nadir_kube::ATTRIBUTION_COLUMNS.len();
+    assert_eq!(
+        &header[first_pod..],
+        nadir_kube::ATTRIBUTION_COLUMNS.map(String::from)
+    );
+    let mut rows = 0;
+    for record in reader.records() {
+        let record = record.unwrap();
+        let column = |name: &str| {
+            let i = header.iter().position(|h| h == name).unwrap();
+            record[i].to_string()
+        };
+        both_pods_named(&column("src_ip"), column);
+        rows += 1;
+    }
+    assert!(rows > 10, "{rows} windows");
+
+    let capture_scope = dir.path().join("capture.csv");
+    let mut args = vec![
+        "extract",
+        s(&capture),
+        "--pods",
+        s(&pods),
+        "-o",
+        s(&capture_scope),
+    ];
+    args.extend(windows);
+    ok(&args);
+    let mut reader = csv::Reader::from_path(&capture_scope).unwrap();
+    assert!(!reader.headers().unwrap().iter().any(|h| h == "src_pod"));
+}
+
 #[test]
 fn detect_names_both_pods_and_groups_alerts_by_workload() {
     let Some(capture) = nadir_testdata::shared_data(CONCAP) else {
