@@ -653,7 +653,6 @@ impl CicWriter {
 }
 
 #[allow(clippy::too_many_arguments)]
-#[allow(clippy::too_many_arguments)]
 fn run_flow_windows(
     schema: TableSchema,
     window: WindowConfig,
