@@ -496,6 +496,32 @@ fn train_reads_captures_labelled_by_rules() {
     let text = std::fs::read_to_string(&alerts).unwrap();
     assert!(text.lines().count() > 10, "the scan raises alerts: {text}");
 
+    // Each capture is its own group for --group-by file, named after the capture: here the
+    // one benign capture cannot be on both sides, and the error names the captures.
+    let udp = root.join("examples/data/k8s-nmap-udp-scan.pcap");
+    let err = fails(&[
+        "train",
+        "-d",
+        s(&scan),
+        "-d",
+        s(&benign),
+        "-d",
+        s(&udp),
+        "--labels",
+        s(&rules),
+        "--model",
+        "gbdt",
+        "--split",
+        "group",
+        "--group-by",
+        "file",
+        "-o",
+        s(&bundle),
+    ]);
+    assert!(err.contains("cicids2017-tls-benign.pcap"), "{err}");
+    assert!(err.contains("k8s-nmap-udp-scan.pcap"), "{err}");
+    assert!(!err.contains(".parquet"), "{err}");
+
     // Captures need rules; a table has its own labels; tables and captures do not mix.
     let table = dir.path().join("t.csv");
     std::fs::write(&table, "a,b,label\n1,2,benign\n").unwrap();

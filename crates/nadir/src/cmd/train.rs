@@ -325,10 +325,14 @@ fn train_options(kind: ModelKind, overrides: Option<&toml::Table>) -> Result<Tra
     serde_json::from_value(merged).context("config [train] table")
 }
 
-/// The table to train on: `--data` itself when it is one table; for captures, their features
-/// (the family `kind` reads) extracted into a Parquet table in a folder that lives as long as
-/// the returned guard.
-fn training_table(args: &Args, kind: ModelKind) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+/// The tables to train on: `--data` itself when it is one table; for captures, their features
+/// (the family `kind` reads) extracted into one Parquet table per capture (so that
+/// `--group-by file` keeps each capture on one side of a split) in a folder that lives as long
+/// as the returned guard, each with the capture it came from.
+fn training_tables(
+    args: &Args,
+    kind: ModelKind,
+) -> Result<(Vec<(PathBuf, String)>, Option<tempfile::TempDir>)> {
     let (captures, tables): (Vec<&PathBuf>, Vec<&PathBuf>) =
         args.data.iter().partition(|p| is_capture(p));
     match (tables.as_slice(), captures.is_empty()) {
@@ -336,7 +340,8 @@ fn training_table(args: &Args, kind: ModelKind) -> Result<(PathBuf, Option<tempf
             if args.labels.is_some() {
                 bail!("--labels labels the flows of captures; {} is a table, whose labels are its own column", table.display());
             }
-            return Ok((table.to_path_buf(), None));
+            let name = table.display().to_string();
+            return Ok((vec![(table.to_path_buf(), name)], None));
         }
         ([], false) => {}
         _ => bail!(
@@ -375,35 +380,52 @@ fn training_table(args: &Args, kind: ModelKind) -> Result<(PathBuf, Option<tempf
     };
     spec.validate()?;
     let dir = tempfile::tempdir().context("a folder for the features of the captures")?;
-    let path = dir.path().join("features.parquet");
-    let file =
-        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    let mut progress = Progress::new(&captures, args.quiet);
-    let mut summary = RunSummary::default();
-    let result = extract(
-        &spec,
-        &captures,
-        OutputFormat::Parquet,
-        Box::new(std::io::BufWriter::new(file)),
-        &rules,
-        &mut progress,
-        &mut summary,
-    );
-    progress.finish();
-    result.context("extracting features from the captures")?;
-    // A capture that breaks off keeps the flows read before the fault (as in `extract`).
-    for error in &summary.errors {
-        eprintln!("warning: {error}");
+    let mut tables = Vec::new();
+    let (mut rows, mut packets, mut skipped) = (0u64, 0u64, 0u64);
+    for (index, capture) in captures.iter().enumerate() {
+        let name = capture.file_name().unwrap_or_default().to_string_lossy();
+        let path = dir.path().join(format!("{index:03}-{name}.parquet"));
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut progress = Progress::new(std::slice::from_ref(capture), args.quiet);
+        let mut summary = RunSummary::default();
+        let result = extract(
+            &spec,
+            std::slice::from_ref(capture),
+            OutputFormat::Parquet,
+            Box::new(std::io::BufWriter::new(file)),
+            &rules,
+            &mut progress,
+            &mut summary,
+        );
+        progress.finish();
+        result.with_context(|| format!("extracting features from {}", capture.display()))?;
+        // A capture that breaks off keeps the flows read before the fault (as in `extract`).
+        for error in &summary.errors {
+            eprintln!("warning: {error}");
+        }
+        rows += summary.rows;
+        packets += summary.packets_read;
+        skipped += summary.skipped.total();
+        if summary.rows == 0 {
+            eprintln!(
+                "warning: {} gives no {} rows; left out",
+                capture.display(),
+                family.name()
+            );
+        } else {
+            tables.push((path, capture.display().to_string()));
+        }
+    }
+    if tables.is_empty() {
+        bail!("the captures give no {} rows to train on", family.name());
     }
     noteln!(
-        "extracted {} rows of {} features from {} capture(s) ({} packets, {} skipped)",
-        summary.rows,
+        "extracted {rows} rows of {} features from {} capture(s) ({packets} packets, {skipped} skipped)",
         family.name(),
-        summary.files,
-        summary.packets_read,
-        summary.skipped.total()
+        captures.len(),
     );
-    Ok((path, Some(dir)))
+    Ok((tables, Some(dir)))
 }
 
 fn read_config(path: &Path) -> Result<ConfigFile> {
@@ -563,13 +585,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let report_dir = PathBuf::from(format!("{}.report", out.display()));
 
     // 1. Load (captures: extract first, into a table that lives as long as this run).
-    let (table, _extracted) = training_table(&args, kind)?;
+    let (tables, extracted) = training_tables(&args, kind)?;
+    let source = match extracted {
+        Some(_) => "the captures' features".to_string(),
+        None => tables[0].1.clone(),
+    };
     let load_opts = load_options(&args, mode)?;
-    let data = nadir_dataset::load(&table, &load_opts)
-        .with_context(|| format!("loading {}", table.display()))?;
+    let paths: Vec<PathBuf> = tables.iter().map(|(path, _)| path.clone()).collect();
+    let mut data = nadir_dataset::load_many(&paths, &load_opts)
+        .with_context(|| format!("loading {source}"))?;
+    // Groups by file are named after the captures, not the extracted tables.
+    for name in &mut data.group_names {
+        if let Some((_, capture)) = tables
+            .iter()
+            .find(|(path, _)| path.display().to_string() == *name)
+        {
+            name.clone_from(capture);
+        }
+    }
     noteln!(
-        "loaded {}: {} rows x {} features; classes: {}",
-        table.display(),
+        "loaded {source}: {} rows x {} features; classes: {}",
         data.rows(),
         data.schema.len(),
         class_counts(&data.y, &data.labels.classes)
