@@ -328,11 +328,8 @@ fn train_options(kind: ModelKind, overrides: Option<&toml::Table>) -> Result<Tra
 /// The tables to train on: `--data` itself when it is one table; for captures, their features
 /// (the family `kind` reads) extracted into one Parquet table per capture (so that
 /// `--group-by file` keeps each capture on one side of a split) in a folder that lives as long
-/// as the returned guard, each with the capture it came from.
-fn training_tables(
-    args: &Args,
-    kind: ModelKind,
-) -> Result<(Vec<(PathBuf, String)>, Option<tempfile::TempDir>)> {
+/// as the returned folder, each with the capture it came from.
+fn training_tables(args: &Args, kind: ModelKind) -> Result<TrainingTables> {
     let (captures, tables): (Vec<&PathBuf>, Vec<&PathBuf>) =
         args.data.iter().partition(|p| is_capture(p));
     match (tables.as_slice(), captures.is_empty()) {
@@ -341,7 +338,10 @@ fn training_tables(
                 bail!("--labels labels the flows of captures; {} is a table, whose labels are its own column", table.display());
             }
             let name = table.display().to_string();
-            return Ok((vec![(table.to_path_buf(), name)], None));
+            return Ok(TrainingTables {
+                tables: vec![(table.to_path_buf(), name)],
+                folder: None,
+            });
         }
         ([], false) => {}
         _ => bail!(
@@ -425,7 +425,17 @@ fn training_tables(
         family.name(),
         captures.len(),
     );
-    Ok((tables, Some(dir)))
+    Ok(TrainingTables {
+        tables,
+        folder: Some(dir),
+    })
+}
+
+/// The tables `train` reads, each with the file it came from (itself, or its capture).
+struct TrainingTables {
+    tables: Vec<(PathBuf, String)>,
+    /// Holds the tables extracted from captures; removed when dropped.
+    folder: Option<tempfile::TempDir>,
 }
 
 fn read_config(path: &Path) -> Result<ConfigFile> {
@@ -585,8 +595,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let report_dir = PathBuf::from(format!("{}.report", out.display()));
 
     // 1. Load (captures: extract first, into a table that lives as long as this run).
-    let (tables, extracted) = training_tables(&args, kind)?;
-    let source = match extracted {
+    let TrainingTables { tables, folder } = training_tables(&args, kind)?;
+    let source = match folder {
         Some(_) => "the captures' features".to_string(),
         None => tables[0].1.clone(),
     };
