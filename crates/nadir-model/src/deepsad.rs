@@ -13,7 +13,7 @@
 //!   (z-scored) inputs; on bytes in [0, 1] they are the published ones.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::ProgressBar;
@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::Network;
 use crate::data::{checked_samples, gather_batch};
+use crate::train::{OptimizerKind, WarmupCosine};
 use crate::{History, InputShape, ModelConfig, ModelError, Trained};
 
 /// Deep SAD's options (used when the head is [`crate::Head::Hypersphere`]).
@@ -63,6 +64,10 @@ pub struct ContrastiveOptions {
     /// reversal, permutation or inversion), which the loss then pushes away from the
     /// real samples (0.5 in the design).
     pub outlier_exposure: f64,
+    /// Adam by default; the design: SGD, weight decay 3e-4.
+    pub optimizer: OptimizerKind,
+    /// The design warms up over 100 epochs, then anneals (cosine).
+    pub lr_schedule: Option<WarmupCosine>,
 }
 
 impl Default for ContrastiveOptions {
@@ -73,6 +78,8 @@ impl Default for ContrastiveOptions {
             lr: 1e-3,
             temperature: 0.2,
             outlier_exposure: 0.5,
+            optimizer: OptimizerKind::Adam,
+            lr_schedule: None,
         }
     }
 }
@@ -100,6 +107,8 @@ impl DeepSadOptions {
                     "contrastive pairs need at least 2 samples per batch".into(),
                 ));
             }
+            p.optimizer
+                .check("deep_sad.pretrain.optimizer.weight_decay")?;
             if !(p.lr.is_finite() && p.lr > 0.0) {
                 return Err(invalid(
                     "deep_sad.pretrain.lr",
@@ -177,11 +186,15 @@ pub(crate) fn pretrain_contrastive(
 ) -> Result<Network, ModelError> {
     let sample_len = shape.sample_len();
     let (channels, length) = shape.channels_length();
-    let mut optimizer = AdamConfig::new().init();
+    // burn's default Adam epsilon, as this loop has always used.
+    let mut optimizer = opts.optimizer.init(1e-5);
     let mut order = rows.to_vec();
     let mut views = vec![0.0f32; 2 * opts.batch_size * sample_len];
     let mut scratch = Augmenter::new(sample_len);
     for epoch in 1..=opts.epochs {
+        let lr = opts
+            .lr_schedule
+            .map_or(opts.lr, |schedule| schedule.lr(opts.lr, epoch, opts.epochs));
         order.shuffle(rng);
         let mut loss_sum = 0.0f64;
         let mut batches = 0usize;
@@ -220,7 +233,7 @@ pub(crate) fn pretrain_contrastive(
             loss_sum += f64::from(value);
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &network);
-            network = optimizer.step(opts.lr, network, grads);
+            network = optimizer.step(lr, network, grads);
         }
         progress.set_message(format!(
             "contrastive pretraining epoch {epoch}/{}: loss {:.4}",
@@ -627,6 +640,15 @@ mod tests {
         let (before, after) = (loss_of(&before), loss_of(&after));
         // Untrained, the views are at chance (ln 63 = 4.14 for 32 pairs).
         assert!(after < before - 0.2, "NT-Xent {before} -> {after}");
+        // The design's optimiser: SGD with weight decay, warm-up then cosine annealing.
+        let published = ContrastiveOptions {
+            optimizer: OptimizerKind::Sgd { weight_decay: 3e-4 },
+            lr: 0.1,
+            lr_schedule: Some(WarmupCosine { warmup_epochs: 3 }),
+            ..opts.clone()
+        };
+        let sgd = loss_of(&pretrain_encoder(&cfg, &x, &published, 5).unwrap());
+        assert!(sgd < before - 0.2, "NT-Xent {before} -> {sgd} with SGD");
         // Ragged input and a single sample are refused.
         assert!(pretrain_encoder(&cfg, &x[..len + 1], &opts, 5).is_err());
         assert!(pretrain_encoder(&cfg, &x[..len], &opts, 5).is_err());

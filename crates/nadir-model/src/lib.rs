@@ -51,7 +51,7 @@ pub use reduction::fit_reduction;
 pub use shape::InputShape;
 pub use train::{
     balanced_class_weights, train, EpochRecord, History, OptimizerKind, PlateauOptions,
-    TrainOptions,
+    TrainOptions, WarmupCosine,
 };
 pub use trained::{Embeddings, ScoreGradients, Scores, Trained};
 

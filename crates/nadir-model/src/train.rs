@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use burn::module::{Module, ParamId};
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,7 +25,7 @@ use crate::layers::ForwardCtx;
 use crate::trained::{raw_outputs, OutputSummary, Trained};
 use crate::{ComputeDevice, ModelConfig, ModelError, ModelKind, TrainData};
 
-/// Which Adam.
+/// Which optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "kebab-case")]
 pub enum OptimizerKind {
@@ -33,6 +34,65 @@ pub enum OptimizerKind {
     AdamW {
         weight_decay: f32,
     },
+    /// Plain SGD (no momentum) with L2 weight decay, as LDPI trains (seeds-spec §4.4-4.5).
+    Sgd {
+        weight_decay: f32,
+    },
+}
+
+impl OptimizerKind {
+    /// The optimiser, ready for a module (Adam's epsilon from `adam_epsilon`).
+    pub(crate) fn init(self, adam_epsilon: f32) -> ModuleOptimizer {
+        match self {
+            OptimizerKind::Adam => AdamConfig::new().with_epsilon(adam_epsilon).init(),
+            OptimizerKind::AdamW { weight_decay } => AdamWConfig::new()
+                .with_epsilon(adam_epsilon)
+                .with_weight_decay(weight_decay)
+                .init(),
+            OptimizerKind::Sgd { weight_decay } => SgdConfig::new()
+                .with_weight_decay(
+                    (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay)),
+                )
+                .init(),
+        }
+    }
+
+    pub(crate) fn check(self, option: &'static str) -> Result<(), ModelError> {
+        match self {
+            OptimizerKind::AdamW { weight_decay } | OptimizerKind::Sgd { weight_decay }
+                if !(weight_decay.is_finite() && weight_decay >= 0.0) =>
+            {
+                Err(ModelError::InvalidOption {
+                    option,
+                    reason: format!("weight_decay {weight_decay} is not >= 0"),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Linear warm-up from ~0 to the base learning rate over `warmup_epochs`, then cosine
+/// annealing to 0 over the remaining epochs (LDPI's schedule, seeds-spec §4.4-4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupCosine {
+    pub warmup_epochs: usize,
+}
+
+impl WarmupCosine {
+    /// The learning rate of 1-based `epoch` of `epochs`.
+    pub fn lr(&self, base: f64, epoch: usize, epochs: usize) -> f64 {
+        // LDPI warms up from 1e-10, not from 0.
+        const START: f64 = 1e-10;
+        if epoch <= self.warmup_epochs {
+            let progress = epoch as f64 / self.warmup_epochs.max(1) as f64;
+            return START + (base - START) * progress;
+        }
+        let annealing = epochs.saturating_sub(self.warmup_epochs).max(1) as f64;
+        let progress = (epoch - self.warmup_epochs) as f64 / annealing;
+        0.5 * base * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+    }
 }
 
 /// ReduceLROnPlateau on the validation loss (PyTorch semantics: mode min, relative threshold).
@@ -79,6 +139,8 @@ pub struct TrainOptions {
     /// Rescale all gradients together when their global L2 norm exceeds this.
     pub clip_grad_norm: Option<f32>,
     pub lr_plateau: Option<PlateauOptions>,
+    /// Learning rate by epoch (exclusive with `lr_plateau`).
+    pub lr_schedule: Option<WarmupCosine>,
     /// Deep SAD (the hypersphere head): contrastive pretraining, centre, anomaly weight.
     pub deep_sad: DeepSadOptions,
     /// Draw a progress bar on stderr (hidden anyway when stderr is not a terminal).
@@ -104,6 +166,7 @@ impl Default for TrainOptions {
             adam_epsilon: 1e-7,
             clip_grad_norm: None,
             lr_plateau: None,
+            lr_schedule: None,
             deep_sad: DeepSadOptions::default(),
             progress: true,
             device: ComputeDevice::Cpu,
@@ -183,13 +246,12 @@ impl TrainOptions {
                 format!("{} is not >= 0", self.min_delta),
             ));
         }
-        if let OptimizerKind::AdamW { weight_decay } = self.optimizer {
-            if !(weight_decay.is_finite() && weight_decay >= 0.0) {
-                return Err(invalid(
-                    "optimizer.weight_decay",
-                    format!("{weight_decay} is not >= 0"),
-                ));
-            }
+        self.optimizer.check("optimizer.weight_decay")?;
+        if self.lr_plateau.is_some() && self.lr_schedule.is_some() {
+            return Err(invalid(
+                "lr_schedule",
+                "choose one of lr_plateau and lr_schedule".into(),
+            ));
         }
         if let Some(max) = self.clip_grad_norm {
             if !(max.is_finite() && max > 0.0) {
@@ -352,13 +414,7 @@ pub fn train(
     let device = inference_device.clone().autodiff();
     let mut network = Network::new(&cfg, &device, opts.seed);
     let param_ids = network.float_param_ids();
-    let mut optimizer: ModuleOptimizer = match opts.optimizer {
-        OptimizerKind::Adam => AdamConfig::new().with_epsilon(opts.adam_epsilon).init(),
-        OptimizerKind::AdamW { weight_decay } => AdamWConfig::new()
-            .with_epsilon(opts.adam_epsilon)
-            .with_weight_decay(weight_decay)
-            .init(),
-    };
+    let mut optimizer = opts.optimizer.init(opts.adam_epsilon);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let class_weights = opts
         .class_weights
@@ -402,6 +458,9 @@ pub fn train(
 
     for epoch in 1..=opts.epochs {
         let started = Instant::now();
+        if let Some(schedule) = opts.lr_schedule {
+            lr = schedule.lr(opts.lr, epoch, opts.epochs);
+        }
         order.shuffle(&mut rng);
         let mut loss_sum = 0.0f64;
         let mut loss_batches = 0usize;
@@ -772,5 +831,22 @@ mod tests {
             opts.check(2),
             Err(ModelError::InvalidOption { option: "lr", .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+
+    #[test]
+    fn warmup_then_cosine_reaches_the_base_rate_and_anneals_to_zero() {
+        let schedule = WarmupCosine { warmup_epochs: 100 };
+        let lr = |epoch| schedule.lr(0.1, epoch, 2000);
+        assert!((lr(50) - 0.05).abs() < 1e-9, "{}", lr(50));
+        assert!((lr(100) - 0.1).abs() < 1e-12);
+        // Halfway through the annealing: half the base rate.
+        assert!((lr(1050) - 0.05).abs() < 1e-9, "{}", lr(1050));
+        assert!(lr(2000).abs() < 1e-12);
+        assert!(lr(101) < 0.1 && lr(101) > 0.0999);
     }
 }

@@ -327,8 +327,8 @@ fn train_options(kind: ModelKind, overrides: Option<&toml::Table>) -> Result<Tra
 
 /// The tables to train on: `--data` itself when it is one table; for captures, their features
 /// (the family `kind` reads) extracted into one Parquet table per capture (so that
-/// `--group-by file` keeps each capture on one side of a split) in a folder that lives as long
-/// as the returned folder, each with the capture it came from.
+/// `--group-by file` keeps each capture on one side of a split), each with the capture it came
+/// from, in a folder removed when the returned value goes.
 fn training_tables(args: &Args, kind: ModelKind) -> Result<TrainingTables> {
     let (captures, tables): (Vec<&PathBuf>, Vec<&PathBuf>) =
         args.data.iter().partition(|p| is_capture(p));
@@ -1099,6 +1099,27 @@ mod tests {
         let data = [1.0, 10.0, 3.0, 30.0, 2.0, 20.0, 4.0, 40.0];
         assert_eq!(column_medians(&data, 2), vec![2.5, 25.0]);
         assert_eq!(column_medians(&data[..6], 2), vec![2.0, 20.0]);
+    }
+
+    /// The shipped LDPI recipe file reads as the paper's optimiser and schedules (§4.4-4.5).
+    #[test]
+    fn ldpi_published_recipe_file_reads_as_the_paper() {
+        let text = include_str!("../../../../examples/configs/ldpi-published.toml");
+        let cfg: ConfigFile = toml::from_str(text).unwrap();
+        let opts = train_options(ModelKind::Ldpi, cfg.train.as_ref()).unwrap();
+        let sgd = nadir_model::OptimizerKind::Sgd { weight_decay: 3e-4 };
+        assert_eq!((opts.epochs, opts.lr, opts.optimizer), (400, 0.01, sgd));
+        assert_eq!(opts.lr_schedule.unwrap().warmup_epochs, 40);
+        let pretrain = opts.deep_sad.pretrain.unwrap();
+        assert_eq!(
+            (pretrain.epochs, pretrain.lr, pretrain.optimizer),
+            (2000, 0.1, sgd)
+        );
+        assert_eq!(pretrain.lr_schedule.unwrap().warmup_epochs, 100);
+        assert_eq!(
+            opts.deep_sad.center_eps, 0.1,
+            "unset fields keep their defaults"
+        );
     }
 
     #[test]
