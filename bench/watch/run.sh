@@ -12,7 +12,7 @@
 # the output (both counted, never silent), verdict latency p50/p99/max (from each flow's
 # deciding packet to its record written, the summary's figures), nadir's CPU share (CPU
 # seconds / replay seconds, all threads) and peak RSS; tcpdump's received and dropped counts on
-# the same replay with the same ring size (-B, 64 MiB).
+# the same replay with the same ring size (-B, 16 MiB: nadir's default --ring-mb).
 # Targets (issue 16): 0 drops and p99 latency <= 10 ms at 100k packets/s; footprint at 20k
 # packets/s <= 0.1 core and <= 128 MiB with 0 lost packets.
 #
@@ -158,7 +158,7 @@ printf 'run\ttarget_pps\treached_pps\tsent\tnadir_read\tkernel_drops\tflows_drop
 for pps in $RATES; do
   echo "== $pps packets/s"
   # The floor: tcpdump with the same ring size, writing nothing.
-  tcpdump -i "$HOST" -n -B 65536 -w /dev/null 2> "$OUT/tcpdump-$pps.err" &
+  tcpdump -i "$HOST" -n -B 16384 -w /dev/null 2> "$OUT/tcpdump-$pps.err" &
   dump=$!
   sleep 1
   replay "$pps" 1 "$OUT/tcpreplay-dump-$pps.log" > /dev/null
