@@ -253,11 +253,15 @@ fn replayed_attack_is_flagged_live_and_every_packet_counted() {
     let dir = tempfile::tempdir().unwrap();
     let veth = VethPair::new();
     let alerts = dir.path().join("alerts.jsonl");
-    // The attacker and its target as pods: alerts and metrics name them.
+    // The attacker (a Job's pod) and its target as pods: alerts, metrics and the summary's
+    // workload groups name them.
     let pod = |name: &str, ip: &str| {
         serde_json::json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": "shop", "uid": name,
-                "creationTimestamp": "2024-01-01T00:00:00Z"},
+                "creationTimestamp": "2024-01-01T00:00:00Z",
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
+                    "name": format!("{name}-job"), "uid": format!("uid-{name}"),
+                    "controller": true}]},
             "spec": {"nodeName": "node-1", "containers": [{"name": name}]},
             "status": {"podIP": ip}})
     };
@@ -287,6 +291,10 @@ fn replayed_attack_is_flagged_live_and_every_packet_counted() {
     assert!(status.success(), "watch exit {status}:\n{stderr}");
     assert!(
         stderr.contains(&format!("packets read {sent} =")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("by source workload: shop/job/slowloris-job ("),
         "{stderr}"
     );
     let (total, written, dropped) = records_line(&stderr);
@@ -320,9 +328,9 @@ fn replayed_attack_is_flagged_live_and_every_packet_counted() {
         .iter()
         .all(|r| r["explanation"]["top"].as_array().unwrap().len() == 5));
     assert!(
-        flagged
-            .iter()
-            .all(|r| r["src_pod"] == "slowloris" && r["dst_pod"] == "web"),
+        flagged.iter().all(|r| r["src_pod"] == "slowloris"
+            && r["src_workload"] == "job/slowloris-job"
+            && r["dst_pod"] == "web"),
         "{}",
         flagged[0]
     );
