@@ -565,6 +565,11 @@ impl fmt::Display for Bundle {
                 nadir_dataset::FittedStep::Quantile(fit) => {
                     format!("quantile scaling ({} columns)", fit.cols())
                 }
+                nadir_dataset::FittedStep::PiecewiseLinear(fit) => format!(
+                    "piecewise-linear encoding ({} columns -> {})",
+                    fit.cols(),
+                    fit.width()
+                ),
                 nadir_dataset::FittedStep::Encoder { layers } => format!(
                     "autoencoder reduction to {}",
                     layers.last().map_or(0, |l| l.outputs)

@@ -22,7 +22,7 @@ use crate::schema::FeatureSchema;
 
 pub use layout::SampleLayout;
 pub use pca::PcaFit;
-pub use quantile::QuantileFit;
+pub use quantile::{PiecewiseLinearFit, QuantileFit};
 
 /// Missing / infinite value handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -48,6 +48,10 @@ pub enum ScalerKind {
     /// Each column through its training CDF, to [-sqrt 3, sqrt 3] ([`QuantileFit`]): heavy
     /// tails and ties reach the model spread out, whatever the units.
     Quantile,
+    /// Piecewise-linear encoding over training quantile bins ([`PiecewiseLinearFit`]): each
+    /// column becomes up to 8 columns `NAME#1..`.
+    #[serde(rename = "piecewise-linear")]
+    PiecewiseLinear,
     None,
 }
 
@@ -234,6 +238,8 @@ pub enum FittedStep {
     Pca(PcaFit),
     /// Quantile scaling ([`ScalerKind::Quantile`]).
     Quantile(QuantileFit),
+    /// Piecewise-linear encoding ([`ScalerKind::PiecewiseLinear`]; widens the rows).
+    PiecewiseLinear(PiecewiseLinearFit),
     /// A learned encoder (the autoencoder reduction of seeds-spec §3.1), fitted outside this
     /// crate and appended with [`Pipeline::push_encoder`].
     Encoder {
@@ -399,6 +405,12 @@ impl Pipeline {
             let step = FittedStep::Quantile(QuantileFit::fit(&x));
             apply_in_place(&step, &mut x);
             steps.push(step);
+        } else if spec.scaler == ScalerKind::PiecewiseLinear {
+            let fit = PiecewiseLinearFit::fit(&x);
+            columns = fit.names(&columns);
+            let step = FittedStep::PiecewiseLinear(fit);
+            x = apply(&step, &x)?;
+            steps.push(step);
         } else if spec.scaler != ScalerKind::None {
             let m = moments.take().unwrap_or_else(|| stats::column_moments(&x));
             let (offset, factor): (Vec<f32>, Vec<f32>) = match spec.scaler {
@@ -418,7 +430,10 @@ impl Pipeline {
                     })
                     .unzip(),
                 ScalerKind::Bytes => (vec![0.0; x.cols], vec![1.0 / 255.0; x.cols]),
-                ScalerKind::MinMax | ScalerKind::None | ScalerKind::Quantile => m
+                ScalerKind::MinMax
+                | ScalerKind::None
+                | ScalerKind::Quantile
+                | ScalerKind::PiecewiseLinear => m
                     .min
                     .iter()
                     .zip(&m.max)
@@ -644,7 +659,10 @@ fn apply_in_place(step: &FittedStep, x: &mut Matrix) {
             }
         }),
         FittedStep::Quantile(fit) => stats::par_rows_mut(x, |row| fit.apply_row(row)),
-        FittedStep::SelectColumns { .. } | FittedStep::Pca(_) | FittedStep::Encoder { .. } => {}
+        FittedStep::SelectColumns { .. }
+        | FittedStep::Pca(_)
+        | FittedStep::Encoder { .. }
+        | FittedStep::PiecewiseLinear(_) => {}
     }
 }
 
@@ -662,6 +680,21 @@ fn apply(step: &FittedStep, x: &Matrix) -> Result<Matrix, DatasetError> {
         }
         FittedStep::Pca(fit) => fit.transform(x),
         FittedStep::Encoder { layers } => encode(layers, x),
+        FittedStep::PiecewiseLinear(fit) => {
+            if fit.cols() != x.cols {
+                return Err(DatasetError::Shape(format!(
+                    "piecewise-linear encoding fitted on {} columns, got {}",
+                    fit.cols(),
+                    x.cols
+                )));
+            }
+            let mut out = Matrix::zeros(x.rows, fit.width());
+            let rows = x.data.chunks_exact(x.cols.max(1));
+            for (row, target) in rows.zip(out.data.chunks_exact_mut(fit.width().max(1))) {
+                fit.encode_row(row, target);
+            }
+            Ok(out)
+        }
         FittedStep::ImputeMedian { .. }
         | FittedStep::SignedLog
         | FittedStep::Affine { .. }
@@ -713,6 +746,25 @@ mod tests {
         let x = Matrix::new(3, 2, vec![1.0, 2.0, 3.0, 5.0, 5.0, 1.0]).unwrap();
         let schema = FeatureSchema::new(["a", "b"]);
         (Pipeline::fit(&spec, &x, &schema).unwrap(), x)
+    }
+
+    /// The piecewise-linear encoding widens the rows, names its columns, and replays on new
+    /// rows exactly as fitted.
+    #[test]
+    fn piecewise_linear_encoding_widens_names_and_replays() {
+        let spec = PipelineSpec {
+            scaler: ScalerKind::PiecewiseLinear,
+            ..PipelineSpec::default()
+        };
+        let data: Vec<f32> = (0..200).flat_map(|i| [i as f32, (i % 2) as f32]).collect();
+        let x = Matrix::new(200, 2, data).unwrap();
+        let schema = FeatureSchema::new(["bytes", "syn"]);
+        let (pipeline, fitted) = Pipeline::fit_transform(&spec, x.clone(), &schema).unwrap();
+        assert_eq!(pipeline.output_dim(), 9, "8 bins of bytes, 1 of the flag");
+        assert_eq!(pipeline.output_schema().columns[8], "syn#1");
+        assert_eq!(pipeline.transform(&x).unwrap(), fitted);
+        let wrong = Matrix::new(1, 3, vec![0.0; 3]).unwrap();
+        assert!(pipeline.transform(&wrong).is_err());
     }
 
     #[test]

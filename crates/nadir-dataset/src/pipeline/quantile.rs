@@ -122,3 +122,98 @@ mod tests {
         }
     }
 }
+
+/// Bins per column of the piecewise-linear encoding (Gorishniy et al. 2022 use 8-128; few
+/// bins keep the hybrid's input small: 73 flow features -> at most 584 inputs).
+const PLE_BINS: usize = 8;
+
+/// Piecewise-linear encoding (Gorishniy et al. 2022, "On embeddings for numerical features in
+/// tabular deep learning"): each column becomes one value per quantile bin of its training
+/// distribution, 1 for the bins below the value, its position within its own bin, 0 above. A
+/// network then reads "how far along the distribution" piece by piece, with no unit or tail
+/// to squeeze. Columns with fewer distinct values get fewer bins (a 0/1 flag: one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PiecewiseLinearFit {
+    /// Ascending, distinct bin edges per column (bins = edges - 1, at least one).
+    pub edges: Vec<Vec<f32>>,
+}
+
+impl PiecewiseLinearFit {
+    pub fn fit(x: &Matrix) -> PiecewiseLinearFit {
+        let quantiles = QuantileFit::fit(x).quantiles;
+        let edges = quantiles
+            .iter()
+            .map(|q| {
+                let last = q.len().saturating_sub(1);
+                let mut e: Vec<f32> = (0..=PLE_BINS).map(|i| q[i * last / PLE_BINS]).collect();
+                e.dedup();
+                if e.len() < 2 {
+                    // A constant column: one bin that reads 0 at the value.
+                    e.push(e[0] + 1.0);
+                }
+                e
+            })
+            .collect();
+        PiecewiseLinearFit { edges }
+    }
+
+    pub fn cols(&self) -> usize {
+        self.edges.len()
+    }
+
+    /// Output width: the bins of every column.
+    pub fn width(&self) -> usize {
+        self.edges.iter().map(|e| e.len().saturating_sub(1)).sum()
+    }
+
+    /// Output column names: `NAME#1..NAME#k` per input column.
+    pub fn names(&self, columns: &[String]) -> Vec<String> {
+        columns
+            .iter()
+            .zip(&self.edges)
+            .flat_map(|(name, e)| (1..e.len()).map(move |b| format!("{name}#{b}")))
+            .collect()
+    }
+
+    /// Encodes `row` into `out` ([`PiecewiseLinearFit::width`] values).
+    pub fn encode_row(&self, row: &[f32], out: &mut [f32]) {
+        let mut at = 0;
+        for (&v, e) in row.iter().zip(&self.edges) {
+            for pair in e.windows(2) {
+                let t = (v - pair[0]) / (pair[1] - pair[0]);
+                out[at] = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
+                at += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod ple_tests {
+    use super::*;
+
+    #[test]
+    fn piecewise_linear_fills_the_bins_below_and_part_of_its_own() {
+        // A uniform column 0..=800 and a 0/1 flag.
+        let values: Vec<f32> = (0..=800).flat_map(|i| [i as f32, (i % 2) as f32]).collect();
+        let x = Matrix::new(801, 2, values).unwrap();
+        let fit = PiecewiseLinearFit::fit(&x);
+        assert_eq!(fit.edges[0].len(), PLE_BINS + 1);
+        assert_eq!(fit.edges[1], vec![0.0, 1.0], "a flag gets one bin");
+        assert_eq!(fit.width(), PLE_BINS + 1);
+        let names = fit.names(&["bytes".into(), "syn".into()]);
+        assert_eq!((names[0].as_str(), names[8].as_str()), ("bytes#1", "syn#1"));
+        let mut out = vec![0.0; fit.width()];
+        // 350 sits in the fourth bin of eight (300..400), halfway.
+        fit.encode_row(&[350.0, 1.0], &mut out);
+        let first = &out[..PLE_BINS];
+        assert!(first[..3].iter().all(|&v| v == 1.0), "{first:?}");
+        assert!((first[3] - 0.5).abs() < 0.02, "{first:?}");
+        assert!(first[4..].iter().all(|&v| v == 0.0), "{first:?}");
+        assert_eq!(out[PLE_BINS], 1.0);
+        // Beyond the training range: all ones, or all zeros.
+        fit.encode_row(&[1e9, 0.0], &mut out);
+        assert!(out[..PLE_BINS].iter().all(|&v| v == 1.0));
+        assert_eq!(out[PLE_BINS], 0.0);
+    }
+}
