@@ -99,7 +99,8 @@ use super::{check_inputs_exist, is_capture, FlowArgs, LabelModeArg};
 ///   #   lstm_units = 32
 ///   #   [train]              # epochs, batch_size, lr, patience, optimizer, ...
 ///   #   epochs = 10
-///   #   [pipeline]           # impute, log, drop_constant, corr_threshold, scaler, balance,
+///   #   [pipeline]           # impute, log, drop_constant, corr_threshold, balance,
+///   #                        # scaler (standard, minmax, quantile, piecewise-linear, none),
 ///   #                        # reduction (pca or autoencoder)
 ///   #   [meta]               # --mode maml: meta_iterations, tasks_per_batch, shots, inner_steps, ...
 ///   #   scaler = "minmax"
