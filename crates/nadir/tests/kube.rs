@@ -87,6 +87,29 @@ fn both_pods_named(src_ip: &str, row: impl Fn(&str) -> String) {
     }
 }
 
+/// Checks that every row of the CSV at `path` (more than 10) names both pods; the header.
+fn every_row_names_both_pods(path: &Path, src_ip_column: &str) -> Vec<String> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut rows = 0;
+    for record in reader.records() {
+        let record = record.unwrap();
+        let column = |name: &str| {
+            let i = header.iter().position(|h| h == name).unwrap();
+            record[i].to_string()
+        };
+        both_pods_named(&column(src_ip_column), column);
+        rows += 1;
+    }
+    assert!(rows > 10, "{rows} rows in {}", path.display());
+    header
+}
+
 #[test]
 fn extract_names_both_pods_of_every_concap_flow() {
     let Some(capture) = nadir_testdata::shared_data(CONCAP) else {
@@ -96,13 +119,7 @@ fn extract_names_both_pods_of_every_concap_flow() {
     let pods = write_pods_file(dir.path(), Vec::new());
     let out = dir.path().join("flows.csv");
     ok(&["extract", s(&capture), "--pods", s(&pods), "-o", s(&out)]);
-    let mut reader = csv::Reader::from_path(&out).unwrap();
-    let header: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let header = every_row_names_both_pods(&out, "Src IP");
     // The CICFlowMeter columns stay first and unchanged; the pod columns come after.
     assert_eq!(header[0], "Flow ID");
     assert_eq!(header[86], "Label");
@@ -110,17 +127,6 @@ fn extract_names_both_pods_of_every_concap_flow() {
         &header[87..],
         nadir_kube::ATTRIBUTION_COLUMNS.map(String::from)
     );
-    let mut rows = 0;
-    for record in reader.records() {
-        let record = record.unwrap();
-        let column = |name: &str| {
-            let i = header.iter().position(|h| h == name).unwrap();
-            record[i].to_string()
-        };
-        both_pods_named(&column("Src IP"), column);
-        rows += 1;
-    }
-    assert!(rows > 10, "{rows} flows");
 
     // Without a pods file, the CSV is exactly CICFlowMeter's 87 columns.
     let plain = dir.path().join("plain.csv");
@@ -144,29 +150,12 @@ fn packet_windows_of_a_flow_name_its_pods() {
     args.extend(windows);
     args.extend(["--window-scope", "flow"]);
     ok(&args);
-    let mut reader = csv::Reader::from_path(&out).unwrap();
-    let header: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let header = every_row_names_both_pods(&out, "src_ip");
     let first_pod = header.len() - nadir_kube::ATTRIBUTION_COLUMNS.len();
     assert_eq!(
         &header[first_pod..],
         nadir_kube::ATTRIBUTION_COLUMNS.map(String::from)
     );
-    let mut rows = 0;
-    for record in reader.records() {
-        let record = record.unwrap();
-        let column = |name: &str| {
-            let i = header.iter().position(|h| h == name).unwrap();
-            record[i].to_string()
-        };
-        both_pods_named(&column("src_ip"), column);
-        rows += 1;
-    }
-    assert!(rows > 10, "{rows} windows");
 
     let capture_scope = dir.path().join("capture.csv");
     let mut args = vec![

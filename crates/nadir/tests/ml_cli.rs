@@ -592,12 +592,17 @@ fn autoencoder_reduction_is_a_pipeline_step_the_bundle_applies() {
     );
     let text = ok(&["inspect", s(&bundle)]);
     assert!(text.contains("autoencoder reduction to 4"), "{text}");
+    evaluate_scores_every_row(&bundle, &data);
+}
+
+/// `nadir evaluate` scores every row of the table of [`normal_and_attack_table`] with `bundle`.
+fn evaluate_scores_every_row(bundle: &Path, data: &Path) {
     let eval = ok(&[
         "evaluate",
         "--model",
-        s(&bundle),
+        s(bundle),
         "--data",
-        s(&data),
+        s(data),
         "--resamples",
         "0",
     ]);
@@ -697,16 +702,7 @@ fn deepsad_mode_trains_on_normal_rows_only_and_tests_on_every_attack() {
     assert!(stdout.contains("per attack type"), "{stdout}");
 
     // The detection verb scores with the hypersphere too.
-    let eval = ok(&[
-        "evaluate",
-        "--model",
-        s(&bundle),
-        "--data",
-        s(&data),
-        "--resamples",
-        "0",
-    ]);
-    assert!(eval.contains("720 rows"), "{eval}");
+    evaluate_scores_every_row(&bundle, &data);
 
     // Modes and families that do not fit are refused before any data is read.
     let err = fails(&[

@@ -1,13 +1,15 @@
 //! Preprocessing fitted on the training split only, applied anywhere, saved in the bundle.
 //!
-//! Order of the steps: the sample's columns in model order ([`SampleLayout`]) -> median imputation of NaN/±inf -> constant-column removal ->
-//! correlation filter -> scaling -> PCA. Each fitted step is a plain serialisable value
-//! ([`FittedStep`]); [`Pipeline::transform`] replays them on any rows of the same schema.
+//! Order of the steps: the sample's columns in model order ([`SampleLayout`]) -> median
+//! imputation of NaN/±inf -> constant-column removal -> correlation filter -> scaling (affine,
+//! quantile, or the piecewise-linear encoding) -> PCA. Each fitted step is a plain serialisable
+//! value ([`FittedStep`]); [`Pipeline::transform`] replays them on any rows of the same schema.
 //!
 //! Learned reducers from outside (the autoencoder of `nadir-model`) come after this pipeline:
 //! with `reduction = { kind = "autoencoder", dim = 10 }` the pipeline fits everything up to the
 //! reduction and reports the wanted dimension in [`Pipeline::pending_reduction`]; the model crate
-//! trains its encoder on `pipeline.transform(train)` and stores it next to the pipeline.
+//! trains its encoder on `pipeline.transform(train)`, and [`Pipeline::push_encoder`] appends it
+//! as the last step.
 
 mod layout;
 mod pca;
@@ -260,7 +262,8 @@ pub struct DenseLayer {
 impl DenseLayer {
     fn check(&self, inputs: usize) -> Result<(), DatasetError> {
         if self.inputs != inputs
-            || self.weight.len() != self.inputs * self.outputs
+            || self.outputs == 0
+            || self.inputs.checked_mul(self.outputs) != Some(self.weight.len())
             || self.bias.len() != self.outputs
         {
             return Err(DatasetError::Shape(format!(
