@@ -423,13 +423,16 @@ pub fn watch(
 }
 
 /// A file that is renamed to `NAME.1` (older ones to `.2` ... `.{keep}`) and started again once
-/// it holds `max_bytes`, so a sensor's alert log cannot fill the disk.
+/// it holds `max_bytes`, so a sensor's alert log cannot fill the disk. A path that is not a
+/// regular file (a FIFO to a log shipper, `/dev/null`) is written in place and never rotated:
+/// renaming it would replace it.
 pub struct RotatingFile {
     path: PathBuf,
     file: File,
     written: u64,
     max_bytes: u64,
     keep: usize,
+    rotates: bool,
     /// The last byte written ended a line: a rotation here keeps records whole.
     at_line_start: bool,
 }
@@ -437,13 +440,14 @@ pub struct RotatingFile {
 impl RotatingFile {
     pub fn create(path: &Path, max_bytes: u64, keep: usize) -> io::Result<Self> {
         let file = File::options().create(true).append(true).open(path)?;
-        let written = file.metadata()?.len();
+        let metadata = file.metadata()?;
         Ok(RotatingFile {
             path: path.to_path_buf(),
             file,
-            written,
+            written: metadata.len(),
             max_bytes: max_bytes.max(1),
             keep: keep.max(1),
+            rotates: metadata.is_file(),
             at_line_start: true,
         })
     }
@@ -473,7 +477,7 @@ impl Write for RotatingFile {
     /// Rotates only at a line boundary, so every file holds whole records (and goes over
     /// `max_bytes` by at most one write).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.written >= self.max_bytes && self.at_line_start {
+        if self.rotates && self.written >= self.max_bytes && self.at_line_start {
             self.rotate()?;
         }
         let n = self.file.write(buf)?;
@@ -491,7 +495,32 @@ impl Write for RotatingFile {
 
 #[cfg(test)]
 mod tests {
-    use super::LatencyStats;
+    use std::io::Write;
+
+    use super::{LatencyStats, RotatingFile};
+
+    /// A FIFO as `--out` (a log shipper reading it) gets every record and stays a FIFO: no
+    /// rotation renames it, however small the size limit.
+    #[test]
+    fn a_fifo_output_is_written_in_place_never_rotated() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("alerts");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: mkfifo is not available");
+            return;
+        }
+        let reading = fifo.clone();
+        let reader = std::thread::spawn(move || std::fs::read_to_string(reading).unwrap());
+        let mut out = RotatingFile::create(&fifo, 1, 2).unwrap();
+        out.write_all(b"one\n").unwrap();
+        out.write_all(b"two\n").unwrap();
+        drop(out);
+        assert_eq!(reader.join().unwrap(), "one\ntwo\n");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert!(!dir.path().join("alerts.1").exists());
+    }
 
     #[test]
     fn latency_quantiles_are_within_a_bucket_of_the_samples() {
