@@ -441,11 +441,20 @@ impl Bundle {
     }
 
     /// Writes the bundle atomically (a temporary file beside `path`, then a rename),
-    /// so a crash never leaves a half-written bundle under the final name.
+    /// so a crash never leaves a half-written bundle under the final name. A path that exists
+    /// and is not a regular file (`/dev/null`, a FIFO) is written in place: a rename would
+    /// replace it.
     pub fn save(&self, path: &Path) -> Result<(), BundleError> {
         let write = || -> Result<(), BundleError> {
             let bytes = self.to_bytes()?;
             let io = |action| move |source| BundleError::Io { action, source };
+            if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+                let mut file = std::fs::File::options()
+                    .write(true)
+                    .open(path)
+                    .map_err(io("open the file"))?;
+                return file.write_all(&bytes).map_err(io("write the file"));
+            }
             let tmp = path.with_extension("nadir.partial");
             let mut file = std::fs::File::create(&tmp).map_err(io("create the file"))?;
             file.write_all(&bytes).map_err(io("write the file"))?;
@@ -706,6 +715,34 @@ mod tests {
             weights: model.to_bytes().unwrap(),
         };
         (parts, model)
+    }
+
+    /// `-o` naming a FIFO (or `/dev/null`) writes the bundle through it; the rename that makes
+    /// regular saves atomic would have replaced it with a file.
+    #[test]
+    fn saving_to_a_fifo_writes_through_it_and_keeps_it() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("model.nadir");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: mkfifo is not available");
+            return;
+        }
+        let bundle = Bundle::new(parts(4).0).unwrap();
+        let reading = fifo.clone();
+        let (sender, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(std::fs::read(reading).unwrap()));
+        bundle.save(&fifo).unwrap();
+        // A save that went around the FIFO leaves its reader waiting: fail, do not hang.
+        let bytes = received
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("no bundle came through the FIFO");
+        assert_eq!(
+            Bundle::from_bytes(&bytes).unwrap().to_bytes().unwrap(),
+            bytes
+        );
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     }
 
     #[test]
