@@ -249,9 +249,20 @@ fn peak_live_flows_over_files_read_one_after_another_is_the_largest_not_the_sum(
             .parse()
             .unwrap()
     };
+    let null_was_a_device = is_char_device("/dev/null");
     let one = peak(1);
     assert!(one > 0);
     assert_eq!(peak(3), one);
+    // `-o /dev/null` writes through the device: no file renamed over it, no sidecar beside it.
+    if null_was_a_device {
+        assert!(is_char_device("/dev/null"), "extract replaced /dev/null");
+        assert!(!std::path::Path::new("/dev/null.roles.json").exists());
+    }
+}
+
+fn is_char_device(path: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device())
 }
 
 #[test]
@@ -294,9 +305,7 @@ fn a_pcapng_packet_before_any_interface_says_so() {
 #[cfg(feature = "ml")]
 #[test]
 fn a_full_disk_is_an_error_and_a_device_output_stays_a_device() {
-    use std::os::unix::fs::FileTypeExt;
-    let full = std::path::Path::new("/dev/full");
-    if !std::fs::metadata(full).is_ok_and(|m| m.file_type().is_char_device()) {
+    if !is_char_device("/dev/full") {
         eprintln!("skipped: no /dev/full character device here");
         return;
     }
@@ -331,7 +340,10 @@ fn a_full_disk_is_an_error_and_a_device_output_stays_a_device() {
             "{}: {err}",
             args[0]
         );
-        let kind = std::fs::metadata(full).unwrap().file_type();
-        assert!(kind.is_char_device(), "{} replaced /dev/full", args[0]);
+        assert!(
+            is_char_device("/dev/full"),
+            "{} replaced /dev/full",
+            args[0]
+        );
     }
 }

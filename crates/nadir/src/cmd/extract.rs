@@ -230,7 +230,9 @@ fn declare_roles(
     target: &Path,
     written_to: &Path,
 ) -> Result<()> {
-    if format == OutputFormat::Parquet || target == Path::new("-") {
+    // A device or FIFO (`-o /dev/null`) has no "beside" to declare them in.
+    let regular = std::fs::metadata(written_to).is_ok_and(|m| m.is_file());
+    if format == OutputFormat::Parquet || target == Path::new("-") || !regular {
         return Ok(());
     }
     let sidecar = spec
