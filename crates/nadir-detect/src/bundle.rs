@@ -448,7 +448,7 @@ impl Bundle {
         let write = || -> Result<(), BundleError> {
             let bytes = self.to_bytes()?;
             let io = |action| move |source| BundleError::Io { action, source };
-            if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            if nadir_features::output::writes_in_place(path) {
                 let mut file = std::fs::File::options()
                     .write(true)
                     .open(path)
@@ -723,12 +723,9 @@ mod tests {
     fn saving_to_a_fifo_writes_through_it_and_keeps_it() {
         use std::os::unix::fs::FileTypeExt;
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("model.nadir");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        if !made.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: mkfifo is not available");
+        let Some(fifo) = nadir_testdata::fifo(dir.path(), "model.nadir") else {
             return;
-        }
+        };
         let bundle = Bundle::new(parts(4).0).unwrap();
         let reading = fifo.clone();
         let (sender, received) = std::sync::mpsc::channel();

@@ -439,15 +439,15 @@ pub struct RotatingFile {
 
 impl RotatingFile {
     pub fn create(path: &Path, max_bytes: u64, keep: usize) -> io::Result<Self> {
+        let rotates = !nadir_features::output::writes_in_place(path);
         let file = File::options().create(true).append(true).open(path)?;
-        let metadata = file.metadata()?;
         Ok(RotatingFile {
             path: path.to_path_buf(),
+            written: file.metadata()?.len(),
             file,
-            written: metadata.len(),
             max_bytes: max_bytes.max(1),
             keep: keep.max(1),
-            rotates: metadata.is_file(),
+            rotates,
             at_line_start: true,
         })
     }
@@ -505,12 +505,9 @@ mod tests {
     fn a_fifo_output_is_written_in_place_never_rotated() {
         use std::os::unix::fs::FileTypeExt;
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("alerts");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        if !made.is_ok_and(|s| s.success()) {
-            eprintln!("skipped: mkfifo is not available");
+        let Some(fifo) = nadir_testdata::fifo(dir.path(), "alerts") else {
             return;
-        }
+        };
         let reading = fifo.clone();
         let reader = std::thread::spawn(move || std::fs::read_to_string(reading).unwrap());
         let mut out = RotatingFile::create(&fifo, 1, 2).unwrap();

@@ -220,6 +220,13 @@ pub trait RowSink: Send {
     fn schema(&self) -> &TableSchema;
 }
 
+/// Whether `path` must be written where it is: it exists and is not a regular file (a device
+/// such as `/dev/null`, a FIFO to a log shipper). Writers that otherwise write a temporary file
+/// and rename it into place, or rotate by renaming, would replace it with a file.
+pub fn writes_in_place(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file())
+}
+
 /// A writer of `format` over `out`, with the header (CSV) written at once.
 pub fn open_sink(
     format: OutputFormat,

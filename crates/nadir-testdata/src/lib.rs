@@ -74,6 +74,18 @@ pub fn system_ready(tools: &[&str], needs_root: bool) -> bool {
     false
 }
 
+/// A FIFO named `name` in `dir` (`mkfifo`), or `None` with a notice where it cannot be made.
+pub fn fifo(dir: &std::path::Path, name: &str) -> Option<PathBuf> {
+    let path = dir.join(name);
+    let made = std::process::Command::new("mkfifo").arg(&path).status();
+    if made.is_ok_and(|s| s.success()) {
+        Some(path)
+    } else {
+        eprintln!("skipped: mkfifo could not make {}", path.display());
+        None
+    }
+}
+
 /// Macro-free early return for tests: `let Some(p) = nadir_testdata::shared_data(..) else { return };`
 /// is the intended pattern.
 #[cfg(test)]

@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 
 use common::{fails, nadir, s};
 
+/// What `nadir inspect --json` says of a bundle.
+fn manifest(bundle: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(&["inspect", s(bundle), "--json"])).unwrap()
+}
+
 /// The binary's stdout, after checking it succeeded.
 fn ok(args: &[&str]) -> String {
     common::ok(args).0
@@ -100,8 +105,7 @@ fn nsl_kdd_train_evaluate_inspect_round_trip() {
         "{shown}"
     );
     assert!(shown.contains("fixed:0.5"), "{shown}");
-    let manifest: serde_json::Value =
-        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    let manifest = manifest(&bundle);
     assert_eq!(manifest["model_kind"], "hybrid");
     assert_eq!(manifest["training_data"]["rows"], 3000);
     assert_eq!(manifest["labels"]["classes"][1], "attack");
@@ -193,8 +197,7 @@ fn k8s_sample_group_split_by_scenario_end_to_end() {
         10,
         "every attack scenario is somewhere: {split_line}"
     );
-    let manifest: serde_json::Value =
-        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    let manifest = manifest(&bundle);
     assert_eq!(manifest["split"]["kind"], "group");
     assert_eq!(manifest["load_options"]["group_by"], "label");
     // Identity and time columns are not features (seeds-spec §7.3).
@@ -332,8 +335,7 @@ fn extracted_windows_train_on_their_packet_features_only() {
         "-o",
         s(&bundle),
     ]);
-    let manifest: serde_json::Value =
-        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    let manifest = manifest(&bundle);
     let columns: Vec<&str> = manifest["schema"]["columns"]
         .as_array()
         .unwrap()
@@ -402,8 +404,7 @@ fn each_design_trains_from_extract_on_its_published_input() {
         ]);
         let said = format!("{stdout}{stderr}");
         assert!(said.contains(&format!("on {input}")), "{model}: {said}");
-        let manifest: serde_json::Value =
-            serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+        let manifest: serde_json::Value = manifest(&bundle);
         let steps = manifest["pipeline"]["steps"].as_array().unwrap();
         let layout = &steps[0];
         assert_eq!(layout["reason"], "layout", "{model}: {layout}");
@@ -475,8 +476,7 @@ fn train_reads_captures_labelled_by_rules() {
         stdout.contains("rows of cic features from 2 capture(s)"),
         "{stdout}{stderr}"
     );
-    let manifest: serde_json::Value =
-        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    let manifest = manifest(&bundle);
     let columns = manifest["schema"]["columns"].as_array().unwrap();
     assert!(columns.iter().any(|c| c == "Flow Duration"), "{columns:?}");
     assert!(
@@ -575,8 +575,7 @@ fn autoencoder_reduction_is_a_pipeline_step_the_bundle_applies() {
         stdout.contains("fitting the autoencoder reduction: 8 -> 4 codes"),
         "{stdout}"
     );
-    let manifest: serde_json::Value =
-        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    let manifest = manifest(&bundle);
     let steps = manifest["pipeline"]["steps"].as_array().unwrap();
     let encoder = steps.last().unwrap();
     assert_eq!(encoder["step"], "encoder", "{encoder}");
@@ -679,8 +678,7 @@ fn deepsad_mode_trains_on_normal_rows_only_and_tests_on_every_attack() {
     );
     assert!(split_line.contains("attack 120"), "{split_line}");
     assert!(stdout.contains("training ldpi (deepsad)"), "{stdout}");
-    let manifest: serde_json::Value =
-        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    let manifest = manifest(&bundle);
     assert_eq!(manifest["model"]["head"], "hypersphere");
     let rule = &manifest["thresholds"]["decision"]["rule"];
     assert_eq!(
@@ -764,8 +762,7 @@ fn gbdt_trains_on_k8s_flows_and_explains_alerts_with_tree_shap() {
         .unwrap_or_else(|| panic!("no ROC-AUC in {stdout}"));
     // A held-out scenario: trees rank it far better than chance (0.75 measured).
     assert!(auc > 0.65, "ROC-AUC {auc}");
-    let manifest: serde_json::Value =
-        serde_json::from_str(&ok(&["inspect", s(&bundle), "--json"])).unwrap();
+    let manifest = manifest(&bundle);
     assert_eq!(manifest["model"]["arch"]["kind"], "gbdt");
 
     let alerts = dir.path().join("alerts.jsonl");

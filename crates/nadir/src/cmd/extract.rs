@@ -231,8 +231,10 @@ fn declare_roles(
     written_to: &Path,
 ) -> Result<()> {
     // A device or FIFO (`-o /dev/null`) has no "beside" to declare them in.
-    let regular = std::fs::metadata(written_to).is_ok_and(|m| m.is_file());
-    if format == OutputFormat::Parquet || target == Path::new("-") || !regular {
+    if format == OutputFormat::Parquet
+        || target == Path::new("-")
+        || nadir_features::output::writes_in_place(written_to)
+    {
         return Ok(());
     }
     let sidecar = spec

@@ -149,7 +149,7 @@ impl Output {
             };
             return Ok((output, Box::new(writer)));
         }
-        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        if nadir_features::output::writes_in_place(path) {
             let file = File::options()
                 .write(true)
                 .open(path)
