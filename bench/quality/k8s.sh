@@ -5,6 +5,8 @@
 #   bench/quality/k8s.sh                                   # gbdt, hybrid, llaformer + peers
 #   MODELS="gbdt llaformer lln cnn-lstm ldpi hybrid" EPOCHS=10 bench/quality/k8s.sh
 #   MODELS="hybrid hybrid+nadir llaformer+nadir" bench/quality/k8s.sh   # FAMILY+RECIPE: --recipe
+#   MODELS=hybrid EXTRA_ARGS="--log" OUT=bench/out/k8s-log bench/quality/k8s.sh   # a variant
+#   MODELS=hybrid EXTRA_ARGS="--config bench/quality/ple.toml" OUT=bench/out/k8s-ple bench/quality/k8s.sh
 #
 # Protocol (bench/quality/k8s_folds.py): ../shared/data/k8s-misuse-dev/dev.csv, benign rows
 # split by time (earliest 70 % train, latest 30 % test, the same in every fold); one attack
@@ -16,7 +18,8 @@
 # Reported per held-out scenario: ROC-AUC and recall at 1 % FPR (threshold at the 99th
 # percentile of the test benign scores), 95 % bootstrap intervals.
 #
-# Env: MODELS (nadir families), EPOCHS (deep families; default: each family's published
+# Env: MODELS (nadir families), EXTRA_ARGS (more `nadir train` options for every model),
+# EPOCHS (deep families; default: each family's published
 # recipe), SEED, OUT (bench/out/k8s-quality), DATA (../shared/data), NADIR (skips the build),
 # VENV (bench/.venv-quality, made on first use with scikit-learn from PyPI), PYTHON (python3).
 set -euo pipefail
@@ -51,6 +54,8 @@ for held in $folds; do
           --seed "$SEED" --no-plots --quiet -o "$fold/$model.nadir")
     [[ $model == *+* ]] && args+=(--recipe "${model#*+}")
     [[ -n "${EPOCHS:-}" && $family != gbdt ]] && args+=(--epochs "$EPOCHS")
+    # shellcheck disable=SC2206 # EXTRA_ARGS is a list of train options, split on spaces.
+    args+=(${EXTRA_ARGS:-})
     start=$(date +%s)
     "$NADIR" "${args[@]}" >"$fold/$model.txt"
     echo "fold $held, $model: $(( $(date +%s) - start )) s" >&2

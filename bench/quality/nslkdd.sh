@@ -9,7 +9,7 @@
 # nadir keeps 15 % of KDDTrain+ for validation (threshold, early stopping), stratified; the
 # peers fit on all of it. Reported: ROC-AUC and recall at 1 % FPR (threshold at the 99th
 # percentile of the test's normal rows' scores) on KDDTest+, with 95 % bootstrap intervals.
-# Env: MODELS (FAMILY or FAMILY+RECIPE), EPOCHS, SEED, OUT (bench/out/nslkdd-quality), DATA,
+# Env: MODELS (FAMILY or FAMILY+RECIPE), EXTRA_ARGS (more `nadir train` options), EPOCHS, SEED, OUT (bench/out/nslkdd-quality), DATA,
 # NADIR (skips the build), VENV (bench/.venv-quality), PYTHON.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,6 +44,8 @@ for model in $MODELS; do
         --no-plots --quiet -o "$FOLD/$model.nadir")
   [[ $model == *+* ]] && args+=(--recipe "${model#*+}")
   [[ -n "${EPOCHS:-}" && $family != gbdt ]] && args+=(--epochs "$EPOCHS")
+  # shellcheck disable=SC2206 # EXTRA_ARGS is a list of train options, split on spaces.
+  args+=(${EXTRA_ARGS:-})
   start=$(date +%s)
   "$NADIR" "${args[@]}" >"$FOLD/$model.txt"
   echo "$model: $(( $(date +%s) - start )) s" >&2

@@ -188,8 +188,9 @@ pub struct Args {
     layout: Layout,
     /// Preprocessing of flow-feature rows for the networks: published (each design's own:
     /// z-scores) or nadir (every column through its training CDF, quantile scaling: byte
-    /// counts and durations with heavy tails and ties reach the network spread out). Trees,
-    /// packet windows and first bytes are not affected.
+    /// counts and durations with heavy tails and ties reach the network spread out; it
+    /// replaces the scaler of a [pipeline] table). Trees, packet windows and first bytes are
+    /// not affected.
     #[arg(long, value_enum, default_value_t = Recipe::Published)]
     recipe: Recipe,
     /// Class imbalance: none, smote (training split only) or class-weights (in the loss).
