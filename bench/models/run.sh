@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Training and inference throughput of nadir's `cnn-lstm` (C=6, L=128, 2 classes) and `hybrid`
-# (F=10, sequence length 1), and LDPI's Deep SAD scoring and SimCLR pretraining (240 bytes,
-# seeds-spec §4.3-4.5), beside the same models in PyTorch, in the same run, on 2 CPU threads.
-# Each (model, phase) runs ROUNDS times, nadir and PyTorch alternating; prints the median
-# samples/s, nadir/PyTorch ratios against the targets, and the highest peak RSS per process.
+# Training and inference throughput of every nadir family at its published input shape
+# (seeds-spec; `bench_models.rs` names each shape), plus the hybrid over 8 steps, beside the same
+# models in PyTorch (eager; `torch.jit.trace` + freeze at batch 1) and in ONNX Runtime (exported
+# from the same PyTorch model), and nadir's gbdt beside scikit-learn's HistGradientBoosting; all
+# in the same run, on 2 threads. Each (model, phase) runs ROUNDS times, the implementations
+# alternating; prints median samples/s, nadir / fastest-peer ratios against the targets, and the
+# highest peak RSS per implementation.
 #
-#   bench/models/run.sh                 # full run
-#   SECONDS_PER_INFER=2 SAMPLES=1024 bench/models/run.sh   # quicker
-#   MODELS=ldpi ROUNDS=3 bench/models/run.sh               # LDPI only (issue 18)
+#   bench/models/run.sh                                     # every family, one round
+#   ROUNDS=3 bench/models/run.sh                            # medians of 3 (the README's figures)
+#   MODELS="hybrid hybrid-8" SECONDS_PER_INFER=2 bench/models/run.sh   # a quick subset
 #   RESULTS=rows.jsonl ...                                  # keep every process's JSON line
 set -euo pipefail
 
@@ -18,7 +20,7 @@ threads="${THREADS:-2}"
 samples="${SAMPLES:-4096}"
 epochs="${EPOCHS:-2}"
 infer_seconds="${SECONDS_PER_INFER:-5}"
-models="${MODELS:-cnn-lstm hybrid ldpi}"
+models="${MODELS:-llaformer lln hybrid hybrid-8 autoencoder cnn-lstm ldpi gbdt}"
 rounds="${ROUNDS:-1}"
 # SimCLR pretraining: samples (random [0, 1] vectors of 240) and epochs (one: the target is
 # per epoch); PyTorch's eager ResCNN runs tens of samples/s on 2 threads, so fewer than SAMPLES.
@@ -29,8 +31,8 @@ ldpi_epochs="${LDPI_EPOCHS:-1}"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
-    "$venv/bin/pip" install --quiet torch numpy
+if ! "$venv/bin/python" -c "import torch, onnx, onnxscript, onnxruntime, sklearn" 2>/dev/null; then
+    "$venv/bin/pip" install --quiet torch numpy onnx onnxscript onnxruntime scikit-learn
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
@@ -62,8 +64,17 @@ if [ -n "${RESULTS:-}" ]; then
     : >"$results"
 else
     results="$(mktemp)"
-    trap 'rm -f "$results"' EXIT
 fi
+# The ONNX models, exported once from the PyTorch networks.
+onnx_dir="$(mktemp -d)"
+trap 'rm -rf "$onnx_dir"; [ -n "${RESULTS:-}" ] || rm -f "$results"' EXIT
+py="$venv/bin/python"
+for model in $models; do
+    if [ "$model" != gbdt ]; then
+        "$py" -W ignore "$here/torch_models.py" --model "$model" --phase infer-1 --export "$onnx_dir/$model.onnx"
+    fi
+done
+
 for model in $models; do
     if [ "$model" = ldpi ]; then
         phases=(pretrain infer-1024 infer-1)
@@ -78,19 +89,28 @@ for model in $models; do
         fi
         for _ in $(seq "$rounds"); do
             "$nadir_bin" "${common[@]}" >>"$results"
-            "$venv/bin/python" "$here/torch_models.py" "${common[@]}" --threads "$threads" >>"$results"
-            # LDPI at batch 1: also PyTorch through torch.jit.trace (+ freeze).
-            if [ "$model" = ldpi ] && [ "$phase" = infer-1 ]; then
-                "$venv/bin/python" -W ignore "$here/torch_models.py" "${common[@]}" --threads "$threads" --jit >>"$results"
+            if [ "$model" = gbdt ]; then
+                "$py" "$here/sklearn_gbdt.py" "${common[@]}" >>"$results"
+                continue
             fi
+            "$py" "$here/torch_models.py" "${common[@]}" --threads "$threads" >>"$results"
+            case "$phase" in
+            infer-*)
+                "$py" "$here/ort_models.py" "${common[@]}" --threads "$threads" --onnx "$onnx_dir/$model.onnx" >>"$results"
+                if [ "$phase" = infer-1 ]; then
+                    "$py" -W ignore "$here/torch_models.py" "${common[@]}" --threads "$threads" --jit >>"$results"
+                fi
+                ;;
+            esac
         done
     done
 done
 
-"$venv/bin/python" - "$results" $models <<'EOF'
+"$py" - "$results" "$threads" $models <<'EOF'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-models = sys.argv[2:]
+threads = sys.argv[2]
+models = sys.argv[3:]
 runs = {}
 for r in rows:
     runs.setdefault((r["impl"], r["model"], r["phase"]), []).append(r)
@@ -98,21 +118,23 @@ def median(key):
     return statistics.median(r["samples_per_s"] for r in runs[key])
 def rss(key):
     return max(r["peak_rss_mib"] for r in runs[key])
-# LDPI: Deep SAD scoring 1.5x at batch 1024, 3x at batch 1, pretraining 1.0x (issue 18).
-targets = {"train": 1.0, "infer-1024": 1.0, "infer-1": 3.0, "pretrain": 1.0}
-ldpi_targets = {"infer-1024": 1.5}
-torch_version = next((r.get("torch") for r in rows if r.get("torch")), "?")
+# Issue 17: at least the fastest peer at batch 1024 and batch 1, at least PyTorch in training.
+targets = {"train": 1.0, "infer-1024": 1.0, "infer-1": 1.0, "pretrain": 1.0}
+versions = {k: next((r[k] for r in rows if r.get(k)), "?") for k in ("torch", "onnxruntime", "sklearn")}
 rounds = max(len(v) for v in runs.values())
-print(f"\nnadir (burn-flex) vs PyTorch {torch_version}, 2 threads, samples/s (higher is better), median of {rounds} round(s)")
-print(f"{'model':9} {'phase':11} {'peer':12} {'nadir':>10} {'pytorch':>10} {'ratio':>7} {'target':>7} {'ok':>3} {'rss nadir':>10} {'rss torch':>10}")
+print(f"\nnadir (burn-flex) vs PyTorch {versions['torch']}, ONNX Runtime {versions['onnxruntime']}, "
+      f"scikit-learn {versions['sklearn']}; {threads} threads; samples/s (higher is better), median of {rounds} round(s)")
+print(f"{'model':11} {'phase':11} {'peer':12} {'nadir':>10} {'peer':>10} {'ratio':>7} {'target':>7} {'ok':>3} {'rss nadir':>10} {'rss peer':>10}")
 failed = total = 0
 for model in models:
     phases = ("pretrain", "infer-1024", "infer-1") if model == "ldpi" else ("train", "infer-1024", "infer-1")
     for phase in phases:
         nkey = ("nadir", model, phase)
-        peers = [p for p in ("pytorch", "pytorch-jit") if (p, model, phase) in runs]
-        target = ldpi_targets.get(phase, targets[phase]) if model == "ldpi" else targets[phase]
-        # The target is judged against the fastest PyTorch variant.
+        peers = [p for p in ("pytorch", "pytorch-jit", "onnxruntime", "sklearn") if (p, model, phase) in runs]
+        if nkey not in runs or not peers:
+            continue
+        target = targets[phase]
+        # The target is judged against the fastest peer.
         best = max(peers, key=lambda p: median((p, model, phase)))
         for peer in peers:
             tkey = (peer, model, phase)
@@ -122,10 +144,10 @@ for model in models:
             if judged:
                 total += 1
                 failed += not ok
-            print(f"{model:9} {phase:11} {peer:12} {median(nkey):10.1f} {median(tkey):10.1f} {ratio:6.2f}x {target:6.1f}x {('yes' if ok else 'NO') if judged else '-':>3} "
+            print(f"{model:11} {phase:11} {peer:12} {median(nkey):10.1f} {median(tkey):10.1f} {ratio:6.2f}x {target:6.1f}x {('yes' if ok else 'NO') if judged else '-':>3} "
                   f"{rss(nkey):8.1f}Mi {rss(tkey):8.1f}Mi")
         share = [r["augment_share"] for r in runs.get(("pytorch", model, phase), []) if "augment_share" in r]
         if share:
-            print(f"{'':21} PyTorch spent {statistics.median(share):.1%} of its pretraining time in the numpy augmentations")
+            print(f"{'':23} PyTorch spent {statistics.median(share):.1%} of its pretraining time in the numpy augmentations")
 print(f"\n{total - failed}/{total} targets met")
 EOF

@@ -1,9 +1,13 @@
-"""PyTorch peers of nadir's `cnn-lstm` (seeds-spec §5.1), `hybrid` (§3.2) and `ldpi` (§4.3-4.5:
-ResCNN-contrastive encoder, Deep SAD scoring, SimCLR pretraining) for bench/models/run.sh.
+"""PyTorch peers of nadir's families at their published input shapes for bench/models/run.sh:
+`llaformer` (seeds-spec §1.3, 89 features as a sequence), `lln` (§2.4, 100 packets x 8),
+`hybrid` (§3.2, one step of 10; `hybrid-K`: K steps), `autoencoder` (§3.1, 64 -> 10 -> 64),
+`ldpi` (§4.3-4.5: ResCNN-contrastive encoder, Deep SAD scoring, SimCLR pretraining) and
+`cnn-lstm` (§5.1, 6 x 128).
 
 Same layers, sizes, batch sizes, optimiser, clipping, scheduler and validation pass as
 `crates/nadir-model/examples/bench_models.rs`; one model and one phase per process; prints one
-JSON line like the Rust side. `--jit` scores through `torch.jit.trace` (impl "pytorch-jit").
+JSON line like the Rust side. `--jit` scores through `torch.jit.trace` (impl "pytorch-jit");
+`--export FILE` writes the model as ONNX (dynamic batch) for `ort_models.py` and exits.
 """
 
 import argparse
@@ -55,6 +59,67 @@ class KerasMha(nn.Module):
         split = lambda z: z.view(b, t, self.heads, self.key_dim).transpose(1, 2)
         ctx = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)))
         return self.o(ctx.transpose(1, 2).reshape(b, t, self.heads * self.key_dim))
+
+
+class Llaformer(nn.Module):
+    """seeds-spec §1.3: conv over the feature axis, LayerNorm, LSTM + GLU gate, dilated causal conv."""
+
+    def __init__(self, filters=32, units=32, dropout=0.3):
+        super().__init__()
+        self.conv = nn.Conv1d(1, filters, 3, padding=1)
+        self.conv_norm = nn.LayerNorm(filters, eps=1e-3)
+        self.lstm = nn.LSTM(filters, units, batch_first=True)
+        self.gate_tanh = nn.Linear(units, units)
+        self.gate_sigmoid = nn.Linear(units, units)
+        self.tcn = nn.Conv1d(filters, units, 3, dilation=2)
+        self.tcn_norm = nn.LayerNorm(units, eps=1e-3)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(units, 1)
+
+    def forward(self, x):  # (B, 1, F)
+        f = self.conv_norm(F.relu(self.conv(x)).transpose(1, 2))  # (B, F, C)
+        h, _ = self.lstm(f)
+        gated = torch.tanh(self.gate_tanh(h)) * torch.sigmoid(self.gate_sigmoid(h))
+        tcn = F.relu(self.tcn(F.pad(f.transpose(1, 2), (4, 0)))).transpose(1, 2)
+        merged = gated + self.tcn_norm(tcn)
+        return self.out(self.dropout(merged.mean(dim=1)))
+
+
+class Lln(nn.Module):
+    """seeds-spec §2.4 [REC]: Conv x2 (BN, ReLU, pool) -> BiLSTM -> MHA + residual + LN -> pool -> Dense."""
+
+    def __init__(self, channels=8, units=64, dropout=0.3):
+        super().__init__()
+        self.conv1 = nn.Conv1d(channels, 64, 3, padding=1)
+        self.bn1 = nn.BatchNorm1d(64, eps=1e-3)
+        self.conv2 = nn.Conv1d(64, 128, 3, padding=1)
+        self.bn2 = nn.BatchNorm1d(128, eps=1e-3)
+        self.pool = nn.MaxPool1d(2)
+        self.lstm = nn.LSTM(128, units, batch_first=True, bidirectional=True)
+        self.mha = KerasMha(2 * units, 4, 32)
+        self.norm = nn.LayerNorm(2 * units, eps=1e-3)
+        self.dropout = nn.Dropout(dropout)
+        self.dense = nn.Linear(2 * units, 64)
+        self.out = nn.Linear(64, 1)
+
+    def forward(self, x):  # (B, C, L)
+        x = self.pool(F.relu(self.bn1(self.conv1(x))))
+        x = self.pool(F.relu(self.bn2(self.conv2(x)))).transpose(1, 2)
+        h, _ = self.lstm(x)
+        h = self.dropout(self.norm(h + self.mha(h)))
+        return self.out(self.dropout(F.relu(self.dense(h.mean(dim=1)))))
+
+
+class Autoencoder(nn.Module):
+    """seeds-spec §3.1 step 5 as nadir's default: F -> Dense(10, ReLU) -> Dense(F) (linear output)."""
+
+    def __init__(self, features=64, code=10):
+        super().__init__()
+        self.encoder = nn.Linear(features, code)
+        self.decoder = nn.Linear(code, features)
+
+    def forward(self, x):  # (B, F)
+        return self.decoder(F.relu(self.encoder(x)))
 
 
 class Hybrid(nn.Module):
@@ -212,32 +277,79 @@ def pretrain_ldpi(net, x, epochs, batch_size=64, temperature=0.2, seed=1):
 
 
 def build(model):
+    """The network, one sample's shape and the published batch size."""
     if model == "cnn-lstm":
         return CnnLstm(), (6, 128), 64
     if model == "ldpi":
         return ResCnnContrastive(), (1, 240), 64
+    if model == "llaformer":
+        return Llaformer(), (1, 89), 128
+    if model == "lln":
+        return Lln(), (8, 100), 32
+    if model == "autoencoder":
+        return Autoencoder(), (64,), 256
+    if model.startswith("hybrid-"):
+        steps = int(model.split("-")[1])
+        return Hybrid(steps=steps), (steps, 10), 64
     return Hybrid(), (1, 10), 64
 
 
-def loss_fn(model, logits, y):
+def loss_fn(model, net_out, x, y):
     if model == "cnn-lstm":
-        return F.cross_entropy(logits, y)
-    return F.binary_cross_entropy_with_logits(logits.squeeze(1), y.float())
+        return F.cross_entropy(net_out, y)
+    if model == "autoencoder":
+        return F.mse_loss(net_out, x)
+    return F.binary_cross_entropy_with_logits(net_out.squeeze(1), y.float())
+
+
+class Scored(nn.Module):
+    """The network plus what nadir computes after it to score a sample: softmax, sigmoid, or the
+    autoencoder's mean squared reconstruction error (LDPI's network already ends in its score)."""
+
+    def __init__(self, net, model):
+        super().__init__()
+        self.net, self.model = net, model
+
+    def forward(self, x):
+        out = self.net(x)
+        if self.model == "cnn-lstm":
+            return torch.softmax(out, dim=1)
+        if self.model == "autoencoder":
+            return ((out - x) ** 2).mean(dim=1)
+        if self.model == "ldpi":
+            return out
+        return torch.sigmoid(out)
+
+
+def export_onnx(net, x, path):
+    """The eval-mode model as ONNX with a dynamic batch axis (TorchScript exporter, opset 17)."""
+    net.eval()
+    kwargs = dict(input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+                  opset_version=17)
+    try:
+        torch.onnx.export(net, (x,), path, dynamo=False, **kwargs)
+    except TypeError:  # a torch without the dynamo switch
+        torch.onnx.export(net, (x,), path, **kwargs)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["cnn-lstm", "hybrid", "ldpi"], required=True)
+    ap.add_argument("--model", required=True,
+                    help="llaformer, lln, hybrid, hybrid-K, autoencoder, ldpi or cnn-lstm")
     ap.add_argument("--phase", choices=["train", "pretrain", "infer-1024", "infer-1"], required=True)
     ap.add_argument("--samples", type=int, default=4096)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--jit", action="store_true", help="score through torch.jit.trace")
+    ap.add_argument("--export", metavar="FILE", help="write the model as ONNX and exit")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     net, sample_shape, batch_size = build(args.model)
+    if args.export:
+        export_onnx(Scored(net, args.model), torch.rand(2, *sample_shape), args.export)
+        return
 
     extra = {}
     if args.phase == "pretrain":
@@ -249,9 +361,11 @@ def main():
         extra["augment_share"] = round(augment_s / seconds, 3)
     elif args.phase == "train":
         x = torch.rand(args.samples, *sample_shape) * 2 - 1
-        y = torch.arange(args.samples) % 2
+        # The autoencoder learns from benign (class 0) rows only, as nadir's does.
+        classes = 1 if args.model == "autoencoder" else 2
+        y = torch.arange(args.samples) % classes
         vx = torch.rand(256, *sample_shape) * 2 - 1
-        vy = torch.arange(256) % 2
+        vy = torch.arange(256) % classes
         opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-8 if args.model == "cnn-lstm" else 1e-7)
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=10) if args.model == "cnn-lstm" else None
         start = time.perf_counter()
@@ -263,7 +377,7 @@ def main():
                 if len(idx) < 2:
                     continue
                 opt.zero_grad()
-                loss = loss_fn(args.model, net(x[idx]), y[idx])
+                loss = loss_fn(args.model, net(x[idx]), x[idx], y[idx])
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise SystemExit("diverged")
@@ -273,29 +387,24 @@ def main():
                 opt.step()
             net.eval()
             with torch.no_grad():
-                val_loss = loss_fn(args.model, net(vx), vy).item()
+                val_loss = loss_fn(args.model, net(vx), vx, vy).item()
             if sched is not None:
                 sched.step(val_loss)
         rate = args.samples * args.epochs / (time.perf_counter() - start)
     else:
         batch = 1 if args.phase == "infer-1" else 1024
-        net.eval()
+        scorer = Scored(net, args.model).eval()
         x = torch.rand(batch, *sample_shape) * (1 if args.model == "ldpi" else 2) - (0 if args.model == "ldpi" else 1)
         if args.jit:
             with torch.no_grad():
-                net = torch.jit.trace(net, x)
-                net = torch.jit.freeze(net)
-                net(x)
+                scorer = torch.jit.freeze(torch.jit.trace(scorer, x))
+                scorer(x)
         with torch.inference_mode():
-            net(x)
+            scorer(x)
             calls = 0
             start = time.perf_counter()
             while time.perf_counter() - start < args.seconds:
-                scores = net(x)
-                if args.model == "cnn-lstm":
-                    torch.softmax(scores, dim=1)
-                elif args.model == "hybrid":
-                    torch.sigmoid(scores)
+                scorer(x)
                 calls += 1
             rate = calls * batch / (time.perf_counter() - start)
 

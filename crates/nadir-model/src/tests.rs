@@ -494,6 +494,8 @@ fn fused_lstm_matches_the_tensor_op_lstm() {
         (LstmBias::Torch, false, 5, 7),
         (LstmBias::Keras, true, 3, 4),
         (LstmBias::Keras, false, 2, 1),
+        // More samples than threads: uneven blocks of the parallel recurrence.
+        (LstmBias::Torch, true, 11, 6),
     ] {
         let lstm = Lstm::new(6, 8, bias, reverse, &device);
         // Scaled inputs drive the gates into saturation as well as the linear range.

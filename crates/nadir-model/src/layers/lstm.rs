@@ -9,7 +9,9 @@ use burn::nn::Initializer;
 use burn::tensor::activation;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::flex::is_flex_autodiff;
+use rayon::prelude::*;
+
+use super::flex::{gemm, is_flex_autodiff, Matrix, Threads};
 use super::lstm_recurrence::lstm_recurrence;
 use super::{f32_data, f32_slice, vectorized_fn};
 
@@ -202,12 +204,15 @@ impl Lstm {
 
     /// Inference recurrence on plain buffers, batch-major `[B, T, D]`; returns the final hidden
     /// state `[B * H]` and, with `outputs`, writes every step's `h` there as `[B, T, H]`.
-    /// The GEMMs are burn's; the gate nonlinearities and the cell update are one pass per step
-    /// (hand-written: the tensor-op cell makes about ten temporaries and strided gate copies
-    /// per step, and libm's scalar exp/tanh dominated the small models).
-    fn run_fused(&self, x: Tensor<3>, mut outputs: Option<&mut [f32]>) -> Vec<f32> {
+    /// The input projection is one burn GEMM over all steps; the recurrence then runs on one
+    /// block of samples per rayon thread (samples are independent, so no synchronisation per
+    /// step), each block's `h`, `c` and `h @ W_hh` in buffers made once per call. The gate
+    /// nonlinearities and the cell update are one hand-written pass per step: the tensor-op
+    /// cell makes about ten temporaries and strided gate copies per step, and libm's scalar
+    /// exp/tanh dominated the small models. (Per-step burn GEMMs on one thread, as before this
+    /// kernel: LLAFormerNet at batch 1024 scored 7.7k samples/s, `bench/models/run.sh`.)
+    fn run_fused(&self, x: Tensor<3>, outputs: Option<&mut [f32]>) -> Vec<f32> {
         let [batch, steps, d_input] = x.dims();
-        let device = x.device();
         let hidden = self.hidden;
         let width = 4 * hidden;
         // Batch-major projection: the row of (b, t) is b * T + t, no transpose needed.
@@ -222,31 +227,82 @@ impl Lstm {
                 *b += s;
             }
         }
-        let recurrent = self.recurrent_weight.val();
-        let zero_row = vec![0.0f32; width];
+        let recurrent = f32_data(self.recurrent_weight.val());
+        let recurrent = f32_slice(&recurrent);
+        let rows = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
         let mut h = vec![0.0f32; batch * hidden];
-        let mut c = vec![0.0f32; batch * hidden];
+        let output_blocks: Vec<Option<&mut [f32]>> = match outputs {
+            Some(out) => out.chunks_mut(rows * steps * hidden).map(Some).collect(),
+            None => (0..batch.div_ceil(rows)).map(|_| None).collect(),
+        };
+        projected
+            .par_chunks(rows * steps * width)
+            .zip(h.par_chunks_mut(rows * hidden))
+            .zip(output_blocks)
+            .for_each(|((projected, h), outputs)| {
+                let block = RecurrenceBlock {
+                    projected,
+                    recurrent,
+                    bias: &bias,
+                    steps,
+                    reverse: self.reverse,
+                };
+                block.run(h, outputs);
+            });
+        h
+    }
+}
+
+/// One block of consecutive samples of the inference recurrence.
+struct RecurrenceBlock<'a> {
+    /// `[rows, T, 4H]`, without the bias.
+    projected: &'a [f32],
+    /// `[H, 4H]`.
+    recurrent: &'a [f32],
+    bias: &'a [f32],
+    steps: usize,
+    reverse: bool,
+}
+
+impl RecurrenceBlock<'_> {
+    /// Runs every step; `h` (`[rows, H]`, zero on entry) ends as the final hidden state, and
+    /// `outputs` (`[rows, T, H]`) receives every step's.
+    fn run(&self, h: &mut [f32], mut outputs: Option<&mut [f32]>) {
+        let width = self.bias.len();
+        let hidden = width / 4;
+        let (rows, steps) = (h.len() / hidden, self.steps);
+        let mut c = vec![0.0f32; rows * hidden];
+        let mut rec = vec![0.0f32; rows * width];
+        let mut h_prev = vec![0.0f32; rows * hidden];
         for i in 0..steps {
             let t = if self.reverse { steps - 1 - i } else { i };
-            // h_0 = 0: the first step has no recurrent term.
-            let rec = (i > 0).then(|| {
-                let h_prev =
-                    Tensor::<2>::from_data(TensorData::new(h.clone(), [batch, hidden]), &device);
-                f32_data(h_prev.matmul(recurrent.clone()))
-            });
-            for b in 0..batch {
-                let x_row = &projected[(b * steps + t) * width..][..width];
-                let r_row = rec
-                    .as_ref()
-                    .map_or(&zero_row[..], |r| &f32_slice(r)[b * width..][..width]);
+            // h_0 = 0: the first step has no recurrent term (`rec` starts at zero).
+            if i > 0 {
+                h_prev.copy_from_slice(h);
+                gemm(
+                    &mut rec,
+                    width,
+                    Matrix::rows(&h_prev, hidden),
+                    Matrix::rows(self.recurrent, width),
+                    [rows, hidden, width],
+                    false,
+                    Threads::One,
+                );
+            }
+            for b in 0..rows {
                 let h_row = &mut h[b * hidden..][..hidden];
-                lstm_cell(x_row, r_row, &bias, &mut c[b * hidden..][..hidden], h_row);
+                lstm_cell(
+                    &self.projected[(b * steps + t) * width..][..width],
+                    &rec[b * width..][..width],
+                    self.bias,
+                    &mut c[b * hidden..][..hidden],
+                    h_row,
+                );
                 if let Some(out) = outputs.as_deref_mut() {
                     out[(b * steps + t) * hidden..][..hidden].copy_from_slice(h_row);
                 }
             }
         }
-        h
     }
 }
 
