@@ -509,6 +509,19 @@ fn fused_lstm_matches_the_tensor_op_lstm() {
     }
 }
 
+#[test]
+fn fused_gate_matches_burn_ops() {
+    use burn::tensor::activation::{sigmoid, tanh};
+    let device = burn::tensor::Device::flex();
+    // More rows than threads, gates driven into saturation as well as the linear range.
+    let x = random_tensor([5, 7, 2 * 9], 3, &device).mul_scalar(4.0);
+    let fused = crate::layers::tanh_sigmoid_gate(x.clone(), 9);
+    let reference = tanh(x.clone().narrow(2, 0, 9)) * sigmoid(x.narrow(2, 9, 9));
+    assert_eq!(fused.dims(), [5, 7, 9]);
+    let diff = max_abs_diff(fused, reference);
+    assert!(diff < 1e-6, "{diff}");
+}
+
 /// Forward values and every gradient of one LSTM path, flattened for comparison.
 fn lstm_forward_and_grads(
     lstm: &crate::layers::Lstm,

@@ -3,11 +3,11 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
-use burn::tensor::activation::{relu, sigmoid, tanh};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::LlaformerConfig;
-use crate::layers::{ForwardCtx, Lstm, LstmBias};
+use crate::layers::{tanh_sigmoid_gate, ForwardCtx, Lstm, LstmBias};
 
 #[derive(Module, Debug)]
 pub struct Llaformer {
@@ -58,9 +58,7 @@ impl Llaformer {
             .conv_norm
             .forward(relu(self.conv.forward(x)).swap_dims(1, 2));
         let sequence = self.lstm.forward_sequence(features.clone());
-        let halves = self.gate.forward(sequence);
-        let gated = tanh(halves.clone().narrow(2, 0, self.units))
-            * sigmoid(halves.narrow(2, self.units, self.units));
+        let gated = tanh_sigmoid_gate(self.gate.forward(sequence), self.units);
         let tcn = relu(self.tcn.forward(features.swap_dims(1, 2))).swap_dims(1, 2);
         let merged = gated + self.tcn_norm.forward(tcn);
         let pooled = merged.mean_dim(1).reshape([batch, self.units]);

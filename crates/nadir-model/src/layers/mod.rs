@@ -8,6 +8,7 @@ mod attention;
 mod conv_front;
 mod conv_rows;
 mod flex;
+mod gate;
 mod lstm;
 mod lstm_recurrence;
 mod norm_pool;
@@ -17,6 +18,7 @@ pub use attention::{AdditiveAttention, KerasMultiHeadAttention};
 pub use conv_front::{ConvFrontEnd, ConvFrontEndConfig};
 #[cfg(test)]
 pub(crate) use conv_rows::conv1d_rows;
+pub(crate) use gate::tanh_sigmoid_gate;
 pub use lstm::{BiLstm, Lstm, LstmBias};
 #[cfg(test)]
 pub(crate) use lstm_recurrence::lstm_recurrence;
@@ -77,20 +79,30 @@ pub(crate) fn f32_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
     tensor.into_data().convert::<f32>()
 }
 
-/// Defines a function compiled twice, for AVX2 + FMA and for baseline x86-64, choosing per
-/// call by what the CPU has. Builds target baseline x86-64, so the hand-written loops would
-/// otherwise vectorise only four floats wide with SSE2 (burn's and gemm's kernels dispatch at
-/// run time too). Written here because pulp's closure dispatch leaves a large closure
-/// un-inlined, compiled for the baseline. What the body calls must be `#[inline(always)]`.
-/// Rust never fuses `a * b + c` into an FMA by itself, so both versions compute the same bits.
+/// Defines a function compiled three times, for AVX-512, for AVX2 + FMA and for baseline
+/// x86-64, choosing per call by what the CPU has. Builds target baseline x86-64, so the
+/// hand-written loops would otherwise vectorise only four floats wide with SSE2 (burn's and
+/// gemm's kernels dispatch at run time too). Written here because pulp's closure dispatch leaves
+/// a large closure un-inlined, compiled for the baseline. What the body calls must be
+/// `#[inline(always)]`. Rust never fuses `a * b + c` into an FMA by itself, so every version
+/// computes the same bits.
 macro_rules! vectorized_fn {
     ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$attr])*
         $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                fn wide512($($arg: $ty),*) $body
                 #[target_feature(enable = "avx2,fma")]
                 fn wide($($arg: $ty),*) $body
+                if std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512vl")
+                    && std::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: this CPU has the instruction sets `wide512` is compiled for.
+                    return unsafe { wide512($($arg),*) };
+                }
                 if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                     // SAFETY: this CPU has the instruction sets `wide` is compiled for.
                     return unsafe { wide($($arg),*) };
