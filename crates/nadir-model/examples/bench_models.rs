@@ -173,7 +173,11 @@ fn main() {
             let started = Instant::now();
             train_on_random(&cfg, kind, shape, samples, args.epochs);
             // Trees: one pass over the rows per boosting run, whatever --epochs says.
-            let passes = if kind == ModelKind::Gbdt { 1 } else { args.epochs };
+            let passes = if kind == ModelKind::Gbdt {
+                1
+            } else {
+                args.epochs
+            };
             (samples * passes) as f64 / started.elapsed().as_secs_f64()
         }
         "pretrain" => {
