@@ -235,7 +235,7 @@ impl Lstm {
             Some(out) => out.chunks_mut(rows * steps * hidden).map(Some).collect(),
             None => (0..batch.div_ceil(rows)).map(|_| None).collect(),
         };
-        let run_block = |((projected, h), outputs): ((&[f32], &mut [f32]), Option<&mut [f32]>)| {
+        let run_block = |projected: &[f32], h: &mut [f32], outputs: Option<&mut [f32]>| {
             let block = RecurrenceBlock {
                 projected,
                 recurrent,
@@ -248,16 +248,17 @@ impl Lstm {
         if rows == batch {
             // One block (one sample, or one thread): on this thread. Handing it to the pool
             // costs two context switches, a fifth of a one-sample hybrid call.
-            run_block((
-                (projected, &mut h[..]),
+            run_block(
+                projected,
+                &mut h,
                 output_blocks.into_iter().next().flatten(),
-            ));
+            );
         } else {
             projected
                 .par_chunks(rows * steps * width)
                 .zip(h.par_chunks_mut(rows * hidden))
                 .zip(output_blocks)
-                .for_each(run_block);
+                .for_each(|((projected, h), outputs)| run_block(projected, h, outputs));
         }
         h
     }
