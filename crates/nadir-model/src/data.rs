@@ -29,6 +29,16 @@ impl<'a> TrainData<'a> {
 }
 
 /// Checks that `x` is a whole number of `shape` samples, all finite; returns the sample count.
+/// Where the first NaN or infinity is. Blocks are tested without an early exit, so the test
+/// vectorises (a scalar `position` was a fifth of scoring a batch of autoencoder rows).
+fn first_non_finite(x: &[f32]) -> Option<usize> {
+    const BLOCK: usize = 256;
+    x.chunks(BLOCK).enumerate().find_map(|(block, values)| {
+        let any = values.iter().fold(false, |any, v| any | !v.is_finite());
+        any.then(|| block * BLOCK + values.iter().position(|v| !v.is_finite()).unwrap_or(0))
+    })
+}
+
 pub(crate) fn checked_samples(
     what: &'static str,
     x: &[f32],
@@ -51,7 +61,7 @@ pub(crate) fn checked_samples(
             shape,
         });
     }
-    if let Some(position) = x.iter().position(|v| !v.is_finite()) {
+    if let Some(position) = first_non_finite(x) {
         return Err(ModelError::NonFinite {
             what,
             row: position / sample_len,
@@ -123,4 +133,20 @@ pub(crate) fn slice_batch(
         ),
         device,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_non_finite;
+
+    #[test]
+    fn the_first_non_finite_value_is_found_in_any_block() {
+        let mut x = vec![0.5f32; 1000];
+        assert_eq!(first_non_finite(&x), None);
+        x[700] = f32::INFINITY;
+        x[300] = f32::NAN;
+        assert_eq!(first_non_finite(&x), Some(300));
+        x[255] = f32::NEG_INFINITY;
+        assert_eq!(first_non_finite(&x), Some(255));
+    }
 }

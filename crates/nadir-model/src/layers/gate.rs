@@ -5,6 +5,7 @@ use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::lstm;
+use super::lstm_recurrence::rows_per_chunk;
 use super::{f32_data, f32_slice, vectorized_fn};
 
 /// Outputs below which the gate runs on the calling thread (one LLAFormerNet sample has 2,848).
@@ -23,7 +24,7 @@ pub(crate) fn tanh_sigmoid_gate(halves: Tensor<3>, units: usize) -> Tensor<3> {
     let data = f32_data(halves);
     let values = f32_slice(&data);
     let rows = batch * steps;
-    let rows_per_thread = rows.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let rows_per_thread = rows_per_chunk(rows);
     let mut gated = vec![0.0f32; rows * units];
     let gate_rows = |(out, halves): (&mut [f32], &[f32])| {
         for (out, halves) in out

@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::flex::{gemm, is_flex_autodiff, Matrix, Threads};
-use super::lstm_recurrence::lstm_recurrence;
+use super::lstm_recurrence::{lstm_recurrence, rows_per_chunk};
 use super::{f32_data, f32_slice, vectorized_fn};
 
 /// Bias layout: Keras has one bias per gate, PyTorch two (`b_ih` and `b_hh`, redundant but counted).
@@ -229,7 +229,7 @@ impl Lstm {
         }
         let recurrent = f32_data(self.recurrent_weight.val());
         let recurrent = f32_slice(&recurrent);
-        let rows = batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let rows = rows_per_chunk(batch);
         let mut h = vec![0.0f32; batch * hidden];
         let output_blocks: Vec<Option<&mut [f32]>> = match outputs {
             Some(out) => out.chunks_mut(rows * steps * hidden).map(Some).collect(),

@@ -424,6 +424,6 @@ vectorized_fn! {
 }
 
 /// Samples per parallel chunk: one chunk per rayon thread.
-fn rows_per_chunk(batch: usize) -> usize {
+pub(crate) fn rows_per_chunk(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
