@@ -114,14 +114,15 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 /// Trains `cfg` on `samples` random rows (and 256 validation rows) with the family's published
-/// recipe, no early stopping.
+/// recipe, no early stopping; returns the model and the seconds `train` took (the random rows
+/// are made before the clock starts, as the PyTorch peer's are).
 fn train_on_random(
     cfg: &ModelConfig,
     kind: ModelKind,
     shape: InputShape,
     samples: usize,
     epochs: usize,
-) -> Trained {
+) -> (Trained, f64) {
     let (x, y) = random_data(samples, kind, shape, 1);
     let (vx, vy) = random_data(256, kind, shape, 2);
     let opts = TrainOptions {
@@ -131,13 +132,14 @@ fn train_on_random(
         progress: false,
         ..TrainOptions::default_for(kind)
     };
+    let started = Instant::now();
     match train(
         cfg,
         TrainData::new(&x, shape, &y),
         TrainData::new(&vx, shape, &vy),
         &opts,
     ) {
-        Ok(trained) => trained,
+        Ok(trained) => (trained, started.elapsed().as_secs_f64()),
         Err(e) => {
             eprintln!("bench_models: training failed: {e}");
             std::process::exit(1);
@@ -170,15 +172,14 @@ fn main() {
     let result = match args.phase.as_str() {
         "train" => {
             let samples = if args.samples > 0 { args.samples } else { 4096 };
-            let started = Instant::now();
-            train_on_random(&cfg, kind, shape, samples, args.epochs);
+            let (_, seconds) = train_on_random(&cfg, kind, shape, samples, args.epochs);
             // Trees: one pass over the rows per boosting run, whatever --epochs says.
             let passes = if kind == ModelKind::Gbdt {
                 1
             } else {
                 args.epochs
             };
-            (samples * passes) as f64 / started.elapsed().as_secs_f64()
+            (samples * passes) as f64 / seconds
         }
         "pretrain" => {
             let samples = if args.samples > 0 { args.samples } else { 4096 };
@@ -201,7 +202,7 @@ fn main() {
             // Trees are grown on the random rows first (an untrained ensemble has no trees).
             let model = if kind == ModelKind::Gbdt {
                 let samples = if args.samples > 0 { args.samples } else { 4096 };
-                train_on_random(&cfg, kind, shape, samples, 1)
+                train_on_random(&cfg, kind, shape, samples, 1).0
             } else {
                 match Trained::untrained(&cfg, 1) {
                     Ok(model) => model,

@@ -5,8 +5,7 @@ use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::lstm;
-use super::lstm_recurrence::rows_per_chunk;
-use super::{f32_data, f32_slice, vectorized_fn};
+use super::{f32_data, f32_slice, rows_per_chunk, vectorized_fn};
 
 /// Outputs below which the gate runs on the calling thread (one LLAFormerNet sample has 2,848).
 const PARALLEL_VALUES: usize = 16 * 1024;

@@ -12,8 +12,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::flex::{gemm, is_flex_autodiff, Matrix, Threads};
-use super::lstm_recurrence::{lstm_recurrence, rows_per_chunk};
-use super::{f32_data, f32_slice, vectorized_fn};
+use super::lstm_recurrence::lstm_recurrence;
+use super::{f32_data, f32_slice, rows_per_chunk, vectorized_fn};
 
 /// Bias layout: Keras has one bias per gate, PyTorch two (`b_ih` and `b_hh`, redundant but counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use super::flex::{contiguous, f32s, flex_tensor, gemm, Matrix, Threads};
 use super::lstm::{sigmoid, tanh};
-use super::vectorized_fn;
+use super::{rows_per_chunk, vectorized_fn};
 
 #[backend_extension(Autodiff, Flex)]
 pub trait LstmRecurrenceBackend: Backend {
@@ -421,9 +421,4 @@ vectorized_fn! {
             dc[j] = d_cell * forget;
         }
     }
-}
-
-/// Samples per parallel chunk: one chunk per rayon thread.
-pub(crate) fn rows_per_chunk(batch: usize) -> usize {
-    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }

@@ -114,6 +114,11 @@ macro_rules! vectorized_fn {
 }
 pub(crate) use vectorized_fn;
 
+/// Rows per parallel chunk: one chunk per rayon thread.
+pub(crate) fn rows_per_chunk(rows: usize) -> usize {
+    rows.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
 /// The values of [`f32_data`], row-major.
 pub(crate) fn f32_slice(data: &TensorData) -> &[f32] {
     data.as_slice::<f32>().expect("converted to f32")
