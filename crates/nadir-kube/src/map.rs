@@ -57,6 +57,67 @@ struct Holder {
     pod: Arc<PodInfo>,
     /// Services selecting the pod, comma-separated.
     services: Option<Arc<str>>,
+    csv: PeerCsv,
+}
+
+/// A peer's columns as CSV text, rendered when the map is built: a CSV writer copies two
+/// strings per flow instead of quoting nine fields (`extract --pods`, 10,000 pods, 220 MB
+/// bench capture, 1.07 M flows: the per-field writes were 0.08 s of the 0.16 s the pod
+/// columns added).
+#[derive(Debug, Clone)]
+struct PeerCsv {
+    /// `namespace,pod,workload,node`
+    as_src: Box<str>,
+    /// `namespace,pod,workload,service,node`
+    as_dst: Box<str>,
+}
+
+impl PeerCsv {
+    fn of(peer: PeerRef) -> Self {
+        let render = |fields: &[Option<&str>]| {
+            let mut text = String::new();
+            for (i, field) in fields.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                put_csv_field(field.unwrap_or(""), &mut |piece| text.push_str(piece));
+            }
+            text.into_boxed_str()
+        };
+        PeerCsv {
+            as_src: render(&[peer.namespace, peer.pod, peer.workload, peer.node]),
+            as_dst: render(&[
+                peer.namespace,
+                peer.pod,
+                peer.workload,
+                peer.service,
+                peer.node,
+            ]),
+        }
+    }
+}
+
+/// CSV text of a source nothing is known of, and of such a destination.
+const NOTHING_AS_SRC: &str = ",,,";
+const NOTHING_AS_DST: &str = ",,,,";
+/// The tunnel columns of a flow outside any tunnel, with the comma before them.
+const NO_TUNNEL: &str = ",,,,";
+/// The nine peer columns while the map is not loaded.
+const UNKNOWN_PEERS: &str = "unknown,unknown,unknown,unknown,unknown,unknown,unknown,unknown,unknown";
+
+/// One CSV field, quoted when it holds a separator, quote or line break, in pieces.
+fn put_csv_field(field: &str, put: &mut impl FnMut(&str)) {
+    if !field.contains([',', '"', '\n', '\r']) {
+        return put(field);
+    }
+    put("\"");
+    for (i, part) in field.split('"').enumerate() {
+        if i > 0 {
+            put("\"\"");
+        }
+        put(part);
+    }
+    put("\"");
 }
 
 /// Who is behind one address at one moment.
@@ -244,8 +305,8 @@ type IpMap<V> = HashMap<IpAddr, V, foldhash::fast::RandomState>;
 #[derive(Debug, Default)]
 pub struct PodMap {
     holders: IpMap<Vec<Holder>>,
-    services: IpMap<Arc<ServiceInfo>>,
-    nodes: IpMap<Arc<str>>,
+    services: IpMap<(Arc<ServiceInfo>, PeerCsv)>,
+    nodes: IpMap<(Arc<str>, PeerCsv)>,
     pods: usize,
     /// False until a source delivered its first complete view.
     loaded: bool,
@@ -278,8 +339,9 @@ impl PodMap {
                 .entry(&service.namespace)
                 .or_default()
                 .push(service);
+            let csv = PeerCsv::of(service_peer(service));
             for ip in &service.cluster_ips {
-                service_ips.insert(*ip, Arc::clone(service));
+                service_ips.insert(*ip, (Arc::clone(service), csv.clone()));
             }
         }
         let mut holders: IpMap<Vec<Holder>> = IpMap::default();
@@ -300,13 +362,22 @@ impl PodMap {
                 .unwrap_or_default();
             // Services come out of a HashMap: sorted, so records are the same from run to run.
             names.sort_unstable();
-            let services = (!names.is_empty()).then(|| Arc::from(names.join(",")));
+            let services: Option<Arc<str>> =
+                (!names.is_empty()).then(|| Arc::from(names.join(",")));
+            let csv = PeerCsv::of(PeerRef {
+                namespace: Some(&pod.namespace),
+                pod: Some(&pod.name),
+                workload: Some(&pod.workload),
+                service: services.as_deref(),
+                node: pod.node.as_deref(),
+            });
             for ip in &pod.ips {
                 holders.entry(*ip).or_default().push(Holder {
                     since_ns: pod.since_ns,
                     until_ns: deleted_ns.unwrap_or(i64::MAX),
                     pod: Arc::clone(&pod),
                     services: services.clone(),
+                    csv: csv.clone(),
                 });
             }
         }
@@ -323,7 +394,13 @@ impl PodMap {
         PodMap {
             holders,
             services: service_ips,
-            nodes: nodes.into_iter().collect(),
+            nodes: nodes
+                .into_iter()
+                .map(|(ip, node)| {
+                    let csv = PeerCsv::of(node_peer(&node));
+                    (ip, (node, csv))
+                })
+                .collect(),
             pods: count,
             loaded: true,
         }
@@ -338,13 +415,17 @@ impl PodMap {
         }) {
             return Found::Pod(h);
         }
-        if let Some(service) = self.services.get(&ip) {
-            return Found::Service(service);
+        if let Some((service, csv)) = self.services.get(&ip) {
+            return Found::Service(service, csv);
         }
         match self.nodes.get(&ip) {
-            Some(node) => Found::Node(node),
+            Some((node, csv)) => Found::Node(node, csv),
             None => Found::Nothing,
         }
+    }
+
+    fn node(&self, ip: IpAddr) -> Option<&Arc<str>> {
+        self.nodes.get(&ip).map(|(node, _)| node)
     }
 
     /// Who had `ip` at `at_ns`: the pod that held it then, a service's cluster IP, a node
@@ -359,12 +440,12 @@ impl PodMap {
                 service: h.services.clone(),
                 node: h.pod.node.clone(),
             },
-            Found::Service(service) => Peer {
+            Found::Service(service, _) => Peer {
                 namespace: Some(Arc::clone(&service.namespace)),
                 service: Some(Arc::clone(&service.name)),
                 ..Peer::default()
             },
-            Found::Node(node) => Peer {
+            Found::Node(node, _) => Peer {
                 workload: Some(Arc::from(HOST_NETWORK)),
                 node: Some(Arc::clone(node)),
                 ..Peer::default()
@@ -385,9 +466,9 @@ impl PodMap {
         let tunnel = tunnel.map(|(outer_src, outer_dst)| {
             (
                 outer_src,
-                self.nodes.get(&outer_src).cloned(),
+                self.node(outer_src).cloned(),
                 outer_dst,
-                self.nodes.get(&outer_dst).cloned(),
+                self.node(outer_dst).cloned(),
             )
         });
         if !self.loaded {
@@ -416,7 +497,7 @@ impl PodMap {
         start_ns: i64,
         put: impl FnMut(&str),
     ) {
-        let node = |ip| self.nodes.get(&ip).map(|n| &**n);
+        let node = |ip| self.node(ip).map(|n| &**n);
         let tunnel = tunnel.map(|(s, d)| (s, node(s), d, node(d)));
         let (src, dst) = if self.loaded {
             (
@@ -428,13 +509,45 @@ impl PodMap {
         };
         put_columns(src, dst, tunnel, !self.loaded, put);
     }
+
+    /// The same columns as [`Self::for_each_value`], as CSV text in pieces whose
+    /// concatenation is the fields joined by commas (quoted where CSV needs it; no comma
+    /// before the first, no line break after the last): the peers' text comes
+    /// ready-made from the map.
+    pub fn for_each_csv_piece(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        tunnel: Option<(IpAddr, IpAddr)>,
+        start_ns: i64,
+        mut put: impl FnMut(&str),
+    ) {
+        if self.loaded {
+            let src = self.find(src, start_ns).csv();
+            put(src.map_or(NOTHING_AS_SRC, |csv| &csv.as_src));
+            put(",");
+            let dst = self.find(dst, start_ns).csv();
+            put(dst.map_or(NOTHING_AS_DST, |csv| &csv.as_dst));
+        } else {
+            put(UNKNOWN_PEERS);
+        }
+        let Some((outer_src, outer_dst)) = tunnel else {
+            return put(NO_TUNNEL);
+        };
+        for ip in [outer_src, outer_dst] {
+            put(",");
+            put(IpText::new(ip).as_str());
+            put(",");
+            put_csv_field(self.node(ip).map_or("", |n| &**n), &mut put);
+        }
+    }
 }
 
 /// A lookup's result, borrowed from the map.
 enum Found<'a> {
     Pod(&'a Holder),
-    Service(&'a ServiceInfo),
-    Node(&'a Arc<str>),
+    Service(&'a ServiceInfo, &'a PeerCsv),
+    Node(&'a Arc<str>, &'a PeerCsv),
     Nothing,
 }
 
@@ -448,17 +561,35 @@ impl<'a> Found<'a> {
                 service: h.services.as_deref(),
                 node: h.pod.node.as_deref(),
             },
-            Found::Service(service) => PeerRef {
-                namespace: Some(&service.namespace),
-                service: Some(&service.name),
-                ..PeerRef::default()
-            },
-            Found::Node(node) => PeerRef {
-                workload: Some(HOST_NETWORK),
-                node: Some(&**node),
-                ..PeerRef::default()
-            },
+            Found::Service(service, _) => service_peer(service),
+            Found::Node(node, _) => node_peer(node),
             Found::Nothing => PeerRef::default(),
         }
+    }
+
+    fn csv(&self) -> Option<&'a PeerCsv> {
+        match *self {
+            Found::Pod(h) => Some(&h.csv),
+            Found::Service(_, csv) | Found::Node(_, csv) => Some(csv),
+            Found::Nothing => None,
+        }
+    }
+}
+
+/// A service's cluster IP: the service, in its namespace.
+fn service_peer(service: &ServiceInfo) -> PeerRef<'_> {
+    PeerRef {
+        namespace: Some(&service.namespace),
+        service: Some(&service.name),
+        ..PeerRef::default()
+    }
+}
+
+/// A node's address: the node's own network namespace.
+fn node_peer(node: &str) -> PeerRef<'_> {
+    PeerRef {
+        workload: Some(HOST_NETWORK),
+        node: Some(node),
+        ..PeerRef::default()
     }
 }

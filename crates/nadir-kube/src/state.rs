@@ -389,8 +389,10 @@ impl ClusterState {
         let resolved: Vec<(String, String)> = self
             .pods
             .iter()
-            .map(|(uid, record)| (uid.clone(), self.workload(record)))
-            .filter(|(uid, workload)| *self.pods[uid].info.workload != **workload)
+            .filter_map(|(uid, record)| {
+                let workload = self.workload(record);
+                (*record.info.workload != *workload).then(|| (uid.clone(), workload))
+            })
             .collect();
         for (uid, workload) in resolved {
             if let Some(record) = self.pods.get_mut(&uid) {

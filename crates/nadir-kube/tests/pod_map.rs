@@ -487,6 +487,72 @@ fn tunnel_endpoints_are_named_as_nodes() {
     assert_eq!(&values(&flow)[9..], ["", "", "", ""]);
 }
 
+/// What CSV writers append: the pieces joined, read back by a CSV reader, are the values.
+#[test]
+fn csv_text_of_a_flow_reads_back_as_its_values() {
+    let mut state = ClusterState::new();
+    state.apply_node(&node("node-1", "10.0.0.11"));
+    state.apply_node(&node("node \"two\", b", "fd00::12"));
+    state.apply_pod(&pod(with(
+        pod_json("shop", "web-1", "10.244.1.1", 10),
+        "/metadata",
+        "labels",
+        json!({"app": "web", "tier": "front"}),
+    )));
+    state.apply_pod(&simple_pod("shop", "odd \"name\", here", "10.244.1.2", 10));
+    state.apply_service(&service("shop", "web", "10.96.0.10", json!({"app": "web"})));
+    state.apply_service(&service("shop", "front", "10.96.0.11", json!({"tier": "front"})));
+    let loaded = state.snapshot();
+    let not_loaded = PodMap::not_loaded();
+
+    let addresses = [
+        "10.244.1.1",
+        "10.244.1.2",
+        "10.96.0.10",
+        "10.0.0.11",
+        "fd00::12",
+        "203.0.113.7",
+    ];
+    let tunnels = [
+        None,
+        Some((ip("10.0.0.11"), ip("fd00::12"))),
+        Some((ip("fd00::12"), ip("203.0.113.7"))),
+    ];
+    let mut checked = 0;
+    for map in [&loaded, &not_loaded] {
+        for src in addresses {
+            for dst in addresses {
+                for tunnel in tunnels {
+                    let (src, dst) = (ip(src), ip(dst));
+                    let mut text = String::new();
+                    map.for_each_csv_piece(src, dst, tunnel, 100 * S, |p| text.push_str(p));
+                    let record = csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        .from_reader(text.as_bytes())
+                        .records()
+                        .next()
+                        .unwrap()
+                        .unwrap();
+                    let read: Vec<&str> = record.iter().collect();
+                    let expected = values(&map.attribute(src, dst, tunnel, 100 * S));
+                    assert_eq!(read, expected, "{src} -> {dst} via {tunnel:?}: {text}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 6 * 6 * 3);
+    let mut text = String::new();
+    loaded.for_each_csv_piece(ip("10.244.1.2"), ip("10.244.1.1"), None, 100 * S, |p| {
+        text.push_str(p)
+    });
+    assert_eq!(
+        text,
+        "shop,\"odd \"\"name\"\", here\",\"pod/odd \"\"name\"\", here\",node-1,\
+         shop,web-1,pod/web-1,\"front,web\",node-1,,,,"
+    );
+}
+
 // ---------------------------------------------------------------- relist
 
 #[test]

@@ -474,11 +474,16 @@ fn append_attribution_csv(
     flow: &CicFlow,
 ) {
     let id = flow.identity(meta);
+    let outer = meta.tunnel.map(|t| (t.outer_src, t.outer_dst));
     text.truncate(text.len() - 1);
-    put_attribution(pods, meta, id.first_src.addr, id.first_dst.addr, |v| {
-        text.extend_from_slice(b",");
-        text.csv_field(v);
-    });
+    text.extend_from_slice(b",");
+    pods.load().for_each_csv_piece(
+        id.first_src.addr,
+        id.first_dst.addr,
+        outer,
+        meta.first_ts_ns,
+        |piece| text.extend_from_slice(piece.as_bytes()),
+    );
     text.extend_from_slice(b"\n");
 }
 
