@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use nadir_dataset::{LoadOptions, Matrix};
+use nadir_dataset::{KnownSchema, LoadOptions, Matrix};
 use nadir_features::bytes::FirstBytes;
 use nadir_features::cic::{CicConfig, CicFlow, CicIdentity, CicMode};
 use nadir_features::labels::{FileLabeler, LabelRules};
@@ -819,7 +819,8 @@ pub fn detect_table(
         ..detector.bundle().load_options()
     };
     let data = nadir_dataset::load(path, &load)?;
-    let identities = read_identities(path, data.rows())?;
+    let headerless = data.report.known_schema == Some(KnownSchema::NslKdd);
+    let identities = read_identities(path, data.rows(), headerless)?;
     let mut summary = DetectSummary {
         family: "table".into(),
         table_rows: data.rows() as u64,

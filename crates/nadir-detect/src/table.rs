@@ -103,8 +103,12 @@ fn identity_of(
 }
 
 /// The identity of every row of `path` (CSV, gzip CSV or Parquet); `rows` is what the dataset
-/// loader read, and the two must agree.
-pub fn read_identities(path: &Path, rows: usize) -> Result<Vec<TableIdentity>, DetectError> {
+/// loader read, and the two must agree. A headerless table (NSL-KDD) has rows but no identity.
+pub fn read_identities(
+    path: &Path,
+    rows: usize,
+    headerless: bool,
+) -> Result<Vec<TableIdentity>, DetectError> {
     let io = |e: std::io::Error| DetectError::Input(format!("{}: {e}", path.display()));
     let mut magic = [0u8; 4];
     let mut file = File::open(path).map_err(io)?;
@@ -118,7 +122,7 @@ pub fn read_identities(path: &Path, rows: usize) -> Result<Vec<TableIdentity>, D
         } else {
             Box::new(BufReader::new(file))
         };
-        read_csv(path, reader)?
+        read_csv(path, reader, headerless)?
     };
     if identities.len() != rows {
         return Err(DetectError::Input(format!(
@@ -131,15 +135,25 @@ pub fn read_identities(path: &Path, rows: usize) -> Result<Vec<TableIdentity>, D
     Ok(identities)
 }
 
-fn read_csv(path: &Path, reader: Box<dyn Read>) -> Result<Vec<TableIdentity>, DetectError> {
+fn read_csv(
+    path: &Path,
+    reader: Box<dyn Read>,
+    headerless: bool,
+) -> Result<Vec<TableIdentity>, DetectError> {
     let bad = |e: csv::Error| DetectError::Input(format!("{}: {e}", path.display()));
-    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let header: Vec<String> = csv
-        .headers()
-        .map_err(bad)?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(!headerless)
+        .from_reader(reader);
+    let header: Vec<String> = if headerless {
+        Vec::new()
+    } else {
+        csv.headers()
+            .map_err(bad)?
+            .iter()
+            .map(str::to_string)
+            .collect()
+    };
     let positions = field_positions(&header);
     let mut out = Vec::new();
     let mut record = csv::StringRecord::new();

@@ -103,7 +103,8 @@ const NOTHING_AS_DST: &str = ",,,,";
 /// The tunnel columns of a flow outside any tunnel, with the comma before them.
 const NO_TUNNEL: &str = ",,,,";
 /// The nine peer columns while the map is not loaded.
-const UNKNOWN_PEERS: &str = "unknown,unknown,unknown,unknown,unknown,unknown,unknown,unknown,unknown";
+const UNKNOWN_PEERS: &str =
+    "unknown,unknown,unknown,unknown,unknown,unknown,unknown,unknown,unknown";
 
 /// One CSV field, quoted when it holds a separator, quote or line break, in pieces.
 fn put_csv_field(field: &str, put: &mut impl FnMut(&str)) {

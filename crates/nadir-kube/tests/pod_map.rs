@@ -501,7 +501,12 @@ fn csv_text_of_a_flow_reads_back_as_its_values() {
     )));
     state.apply_pod(&simple_pod("shop", "odd \"name\", here", "10.244.1.2", 10));
     state.apply_service(&service("shop", "web", "10.96.0.10", json!({"app": "web"})));
-    state.apply_service(&service("shop", "front", "10.96.0.11", json!({"tier": "front"})));
+    state.apply_service(&service(
+        "shop",
+        "front",
+        "10.96.0.11",
+        json!({"tier": "front"}),
+    ));
     let loaded = state.snapshot();
     let not_loaded = PodMap::not_loaded();
 

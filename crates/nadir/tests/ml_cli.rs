@@ -99,6 +99,29 @@ fn nsl_kdd_train_evaluate_inspect_round_trip() {
         report["detection"]["roc_auc"]
     );
 
+    // `detect` reads the same `.txt.gz` as a table, as `train` did: captures and tables are
+    // told apart by their bytes, not their names.
+    let alerts = dir.path().join("alerts.jsonl");
+    ok(&[
+        "detect",
+        "--model",
+        s(&bundle),
+        s(&test),
+        "--explain",
+        "none",
+        "--no-progress",
+        "-o",
+        s(&alerts),
+    ]);
+    let flagged = std::fs::read_to_string(&alerts).unwrap().lines().count() as u64;
+    // Every row the test evaluation predicted an attack (false and true positives) is an alert.
+    let counts = &report["classification"]["confusion"]["counts"];
+    assert_eq!(
+        flagged,
+        counts[1].as_u64().unwrap() + counts[3].as_u64().unwrap(),
+        "{counts}"
+    );
+
     let shown = ok(&["inspect", s(&bundle)]);
     assert!(
         shown.contains("verified") && shown.contains("hybrid"),
@@ -456,6 +479,9 @@ fn train_reads_captures_labelled_by_rules() {
     let dir = tempfile::tempdir().unwrap();
     let scan = root.join("examples/data/k8s-nmap-tcp-syn-scan.pcap");
     let benign = root.join("examples/data/cicids2017-tls-benign.pcap");
+    // A capture is known by its bytes, not its name (`tcpdump -w dump`).
+    let benign_dump = dir.path().join("benign-dump");
+    std::fs::copy(&benign, &benign_dump).unwrap();
     let rules = root.join("examples/labels/demo-k8s-nmap.toml");
     let bundle = dir.path().join("trees.nadir");
     let (stdout, stderr) = common::ok(&[
@@ -463,7 +489,7 @@ fn train_reads_captures_labelled_by_rules() {
         "-d",
         s(&scan),
         "-d",
-        s(&benign),
+        s(&benign_dump),
         "--labels",
         s(&rules),
         "--model",

@@ -17,7 +17,7 @@ use nadir_model::ComputeDevice;
 use nadir_pipeline::Progress;
 
 use super::{
-    check_inputs_exist, is_closed_output, is_table, output_format, FlowArgs, FormatArg, Output,
+    check_inputs_exist, is_capture, is_closed_output, output_format, FlowArgs, FormatArg, Output,
     PodArgs,
 };
 
@@ -59,7 +59,8 @@ pub struct Args {
     #[arg(long, short = 'm', value_name = "BUNDLE")]
     pub model: PathBuf,
 
-    /// Captures (pcap, pcapng, .gz/.zst, `-` for stdin) or one feature table (.csv, .parquet).
+    /// Captures (pcap, pcapng, .gz/.zst, `-` for stdin) or one feature table (CSV, .csv.gz,
+    /// Parquet); told apart by their first bytes, not their names.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 
@@ -184,7 +185,7 @@ pub fn run_detection(
     writer: &mut AlertWriter,
     no_progress: bool,
 ) -> Result<DetectSummary> {
-    let tables = inputs.iter().filter(|p| is_table(p)).count();
+    let tables = inputs.iter().filter(|p| !is_capture(p)).count();
     match (tables, inputs.len()) {
         (0, _) => {
             let mut progress = Progress::new(inputs, no_progress);

@@ -321,25 +321,18 @@ impl PodArgs {
     }
 }
 
-/// Capture files by name: pcap or pcapng, compressed or not (what `train` extracts from;
-/// anything else is a table there).
+/// Whether an input is a capture rather than a feature table, by its first bytes (pcap or
+/// pcapng, compressed or not), whatever its name: one rule for `train` and `detect`
+/// (`KDDTest+.txt.gz` is a table, a `tcpdump -w dump` file a capture). `-` (stdin) and a
+/// file no reader can open count as captures, so that the capture reader says what is wrong.
+#[cfg(feature = "ml")]
 pub fn is_capture(path: &Path) -> bool {
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    let name = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".zst"))
-        .unwrap_or(&name);
-    [".pcap", ".pcapng", ".cap"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
-}
-
-/// Extensions of feature tables; anything else is read as a capture.
-pub fn is_table(path: &Path) -> bool {
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    [".csv", ".csv.gz", ".parquet", ".pq"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
+    use nadir_capture::{CaptureErrorKind, FileSource, OpenOptions};
+    path.as_os_str() == "-"
+        || !matches!(
+            FileSource::open(path, &OpenOptions::default()),
+            Err(e) if matches!(e.kind, CaptureErrorKind::NotACapture(_))
+        )
 }
 
 fn seconds_to_ns(name: &str, seconds: f64) -> Result<i64> {

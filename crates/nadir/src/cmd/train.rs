@@ -109,7 +109,7 @@ use super::{check_inputs_exist, is_capture, FlowArgs, LabelModeArg};
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// Labelled training data: one table (CSV, .csv.gz or Parquet), or captures (pcap,
-    /// pcapng, .gz/.zst, by name; repeat -d) whose features are extracted on the fly, the ones the
+    /// pcapng, .gz/.zst, told apart by their first bytes; repeat -d) whose features are extracted on the fly, the ones the
     /// model reads (lln, cnn-lstm: packet windows per flow; ldpi: first bytes; others: cic),
     /// labelled by --labels.
     #[arg(long, short = 'd', value_name = "FILE", required = true, num_args = 1..)]
