@@ -32,11 +32,28 @@ pub struct RawPacket<'a> {
     pub data: &'a [u8],
 }
 
+/// What a source hands over next: a packet, or (from a live source) a quiet moment.
+#[derive(Debug, Clone, Copy)]
+pub enum SourceEvent<'a> {
+    Packet(RawPacket<'a>),
+    /// Nothing arrived for a while: packet time stands at `now_ns` (the wall clock, which
+    /// live timestamps follow), so flows idle that long can end without waiting for the next
+    /// packet.
+    Quiet {
+        now_ns: i64,
+    },
+}
+
 /// Anything that yields packets: capture files now, live interfaces later.
 pub trait PacketSource {
     /// The next packet, `Ok(None)` at the clean end of the input, or the error that
     /// ended the input. After an error, the source yields `Ok(None)`.
     fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError>;
+
+    /// The next packet or quiet moment; files have only packets.
+    fn next_event(&mut self) -> Result<Option<SourceEvent<'_>>, CaptureError> {
+        Ok(self.next_packet()?.map(SourceEvent::Packet))
+    }
 
     /// Human-readable name of the source (file path, `-` for stdin, interface name).
     fn name(&self) -> &str;

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture, Precision};
 
-use crate::{CaptureError, CaptureErrorKind, LinkType, PacketSource, RawPacket};
+use crate::{CaptureError, CaptureErrorKind, LinkType, PacketSource, RawPacket, SourceEvent};
 
 /// How to open an interface.
 #[derive(Debug, Clone)]
@@ -183,12 +183,21 @@ fn open_hint(interface: &str, error: &str) -> String {
     }
 }
 
-impl PacketSource for LiveSource {
-    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+/// What [`LiveSource::wait`] found; a packet's bytes are in `LiveSource::buffer`.
+enum Waited {
+    Packet { ts_ns: i64, wire_len: u32 },
+    Quiet { now_ns: i64 },
+    Stopped,
+}
+
+impl LiveSource {
+    /// Waits for the next packet (copied into `buffer`), for the stop flag, or, when
+    /// `report_quiet`, for [`POLL_TIMEOUT_MS`] without a packet.
+    fn wait(&mut self, report_quiet: bool) -> Result<Waited, CaptureError> {
         loop {
             if self.stopping() {
                 self.refresh_stats();
-                return Ok(None);
+                return Ok(Waited::Stopped);
             }
             if self.stats_at.elapsed() >= STATS_EVERY {
                 self.refresh_stats();
@@ -210,7 +219,13 @@ impl PacketSource for LiveSource {
                         revents: 0,
                     };
                     // SAFETY: one valid pollfd, for the duration of the call.
-                    unsafe { libc::poll(&mut fd, 1, POLL_TIMEOUT_MS) };
+                    let ready = unsafe { libc::poll(&mut fd, 1, POLL_TIMEOUT_MS) };
+                    if ready == 0 && report_quiet {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+                        return Ok(Waited::Quiet { now_ns: now });
+                    }
                     continue;
                 }
                 Err(err) => {
@@ -233,14 +248,40 @@ impl PacketSource for LiveSource {
             self.counters
                 .wire_bytes
                 .fetch_add(u64::from(header.len), Ordering::Relaxed);
-            return Ok(Some(RawPacket {
+            return Ok(Waited::Packet {
                 ts_ns,
                 wire_len: header.len,
-                link_type: self.link_type,
-                interface: 0,
-                data: &self.buffer,
-            }));
+            });
         }
+    }
+
+    fn packet(&self, ts_ns: i64, wire_len: u32) -> RawPacket<'_> {
+        RawPacket {
+            ts_ns,
+            wire_len,
+            link_type: self.link_type,
+            interface: 0,
+            data: &self.buffer,
+        }
+    }
+}
+
+impl PacketSource for LiveSource {
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        Ok(match self.wait(false)? {
+            Waited::Packet { ts_ns, wire_len } => Some(self.packet(ts_ns, wire_len)),
+            Waited::Quiet { .. } | Waited::Stopped => None,
+        })
+    }
+
+    fn next_event(&mut self) -> Result<Option<SourceEvent<'_>>, CaptureError> {
+        Ok(match self.wait(true)? {
+            Waited::Packet { ts_ns, wire_len } => {
+                Some(SourceEvent::Packet(self.packet(ts_ns, wire_len)))
+            }
+            Waited::Quiet { now_ns } => Some(SourceEvent::Quiet { now_ns }),
+            Waited::Stopped => None,
+        })
     }
 
     fn name(&self) -> &str {

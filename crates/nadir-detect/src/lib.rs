@@ -21,6 +21,8 @@ pub mod explain;
 pub mod flows;
 #[cfg(feature = "live")]
 pub mod metrics;
+#[cfg(feature = "live")]
+mod queue;
 pub mod scorer;
 pub mod table;
 pub mod threshold;

@@ -10,8 +10,9 @@
 //! writer (JSON lines to stdout or a size-rotated file)
 //! ```
 //!
-//! A partial batch is scored as soon as no row arrived for `flush_after`, so a quiet network
-//! still gets its verdicts in milliseconds. When the stop flag is set (SIGINT/SIGTERM), the
+//! A row waits at most `flush_after` for its batch to fill: a partial batch is scored when
+//! its oldest row has waited that long, so a flow's verdict comes in milliseconds on a quiet
+//! network and on a busy one alike. When the stop flag is set (SIGINT/SIGTERM), the
 //! capture ends like a file does: every live flow is flushed through scoring and written,
 //! then the summary is returned.
 
@@ -20,9 +21,9 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nadir_capture::{LiveCounters, LiveOptions, LiveSource};
 use nadir_decode::SkipCounts;
@@ -34,6 +35,7 @@ use crate::detect::{
     flow_rows, wall_clock_ns, AlertSink, DetectOptions, DetectSummary, RowInfo, RowQueue, Scoring,
 };
 use crate::metrics::{model_info, MetricsServer, WatchMetrics};
+use crate::queue::{bounded, BoundedSender};
 use crate::{DetectError, Detector};
 
 /// How to watch.
@@ -47,7 +49,7 @@ pub struct WatchOptions {
     pub row_queue: usize,
     /// Records that may wait for the writer.
     pub record_queue: usize,
-    /// A partial batch is scored after this long without a new row.
+    /// A partial batch is scored when its oldest row has waited this long.
     pub flush_after: Duration,
 }
 
@@ -167,7 +169,7 @@ type QueuedRow = (Vec<f32>, RowInfo);
 /// The capture side's [`RowQueue`]: rows go to the scoring thread, never waiting for it.
 struct RowSender<'m> {
     raw: Vec<f32>,
-    tx: SyncSender<QueuedRow>,
+    tx: BoundedSender<QueuedRow>,
     metrics: &'m WatchMetrics,
     dropped: u64,
 }
@@ -204,7 +206,7 @@ impl RowQueue for RowSender<'_> {
 
 /// The scoring side's [`AlertSink`]: records go to the writer thread, never waiting for it.
 struct RecordSender<'m> {
-    tx: SyncSender<(Alert, i64)>,
+    tx: BoundedSender<(Alert, i64)>,
     metrics: &'m WatchMetrics,
     dropped: u64,
 }
@@ -281,8 +283,8 @@ pub fn watch(
     };
     on_ready(summary.metrics_addr);
 
-    let (row_tx, row_rx) = mpsc::sync_channel::<QueuedRow>(options.row_queue.max(1));
-    let (record_tx, record_rx) = mpsc::sync_channel::<(Alert, i64)>(options.record_queue.max(1));
+    let (row_tx, row_rx) = bounded::<QueuedRow>(options.row_queue);
+    let (record_tx, record_rx) = bounded::<(Alert, i64)>(options.record_queue);
     let mut run = RunSummary::default();
     let mut progress = Progress::hidden()
         .publishing_skips(Arc::clone(&skips))
@@ -351,15 +353,32 @@ pub fn watch(
             let result = {
                 let mut scoring = Scoring::new(detector, &options.detect, &mut sink, &mut detect);
                 let mut result = Ok(());
+                // When the oldest pending row is due to be scored.
+                let mut due: Option<Instant> = None;
                 loop {
-                    match row_rx.recv_timeout(options.flush_after) {
+                    let wait = due.map_or(options.flush_after, |due| {
+                        due.saturating_duration_since(Instant::now())
+                    });
+                    match row_rx.recv_timeout(wait) {
                         Ok((raw, info)) => {
                             metrics_ref.score_queue.dec();
                             scoring.raw().extend_from_slice(&raw);
+                            let first = scoring.pending() == 0;
                             result = scoring.queued(info);
+                            due = match scoring.pending() {
+                                0 => None, // the batch filled and was scored
+                                _ if first => Some(Instant::now() + options.flush_after),
+                                _ => due,
+                            };
+                            if result.is_ok() && due.is_some_and(|due| Instant::now() >= due) {
+                                // Rows kept coming: the oldest has waited long enough.
+                                result = scoring.flush();
+                                due = None;
+                            }
                         }
                         Err(RecvTimeoutError::Timeout) if scoring.pending() > 0 => {
                             result = scoring.flush();
+                            due = None;
                         }
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => {

@@ -28,7 +28,6 @@ const BATCH_PACKETS: usize = 1024;
 /// Batches queued per worker before the producer waits.
 const QUEUE_BATCHES: usize = 4;
 
-#[derive(Default)]
 struct Batch {
     records: Vec<PacketRecord>,
     /// The capture clock (latest timestamp over all shards) at each packet.
@@ -36,6 +35,21 @@ struct Batch {
     /// Captured bytes of all packets back to back; `ends[i]` closes packet i.
     data: Vec<u8>,
     ends: Vec<usize>,
+    /// The capture clock after the packets, when it moved on without one (a quiet live
+    /// source); `i64::MIN` otherwise.
+    advance_to: i64,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            records: Vec::new(),
+            clocks: Vec::new(),
+            data: Vec::new(),
+            ends: Vec::new(),
+            advance_to: i64::MIN,
+        }
+    }
 }
 
 impl Batch {
@@ -44,6 +58,7 @@ impl Batch {
         self.clocks.clear();
         self.data.clear();
         self.ends.clear();
+        self.advance_to = i64::MIN;
     }
 }
 
@@ -284,6 +299,33 @@ where
         }
     }
 
+    /// Moves the capture clock to `clock_ns` with no packet (a quiet live source) and ends
+    /// the flows idle since before the timeout; with workers, each gets the packets it was
+    /// waiting to batch as well, so nothing waits for more traffic.
+    pub fn advance_clock_ended(
+        &mut self,
+        clock_ns: i64,
+        on: &mut impl FnMut(Ended<'_, S, O::Batch>),
+    ) {
+        match &mut self.engine {
+            Engine::Inline(table) => {
+                table.advance_clock(clock_ns, &mut |flow| on(Ended::Flow(flow)))
+            }
+            Engine::Threads {
+                workers, replies, ..
+            } => {
+                self.clock_ns = self.clock_ns.max(clock_ns);
+                for worker in workers.iter_mut() {
+                    let fresh = worker.recycled.try_recv().unwrap_or_default();
+                    let mut batch = std::mem::replace(&mut worker.pending, fresh);
+                    batch.advance_to = self.clock_ns;
+                    let _ = worker.input.send(batch);
+                }
+                drain(replies, on);
+            }
+        }
+    }
+
     /// Ends the input: flushes every shard, hands over all that remains and returns
     /// the summed counters.
     pub fn finish_ended(
@@ -369,6 +411,9 @@ fn run_worker<S, F, O>(
                 output.add(flow)
             });
             start = end;
+        }
+        if batch.advance_to != i64::MIN {
+            table.advance_clock(batch.advance_to, &mut |flow| output.add(flow));
         }
         if let Some(out) = output.take() {
             let _ = replies.send(WorkerReply::Output(out));

@@ -176,3 +176,51 @@ fn worker_outputs_cover_every_flow() {
         assert!(batches >= threads as u64, "{batches} batches");
     }
 }
+
+/// A quiet live source moves the clock with no packet: flows idle past the timeout end then,
+/// not at the next packet or the end of input, with one thread or several.
+#[test]
+fn advancing_the_clock_without_packets_ends_idle_flows() {
+    const S: i64 = 1_000_000_000;
+    for threads in [1, 2] {
+        let cfg = FlowConfig {
+            threads,
+            idle_expiry_ns: 5 * S,
+            ..FlowConfig::default()
+        };
+        let mut table =
+            ShardedFlowTable::with_output(cfg, |_: &FlowMeta| (), Counts::default).expect("valid");
+        let ended = std::cell::Cell::new(0);
+        let mut on = |e: Ended<'_, (), (u64, u64)>| match e {
+            Ended::Flow(_) => ended.set(ended.get() + 1),
+            Ended::Batch((n, _)) => ended.set(ended.get() + n),
+        };
+        for i in 0..10u8 {
+            let pkt = tcp(S, v4(10, 0, 0, i), 1000, v4(10, 0, 9, 9), 80, ACK, 0);
+            table.push_ended(&pkt, &[], &mut on);
+        }
+        let late = tcp(4 * S, v4(10, 0, 1, 1), 1000, v4(10, 0, 9, 9), 80, ACK, 0);
+        table.push_ended(&late, &[], &mut on);
+        // Not idle long enough yet: nothing ends.
+        table.advance_clock_ended(5 * S, &mut on);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        table.advance_clock_ended(5 * S, &mut on);
+        assert_eq!(ended.get(), 0, "{threads} thread(s)");
+        // With workers, what ends arrives in a later reply: wait for it.
+        table.advance_clock_ended(6 * S + 1, &mut on);
+        let started = std::time::Instant::now();
+        while ended.get() < 10 && started.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            table.advance_clock_ended(8 * S, &mut on);
+        }
+        assert_eq!(
+            ended.get(),
+            10,
+            "{threads} thread(s): the ten flows idle since 1 s"
+        );
+        let stats = table.finish_ended(&mut on).expect("no panic");
+        assert_eq!(ended.get(), 11);
+        assert_eq!(stats.emitted_idle_expired, 10, "{threads} thread(s)");
+        assert_eq!(stats.emitted_end_of_input, 1, "{threads} thread(s)");
+    }
+}

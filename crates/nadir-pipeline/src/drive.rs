@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
-use nadir_capture::{FileSource, OpenOptions, PacketSource};
+use nadir_capture::{FileSource, OpenOptions, PacketSource, SourceEvent};
 use nadir_decode::{Decoder, DecoderConfig, PacketRecord};
 use nadir_features::labels::{FileLabeler, LabelRules, LabelTarget};
 use nadir_flow::{
@@ -52,8 +52,13 @@ pub fn for_each_packet<E>(
     summary: &mut RunSummary,
     on_packet: impl FnMut(&PacketRecord, &[u8]) -> Result<(), E>,
 ) -> Result<u64, E> {
+    let mut on_packet = on_packet;
+    let mut on_seen = |seen: Seen<'_>| match seen {
+        Seen::Packet(pkt, data) => on_packet(pkt, data),
+        Seen::Quiet { .. } => Ok(()), // files are never quiet
+    };
     match FileSource::open(path, &OpenOptions::default()) {
-        Ok(mut source) => for_each_packet_from(&mut source, progress, summary, on_packet),
+        Ok(mut source) => for_each_packet_from(&mut source, progress, summary, &mut on_seen),
         Err(err) => {
             summary.errors.push(err.to_string());
             Ok(0)
@@ -61,19 +66,31 @@ pub fn for_each_packet<E>(
     }
 }
 
-/// [`for_each_packet`] on a source already open.
+/// What [`for_each_packet_from`] hands on: a decoded packet, or a quiet moment of a live
+/// source (packet time stands at `now_ns`).
+pub enum Seen<'a> {
+    Packet(&'a PacketRecord, &'a [u8]),
+    Quiet { now_ns: i64 },
+}
+
+/// [`for_each_packet`] on a source already open; a live source's quiet moments are passed on
+/// too.
 pub fn for_each_packet_from<E>(
     source: &mut dyn PacketSource,
     progress: &Progress,
     summary: &mut RunSummary,
-    mut on_packet: impl FnMut(&PacketRecord, &[u8]) -> Result<(), E>,
+    mut on_seen: impl FnMut(Seen<'_>) -> Result<(), E>,
 ) -> Result<u64, E> {
     let mut decoder = Decoder::new(DecoderConfig::default());
     let mut record = PacketRecord::default();
     let mut packets = 0u64;
     loop {
-        let raw = match source.next_packet() {
-            Ok(Some(raw)) => raw,
+        let raw = match source.next_event() {
+            Ok(Some(SourceEvent::Packet(raw))) => raw,
+            Ok(Some(SourceEvent::Quiet { now_ns })) => {
+                on_seen(Seen::Quiet { now_ns })?;
+                continue;
+            }
             Ok(None) => break,
             Err(err) => {
                 summary.errors.push(match packets {
@@ -86,7 +103,7 @@ pub fn for_each_packet_from<E>(
         packets += 1;
         // Skipped packets are counted by the decoder, per reason.
         if decoder.decode_into(&raw, &mut record).is_ok() {
-            on_packet(&record, raw.data)?;
+            on_seen(Seen::Packet(&record, raw.data))?;
         }
         if packets.is_multiple_of(progress.every()) {
             progress.update(source.bytes_read());
@@ -178,18 +195,30 @@ where
         let every = progress.every();
         let live_flows = progress.live_flows_sink();
         let mut pushed = 0u64;
-        let on_packet = |pkt: &PacketRecord, data: &[u8]| {
-            table.push_ended(pkt, data, &mut emit);
-            pushed += 1;
-            if let (Some(live), true) = (&live_flows, pushed.is_multiple_of(every)) {
+        let mut on_seen = |seen: Seen<'_>| {
+            let publish = match seen {
+                Seen::Packet(pkt, data) => {
+                    table.push_ended(pkt, data, &mut emit);
+                    pushed += 1;
+                    pushed.is_multiple_of(every)
+                }
+                // A quiet network still ends its idle flows on time.
+                Seen::Quiet { now_ns } => {
+                    table.advance_clock_ended(now_ns, &mut emit);
+                    true
+                }
+            };
+            if let (Some(live), true) = (&live_flows, publish) {
                 live.store(table.live_flows(), std::sync::atomic::Ordering::Relaxed);
             }
             Ok::<(), Infallible>(())
         };
         let Ok(bytes) = match input {
-            Input::Path(path) => for_each_packet(&path, progress, summary, on_packet),
+            Input::Path(path) => for_each_packet(&path, progress, summary, |pkt, data| {
+                on_seen(Seen::Packet(pkt, data))
+            }),
             Input::Source(mut source) => {
-                for_each_packet_from(source.as_mut(), progress, summary, on_packet)
+                for_each_packet_from(source.as_mut(), progress, summary, &mut on_seen)
             }
         };
         let stats = table.finish_ended(&mut emit)?;

@@ -16,7 +16,7 @@ pub mod summary;
 
 pub use drive::{
     each_flow, for_each_packet, for_each_packet_from, label_target, run_flow_family,
-    run_flow_family_from, EndedCopies, Input, PROGRESS_EVERY,
+    run_flow_family_from, EndedCopies, Input, Seen, PROGRESS_EVERY,
 };
 pub use error::PipelineError;
 pub use extract::{extract, ExtractSpec, Family};

@@ -384,6 +384,55 @@ fn stalled_output_drops_records_counted_while_capture_keeps_up() {
     );
 }
 
+/// Once the traffic stops, idle flows still end on time: the wall clock moves the flow table's
+/// clock when no packet comes, so every flow is scored and written before any SIGTERM.
+#[test]
+fn a_quiet_network_gets_its_verdicts_without_waiting_for_more_packets() {
+    let Some((bundle, capture)) = ready() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let veth = VethPair::new();
+    let alerts = dir.path().join("alerts.jsonl");
+    let mut watch = Watch::start(
+        &veth.host,
+        &bundle,
+        dir.path(),
+        Stdio::from(File::create(&alerts).unwrap()),
+        &["--all", "--explain", "none", "--flow-timeout", "1"],
+    );
+    let sent = veth.replay(&capture, 4000);
+    assert_eq!(
+        watch.wait_for("nadir_packets_total", sent as f64),
+        sent as f64
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while watch.metric("nadir_live_flows") != Some(0.0) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let metrics = watch.get("/metrics");
+    assert_eq!(
+        watch.metric("nadir_live_flows"),
+        Some(0.0),
+        "flows still held after the traffic stopped:\n{metrics}"
+    );
+    let scored = watch.wait_for("nadir_flows_scored_total", 1.0);
+    let written = watch.wait_for("nadir_records_written_total", scored);
+    assert!(scored >= 140.0, "{scored} flows scored before SIGTERM");
+    assert_eq!(written, scored, "{metrics}");
+    assert_eq!(common::jsonl(&alerts).len() as f64, written);
+
+    // SIGTERM finds nothing left to flush.
+    let (status, stderr) = watch.terminate();
+    assert!(status.success(), "watch exit {status}:\n{stderr}");
+    let (total, written_at_end, _) = records_line(&stderr);
+    assert_eq!(
+        (total, written_at_end as f64),
+        (written as u64, written),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn interface_removed_mid_run_exits_with_its_name_and_scores_what_it_saw() {
     let Some((bundle, capture)) = ready() else {

@@ -106,7 +106,8 @@ pub struct Args {
     #[command(flatten)]
     pub scoring: ScoringArgs,
 
-    /// Score a partial batch after this many milliseconds without a new flow.
+    /// Score a partial batch when its oldest flow has waited this many milliseconds (the
+    /// batch-filling part of the verdict latency).
     #[arg(long, default_value_t = 2, value_name = "MS")]
     pub flush_ms: u64,
 
