@@ -18,7 +18,10 @@
 #
 # What the replay changes: packets get the replay's timestamps, so flows are shorter and their
 # timing features differ from the file's; `watch` scores them as they end (TCP close, timeouts
-# on packet time) and every live flow at SIGTERM. tcpreplay uses one of the two cores.
+# on packet time) and every live flow at SIGTERM. After a replay, watch gets up to LINGER (3)
+# seconds to end its flows by their idle timeout before SIGTERM (with the default 120 s timeout
+# the slowloris connections are still open then, and end in the SIGTERM flush).
+# tcpreplay uses one of the two cores.
 #
 # Knobs: MIN_MB (60: bench/out/bench-sessions-60mb.pcap, made as bench/detect/run.sh makes it),
 # RATES ("50000 100000 200000 400000"), FOOTPRINT_PPS (20000), FOOTPRINT_SECS (300; 0 skips),
@@ -38,6 +41,7 @@ MIN_MB="${MIN_MB:-60}"
 RATES="${RATES:-50000 100000 200000 400000}"
 FOOTPRINT_PPS="${FOOTPRINT_PPS:-20000}"
 FOOTPRINT_SECS="${FOOTPRINT_SECS:-300}"
+LINGER="${LINGER:-3}"
 MODEL="${MODEL:-hybrid}"
 EPOCHS="${EPOCHS:-2}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -129,6 +133,13 @@ start_watch() {
 stop_watch() {
   for _ in $(seq 300); do
     [[ "$(metric nadir_packets_total)" -ge "$1" ]] && break
+    sleep 0.1
+  done
+  # Flows end by their idle timeout once the replay stops (a quiet interface moves packet
+  # time on): give them LINGER seconds, so live verdicts are measured as live, not as the
+  # SIGTERM flush of flows still open.
+  for _ in $(seq $(( LINGER * 10 ))); do
+    [[ "$(metric nadir_live_flows)" == 0 ]] && break
     sleep 0.1
   done
   RSS=$(peak_rss_mib "$WATCH_PID")
