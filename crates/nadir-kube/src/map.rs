@@ -365,13 +365,7 @@ impl PodMap {
             names.sort_unstable();
             let services: Option<Arc<str>> =
                 (!names.is_empty()).then(|| Arc::from(names.join(",")));
-            let csv = PeerCsv::of(PeerRef {
-                namespace: Some(&pod.namespace),
-                pod: Some(&pod.name),
-                workload: Some(&pod.workload),
-                service: services.as_deref(),
-                node: pod.node.as_deref(),
-            });
+            let csv = PeerCsv::of(pod_peer(&pod, services.as_deref()));
             for ip in &pod.ips {
                 holders.entry(*ip).or_default().push(Holder {
                     since_ns: pod.since_ns,
@@ -555,13 +549,7 @@ enum Found<'a> {
 impl<'a> Found<'a> {
     fn as_ref(&self) -> PeerRef<'a> {
         match *self {
-            Found::Pod(h) => PeerRef {
-                namespace: Some(&h.pod.namespace),
-                pod: Some(&h.pod.name),
-                workload: Some(&h.pod.workload),
-                service: h.services.as_deref(),
-                node: h.pod.node.as_deref(),
-            },
+            Found::Pod(h) => pod_peer(&h.pod, h.services.as_deref()),
             Found::Service(service, _) => service_peer(service),
             Found::Node(node, _) => node_peer(node),
             Found::Nothing => PeerRef::default(),
@@ -574,6 +562,17 @@ impl<'a> Found<'a> {
             Found::Service(_, csv) | Found::Node(_, csv) => Some(csv),
             Found::Nothing => None,
         }
+    }
+}
+
+/// A pod's IP: the pod, its workload and node, and the services selecting it.
+fn pod_peer<'a>(pod: &'a PodInfo, services: Option<&'a str>) -> PeerRef<'a> {
+    PeerRef {
+        namespace: Some(&pod.namespace),
+        pod: Some(&pod.name),
+        workload: Some(&pod.workload),
+        service: services,
+        node: pod.node.as_deref(),
     }
 }
 
