@@ -551,7 +551,11 @@ fn train_reads_captures_labelled_by_rules() {
     // Captures need rules; a table has its own labels; tables and captures do not mix.
     let table = dir.path().join("t.csv");
     std::fs::write(&table, "a,b,label\n1,2,benign\n").unwrap();
+    // An empty file has no bytes to tell by: its name says it is a table.
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
     for (args, says) in [
+        (vec!["-d", s(&empty)], "no data rows"),
         (vec!["-d", s(&scan)], "needs --labels RULES"),
         (vec!["-d", s(&table), "--labels", s(&rules)], "is a table"),
         (

@@ -323,16 +323,30 @@ impl PodArgs {
 
 /// Whether an input is a capture rather than a feature table, by its first bytes (pcap or
 /// pcapng, compressed or not), whatever its name: one rule for `train` and `detect`
-/// (`KDDTest+.txt.gz` is a table, a `tcpdump -w dump` file a capture). `-` (stdin) and a
-/// file no reader can open count as captures, so that the capture reader says what is wrong.
+/// (`KDDTest+.txt.gz` is a table, a `tcpdump -w dump` file a capture). An empty file has no
+/// bytes to tell by: its name does (`.pcap`, `.pcapng`, `.cap`, compressed or not). `-`
+/// (stdin) and a file no reader can open count as captures, so that the capture reader says
+/// what is wrong.
 #[cfg(feature = "ml")]
 pub fn is_capture(path: &Path) -> bool {
     use nadir_capture::{CaptureErrorKind, FileSource, OpenOptions};
-    path.as_os_str() == "-"
-        || !matches!(
-            FileSource::open(path, &OpenOptions::default()),
-            Err(e) if matches!(e.kind, CaptureErrorKind::NotACapture(_))
-        )
+    if path.as_os_str() == "-" {
+        return true;
+    }
+    match FileSource::open(path, &OpenOptions::default()) {
+        Err(e) if matches!(e.kind, CaptureErrorKind::NotACapture(_)) => false,
+        Err(e) if matches!(e.kind, CaptureErrorKind::Empty) => {
+            let name = path.to_string_lossy().to_ascii_lowercase();
+            let name = [".gz", ".zst"]
+                .iter()
+                .find_map(|z| name.strip_suffix(z))
+                .unwrap_or(&name);
+            [".pcap", ".pcapng", ".cap"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+        }
+        _ => true,
+    }
 }
 
 fn seconds_to_ns(name: &str, seconds: f64) -> Result<i64> {
