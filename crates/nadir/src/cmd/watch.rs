@@ -20,7 +20,8 @@ const LONG_ABOUT: &str = "\
 Live detection: the `nadir detect` pipeline on a network interface, until SIGINT/SIGTERM.
 
 Packets come from the kernel's capture ring (libpcap; TPACKET_V3 on Linux), become flows
-(CICFlowMeter timeouts on packet time), then the bundle's features; flows are scored in
+(CICFlowMeter timeouts on packet time, which the clock moves on when the interface is quiet,
+so idle flows end on time), then the bundle's features; flows are scored in
 batches as they end (bundles on first bytes or packet windows at their K-th packet), and each
 alert is written as one JSON line with its explanation: to stdout (for a log pipeline) or to
 --out, a file rotated by size.
