@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use nadir_decode::PacketRecord;
 
@@ -27,6 +28,8 @@ use crate::FlowState;
 const BATCH_PACKETS: usize = 1024;
 /// Batches queued per worker before the producer waits.
 const QUEUE_BATCHES: usize = 4;
+/// The longest a quiet moment waits for a worker to move its clock (it takes microseconds).
+const WORKER_SILENCE: Duration = Duration::from_secs(1);
 
 struct Batch {
     records: Vec<PacketRecord>,
@@ -101,6 +104,8 @@ pub enum Ended<'a, S, B> {
 
 enum WorkerReply<B> {
     Output(B),
+    /// The worker has moved its clock as a batch asked (its output, if any, came before).
+    Advanced,
     Done(FlowStats),
 }
 
@@ -315,13 +320,24 @@ where
                 workers, replies, ..
             } => {
                 self.clock_ns = self.clock_ns.max(clock_ns);
+                let mut asked = 0;
                 for worker in workers.iter_mut() {
                     let fresh = worker.recycled.try_recv().unwrap_or_default();
                     let mut batch = std::mem::replace(&mut worker.pending, fresh);
                     batch.advance_to = self.clock_ns;
-                    let _ = worker.input.send(batch);
+                    asked += usize::from(worker.input.send(batch).is_ok());
                 }
-                drain(replies, on);
+                // Waits for every worker (the input is quiet: nothing else to do), so what
+                // ended reaches the caller now, not at the next batch.
+                while asked > 0 {
+                    match replies.recv_timeout(WORKER_SILENCE) {
+                        Ok(WorkerReply::Output(batch)) => on(Ended::Batch(batch)),
+                        Ok(WorkerReply::Advanced) => asked -= 1,
+                        // A worker that died mid-batch never answers: its panic surfaces at
+                        // finish().
+                        Ok(WorkerReply::Done(_)) | Err(_) => break,
+                    }
+                }
             }
         }
     }
@@ -358,6 +374,7 @@ where
                 while done < handles_len {
                     match replies.recv() {
                         Ok(WorkerReply::Output(batch)) => on(Ended::Batch(batch)),
+                        Ok(WorkerReply::Advanced) => {}
                         Ok(WorkerReply::Done(shard_stats)) => {
                             stats.merge(&shard_stats);
                             done += 1;
@@ -412,11 +429,15 @@ fn run_worker<S, F, O>(
             });
             start = end;
         }
-        if batch.advance_to != i64::MIN {
+        let advanced = batch.advance_to != i64::MIN;
+        if advanced {
             table.advance_clock(batch.advance_to, &mut |flow| output.add(flow));
         }
         if let Some(out) = output.take() {
             let _ = replies.send(WorkerReply::Output(out));
+        }
+        if advanced {
+            let _ = replies.send(WorkerReply::Advanced);
         }
         live.store(table.live_flows() as u64, Ordering::Relaxed);
         batch.clear();

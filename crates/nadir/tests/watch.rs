@@ -399,7 +399,16 @@ fn a_quiet_network_gets_its_verdicts_without_waiting_for_more_packets() {
         &bundle,
         dir.path(),
         Stdio::from(File::create(&alerts).unwrap()),
-        &["--all", "--explain", "none", "--flow-timeout", "1"],
+        // Two flow-table workers: each is told of the quiet moment too.
+        &[
+            "--all",
+            "--explain",
+            "none",
+            "--flow-timeout",
+            "1",
+            "--threads",
+            "2",
+        ],
     );
     let sent = veth.replay(&capture, 4000);
     assert_eq!(
