@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use nadir_dataset::{KnownSchema, LoadOptions, Matrix};
+use nadir_dataset::{LoadOptions, Matrix};
 use nadir_features::bytes::FirstBytes;
 use nadir_features::cic::{CicConfig, CicFlow, CicIdentity, CicMode};
 use nadir_features::labels::{FileLabeler, LabelRules};
@@ -334,7 +334,7 @@ fn captured_info(meta: &FlowMeta, identity: Identity, source: &Arc<str>) -> RowI
         identity,
         source: Arc::clone(source),
         tunnel: tunnel_text(meta),
-        outer: meta.tunnel.map(|t| (t.outer_src, t.outer_dst)),
+        outer: meta.outer_ends(),
         start_ns: meta.first_ts_ns,
         end_ns: meta.last_ts_ns,
         packets: Some(meta.packets()),
@@ -819,8 +819,7 @@ pub fn detect_table(
         ..detector.bundle().load_options()
     };
     let data = nadir_dataset::load(path, &load)?;
-    let headerless = data.report.known_schema == Some(KnownSchema::NslKdd);
-    let identities = read_identities(path, data.rows(), headerless)?;
+    let identities = read_identities(path, data.rows(), data.report.has_header())?;
     let mut summary = DetectSummary {
         family: "table".into(),
         table_rows: data.rows() as u64,

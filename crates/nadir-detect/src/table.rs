@@ -103,11 +103,12 @@ fn identity_of(
 }
 
 /// The identity of every row of `path` (CSV, gzip CSV or Parquet); `rows` is what the dataset
-/// loader read, and the two must agree. A headerless table (NSL-KDD) has rows but no identity.
+/// loader read, and the two must agree. A table without a header (NSL-KDD; the loader's
+/// [`nadir_dataset::LoadReport::has_header`]) has rows but no identity.
 pub fn read_identities(
     path: &Path,
     rows: usize,
-    headerless: bool,
+    has_header: bool,
 ) -> Result<Vec<TableIdentity>, DetectError> {
     let io = |e: std::io::Error| DetectError::Input(format!("{}: {e}", path.display()));
     let mut magic = [0u8; 4];
@@ -122,7 +123,7 @@ pub fn read_identities(
         } else {
             Box::new(BufReader::new(file))
         };
-        read_csv(path, reader, headerless)?
+        read_csv(path, reader, has_header)?
     };
     if identities.len() != rows {
         return Err(DetectError::Input(format!(
@@ -138,21 +139,21 @@ pub fn read_identities(
 fn read_csv(
     path: &Path,
     reader: Box<dyn Read>,
-    headerless: bool,
+    has_header: bool,
 ) -> Result<Vec<TableIdentity>, DetectError> {
     let bad = |e: csv::Error| DetectError::Input(format!("{}: {e}", path.display()));
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
-        .has_headers(!headerless)
+        .has_headers(has_header)
         .from_reader(reader);
-    let header: Vec<String> = if headerless {
-        Vec::new()
-    } else {
+    let header: Vec<String> = if has_header {
         csv.headers()
             .map_err(bad)?
             .iter()
             .map(str::to_string)
             .collect()
+    } else {
+        Vec::new()
     };
     let positions = field_positions(&header);
     let mut out = Vec::new();

@@ -71,6 +71,11 @@ impl FlowMeta {
     pub fn packets(&self) -> u64 {
         self.fwd_packets + self.bwd_packets
     }
+
+    /// The outer tunnel's (source, destination), when the flow was inside one.
+    pub fn outer_ends(&self) -> Option<(std::net::IpAddr, std::net::IpAddr)> {
+        self.tunnel.map(|t| (t.outer_src, t.outer_dst))
+    }
     /// `last_ts - first_ts` (may be negative with [`crate::TimeOrder::AsCaptured`]).
     pub fn duration_ns(&self) -> i64 {
         self.last_ts_ns.saturating_sub(self.first_ts_ns)

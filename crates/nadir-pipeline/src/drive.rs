@@ -50,9 +50,8 @@ pub fn for_each_packet<E>(
     path: &Path,
     progress: &Progress,
     summary: &mut RunSummary,
-    on_packet: impl FnMut(&PacketRecord, &[u8]) -> Result<(), E>,
+    mut on_packet: impl FnMut(&PacketRecord, &[u8]) -> Result<(), E>,
 ) -> Result<u64, E> {
-    let mut on_packet = on_packet;
     let mut on_seen = |seen: Seen<'_>| match seen {
         Seen::Packet(pkt, data) => on_packet(pkt, data),
         Seen::Quiet { .. } => Ok(()), // files are never quiet

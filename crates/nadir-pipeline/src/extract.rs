@@ -460,9 +460,8 @@ fn put_attribution(
     dst: IpAddr,
     put: impl FnMut(&str),
 ) {
-    let outer = meta.tunnel.map(|t| (t.outer_src, t.outer_dst));
     pods.load()
-        .for_each_value(src, dst, outer, meta.first_ts_ns, put);
+        .for_each_value(src, dst, meta.outer_ends(), meta.first_ts_ns, put);
 }
 
 /// Appends the attribution to the cic CSV row just written (before its line break). The
@@ -474,13 +473,12 @@ fn append_attribution_csv(
     flow: &CicFlow,
 ) {
     let id = flow.identity(meta);
-    let outer = meta.tunnel.map(|t| (t.outer_src, t.outer_dst));
     text.truncate(text.len() - 1);
     text.extend_from_slice(b",");
     pods.load().for_each_csv_piece(
         id.first_src.addr,
         id.first_dst.addr,
-        outer,
+        meta.outer_ends(),
         meta.first_ts_ns,
         |piece| text.extend_from_slice(piece.as_bytes()),
     );

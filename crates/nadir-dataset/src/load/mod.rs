@@ -129,6 +129,12 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
+    /// Whether the file's first line was a header: every table but NSL-KDD's, the one
+    /// headerless schema the loader recognises (by its first record).
+    pub fn has_header(&self) -> bool {
+        self.known_schema != Some(KnownSchema::NslKdd)
+    }
+
     pub fn column(&self, name: &str) -> Option<&ColumnReport> {
         self.columns.iter().find(|c| c.name == name)
     }

@@ -109,9 +109,9 @@ use super::{check_inputs_exist, is_capture, FlowArgs, LabelModeArg};
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// Labelled training data: one table (CSV, .csv.gz or Parquet), or captures (pcap,
-    /// pcapng, .gz/.zst, told apart by their first bytes; repeat -d) whose features are extracted on the fly, the ones the
-    /// model reads (lln, cnn-lstm: packet windows per flow; ldpi: first bytes; others: cic),
-    /// labelled by --labels.
+    /// pcapng, .gz/.zst; repeat -d), told apart by their first bytes. Captures' features are
+    /// extracted on the fly, the ones the model reads (lln, cnn-lstm: packet windows per
+    /// flow; ldpi: first bytes; others: cic), labelled by --labels.
     #[arg(long, short = 'd', value_name = "FILE", required = true, num_args = 1..)]
     data: Vec<PathBuf>,
     /// Captures only: label rules (TOML, as `nadir extract --labels`) naming each flow's label.
