@@ -146,7 +146,7 @@ def main():
     print(f"  packets read {counts['packets']} (packets in NFStream flows)", file=sys.stderr)
     print(f"  flows {counts['flows']} = scored {counts['flows']} + unscorable 0", file=sys.stderr)
     print(f"  anomalies {counts['anomalies']} of {counts['flows']} scored; "
-          f"{counts['written']} records written to {args.out}; 0 explained", file=sys.stderr)
+          f"{counts['written']} records to {args.out}; 0 explained", file=sys.stderr)
     print(f"  {seconds:.3f} s after imports, main-process peak RSS {peak:.1f} MiB", file=sys.stderr)
 
 

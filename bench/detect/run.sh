@@ -179,7 +179,7 @@ text = open(sys.argv[1], errors="replace").read()
 def grab(pattern):
     m = re.search(pattern, text)
     return m.group(1) if m else "?"
-print(grab(r"flows (\d+) ="), grab(r"anomalies (\d+) of"), grab(r"(\d+) records written"))
+print(grab(r"flows (\d+) ="), grab(r"anomalies (\d+) of"), grab(r"(\d+) records to"))
 PY
 )
   local flows alerts written cpu

@@ -347,7 +347,7 @@ pub fn print_summary(summary: &DetectSummary, detector: &Detector, target: &str)
         );
     }
     eprintln!(
-        "  anomalies {} of {} scored; {} records written to {target}; {} explained ({} distinct inputs){}",
+        "  anomalies {} of {} scored; {} records to {target}; {} explained ({} distinct inputs){}",
         summary.anomalies,
         summary.scored,
         summary.written,
