@@ -344,6 +344,7 @@ pub fn watch(
         });
 
         let scoring_thread = scope.spawn(move || {
+            nadir_model::compute_on_this_thread();
             let mut detect = DetectSummary::for_captures(detector, &options.detect)?;
             let mut sink = RecordSender {
                 tx: record_tx,

@@ -150,6 +150,7 @@ fn train_on_random(
 fn main() {
     // As `nadir train` and `nadir evaluate` do.
     nadir_model::keep_freed_tensor_memory();
+    nadir_model::compute_on_this_thread();
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {

@@ -78,3 +78,27 @@ pub fn keep_freed_tensor_memory() {
         libc::mallopt(libc::M_MMAP_MAX, 0);
     }
 }
+
+/// Makes the calling thread one of the threads the models compute on: rayon's global pool is
+/// built with this thread as its worker 0 (`RAYON_NUM_THREADS` threads in all, this one
+/// included), so a model's parallel ops split their work here and the other workers steal
+/// halves, as the calling thread does in PyTorch's and ONNX Runtime's pools.
+///
+/// From a thread outside the pool, every parallel op (a GEMM, a convolution, the LSTM's blocks)
+/// hands its whole work to the pool and sleeps until it is done: a one-sample LLAFormerNet call
+/// made ~25 such hand-offs and context switches were over half its time. Measured with
+/// `bench_models` (2 threads, samples/s, outside -> inside the pool): LLAFormerNet batch 1
+/// 7.7 k -> 13.9 k, batch 1024 26.8 k -> 31.8 k; LLN batch 1 4.1 k -> 5.6 k; CNN-LSTM batch 1
+/// 2.9 k -> 3.4 k; LDPI batch 1 1.7 k -> 2.6 k; the hybrid at batch 1024 1.30 M -> 1.61 M; the
+/// autoencoder unchanged. (Moving each call into the pool instead, with `rayon::scope`, costs a
+/// hand-off per call: the autoencoder's batch-1 calls ran 5x slower.)
+///
+/// Call it once, before any model runs, from the thread that will run them (the `nadir`
+/// binary's main thread for its model commands, `watch`'s scoring thread). Returns `false`
+/// when the pool was already built; models then still run, with the hand-offs.
+pub fn compute_on_this_thread() -> bool {
+    rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build_global()
+        .is_ok()
+}

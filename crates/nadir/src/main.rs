@@ -50,44 +50,28 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    #[cfg(feature = "ml")]
+    prepare_for_models(&cli.command);
     let result = match cli.command {
         Command::InspectCapture(args) => cmd::inspect_capture::run(args),
         Command::Extract(args) => cmd::extract::run(args),
         Command::Dataset(command) => cmd::dataset::run(command),
         #[cfg(feature = "ml")]
-        Command::Train(args) => {
-            nadir_model::keep_freed_tensor_memory();
-            cmd::train::run(*args)
-        }
+        Command::Train(args) => cmd::train::run(*args),
         #[cfg(feature = "ml")]
-        Command::Evaluate(args) => {
-            nadir_model::keep_freed_tensor_memory();
-            cmd::evaluate::run(args)
-        }
+        Command::Evaluate(args) => cmd::evaluate::run(args),
         #[cfg(feature = "ml")]
-        Command::Adapt(args) => {
-            nadir_model::keep_freed_tensor_memory();
-            cmd::adapt::run(*args)
-        }
+        Command::Adapt(args) => cmd::adapt::run(*args),
         #[cfg(feature = "ml")]
         Command::Inspect(args) => cmd::inspect::run(args),
         #[cfg(feature = "ml")]
-        Command::Detect(args) => {
-            nadir_model::keep_freed_tensor_memory();
-            cmd::detect::run(*args)
-        }
+        Command::Detect(args) => cmd::detect::run(*args),
         #[cfg(feature = "ml")]
         Command::Explain(args) => cmd::explain::run(*args),
         #[cfg(feature = "ml")]
-        Command::Demo(args) => {
-            nadir_model::keep_freed_tensor_memory();
-            cmd::demo::run(args)
-        }
+        Command::Demo(args) => cmd::demo::run(args),
         #[cfg(feature = "live")]
-        Command::Watch(args) => {
-            nadir_model::keep_freed_tensor_memory();
-            cmd::watch::run(*args)
-        }
+        Command::Watch(args) => cmd::watch::run(*args),
     };
     match result {
         Ok(code) => code,
@@ -97,6 +81,28 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {}", error_message(&err));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Commands that run models keep freed tensor memory (process-wide), and those that run them
+/// on this thread make it one of the compute threads (`watch` scores on a thread of its own,
+/// which does the same there).
+#[cfg(feature = "ml")]
+fn prepare_for_models(command: &Command) {
+    let models_on_this_thread = match command {
+        Command::Train(_)
+        | Command::Evaluate(_)
+        | Command::Adapt(_)
+        | Command::Detect(_)
+        | Command::Explain(_)
+        | Command::Demo(_) => true,
+        #[cfg(feature = "live")]
+        Command::Watch(_) => false,
+        _ => return,
+    };
+    nadir_model::keep_freed_tensor_memory();
+    if models_on_this_thread {
+        nadir_model::compute_on_this_thread();
     }
 }
 
