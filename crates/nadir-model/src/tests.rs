@@ -757,6 +757,47 @@ fn conv_rows_op_matches_burn_conv1d_with_gradients() {
 }
 
 #[test]
+fn rectifier_op_matches_burn_activations_with_gradients() {
+    use crate::layers::{elu_rectifier, leaky_rectifier, prelu_rectifier};
+    use burn::tensor::activation::{elu, leaky_relu, prelu};
+    use burn::tensor::Tensor;
+    let values =
+        |t: Tensor<1>| -> Vec<f32> { t.into_data().convert::<f32>().try_into_vec().unwrap() };
+    let device = burn::tensor::Device::flex().autodiff();
+    // Over one parallel chunk (64 Ki values), so the chunks' d alpha shares are summed.
+    for dims in [[2, 3, 7], [3, 256, 100]] {
+        let x = random_tensor(dims, 31, &device).require_grad();
+        let alpha = Tensor::<1>::from_floats([0.3], &device).require_grad();
+        let scale = random_tensor(dims, 32, &device);
+        for (name, op) in ["leaky_relu", "prelu", "elu"].into_iter().enumerate() {
+            let run = |ours: bool| {
+                let out = match (name, ours) {
+                    (0, true) => leaky_rectifier(x.clone(), 0.3),
+                    (0, false) => leaky_relu(x.clone(), 0.3),
+                    (1, true) => prelu_rectifier(x.clone(), alpha.clone()),
+                    (1, false) => prelu(x.clone(), alpha.clone()),
+                    (_, true) => elu_rectifier(x.clone(), 0.3),
+                    (_, false) => elu(x.clone(), 0.3),
+                };
+                let grads = (out.clone() * scale.clone()).sum().backward();
+                let mut parts = vec![
+                    values(out.flatten(0, 2)),
+                    values(x.grad(&grads).unwrap().flatten(0, 2)),
+                ];
+                if name == 1 {
+                    parts.push(values(alpha.grad(&grads).unwrap()));
+                }
+                parts
+            };
+            let ours = run(true);
+            // Both sides of zero are exercised.
+            assert!(ours[0].iter().any(|&v| v < 0.0) && ours[0].iter().any(|&v| v > 0.0));
+            assert_close(&ours, &run(false), &format!("{op} {dims:?}"));
+        }
+    }
+}
+
+#[test]
 fn front_end_training_op_matches_burn_layers_with_gradients() {
     use crate::layers::{ConvFrontEnd, ConvFrontEndConfig};
     use burn::optim::GradientsParams;

@@ -6,11 +6,11 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig};
-use burn::tensor::activation::{elu, leaky_relu, prelu, relu};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::LdpiConfig;
-use crate::layers::{ForwardCtx, SeparableConv1d};
+use crate::layers::{elu_rectifier, leaky_rectifier, prelu_rectifier, ForwardCtx, SeparableConv1d};
 
 /// Separable conv + BatchNorm (the activation is applied by the caller).
 #[derive(Module, Debug)]
@@ -118,9 +118,9 @@ impl Ldpi {
         ));
         let shortcut = self.shortcut_norm.forward(self.shortcut_conv.forward(x));
         let x = relu(residual + shortcut);
-        let x = leaky_relu(self.block2.forward(x), self.leaky_relu_slope);
-        let x = prelu(self.block3.forward(x), self.prelu_alpha.val());
-        let x = elu(self.block4.forward(x), self.elu_alpha);
+        let x = leaky_rectifier(self.block2.forward(x), self.leaky_relu_slope);
+        let x = prelu_rectifier(self.block3.forward(x), self.prelu_alpha.val());
+        let x = elu_rectifier(self.block4.forward(x), self.elu_alpha);
         let [batch, channels, _] = x.dims();
         x.mean_dim(2).reshape([batch, channels])
     }

@@ -12,6 +12,7 @@ mod gate;
 mod lstm;
 mod lstm_recurrence;
 mod norm_pool;
+mod rectifier;
 mod sepconv;
 
 pub use attention::{AdditiveAttention, KerasMultiHeadAttention};
@@ -22,6 +23,7 @@ pub(crate) use gate::tanh_sigmoid_gate;
 pub use lstm::{BiLstm, Lstm, LstmBias};
 #[cfg(test)]
 pub(crate) use lstm_recurrence::lstm_recurrence;
+pub(crate) use rectifier::{elu_rectifier, leaky_rectifier, prelu_rectifier};
 pub use sepconv::SeparableConv1d;
 
 use burn::tensor::{Tensor, TensorData};
@@ -87,15 +89,15 @@ pub(crate) fn f32_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
 /// `#[inline(always)]`. Rust never fuses `a * b + c` into an FMA by itself, so every version
 /// computes the same bits.
 macro_rules! vectorized_fn {
-    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$attr])*
-        $vis fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-                fn wide512($($arg: $ty),*) $body
+                fn wide512($($arg: $ty),*) $(-> $ret)? $body
                 #[target_feature(enable = "avx2,fma")]
-                fn wide($($arg: $ty),*) $body
+                fn wide($($arg: $ty),*) $(-> $ret)? $body
                 if std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512vl")
                     && std::is_x86_feature_detected!("fma")
