@@ -798,6 +798,55 @@ fn rectifier_op_matches_burn_activations_with_gradients() {
 }
 
 #[test]
+fn channel_norm_op_matches_burn_batch_norm_with_gradients() {
+    use crate::layers::batch_norm_channels_train;
+    use burn::nn::{BatchNorm, BatchNormConfig};
+    use burn::optim::GradientsParams;
+    use burn::tensor::Tensor;
+    let values =
+        |t: Tensor<1>| -> Vec<f32> { t.into_data().convert::<f32>().try_into_vec().unwrap() };
+    let device = burn::tensor::Device::flex().autodiff();
+    // Runs shorter and longer than the op's 16 summing lanes, with a tail.
+    for (dims, seed) in [([3, 4, 5], 41), ([5, 6, 37], 42)] {
+        // A fresh norm per run (clones share their running statistics), with non-trivial
+        // affine parameters (the init is gamma = 1, beta = 0).
+        let norm = || BatchNorm {
+            gamma: trainable(random_tensor([dims[1]], seed, &device).mul_scalar(-1.5)),
+            beta: trainable(random_tensor([dims[1]], seed + 1, &device)),
+            ..BatchNormConfig::new(dims[1]).init(&device)
+        };
+        let x = random_tensor(dims, seed + 2, &device)
+            .mul_scalar(3.0)
+            .add_scalar(0.5);
+        let weights = random_tensor(dims, seed + 3, &device);
+        let run = |ours: bool| {
+            let norm = norm();
+            let x = x.clone().require_grad();
+            let out = if ours {
+                batch_norm_channels_train(x.clone(), &norm)
+            } else {
+                norm.forward(x.clone())
+            };
+            let grads = (out.clone() * weights.clone()).sum().backward();
+            let x_grad = x.grad(&grads).unwrap();
+            let params = GradientsParams::from_grads(grads, &norm);
+            vec![
+                values(out.flatten(0, 2)),
+                values(x_grad.flatten(0, 2)),
+                values(params.get::<1>(norm.gamma.id).unwrap()),
+                values(params.get::<1>(norm.beta.id).unwrap()),
+                values(norm.running_mean.value_sync()),
+                values(norm.running_var.value_sync()),
+            ]
+        };
+        let ours = run(true);
+        // The running statistics moved from their start (0 and 1).
+        assert!(ours[4].iter().all(|m| m.abs() > 1e-3));
+        assert_close(&ours, &run(false), &format!("{dims:?}"));
+    }
+}
+
+#[test]
 fn front_end_training_op_matches_burn_layers_with_gradients() {
     use crate::layers::{ConvFrontEnd, ConvFrontEndConfig};
     use burn::optim::GradientsParams;

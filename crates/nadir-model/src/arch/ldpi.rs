@@ -10,7 +10,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::LdpiConfig;
-use crate::layers::{elu_rectifier, leaky_rectifier, prelu_rectifier, ForwardCtx, SeparableConv1d};
+use crate::layers::{
+    elu_rectifier, leaky_rectifier, pointwise_norm, prelu_rectifier, ForwardCtx, SeparableConv1d,
+};
 
 /// Separable conv + BatchNorm (the activation is applied by the caller).
 #[derive(Module, Debug)]
@@ -28,7 +30,7 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.norm.forward(self.conv.forward(x))
+        self.conv.forward_norm(x, &self.norm)
     }
 }
 
@@ -116,7 +118,7 @@ impl Ldpi {
         let residual = self.block1c.forward(relu(
             self.block1b.forward(relu(self.block1a.forward(x.clone()))),
         ));
-        let shortcut = self.shortcut_norm.forward(self.shortcut_conv.forward(x));
+        let shortcut = pointwise_norm(x, self.shortcut_conv.weight.val(), &self.shortcut_norm);
         let x = relu(residual + shortcut);
         let x = leaky_rectifier(self.block2.forward(x), self.leaky_relu_slope);
         let x = prelu_rectifier(self.block3.forward(x), self.prelu_alpha.val());

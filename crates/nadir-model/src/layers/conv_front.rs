@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::conv_rows::conv1d_rows;
 use super::flex::{is_flex, is_flex_autodiff};
-use super::norm_pool::batch_norm_pool_relu;
+use super::norm_pool::{batch_norm_pool_relu, update_running_statistics};
 use super::{f32_data, f32_slice, vectorized_fn};
 
 /// The sizes of a [`ConvFrontEnd`].
@@ -134,17 +134,9 @@ impl ConvFrontEnd {
 /// Training batch norm, max-pool and ReLU as one op (see `norm_pool`), updating the running
 /// statistics as burn's `BatchNorm` does.
 fn batch_norm_pool_relu_train(y: Tensor<3>, norm: &BatchNorm, window: usize) -> Tensor<3> {
-    let device = y.device();
     let (out, mean, variance) =
         batch_norm_pool_relu(y, norm.gamma.val(), norm.beta.val(), norm.epsilon, window);
-    let momentum = norm.momentum;
-    let update = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
-        let running = state.value_sync().to_device(&device);
-        let updated = running.mul_scalar(1.0 - momentum) + batch.detach().mul_scalar(momentum);
-        state.update(updated.detach());
-    };
-    update(&norm.running_mean, mean);
-    update(&norm.running_var, variance);
+    update_running_statistics(norm, mean, variance);
     out
 }
 

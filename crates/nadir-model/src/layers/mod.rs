@@ -5,6 +5,7 @@
 //! reproducibility when two trainings share a process).
 
 mod attention;
+mod channel_norm;
 mod conv_front;
 mod conv_rows;
 mod flex;
@@ -16,6 +17,7 @@ mod rectifier;
 mod sepconv;
 
 pub use attention::{AdditiveAttention, KerasMultiHeadAttention};
+pub(crate) use channel_norm::batch_norm_channels_train;
 pub use conv_front::{ConvFrontEnd, ConvFrontEndConfig};
 #[cfg(test)]
 pub(crate) use conv_rows::conv1d_rows;
@@ -24,6 +26,7 @@ pub use lstm::{BiLstm, Lstm, LstmBias};
 #[cfg(test)]
 pub(crate) use lstm_recurrence::lstm_recurrence;
 pub(crate) use rectifier::{elu_rectifier, leaky_rectifier, prelu_rectifier};
+pub(crate) use sepconv::pointwise_norm;
 pub use sepconv::SeparableConv1d;
 
 use burn::tensor::{Tensor, TensorData};

@@ -18,15 +18,17 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, ExtensionType, Flex};
+use burn::nn::BatchNorm;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::flex::{add_rows, contiguous, f32s, flex_tensor};
 use super::vectorized_fn;
 
-/// The op's output and the batch statistics (for the running averages; not differentiable).
+/// A training batch norm's output and its batch statistics (for the running averages; not
+/// differentiable).
 #[derive(ExtensionType)]
-pub struct NormPoolOutput<B: Backend> {
+pub struct BatchNormOutput<B: Backend> {
     /// `[B, L / window, F]`.
     pub output: FloatTensor<B>,
     /// `[F]`.
@@ -46,7 +48,7 @@ pub trait NormPoolBackend: Backend {
         beta: FloatTensor<Self>,
         epsilon: f64,
         window: usize,
-    ) -> NormPoolOutput<Self>;
+    ) -> BatchNormOutput<Self>;
 }
 
 /// [`NormPoolBackend::batch_norm_pool_relu`] on tensors of the Flex backend; returns
@@ -72,6 +74,19 @@ pub(crate) fn batch_norm_pool_relu(
     )
 }
 
+/// Moves `norm`'s running mean and variance towards a training batch's, as burn's
+/// `BatchNorm` does.
+pub(crate) fn update_running_statistics(norm: &BatchNorm, mean: Tensor<1>, variance: Tensor<1>) {
+    let momentum = norm.momentum;
+    let update = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+        let running = state.value_sync().to_device(&batch.device());
+        let updated = running.mul_scalar(1.0 - momentum) + batch.detach().mul_scalar(momentum);
+        state.update(updated.detach());
+    };
+    update(&norm.running_mean, mean);
+    update(&norm.running_var, variance);
+}
+
 impl NormPoolBackend for Flex {
     fn batch_norm_pool_relu(
         x: FlexTensor,
@@ -79,9 +94,9 @@ impl NormPoolBackend for Flex {
         beta: FlexTensor,
         epsilon: f64,
         window: usize,
-    ) -> NormPoolOutput<Self> {
+    ) -> BatchNormOutput<Self> {
         let out = forward(&x, &gamma, &beta, epsilon, window);
-        NormPoolOutput {
+        BatchNormOutput {
             output: out.output,
             mean: flex_tensor(out.mean, [out.dims.features]),
             variance: flex_tensor(out.variance, [out.dims.features]),
@@ -96,7 +111,7 @@ impl<C: CheckpointStrategy> NormPoolBackend for Autodiff<Flex, C> {
         beta: FloatTensor<Self>,
         epsilon: f64,
         window: usize,
-    ) -> NormPoolOutput<Self> {
+    ) -> BatchNormOutput<Self> {
         let out = forward(
             x.primitive(),
             gamma.primitive(),
@@ -125,7 +140,7 @@ impl<C: CheckpointStrategy> NormPoolBackend for Autodiff<Flex, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(out.output),
         };
-        NormPoolOutput {
+        BatchNormOutput {
             output,
             mean,
             variance,

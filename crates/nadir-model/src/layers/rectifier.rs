@@ -153,13 +153,14 @@ impl Backward<Flex, 2> for RectifierBackward {
         let Saved { input, alpha, side } = &ops.state;
         let (x, grad) = (f32s(input), f32s(&grad));
         let mut d_x = vec![0.0f32; x.len()];
+        let with_alpha = alpha_node.is_some();
         // Each chunk's share of d alpha = sum over x <= 0 of grad * d(negative side)/d alpha.
         let d_alpha: f32 = d_x
             .par_chunks_mut(CHUNK)
             .zip(x.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
             .map(|(d_x, (x, grad))| match side {
-                NegativeSide::Linear => linear_backward(x, grad, *alpha, d_x),
-                NegativeSide::Exponential => exponential_backward(x, grad, *alpha, d_x),
+                NegativeSide::Linear => linear_backward(x, grad, *alpha, d_x, with_alpha),
+                NegativeSide::Exponential => exponential_backward(x, grad, *alpha, d_x, with_alpha),
             })
             .sum();
         if let Some(node) = x_node {
@@ -191,29 +192,51 @@ vectorized_fn! {
     }
 }
 
+/// Lanes of the d alpha sum: a single running sum is a serial chain of float additions that
+/// keeps the loop from vectorising.
+const LANES: usize = 16;
+
 vectorized_fn! {
-    /// Writes d x, returns this chunk's d alpha.
-    fn linear_backward(x: &[f32], grad: &[f32], alpha: f32, d_x: &mut [f32]) -> f32 {
-        let mut d_alpha = 0.0f32;
+    /// Writes d x; returns this chunk's d alpha when `with_alpha` (0 otherwise).
+    fn linear_backward(x: &[f32], grad: &[f32], alpha: f32, d_x: &mut [f32], with_alpha: bool) -> f32 {
         for ((d_x, &x), &g) in d_x.iter_mut().zip(x).zip(grad) {
-            let negative = x <= 0.0;
-            *d_x = if negative { alpha * g } else { g };
-            d_alpha += if negative { g * x } else { 0.0 };
+            *d_x = if x > 0.0 { g } else { alpha * g };
         }
-        d_alpha
+        if !with_alpha {
+            return 0.0;
+        }
+        lane_sum(x, grad, |x, g| if x > 0.0 { 0.0 } else { g * x })
     }
 }
 
 vectorized_fn! {
-    /// Writes d x, returns this chunk's d alpha.
-    fn exponential_backward(x: &[f32], grad: &[f32], alpha: f32, d_x: &mut [f32]) -> f32 {
-        let mut d_alpha = 0.0f32;
+    /// Writes d x; returns this chunk's d alpha when `with_alpha` (0 otherwise).
+    fn exponential_backward(x: &[f32], grad: &[f32], alpha: f32, d_x: &mut [f32], with_alpha: bool) -> f32 {
         for ((d_x, &x), &g) in d_x.iter_mut().zip(x).zip(grad) {
-            let negative = x <= 0.0;
-            let e = exp(x.min(0.0));
-            *d_x = if negative { alpha * e * g } else { g };
-            d_alpha += if negative { g * (e - 1.0) } else { 0.0 };
+            *d_x = if x > 0.0 { g } else { alpha * exp(x.min(0.0)) * g };
         }
-        d_alpha
+        if !with_alpha {
+            return 0.0;
+        }
+        lane_sum(x, grad, |x, g| if x > 0.0 { 0.0 } else { g * (exp(x.min(0.0)) - 1.0) })
     }
+}
+
+/// `sum of term(x, grad)` over the chunk, in [`LANES`] partial sums.
+#[inline(always)]
+fn lane_sum(x: &[f32], grad: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let (x_blocks, grad_blocks) = (x.chunks_exact(LANES), grad.chunks_exact(LANES));
+    let tail: f32 = x_blocks
+        .remainder()
+        .iter()
+        .zip(grad_blocks.remainder())
+        .map(|(&x, &g)| term(x, g))
+        .sum();
+    for (x, g) in x_blocks.zip(grad_blocks) {
+        for lane in 0..LANES {
+            lanes[lane] += term(x[lane], g[lane]);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
