@@ -344,7 +344,9 @@ pub fn watch(
         });
 
         let scoring_thread = scope.spawn(move || {
-            nadir_model::compute_on_this_thread();
+            if !nadir_model::compute_on_this_thread() {
+                tracing::debug!("the model threads were set up before scoring began");
+            }
             let mut detect = DetectSummary::for_captures(detector, &options.detect)?;
             let mut sink = RecordSender {
                 tx: record_tx,
