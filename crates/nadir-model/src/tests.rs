@@ -510,6 +510,32 @@ fn fused_lstm_matches_the_tensor_op_lstm() {
 }
 
 #[test]
+fn bidirectional_lstm_runs_both_directions_at_once_as_in_order() {
+    use crate::layers::{BiLstm, LstmBias};
+    use burn::tensor::Tensor;
+    // Inference joins the two directions on two threads; training builds them one after the
+    // other. Both give [forward, backward] per step, each direction as the tensor ops compute it.
+    for device in [
+        burn::tensor::Device::flex(),
+        burn::tensor::Device::flex().autodiff(),
+    ] {
+        let lstm = BiLstm::new(6, 8, LstmBias::Keras, &device);
+        let x = random_tensor([3, 5, 6], 12, &device).mul_scalar(3.0);
+        let out = lstm.forward_sequence(x.clone());
+        let reference = Tensor::cat(
+            vec![
+                lstm.forward.forward_sequence_ops(x.clone()),
+                lstm.backward.forward_sequence_ops(x),
+            ],
+            2,
+        );
+        assert_eq!(out.dims(), [3, 5, 16]);
+        let diff = max_abs_diff(out, reference);
+        assert!(diff < 1e-5, "{diff}");
+    }
+}
+
+#[test]
 fn fused_gate_matches_burn_ops() {
     use burn::tensor::activation::{sigmoid, tanh};
     let device = burn::tensor::Device::flex();

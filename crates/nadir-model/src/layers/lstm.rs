@@ -438,9 +438,22 @@ impl BiLstm {
         }
     }
 
+    /// At inference the two directions run at once, one per rayon thread (they share only the
+    /// input): a one-sample call has one block of samples per direction, which otherwise ran
+    /// one after the other on one thread. Training keeps one autodiff graph built in order.
     pub fn forward_sequence(&self, x: Tensor<3>) -> Tensor<3> {
-        let forward = self.forward.forward_sequence(x.clone());
-        let backward = self.backward.forward_sequence(x);
+        let (forward, backward) = if x.is_autodiff() {
+            (
+                self.forward.forward_sequence(x.clone()),
+                self.backward.forward_sequence(x),
+            )
+        } else {
+            let reversed_input = x.clone();
+            rayon::join(
+                || self.forward.forward_sequence(x),
+                || self.backward.forward_sequence(reversed_input),
+            )
+        };
         Tensor::cat(vec![forward, backward], 2)
     }
 }
