@@ -738,9 +738,17 @@ fn conv_rows_op_matches_burn_conv1d_with_gradients() {
     let values =
         |t: Tensor<1>| -> Vec<f32> { t.into_data().convert::<f32>().try_into_vec().unwrap() };
     let device = burn::tensor::Device::flex().autodiff();
-    // Symmetric, one-sided and no padding; a kernel of 1 has no neighbouring taps.
-    for (kernel, (left, right)) in [(3, (1, 1)), (3, (2, 0)), (2, (0, 0)), (1, (0, 0))] {
-        let x = random_tensor([3, 9, 4], 21, &device).require_grad();
+    // Symmetric, one-sided and no padding; a kernel of 1 has no neighbouring taps. 120
+    // samples make over 1,024 output rows: the forward pass's one-GEMM form (fewer rows: one
+    // GEMM per tap).
+    for (batch, kernel, (left, right)) in [
+        (3, 3, (1, 1)),
+        (3, 3, (2, 0)),
+        (3, 2, (0, 0)),
+        (3, 1, (0, 0)),
+        (120, 3, (1, 1)),
+    ] {
+        let x = random_tensor([batch, 9, 4], 21, &device).require_grad();
         let weight = random_tensor([5, 4, kernel], 22, &device).require_grad();
         let bias = random_tensor([5], 23, &device).require_grad();
         let run = |op: bool| {
@@ -750,9 +758,9 @@ fn conv_rows_op_matches_burn_conv1d_with_gradients() {
                 // burn pads both sides equally: pad the input by hand, then convolve unpadded.
                 let padded = Tensor::cat(
                     vec![
-                        Tensor::zeros([3, left, 4], &device),
+                        Tensor::zeros([batch, left, 4], &device),
                         x.clone(),
-                        Tensor::zeros([3, right, 4], &device),
+                        Tensor::zeros([batch, right, 4], &device),
                     ],
                     1,
                 );
@@ -777,7 +785,7 @@ fn conv_rows_op_matches_burn_conv1d_with_gradients() {
         assert_close(
             &run(true),
             &run(false),
-            &format!("k={kernel} padding=({left}, {right})"),
+            &format!("batch={batch} k={kernel} padding=({left}, {right})"),
         );
     }
 }
