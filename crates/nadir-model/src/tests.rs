@@ -832,6 +832,28 @@ fn rectifier_op_matches_burn_activations_with_gradients() {
 }
 
 #[test]
+fn pointwise_norm_folds_batch_norm_at_inference_exactly() {
+    use crate::layers::pointwise_norm;
+    use burn::module::RunningState;
+    use burn::nn::{BatchNorm, BatchNormConfig};
+    let device = burn::tensor::Device::flex();
+    // Running statistics and affine parameters far from the init (0, 1, 1, 0).
+    let norm = BatchNorm {
+        gamma: trainable(random_tensor([6], 51, &device).mul_scalar(2.0)),
+        beta: trainable(random_tensor([6], 52, &device)),
+        running_mean: RunningState::new(random_tensor([6], 53, &device)),
+        running_var: RunningState::new(random_tensor([6], 54, &device).abs().add_scalar(0.5)),
+        ..BatchNormConfig::new(6).init(&device)
+    };
+    let weight = random_tensor([6, 4, 1], 55, &device);
+    let x = random_tensor([3, 4, 9], 56, &device).mul_scalar(2.0);
+    let folded = pointwise_norm(x.clone(), weight.clone(), &norm);
+    let reference = norm.forward(crate::layers::pointwise(x, weight));
+    let diff = max_abs_diff(folded, reference);
+    assert!(diff < 1e-5, "{diff}");
+}
+
+#[test]
 fn channel_norm_op_matches_burn_batch_norm_with_gradients() {
     use crate::layers::batch_norm_channels_train;
     use burn::nn::{BatchNorm, BatchNormConfig};

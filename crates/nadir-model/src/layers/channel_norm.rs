@@ -20,7 +20,7 @@ use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::flex::{contiguous, f32s, flex_tensor};
-use super::norm_pool::{update_running_statistics, BatchNormOutput};
+use super::norm_pool::{update_running_statistics, Affine, BatchNormOutput};
 use super::vectorized_fn;
 
 #[backend_extension(Autodiff, Flex)]
@@ -153,17 +153,7 @@ fn forward(x: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, epsilon: f64) 
             (mean, squares.sum::<f32>() / dims.count())
         })
         .unzip();
-    let inv_std: Vec<f32> = variance
-        .iter()
-        .map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt() as f32)
-        .collect();
-    let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
-    let shift: Vec<f32> = beta
-        .iter()
-        .zip(&mean)
-        .zip(&scale)
-        .map(|((b, m), s)| b - m * s)
-        .collect();
+    let (affine, inv_std) = Affine::from_batch(gamma, beta, &mean, &variance, epsilon);
     let mut output = vec![0.0f32; values.len()];
     let sample = dims.channels * dims.length;
     if sample > 0 {
@@ -176,7 +166,7 @@ fn forward(x: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, epsilon: f64) 
                     .zip(x.chunks_exact(dims.length))
                     .enumerate()
                 {
-                    affine_run(x, scale[c], shift[c], out);
+                    affine_run(x, affine.scale[c], affine.shift[c], out);
                 }
             });
     }

@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::conv_rows::conv1d_rows;
 use super::flex::{is_flex, is_flex_autodiff};
-use super::norm_pool::{batch_norm_pool_relu, update_running_statistics};
+use super::norm_pool::{batch_norm_pool_relu, inference_affine, update_running_statistics};
 use super::{f32_data, f32_slice, vectorized_fn};
 
 /// The sizes of a [`ConvFrontEnd`].
@@ -96,8 +96,7 @@ impl ConvFrontEnd {
         let fold = !x.is_autodiff();
         if fold {
             // Inference: batch norm is a per-channel affine map, folded into the convolution.
-            let scale = norm.gamma.val() / (norm.running_var.value() + norm.epsilon).sqrt();
-            let shift = norm.beta.val() - norm.running_mean.value() * scale.clone();
+            let (scale, shift) = inference_affine(norm);
             weight = weight * scale.clone().reshape([filters, 1, 1]);
             bias = Some(match bias {
                 Some(b) => b * scale + shift,

@@ -26,6 +26,8 @@ pub use lstm::{BiLstm, Lstm, LstmBias};
 #[cfg(test)]
 pub(crate) use lstm_recurrence::lstm_recurrence;
 pub(crate) use rectifier::{elu_rectifier, leaky_rectifier, prelu_rectifier};
+#[cfg(test)]
+pub(crate) use sepconv::pointwise;
 pub(crate) use sepconv::pointwise_norm;
 pub use sepconv::SeparableConv1d;
 

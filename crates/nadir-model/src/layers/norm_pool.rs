@@ -74,6 +74,14 @@ pub(crate) fn batch_norm_pool_relu(
     )
 }
 
+/// `norm` at inference as a per-channel affine map `(scale, shift)`, for folding into the
+/// layer before it.
+pub(crate) fn inference_affine(norm: &BatchNorm) -> (Tensor<1>, Tensor<1>) {
+    let scale = norm.gamma.val() / (norm.running_var.value() + norm.epsilon).sqrt();
+    let shift = norm.beta.val() - norm.running_mean.value() * scale.clone();
+    (scale, shift)
+}
+
 /// Moves `norm`'s running mean and variance towards a training batch's, as burn's
 /// `BatchNorm` does.
 pub(crate) fn update_running_statistics(norm: &BatchNorm, mean: Tensor<1>, variance: Tensor<1>) {
@@ -163,9 +171,33 @@ impl Dims {
 }
 
 /// The batch norm as a per-channel affine map `y = x * scale + shift`.
-struct Affine {
-    scale: Vec<f32>,
-    shift: Vec<f32>,
+pub(crate) struct Affine {
+    pub scale: Vec<f32>,
+    pub shift: Vec<f32>,
+}
+
+impl Affine {
+    /// A training batch norm's map from its batch statistics, and `1 / sqrt(variance + eps)`.
+    pub fn from_batch(
+        gamma: &[f32],
+        beta: &[f32],
+        mean: &[f32],
+        variance: &[f32],
+        epsilon: f64,
+    ) -> (Self, Vec<f32>) {
+        let inv_std: Vec<f32> = variance
+            .iter()
+            .map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt() as f32)
+            .collect();
+        let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
+        let shift = beta
+            .iter()
+            .zip(mean)
+            .zip(&scale)
+            .map(|((b, m), s)| b - m * s)
+            .collect();
+        (Self { scale, shift }, inv_std)
+    }
 }
 
 vectorized_fn! {
@@ -231,18 +263,7 @@ fn forward(
     mean.iter_mut().for_each(|m| *m /= rows);
     let mut variance = channel_sums(values, batch, features, Some(&mean));
     variance.iter_mut().for_each(|s| *s /= rows);
-    let inv_std: Vec<f32> = variance
-        .iter()
-        .map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt() as f32)
-        .collect();
-    let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
-    let shift: Vec<f32> = beta
-        .iter()
-        .zip(&mean)
-        .zip(&scale)
-        .map(|((b, m), s)| b - m * s)
-        .collect();
-    let affine = Affine { scale, shift };
+    let (affine, inv_std) = Affine::from_batch(gamma, beta, &mean, &variance, epsilon);
     let pooled = dims.pooled();
     let mut output = vec![0.0f32; batch * pooled * features];
     if pooled > 0 {

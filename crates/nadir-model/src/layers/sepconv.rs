@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::batch_norm_channels_train;
 use super::flex::is_flex;
+use super::norm_pool::inference_affine;
 
 #[derive(Module, Debug)]
 pub struct SeparableConv1d {
@@ -28,10 +29,6 @@ impl SeparableConv1d {
                 .with_bias(false)
                 .init(device),
         }
-    }
-
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        pointwise(self.depthwise.forward(x), self.pointwise.weight.val())
     }
 
     /// The convolution, then batch norm; at inference the norm is folded into the pointwise
@@ -59,7 +56,6 @@ pub(crate) fn pointwise_norm(x: Tensor<3>, weight: Tensor<3>, norm: &BatchNorm) 
         return norm.forward(y);
     }
     let [filters, _, _] = weight.dims();
-    let scale = norm.gamma.val() / (norm.running_var.value() + norm.epsilon).sqrt();
-    let shift = norm.beta.val() - norm.running_mean.value() * scale.clone();
+    let (scale, shift) = inference_affine(norm);
     pointwise(x, weight * scale.reshape([filters, 1, 1])) + shift.reshape([1, filters, 1])
 }
