@@ -854,6 +854,49 @@ fn pointwise_norm_folds_batch_norm_at_inference_exactly() {
 }
 
 #[test]
+fn fused_autoencoder_matches_burn_layers() {
+    use crate::arch::Autoencoder;
+    use crate::config::{AutoencoderConfig, DecoderOutput};
+    use burn::tensor::activation::{relu, sigmoid};
+    let device = burn::tensor::Device::flex();
+    // Narrow (transposed) and wide layers in both orders; one sample and more rows than the
+    // parallel threshold.
+    for (hidden, code_dim, output, rows) in [
+        (vec![], 10, DecoderOutput::Linear, 300),
+        (vec![24], 5, DecoderOutput::Sigmoid, 1),
+        (vec![12, 20], 3, DecoderOutput::Linear, 7),
+    ] {
+        let config = AutoencoderConfig {
+            hidden,
+            code_dim,
+            decoder_output: output,
+            ..AutoencoderConfig::default()
+        };
+        let model = Autoencoder::new(&config, 18, &device);
+        let x = random_tensor([rows, 18], 61, &device).mul_scalar(2.0);
+        let fused = model.forward(x.clone());
+        // The same layers in burn ops.
+        let mut h = x;
+        for layer in &model.encoder {
+            h = relu(layer.forward(h));
+        }
+        let last = model.decoder.len() - 1;
+        for (i, layer) in model.decoder.iter().enumerate() {
+            h = layer.forward(h);
+            if i < last {
+                h = relu(h);
+            }
+        }
+        if model.sigmoid_output {
+            h = sigmoid(h);
+        }
+        assert_eq!(fused.dims(), [rows, 18]);
+        let diff = max_abs_diff(fused, h);
+        assert!(diff < 1e-5, "{config:?} rows {rows}: {diff}");
+    }
+}
+
+#[test]
 fn channel_norm_op_matches_burn_batch_norm_with_gradients() {
     use crate::layers::batch_norm_channels_train;
     use burn::nn::{BatchNorm, BatchNormConfig};

@@ -3,9 +3,10 @@
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{relu, sigmoid};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::config::{AutoencoderConfig, DecoderOutput};
+use crate::layers::{dense_stack, f32_data, f32_slice, is_flex, Activation, Dense};
 
 #[derive(Module, Debug)]
 pub struct Autoencoder {
@@ -44,6 +45,9 @@ impl Autoencoder {
 
     /// Reconstruction `[B, F] -> [B, F]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        if !x.is_autodiff() && is_flex(&x.device()) {
+            return self.forward_fused(x);
+        }
         let mut h = self.encode(x);
         let last = self.decoder.len() - 1;
         for (i, layer) in self.decoder.iter().enumerate() {
@@ -57,5 +61,40 @@ impl Autoencoder {
         } else {
             h
         }
+    }
+    /// [`forward`](Self::forward) at inference on Flex, as plain GEMMs ([`dense_stack`]):
+    /// `bench_models` batch 1024 17.3 M -> 21.3 M rows/s; one-sample calls ~10 % slower
+    /// (reading the weights out of their tensors per call), still ~2.4x ONNX Runtime.
+    fn forward_fused(&self, x: Tensor<2>) -> Tensor<2> {
+        let [rows, features] = x.dims();
+        let device = x.device();
+        let layers: Vec<&Linear> = self.encoder.iter().chain(&self.decoder).collect();
+        let data: Vec<(TensorData, TensorData)> = layers
+            .iter()
+            .map(|layer| {
+                let bias = match &layer.bias {
+                    Some(bias) => bias.val(),
+                    None => Tensor::zeros([layer.weight.dims()[1]], &device),
+                };
+                (f32_data(layer.weight.val()), f32_data(bias))
+            })
+            .collect();
+        let last = layers.len() - 1;
+        let dense: Vec<Dense<'_>> = data
+            .iter()
+            .enumerate()
+            .map(|(i, (weight, bias))| Dense {
+                weight: f32_slice(weight),
+                bias: f32_slice(bias),
+                activation: match (i == last, self.sigmoid_output) {
+                    (false, _) => Activation::Relu,
+                    (true, true) => Activation::Sigmoid,
+                    (true, false) => Activation::Identity,
+                },
+            })
+            .collect();
+        let x = f32_data(x);
+        let out = dense_stack(f32_slice(&x), rows, &dense);
+        Tensor::from_data(TensorData::new(out, [rows, features]), &device)
     }
 }

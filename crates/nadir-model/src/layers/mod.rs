@@ -8,6 +8,7 @@ mod attention;
 mod channel_norm;
 mod conv_front;
 mod conv_rows;
+mod dense;
 mod flex;
 mod gate;
 mod lstm;
@@ -21,6 +22,8 @@ pub(crate) use channel_norm::batch_norm_channels_train;
 pub use conv_front::{ConvFrontEnd, ConvFrontEndConfig};
 #[cfg(test)]
 pub(crate) use conv_rows::conv1d_rows;
+pub(crate) use dense::{dense_stack, Activation, Dense};
+pub(crate) use flex::is_flex;
 pub(crate) use gate::tanh_sigmoid_gate;
 pub use lstm::{BiLstm, Lstm, LstmBias};
 #[cfg(test)]
