@@ -738,22 +738,33 @@ fn conv_rows_op_matches_burn_conv1d_with_gradients() {
     let values =
         |t: Tensor<1>| -> Vec<f32> { t.into_data().convert::<f32>().try_into_vec().unwrap() };
     let device = burn::tensor::Device::flex().autodiff();
-    // Symmetric, one-sided and no padding; a kernel of 1 has no neighbouring taps. 120
-    // samples make over 1,024 output rows: the forward pass's one-GEMM form (fewer rows: one
-    // GEMM per tap).
-    for (batch, kernel, (left, right)) in [
-        (3, 3, (1, 1)),
-        (3, 3, (2, 0)),
-        (3, 2, (0, 0)),
-        (3, 1, (0, 0)),
-        (120, 3, (1, 1)),
+    // Symmetric, one-sided and no padding; a kernel of 1 has no neighbouring taps; dilated
+    // causal (LLAFormerNet's TCN). 120 samples make over 1,024 output rows: the forward pass's
+    // one-GEMM form (fewer rows: one GEMM per tap).
+    for (batch, kernel, (left, right), dilation) in [
+        (3, 3, (1, 1), 1),
+        (3, 3, (2, 0), 1),
+        (3, 2, (0, 0), 1),
+        (3, 1, (0, 0), 1),
+        (3, 3, (4, 0), 2),
+        (120, 3, (1, 1), 1),
+        (120, 3, (6, 0), 3),
     ] {
         let x = random_tensor([batch, 9, 4], 21, &device).require_grad();
         let weight = random_tensor([5, 4, kernel], 22, &device).require_grad();
         let bias = random_tensor([5], 23, &device).require_grad();
         let run = |op: bool| {
             let out = if op {
-                crate::layers::conv1d_rows(x.clone(), weight.clone(), bias.clone(), (left, right))
+                crate::layers::conv1d_rows(
+                    x.clone(),
+                    weight.clone(),
+                    bias.clone(),
+                    crate::layers::RowsGeometry {
+                        left,
+                        right,
+                        dilation,
+                    },
+                )
             } else {
                 // burn pads both sides equally: pad the input by hand, then convolve unpadded.
                 let padded = Tensor::cat(
@@ -764,7 +775,7 @@ fn conv_rows_op_matches_burn_conv1d_with_gradients() {
                     ],
                     1,
                 );
-                let options = ConvOptions::new([1], [0], [1], 1);
+                let options = ConvOptions::new([1], [0], [dilation], 1);
                 conv1d(
                     padded.swap_dims(1, 2),
                     weight.clone(),
@@ -785,7 +796,7 @@ fn conv_rows_op_matches_burn_conv1d_with_gradients() {
         assert_close(
             &run(true),
             &run(false),
-            &format!("batch={batch} k={kernel} padding=({left}, {right})"),
+            &format!("batch={batch} k={kernel} padding=({left}, {right}) dilation={dilation}"),
         );
     }
 }
@@ -851,6 +862,30 @@ fn pointwise_norm_folds_batch_norm_at_inference_exactly() {
     let reference = norm.forward(crate::layers::pointwise(x, weight));
     let diff = max_abs_diff(folded, reference);
     assert!(diff < 1e-5, "{diff}");
+}
+
+#[test]
+fn llaformer_channels_last_convolutions_match_burn_conv1d() {
+    use crate::arch::Llaformer;
+    use crate::config::LlaformerConfig;
+    use crate::layers::{tanh_sigmoid_gate, ForwardCtx};
+    use burn::tensor::activation::relu;
+    let device = burn::tensor::Device::flex();
+    let model = Llaformer::new(&LlaformerConfig::default(), 2, &device);
+    let x = random_tensor([3, 1, 20], 71, &device).mul_scalar(2.0);
+    let ours = model.forward(x.clone(), &mut ForwardCtx::inference());
+    // The forward pass in burn's channels-first Conv1d layers, with transposes.
+    let features = model
+        .conv_norm
+        .forward(relu(model.conv.forward(x)).swap_dims(1, 2));
+    let sequence = model.lstm.forward_sequence(features.clone());
+    let gated = tanh_sigmoid_gate(model.gate.forward(sequence), model.units);
+    let tcn = relu(model.tcn.forward(features.swap_dims(1, 2))).swap_dims(1, 2);
+    let merged = gated + model.tcn_norm.forward(tcn);
+    let pooled = merged.mean_dim(1).reshape([3, model.units]);
+    let reference = model.classifier.forward(pooled);
+    let diff = max_abs_diff(ours, reference);
+    assert!(diff < 1e-4, "{diff}");
 }
 
 #[test]

@@ -7,7 +7,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::LlaformerConfig;
-use crate::layers::{tanh_sigmoid_gate, ForwardCtx, Lstm, LstmBias};
+use crate::layers::{
+    conv1d_rows, is_flex, tanh_sigmoid_gate, ForwardCtx, Lstm, LstmBias, RowsGeometry,
+};
 
 #[derive(Module, Debug)]
 pub struct Llaformer {
@@ -52,16 +54,34 @@ impl Llaformer {
 
     /// `[B, 1, F] -> [B, outputs]`.
     pub fn forward(&self, x: Tensor<3>, ctx: &mut ForwardCtx) -> Tensor<2> {
-        let [batch, _, _] = x.dims();
-        // Conv over the feature axis, LayerNorm over channels: [B, F, C].
-        let features = self
-            .conv_norm
-            .forward(relu(self.conv.forward(x)).swap_dims(1, 2));
+        let [batch, _, length] = x.dims();
+        // Conv over the feature axis, LayerNorm over channels: [B, F, C]. One channel in, so
+        // [B, 1, F] is already channels-last [B, F, 1].
+        let features = self.conv_norm.forward(relu(channels_last_conv(
+            &self.conv,
+            x.reshape([batch, length, 1]),
+        )));
         let sequence = self.lstm.forward_sequence(features.clone());
         let gated = tanh_sigmoid_gate(self.gate.forward(sequence), self.units);
-        let tcn = relu(self.tcn.forward(features.swap_dims(1, 2))).swap_dims(1, 2);
+        let tcn = relu(channels_last_conv(&self.tcn, features));
         let merged = gated + self.tcn_norm.forward(tcn);
         let pooled = merged.mean_dim(1).reshape([batch, self.units]);
         self.classifier.forward(ctx.dropout(pooled, self.dropout))
+    }
+}
+
+/// `conv` over channels-last `x [B, L, C] -> [B, L', F]`: on Flex as one GEMM form with no
+/// layout copies (burn's channels-first Conv1d needed a transpose on each side, a tenth of
+/// batch-1024 scoring in `copy_2d_tiled`), elsewhere burn's layer between transposes.
+fn channels_last_conv(conv: &Conv1d, x: Tensor<3>) -> Tensor<3> {
+    match RowsGeometry::of(conv).filter(|_| is_flex(&x.device())) {
+        Some(geometry) => {
+            let bias = match &conv.bias {
+                Some(bias) => bias.val(),
+                None => Tensor::zeros([conv.weight.dims()[0]], &x.device()),
+            };
+            conv1d_rows(x, conv.weight.val(), bias, geometry)
+        }
+        None => conv.forward(x.swap_dims(1, 2)).swap_dims(1, 2),
     }
 }

@@ -10,7 +10,7 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::conv_rows::conv1d_rows;
+use super::conv_rows::{conv1d_rows, RowsGeometry};
 use super::flex::{is_flex, is_flex_autodiff};
 use super::norm_pool::{batch_norm_pool_relu, inference_affine, update_running_statistics};
 use super::{f32_data, f32_slice, vectorized_fn};
@@ -78,11 +78,15 @@ impl ConvFrontEnd {
 
     /// Conv + BatchNorm + ReLU + max-pool, channels-last `[B, L, C] -> [B, L', F]`.
     fn stage(&self, x: Tensor<3>, conv: &Conv1d, norm: &BatchNorm) -> Tensor<3> {
-        let (Some(padding), Some(window)) = (gemm_padding(conv), pool_window(&self.pool)) else {
+        let (Some(geometry), Some(window)) = (
+            RowsGeometry::of(conv).filter(|g| g.dilation == 1),
+            pool_window(&self.pool),
+        ) else {
             // Shapes the GEMM form does not cover: burn's channels-first layers.
             let y = conv.forward(x.swap_dims(1, 2));
             return self.pool.forward(relu(norm.forward(y))).swap_dims(1, 2);
         };
+        let padding = (geometry.left, geometry.right);
         let [batch, length, channels] = x.dims();
         let k = conv.kernel_size;
         // Never short: `ModelConfig::check` refuses windows the convolutions cannot cover.
@@ -105,7 +109,7 @@ impl ConvFrontEnd {
         }
         let y = if is_flex(&device) {
             let bias = bias.unwrap_or_else(|| Tensor::zeros([filters], &device));
-            conv1d_rows(x, weight, bias, padding)
+            conv1d_rows(x, weight, bias, geometry)
         } else {
             let columns = im2col(x, k, padding).reshape([batch * out_len, k * channels]);
             // [F, C, k] -> [F, k * C], used transposed: column `j * C + c` of row f holds
@@ -137,19 +141,6 @@ fn batch_norm_pool_relu_train(y: Tensor<3>, norm: &BatchNorm, window: usize) -> 
         batch_norm_pool_relu(y, norm.gamma.val(), norm.beta.val(), norm.epsilon, window);
     update_running_statistics(norm, mean, variance);
     out
-}
-
-/// `(left, right)` zero padding when `conv` is a stride-1, undilated, ungrouped convolution with
-/// explicit padding (the GEMM form's cases), else `None`.
-fn gemm_padding(conv: &Conv1d) -> Option<(usize, usize)> {
-    if conv.stride != 1 || conv.dilation != 1 || conv.groups != 1 {
-        return None;
-    }
-    match conv.padding {
-        PaddingConfig1d::Explicit(left, right) => Some((left, right)),
-        PaddingConfig1d::Valid => Some((0, 0)),
-        PaddingConfig1d::Same => None,
-    }
 }
 
 /// The window of a non-overlapping, unpadded max-pool (`kernel == stride`), else `None`.

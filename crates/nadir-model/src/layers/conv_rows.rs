@@ -14,6 +14,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
+use burn::nn::conv::Conv1d;
+use burn::nn::PaddingConfig1d;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -23,14 +25,43 @@ use super::vectorized_fn;
 #[backend_extension(Autodiff, Flex)]
 pub trait ConvRowsBackend: Backend {
     /// `x [B, L, C]`, `weight [F, C, k]` (burn's Conv1d layout), `bias [F]` ->
-    /// `[B, L + left + right - k + 1, F]`, zero padding `left` and `right`.
+    /// `[B, L + left + right - (k - 1) * dilation, F]`, zero padding `left` and `right`.
     fn conv1d_rows(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         left: usize,
         right: usize,
+        dilation: usize,
     ) -> FloatTensor<Self>;
+}
+
+/// Zero padding and dilation of a stride-1 convolution.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowsGeometry {
+    pub left: usize,
+    pub right: usize,
+    pub dilation: usize,
+}
+
+impl RowsGeometry {
+    /// `conv`'s geometry when it is a stride-1, ungrouped convolution with explicit padding (the
+    /// cases [`conv1d_rows`] covers), else `None`.
+    pub fn of(conv: &Conv1d) -> Option<Self> {
+        if conv.stride != 1 || conv.groups != 1 {
+            return None;
+        }
+        let (left, right) = match conv.padding {
+            PaddingConfig1d::Explicit(left, right) => (left, right),
+            PaddingConfig1d::Valid => (0, 0),
+            PaddingConfig1d::Same => return None,
+        };
+        Some(Self {
+            left,
+            right,
+            dilation: conv.dilation,
+        })
+    }
 }
 
 /// [`ConvRowsBackend::conv1d_rows`] on tensors of the Flex backend (with or without autodiff).
@@ -38,14 +69,15 @@ pub(crate) fn conv1d_rows(
     x: Tensor<3>,
     weight: Tensor<3>,
     bias: Tensor<1>,
-    (left, right): (usize, usize),
+    geometry: RowsGeometry,
 ) -> Tensor<3> {
     Tensor::from_dispatch(<Dispatch as ConvRowsBackend>::conv1d_rows(
         x.into_dispatch(),
         weight.into_dispatch(),
         bias.into_dispatch(),
-        left,
-        right,
+        geometry.left,
+        geometry.right,
+        geometry.dilation,
     ))
 }
 
@@ -56,8 +88,14 @@ impl ConvRowsBackend for Flex {
         bias: FlexTensor,
         left: usize,
         right: usize,
+        dilation: usize,
     ) -> FlexTensor {
-        forward(&x, &weight, &bias, (left, right)).output
+        let geometry = RowsGeometry {
+            left,
+            right,
+            dilation,
+        };
+        forward(&x, &weight, &bias, geometry).output
     }
 }
 
@@ -68,12 +106,18 @@ impl<C: CheckpointStrategy> ConvRowsBackend for Autodiff<Flex, C> {
         bias: FloatTensor<Self>,
         left: usize,
         right: usize,
+        dilation: usize,
     ) -> FloatTensor<Self> {
+        let geometry = RowsGeometry {
+            left,
+            right,
+            dilation,
+        };
         let out = forward(
             x.primitive(),
             weight.primitive(),
             bias.primitive(),
-            (left, right),
+            geometry,
         );
         match ConvRowsBackward
             .prepare::<C>([x.node(), weight.node(), bias.node()])
@@ -101,6 +145,7 @@ struct Dims {
     filters: usize,
     kernel: usize,
     left: usize,
+    dilation: usize,
     out_len: usize,
 }
 
@@ -115,7 +160,7 @@ struct ForwardOut {
     dims: Dims,
     output: FlexTensor,
     /// `[B * L', k * C]`, tap-major: column `j * C + c` of row `(b, t)` is
-    /// `x[b, t + j - left, c]`, or 0 in the padding.
+    /// `x[b, t + j * dilation - left, c]`, or 0 in the padding.
     columns: Vec<f32>,
     /// Contiguous `[F, C, k]`.
     weight: FlexTensor,
@@ -125,7 +170,11 @@ fn forward(
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: &FlexTensor,
-    (left, right): (usize, usize),
+    RowsGeometry {
+        left,
+        right,
+        dilation,
+    }: RowsGeometry,
 ) -> ForwardOut {
     let shape = x.layout().shape();
     let [filters, channels, kernel] = [0, 1, 2].map(|i| weight.layout().shape()[i]);
@@ -135,8 +184,9 @@ fn forward(
         "conv1d_rows: x is [B, L, C], weight [F, C, k]"
     );
     // Never short: `ModelConfig::check` refuses windows the convolutions cannot cover.
-    let out_len = (length + left + right + 1)
-        .checked_sub(kernel)
+    assert!(dilation > 0, "conv1d_rows: dilation 0");
+    let out_len = (length + left + right)
+        .checked_sub((kernel - 1) * dilation)
         .expect("conv1d_rows: input shorter than the kernel");
     let dims = Dims {
         batch,
@@ -145,6 +195,7 @@ fn forward(
         filters,
         kernel,
         left,
+        dilation,
         out_len,
     };
     let width = dims.width();
@@ -158,8 +209,9 @@ fn forward(
             .for_each(|(columns, x)| {
                 for (t, row) in columns.chunks_exact_mut(width).enumerate() {
                     for (j, tap) in row.chunks_exact_mut(channels).enumerate() {
-                        // Input step t + j - left; the padding stays zero.
-                        if let Some(s) = (t + j).checked_sub(left).filter(|&s| s < length) {
+                        // Input step t + j * dilation - left; the padding stays zero.
+                        let step = (t + j * dilation).checked_sub(left);
+                        if let Some(s) = step.filter(|&s| s < length) {
                             tap.copy_from_slice(&x[s * channels..][..channels]);
                         }
                     }
@@ -340,11 +392,13 @@ vectorized_fn! {
             length,
             channels,
             left,
+            dilation,
             ..
         } = dims;
         for (t, row) in d_columns.chunks_exact(dims.width()).enumerate() {
             for (j, tap) in row.chunks_exact(channels).enumerate() {
-                if let Some(s) = (t + j).checked_sub(left).filter(|&s| s < length) {
+                let step = (t + j * dilation).checked_sub(left);
+                if let Some(s) = step.filter(|&s| s < length) {
                     for (d, &g) in d_x[s * channels..][..channels].iter_mut().zip(tap) {
                         *d += g;
                     }

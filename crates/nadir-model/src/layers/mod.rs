@@ -20,8 +20,7 @@ mod sepconv;
 pub use attention::{AdditiveAttention, KerasMultiHeadAttention};
 pub(crate) use channel_norm::batch_norm_channels_train;
 pub use conv_front::{ConvFrontEnd, ConvFrontEndConfig};
-#[cfg(test)]
-pub(crate) use conv_rows::conv1d_rows;
+pub(crate) use conv_rows::{conv1d_rows, RowsGeometry};
 pub(crate) use dense::{dense_stack, Activation, Dense};
 pub(crate) use flex::is_flex;
 pub(crate) use gate::tanh_sigmoid_gate;
