@@ -12,7 +12,7 @@ use crate::config::{ArchConfig, Head};
 use crate::data::{checked_samples, gather_batch, slice_batch};
 use crate::deepsad::deep_sad_sample_loss;
 use crate::gbdt::{TreeShap, Trees};
-use crate::layers::ForwardCtx;
+use crate::layers::{lane_sum, ForwardCtx};
 use crate::train::History;
 use crate::{ComputeDevice, InputShape, ModelConfig, ModelError, ModelKind};
 
@@ -625,27 +625,9 @@ fn softmax_in_place(row: &mut [f32]) {
     }
 }
 
-/// Mean squared error of one row, summed in 8 lanes so that it vectorises (a sequential float
-/// sum cannot be reordered by the compiler; it was a fifth of scoring autoencoder rows).
+/// Mean squared error of one row.
 fn squared_error(reconstruction: &[f32], input: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let mut lanes = [0.0f32; LANES];
-    let (mut r, mut x) = (
-        reconstruction.chunks_exact(LANES),
-        input.chunks_exact(LANES),
-    );
-    for (r, x) in (&mut r).zip(&mut x) {
-        for ((lane, r), x) in lanes.iter_mut().zip(r).zip(x) {
-            *lane += (r - x) * (r - x);
-        }
-    }
-    let tail: f32 = r
-        .remainder()
-        .iter()
-        .zip(x.remainder())
-        .map(|(r, x)| (r - x) * (r - x))
-        .sum();
-    (lanes.iter().sum::<f32>() + tail) / input.len().max(1) as f32
+    lane_sum(reconstruction, input, |r, x| (r - x) * (r - x)) / input.len().max(1) as f32
 }
 
 /// Validation loss (unweighted) and accuracy from raw outputs of `rows`.

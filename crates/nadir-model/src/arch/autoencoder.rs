@@ -62,6 +62,7 @@ impl Autoencoder {
             h
         }
     }
+
     /// [`forward`](Self::forward) at inference on Flex, as plain GEMMs ([`dense_stack`]):
     /// `bench_models` batch 1024 17.3 M -> 21.3 M rows/s; one-sample calls ~10 % slower
     /// (reading the weights out of their tensors per call), still ~2.4x ONNX Runtime.

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::flex::{contiguous, f32s, flex_tensor};
 use super::norm_pool::{update_running_statistics, Affine, BatchNormOutput};
-use super::vectorized_fn;
+use super::{lane_sum, vectorized_fn};
 
 #[backend_extension(Autodiff, Flex)]
 pub trait ChannelNormBackend: Backend {
@@ -267,39 +267,21 @@ impl Backward<Flex, 3> for ChannelNormBackward {
     }
 }
 
-/// Lanes of the run sums: one running float sum is a serial chain that does not vectorise.
-const LANES: usize = 16;
-
-/// `sum of term(i)` for `i` in `0..len`, in [`LANES`] partial sums.
-#[inline(always)]
-fn lane_sum(len: usize, term: impl Fn(usize) -> f32) -> f32 {
-    let mut lanes = [0.0f32; LANES];
-    let blocks = len / LANES;
-    for block in 0..blocks {
-        for (lane, sum) in lanes.iter_mut().enumerate() {
-            *sum += term(block * LANES + lane);
-        }
-    }
-    let tail: f32 = (blocks * LANES..len).map(&term).sum();
-    lanes.iter().sum::<f32>() + tail
-}
-
 vectorized_fn! {
     fn run_sum(x: &[f32]) -> f32 {
-        lane_sum(x.len(), |i| x[i])
+        lane_sum(x, x, |x, _| x)
     }
 }
 
 vectorized_fn! {
     fn centred_squares(x: &[f32], mean: f32) -> f32 {
-        lane_sum(x.len(), |i| (x[i] - mean) * (x[i] - mean))
+        lane_sum(x, x, |x, _| (x - mean) * (x - mean))
     }
 }
 
 vectorized_fn! {
     fn grad_centred(x: &[f32], g: &[f32], mean: f32) -> f32 {
-        let g = &g[..x.len()];
-        lane_sum(x.len(), |i| g[i] * (x[i] - mean))
+        lane_sum(x, g, |x, g| g * (x - mean))
     }
 }
 

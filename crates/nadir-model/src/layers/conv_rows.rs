@@ -183,8 +183,8 @@ fn forward(
         shape[2], channels,
         "conv1d_rows: x is [B, L, C], weight [F, C, k]"
     );
-    // Never short: `ModelConfig::check` refuses windows the convolutions cannot cover.
     assert!(dilation > 0, "conv1d_rows: dilation 0");
+    // Never short: `ModelConfig::check` refuses windows the convolutions cannot cover.
     let out_len = (length + left + right)
         .checked_sub((kernel - 1) * dilation)
         .expect("conv1d_rows: input shorter than the kernel");
@@ -322,7 +322,8 @@ impl Backward<Flex, 3> for ConvRowsBackward {
         let grad_rows = Matrix::rows(grad, filters);
         if let Some(node) = x_node {
             // d columns = grad · each tap's weights, then each tap's block added back at its
-            // input step.
+            // input step. One GEMM per tap at every size: no weight reorder, and training ran
+            // the same either way (CNN-LSTM 2.7-2.9 k samples/s, `bench_models`).
             let mut d_columns = vec![0.0f32; rows * width];
             let weight = f32s(&saved.weight);
             for j in 0..kernel {

@@ -448,10 +448,10 @@ impl BiLstm {
                 self.backward.forward_sequence(x),
             )
         } else {
-            let reversed_input = x.clone();
+            let shared = x.clone();
             rayon::join(
                 || self.forward.forward_sequence(x),
-                || self.backward.forward_sequence(reversed_input),
+                || self.backward.forward_sequence(shared),
             )
         };
         Tensor::cat(vec![forward, backward], 2)

@@ -29,7 +29,7 @@ use super::vectorized_fn;
 /// differentiable).
 #[derive(ExtensionType)]
 pub struct BatchNormOutput<B: Backend> {
-    /// `[B, L / window, F]`.
+    /// The normalised values, in the op's own layout (`[B, L / window, F]` pooled here).
     pub output: FloatTensor<B>,
     /// `[F]`.
     pub mean: FloatTensor<B>,

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::flex::{contiguous, f32s, flex_tensor, is_flex};
 use super::lstm::exp;
-use super::vectorized_fn;
+use super::{lane_sum, vectorized_fn};
 
 /// What a rectifier does to values at or below zero.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -192,10 +192,6 @@ vectorized_fn! {
     }
 }
 
-/// Lanes of the d alpha sum: a single running sum is a serial chain of float additions that
-/// keeps the loop from vectorising.
-const LANES: usize = 16;
-
 vectorized_fn! {
     /// Writes d x; returns this chunk's d alpha when `with_alpha` (0 otherwise).
     fn linear_backward(x: &[f32], grad: &[f32], alpha: f32, d_x: &mut [f32], with_alpha: bool) -> f32 {
@@ -220,23 +216,4 @@ vectorized_fn! {
         }
         lane_sum(x, grad, |x, g| if x > 0.0 { 0.0 } else { g * (exp(x.min(0.0)) - 1.0) })
     }
-}
-
-/// `sum of term(x, grad)` over the chunk, in [`LANES`] partial sums.
-#[inline(always)]
-fn lane_sum(x: &[f32], grad: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut lanes = [0.0f32; LANES];
-    let (x_blocks, grad_blocks) = (x.chunks_exact(LANES), grad.chunks_exact(LANES));
-    let tail: f32 = x_blocks
-        .remainder()
-        .iter()
-        .zip(grad_blocks.remainder())
-        .map(|(&x, &g)| term(x, g))
-        .sum();
-    for (x, g) in x_blocks.zip(grad_blocks) {
-        for lane in 0..LANES {
-            lanes[lane] += term(x[lane], g[lane]);
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
