@@ -484,3 +484,36 @@ fn parquet_decoder_panic_on_a_short_byte_stream_split_page_is_an_error() {
     assert!(message.contains("corrupt page data"), "{message}");
     assert!(message.contains("index out of bounds"), "{message}");
 }
+
+/// Unlabelled loading of a labelled table: every row is benign, and the label column (even
+/// with empty cells) only tells which rows it calls attacks.
+#[test]
+fn unlabelled_load_keeps_the_label_column_as_a_contamination_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "labelled.csv",
+        b"a,b,Label\n1,2,BENIGN\n3,4,DDoS\n5,6,\n7,8,0\n9,1,PortScan\n",
+    );
+    let unlabelled = LoadOptions {
+        unlabelled: true,
+        ..LoadOptions::default()
+    };
+    let ds = load(&path, &unlabelled).unwrap();
+    assert_eq!(ds.rows(), 5);
+    assert!(ds.y.iter().all(|&c| c == ds.labels.benign_class));
+    assert_eq!(ds.schema.len(), 2, "the label is no feature");
+    assert_eq!(
+        ds.labelled_attack.as_deref(),
+        Some(&[false, true, false, false, true][..])
+    );
+    assert_eq!(ds.subset(&[1, 2]).labelled_attack, Some(vec![true, false]));
+    // Loaded with labels, nothing is set aside.
+    let labelled = write(&dir, "labels.csv", b"a,b,Label\n1,2,BENIGN\n3,4,DDoS\n");
+    assert_eq!(
+        load(&labelled, &LoadOptions::default())
+            .unwrap()
+            .labelled_attack,
+        None
+    );
+}

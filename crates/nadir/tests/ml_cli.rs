@@ -758,6 +758,70 @@ fn deepsad_mode_trains_on_normal_rows_only_and_tests_on_every_attack() {
     assert!(err.contains("is for --mode deepsad"), "{err}");
 }
 
+/// `--unlabelled` on a table that has labels anyway: every row is learnt as normal, as asked,
+/// but the share of training rows its label column calls attacks is reported (issue 18's
+/// contaminated normal set).
+#[test]
+fn unlabelled_training_reports_the_attacks_it_learns_as_normal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("flows.csv");
+    normal_and_attack_table(&data);
+    let config = dir.path().join("ae.toml");
+    std::fs::write(&config, "[arch]\nkind = \"autoencoder\"\ncode_dim = 4\n").unwrap();
+    let bundle = dir.path().join("ae.nadir");
+    let (stdout, stderr) = common::ok(&[
+        "train",
+        "--data",
+        s(&data),
+        "--unlabelled",
+        "--config",
+        s(&config),
+        "--split",
+        "time",
+        "--epochs",
+        "2",
+        "--resamples",
+        "0",
+        "--no-plots",
+        "--quiet",
+        "-o",
+        s(&bundle),
+    ]);
+    // 720 rows split 70/15/15 by time, all taken as normal: rows 0..504 train, every
+    // sixth an attack by the label column.
+    let split_line = stdout.lines().find(|l| l.starts_with("split (")).unwrap();
+    assert!(split_line.contains("train 504 rows"), "{split_line}");
+    assert!(
+        stderr.contains("calls 84 of the 504 training rows (16.7 %) attacks"),
+        "{stderr}"
+    );
+
+    // A table of benign rows only gives no warning.
+    let benign = dir.path().join("benign.csv");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.ends_with(",attack")).collect();
+    std::fs::write(&benign, kept.join("\n") + "\n").unwrap();
+    let (_, stderr) = common::ok(&[
+        "train",
+        "--data",
+        s(&benign),
+        "--unlabelled",
+        "--config",
+        s(&config),
+        "--split",
+        "time",
+        "--epochs",
+        "1",
+        "--resamples",
+        "0",
+        "--no-plots",
+        "--quiet",
+        "-o",
+        s(&bundle),
+    ]);
+    assert!(!stderr.contains("--unlabelled: the table"), "{stderr}");
+}
+
 /// Gradient-boosted trees through the whole CLI on the real Kubernetes flows: trained with
 /// whole scenarios held out, evaluated, and their alerts explained with TreeSHAP values that
 /// add up to the flow's log-odds.

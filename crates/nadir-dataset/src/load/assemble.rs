@@ -225,7 +225,7 @@ impl<'a> Assembler<'a> {
                     .map(|(v, _)| String::from_utf8_lossy(v).trim().to_string())
                     .collect();
                 let raw: Vec<RawClass> = match plan.known {
-                    _ if plan.label_name.is_none() => vec![RawClass::new(
+                    _ if !plan.uses_labels() => vec![RawClass::new(
                         "unlabelled",
                         "unlabelled",
                         "unlabelled",
@@ -245,8 +245,20 @@ impl<'a> Assembler<'a> {
                 LabelMap::build(opts.label_mode, raw)
             }
         };
+        // Under `unlabelled`, which rows the table's own label column calls attacks.
+        let labelled_attack = plan.labels_ignored.then(|| {
+            let attack: Vec<bool> = label_vocab
+                .names
+                .iter()
+                .map(|(v, _)| {
+                    let text = String::from_utf8_lossy(v);
+                    !text.trim().is_empty() && !labels::is_benign_label(&text)
+                })
+                .collect();
+            labels.iter().map(|&l| attack[l as usize]).collect()
+        });
         let mut string_to_raw = Vec::with_capacity(label_vocab.names.len());
-        for (value, line) in &label_vocab.names {
+        for (value, line) in label_vocab.names.iter().filter(|_| plan.uses_labels()) {
             let text = String::from_utf8_lossy(value);
             let id = label_map.raw_id(&text).or_else(|| {
                 // `3.0` for `3`.
@@ -274,7 +286,7 @@ impl<'a> Assembler<'a> {
                 }
             }
         }
-        let y_raw: Vec<u32> = if plan.label_name.is_some() {
+        let y_raw: Vec<u32> = if plan.uses_labels() {
             labels.iter().map(|&l| string_to_raw[l as usize]).collect()
         } else {
             vec![0; rows]
@@ -381,6 +393,7 @@ impl<'a> Assembler<'a> {
             groups,
             group_names,
             time,
+            labelled_attack,
             report,
         })
     }

@@ -436,7 +436,7 @@ fn record(
             }
             Action::Label => {
                 let value = field.trim_ascii();
-                if value.is_empty() {
+                if value.is_empty() && !plan.labels_ignored {
                     return Err(DatasetError::UnknownLabel {
                         path: path.to_path_buf(),
                         line,

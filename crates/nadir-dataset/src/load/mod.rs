@@ -156,6 +156,11 @@ pub struct Dataset {
     pub group_names: Vec<String>,
     /// Seconds since 1970 per row (NaN where unparsable), when the file has a time column.
     pub time: Option<Vec<f64>>,
+    /// Loaded `unlabelled` from a table that has a label column anyway: whether that column
+    /// calls each row an attack. Never a class: it measures how many of the rows taken as
+    /// normal are not (the contamination of a normal-only training set).
+    #[serde(default)]
+    pub labelled_attack: Option<Vec<bool>>,
     pub report: LoadReport,
 }
 
@@ -178,6 +183,10 @@ impl Dataset {
                 .time
                 .as_ref()
                 .map(|t| idx.iter().map(|&i| t[i]).collect()),
+            labelled_attack: self
+                .labelled_attack
+                .as_ref()
+                .map(|a| idx.iter().map(|&i| a[i]).collect()),
             report: self.report.clone(),
         }
     }
@@ -237,6 +246,17 @@ pub fn load_many(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset, Datas
             (Some(t), Some(p)) => t.extend(p),
             (Some(t), None) => t.extend(std::iter::repeat_n(f64::NAN, part.x.rows)),
             _ => {}
+        }
+        // A file without a label column contributes rows of no known label: not attacks.
+        match (&mut all.labelled_attack, part.labelled_attack) {
+            (Some(a), Some(p)) => a.extend(p),
+            (Some(a), None) => a.extend(std::iter::repeat_n(false, part.x.rows)),
+            (None, Some(p)) => {
+                let mut a = vec![false; all.y.len() - p.len()];
+                a.extend(p);
+                all.labelled_attack = Some(a);
+            }
+            (None, None) => {}
         }
         all.report.rows += part.report.rows;
         all.report.skipped_rows += part.report.skipped_rows;

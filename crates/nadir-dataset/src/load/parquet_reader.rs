@@ -102,7 +102,7 @@ pub(crate) fn load_parquet(path: &Path, opts: &LoadOptions) -> Result<Dataset, D
                                     out.cat_vocab[slot].id(value.trim().as_bytes(), line)
                             }
                             Action::Label => {
-                                if value.trim().is_empty() {
+                                if value.trim().is_empty() && !plan.labels_ignored {
                                     return Err(DatasetError::UnknownLabel {
                                         path: path.to_path_buf(),
                                         line,

@@ -39,6 +39,8 @@ pub(crate) struct Plan {
     pub categorical: Vec<String>,
     pub layout: Vec<LayoutItem>,
     pub label_name: Option<String>,
+    /// Loading unlabelled from a table with a label column: the column is read, not used.
+    pub labels_ignored: bool,
     pub has_time: bool,
     /// The time column counts nanoseconds (its name ends in `_ns`, as nadir writes it).
     pub time_in_ns: bool,
@@ -48,6 +50,11 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// Whether the rows take their classes from the label column.
+    pub fn uses_labels(&self) -> bool {
+        self.label_name.is_some() && !self.labels_ignored
+    }
+
     pub fn n_numeric(&self) -> usize {
         self.numeric_names.len()
     }
@@ -82,16 +89,19 @@ impl Plan {
         };
 
         // Label.
-        let label_name = if opts.unlabelled {
+        let wanted = opts.label_column.clone().unwrap_or_else(|| {
+            if known == KnownSchema::NslKdd {
+                nsl_kdd::LABEL.to_string()
+            } else {
+                "Label".to_string()
+            }
+        });
+        // Unlabelled: a label column the table has anyway is read, only to say how many of
+        // the rows taken as normal it calls attacks.
+        let labels_ignored = opts.unlabelled && find(&wanted).is_some();
+        let label_name = if opts.unlabelled && !labels_ignored {
             None
         } else {
-            let wanted = opts.label_column.clone().unwrap_or_else(|| {
-                if known == KnownSchema::NslKdd {
-                    nsl_kdd::LABEL.to_string()
-                } else {
-                    "Label".to_string()
-                }
-            });
             match find(&wanted) {
                 Some(i) => {
                     roles[i] = ColumnRole::Label;
@@ -339,6 +349,7 @@ impl Plan {
             categorical,
             layout,
             label_name,
+            labels_ignored,
             has_time,
             time_in_ns,
             dropped,

@@ -714,6 +714,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
         }
     }
+    if let Some(attack) = &train.labelled_attack {
+        // Keep going: a normal-only model tolerates some contamination, and the user asked
+        // for no labels; but say how much the "normal" set holds.
+        let contaminated = attack.iter().filter(|&&a| a).count();
+        if contaminated > 0 {
+            eprintln!(
+                "warning: --unlabelled: the table's label column calls {contaminated} of the {} training rows ({:.1} %) attacks; they are learnt as normal. Leave out --unlabelled to train on its benign rows only",
+                train.rows(),
+                100.0 * contaminated as f64 / train.rows() as f64
+            );
+        }
+    }
     if val.rows() == 0 {
         bail!("the validation split is empty: raise --val-fraction or give more rows");
     }
