@@ -296,6 +296,9 @@ pub fn watch(
         let writer_thread = scope.spawn(move || {
             let mut written = 0u64;
             let mut dropped = 0u64;
+            // Handed to the writer since its last successful flush: written only once they
+            // reach the output (a full disk fails the flush, and they are lost, not written).
+            let mut unflushed = 0u64;
             let mut latency = LatencyStats::default();
             let mut failure = None;
             let mut next = record_rx.recv().ok();
@@ -306,8 +309,7 @@ pub fn watch(
                 } else {
                     match writer.write(&alert) {
                         Ok(()) => {
-                            written += 1;
-                            metrics_ref.records_written.inc();
+                            unflushed += 1;
                             let waited = (wall_clock_ns() - decided_ns).max(0) as u64;
                             latency.record(waited);
                             metrics_ref.verdict_latency.observe(waited as f64 / 1e9);
@@ -328,6 +330,13 @@ pub fn watch(
                         if failure.is_none() {
                             failure = writer.flush().err();
                         }
+                        settle(
+                            &mut unflushed,
+                            failure.is_none(),
+                            &mut written,
+                            &mut dropped,
+                            metrics_ref,
+                        );
                         record_rx.recv().ok()
                     }
                 };
@@ -340,6 +349,13 @@ pub fn watch(
                 None => writer.finish().map(|_| ()),
                 Some(err) => Err(err),
             };
+            settle(
+                &mut unflushed,
+                finished.is_ok(),
+                &mut written,
+                &mut dropped,
+                metrics_ref,
+            );
             (written, dropped, latency, finished.err())
         });
 
@@ -442,6 +458,25 @@ pub fn watch(
     summary.kernel_drops = live_counters.kernel_drops.load(Ordering::Relaxed);
     summary.interface_drops = live_counters.interface_drops.load(Ordering::Relaxed);
     Ok(summary)
+}
+
+/// Counts the records handed to the writer since its last flush as written when that flush
+/// succeeded, else as dropped (a failed flush may have written part of them; none is claimed).
+fn settle(
+    unflushed: &mut u64,
+    flushed: bool,
+    written: &mut u64,
+    dropped: &mut u64,
+    metrics: &WatchMetrics,
+) {
+    let records = std::mem::take(unflushed);
+    if flushed {
+        *written += records;
+        metrics.records_written.inc_by(records);
+    } else {
+        *dropped += records;
+        metrics.records_dropped.inc_by(records);
+    }
 }
 
 /// A file that is renamed to `NAME.1` (older ones to `.2` ... `.{keep}`) and started again once

@@ -384,6 +384,49 @@ fn stalled_output_drops_records_counted_while_capture_keeps_up() {
     );
 }
 
+/// A full disk (`/dev/full`): records reach the writer's buffer but never the output, so none
+/// is counted written; capture goes on, and the run ends in an error naming the cause.
+#[test]
+fn records_lost_to_a_full_disk_are_counted_dropped_not_written() {
+    let Some((bundle, capture)) = ready() else {
+        return;
+    };
+    if !std::fs::metadata("/dev/full").is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_char_device()
+    }) {
+        eprintln!("skipped: no /dev/full character device here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let veth = VethPair::new();
+    let full = File::options().write(true).open("/dev/full").unwrap();
+    let mut watch = Watch::start(
+        &veth.host,
+        &bundle,
+        dir.path(),
+        Stdio::from(full),
+        &["--all", "--flow-timeout", "0.5"],
+    );
+    let sent = veth.replay(&capture, 2000);
+    assert_eq!(
+        watch.wait_for("nadir_packets_total", sent as f64),
+        sent as f64,
+        "capture stopped behind the failed output"
+    );
+    watch.wait_for("nadir_records_dropped_total", 1.0);
+    assert_eq!(watch.metric("nadir_records_written_total"), Some(0.0));
+    let (status, stderr) = watch.terminate();
+    assert!(
+        !status.success(),
+        "a failed output must fail the run:\n{stderr}"
+    );
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    let (total, written, dropped) = records_line(&stderr);
+    assert!(total >= 1, "{stderr}");
+    assert_eq!((written, dropped), (0, total), "{stderr}");
+}
+
 /// Once the traffic stops, idle flows still end on time: the wall clock moves the flow table's
 /// clock when no packet comes, so every flow is scored and written before any SIGTERM.
 #[test]
