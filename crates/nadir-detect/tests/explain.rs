@@ -15,6 +15,7 @@ fn shape_for(kind: ModelKind) -> InputShape {
         ModelKind::Llaformer
         | ModelKind::Hybrid
         | ModelKind::Autoencoder
+        | ModelKind::Tabm
         | ModelKind::Gbdt
         | ModelKind::Ensemble => InputShape::Tabular { features: 12 },
         ModelKind::Lln | ModelKind::CnnLstm => InputShape::Windows {
@@ -114,6 +115,12 @@ fn completeness_lln() {
 fn completeness_hybrid_binary_and_multiclass() {
     check_completeness(ModelKind::Hybrid, 2);
     check_completeness(ModelKind::Hybrid, 4);
+}
+
+#[test]
+fn completeness_tabm_binary_and_multiclass() {
+    check_completeness(ModelKind::Tabm, 2);
+    check_completeness(ModelKind::Tabm, 3);
 }
 
 #[test]

@@ -81,7 +81,9 @@ fn shape_of(model: &str) -> Result<(ModelKind, InputShape), String> {
             length: 128,
         },
         ModelKind::Ldpi => InputShape::Bytes { length: 240 },
-        ModelKind::Autoencoder | ModelKind::Gbdt => InputShape::Tabular { features: 64 },
+        ModelKind::Autoencoder | ModelKind::Gbdt | ModelKind::Tabm => {
+            InputShape::Tabular { features: 64 }
+        }
         ModelKind::Hybrid => InputShape::Tabular { features: 10 },
         ModelKind::Ensemble => return Err("the ensemble is benchmarked as its members".into()),
     };

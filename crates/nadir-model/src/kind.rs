@@ -21,6 +21,9 @@ pub enum ModelKind {
     Ldpi,
     /// Dense autoencoder: dimensionality reduction (`encode`) and reconstruction-error scoring.
     Autoencoder,
+    /// TabM-mini: k MLPs sharing their hidden weights (parameter-efficient ensembling), for
+    /// tabular flow features.
+    Tabm,
     /// Gradient-boosted trees (forust-ml) on tabular flow features: what practitioners reach
     /// for first; explained with exact TreeSHAP.
     Gbdt,
@@ -31,13 +34,14 @@ pub enum ModelKind {
 
 impl ModelKind {
     /// Every family, in a stable order.
-    pub const ALL: [ModelKind; 8] = [
+    pub const ALL: [ModelKind; 9] = [
         ModelKind::Llaformer,
         ModelKind::Lln,
         ModelKind::Hybrid,
         ModelKind::CnnLstm,
         ModelKind::Ldpi,
         ModelKind::Autoencoder,
+        ModelKind::Tabm,
         ModelKind::Gbdt,
         ModelKind::Ensemble,
     ];
@@ -51,6 +55,7 @@ impl ModelKind {
             ModelKind::CnnLstm => "cnn-lstm",
             ModelKind::Ldpi => "ldpi",
             ModelKind::Autoencoder => "autoencoder",
+            ModelKind::Tabm => "tabm",
             ModelKind::Gbdt => "gbdt",
             ModelKind::Ensemble => "ensemble",
         }
@@ -76,7 +81,7 @@ impl fmt::Display for ModelKind {
 /// A model name that is not one of [`ModelKind::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown model `{given}`; expected one of: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, gbdt, ensemble"
+    "unknown model `{given}`; expected one of: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, tabm, gbdt, ensemble"
 )]
 pub struct UnknownModelKind {
     /// The name as given.

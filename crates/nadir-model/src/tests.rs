@@ -123,6 +123,8 @@ fn every_family_scores_every_sample() {
             InputShape::Tabular { features: 16 },
             2,
         ),
+        (ModelKind::Tabm, InputShape::Tabular { features: 9 }, 2),
+        (ModelKind::Tabm, InputShape::Tabular { features: 9 }, 4),
     ];
     for (kind, shape, classes) in cases {
         let model = Trained::untrained(&ModelConfig::default_for(kind, shape, classes), 1).unwrap();
@@ -886,6 +888,85 @@ fn llaformer_channels_last_convolutions_match_burn_conv1d() {
     let reference = model.classifier.forward(pooled);
     let diff = max_abs_diff(ours, reference);
     assert!(diff < 1e-4, "{diff}");
+}
+
+/// TabM: while training, every member's logits (so the loss is the mean of the members'); at
+/// inference, the logits of the members' mean probability; and trained, it separates blobs.
+#[test]
+fn tabm_trains_its_members_and_predicts_their_mean() {
+    use crate::arch::Tabm;
+    use crate::config::TabmConfig;
+    use crate::layers::ForwardCtx;
+    use burn::tensor::activation::{sigmoid, softmax};
+    let device = burn::tensor::Device::flex();
+    let config = TabmConfig {
+        members: 4,
+        blocks: 2,
+        width: 16,
+        dropout: 0.0,
+    };
+    for outputs in [1, 3] {
+        let model = Tabm::new(&config, 7, outputs, &device);
+        let x = random_tensor([5, 7], 17, &device);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let members = model.forward(x.clone(), &mut ForwardCtx::training(&mut rng));
+        assert_eq!(members.dims(), [4 * 5, outputs]);
+        let mean = model.forward(x, &mut ForwardCtx::inference());
+        assert_eq!(mean.dims(), [5, outputs]);
+        let members = members.reshape([4, 5, outputs]);
+        // Members differ (their ±1 input scalings and heads), and the prediction is their mean.
+        let spread = max_abs_diff(
+            members.clone().narrow(0, 0, 1),
+            members.clone().narrow(0, 1, 1),
+        );
+        assert!(spread > 1e-3, "members agree exactly: {spread}");
+        let (expected, found) = if outputs == 1 {
+            (sigmoid(members).mean_dim(0).reshape([5, 1]), sigmoid(mean))
+        } else {
+            (
+                softmax(members, 2).mean_dim(0).reshape([5, outputs]),
+                softmax(mean, 1),
+            )
+        };
+        let diff = max_abs_diff(expected, found);
+        assert!(diff < 1e-5, "{outputs} outputs: {diff}");
+    }
+
+    let shape = InputShape::Tabular { features: 8 };
+    let (x, y) = blobs(256, shape, 1.0, 1);
+    let (vx, vy) = blobs(64, shape, 1.0, 2);
+    let mut cfg = ModelConfig::default_for(ModelKind::Tabm, shape, 2);
+    cfg.arch = crate::config::ArchConfig::Tabm(TabmConfig {
+        members: 8,
+        width: 32,
+        ..TabmConfig::default()
+    });
+    let model = train(
+        &cfg,
+        TrainData::new(&x, shape, &y),
+        TrainData::new(&vx, shape, &vy),
+        &quick_options(5),
+    )
+    .unwrap();
+    let history = model.history();
+    assert!(
+        history.epochs[4].train_loss < history.epochs[0].train_loss,
+        "{:?}",
+        history.epochs
+    );
+    let predicted = model
+        .predict(&vx, shape)
+        .unwrap()
+        .predicted_classes()
+        .unwrap();
+    let correct = predicted.iter().zip(&vy).filter(|(p, y)| p == y).count();
+    assert!(correct * 10 >= vy.len() * 9, "{correct}/{}", vy.len());
+    // The members' adapters and heads travel with the weights.
+    let loaded = Trained::from_bytes(&cfg, &model.to_bytes().unwrap()).unwrap();
+    assert_eq!(
+        model.predict(&vx, shape).unwrap(),
+        loaded.predict(&vx, shape).unwrap()
+    );
 }
 
 #[test]

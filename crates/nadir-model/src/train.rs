@@ -208,6 +208,15 @@ impl TrainOptions {
                 batch_size: 256,
                 ..base
             },
+            // The TabM paper's recipe: AdamW (weight decay 3e-4), batch 256, patience 16.
+            ModelKind::Tabm => Self {
+                epochs: 100,
+                batch_size: 256,
+                patience: Some(16),
+                optimizer: OptimizerKind::AdamW { weight_decay: 3e-4 },
+                adam_epsilon: 1e-8,
+                ..base
+            },
             // The ensemble's network member trains with the hybrid's recipe (its default).
             ModelKind::Ensemble => base,
             // Boosting has no epochs or batches; its rounds are `GbdtConfig::iterations`.
@@ -613,12 +622,16 @@ pub(crate) fn batch_loss(
     deep_sad_eta: f32,
     device: &Device,
 ) -> Tensor<1> {
-    let batch = rows.len();
+    // An ensemble's members (TabM) each give the batch's rows, member-major; the loss is the
+    // mean of theirs.
+    let members = (output.dims()[0] / rows.len().max(1)).max(1);
+    let batch = rows.len() * members;
+    let member_rows = || rows.iter().cycle().take(batch);
     match cfg.head {
         Head::Sigmoid => {
             let mut targets = Vec::with_capacity(batch);
             let mut weights = Vec::with_capacity(batch);
-            for &row in rows {
+            for &row in member_rows() {
                 let label = labels[row];
                 targets.push(label as f32);
                 weights.push(class_weights[label as usize]);
@@ -638,7 +651,7 @@ pub(crate) fn batch_loss(
             // One-hot targets with the class weight folded in: loss = -sum(w_y log p_y) / sum(w_y).
             let mut targets = vec![0.0f32; batch * classes];
             let mut weight_sum = 0.0f32;
-            for (i, &row) in rows.iter().enumerate() {
+            for (i, &row) in member_rows().enumerate() {
                 let label = labels[row] as usize;
                 targets[i * classes + label] = class_weights[label];
                 weight_sum += class_weights[label];

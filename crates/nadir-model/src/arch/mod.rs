@@ -6,6 +6,7 @@ mod hybrid;
 mod ldpi;
 mod llaformer;
 mod lln;
+mod tabm;
 
 pub use autoencoder::Autoencoder;
 pub use cnn_lstm::CnnLstm;
@@ -13,6 +14,7 @@ pub use hybrid::Hybrid;
 pub use ldpi::Ldpi;
 pub use llaformer::Llaformer;
 pub use lln::Lln;
+pub use tabm::Tabm;
 
 use std::sync::Mutex;
 
@@ -33,6 +35,7 @@ pub enum Network {
     CnnLstm(CnnLstm),
     Ldpi(Ldpi),
     Autoencoder(Autoencoder),
+    Tabm(Tabm),
 }
 
 /// burn's initialisers draw from one process-global RNG: seeding and drawing happen under this
@@ -73,6 +76,7 @@ impl Network {
                 device,
             )),
             ArchConfig::Autoencoder(c) => Network::Autoencoder(Autoencoder::new(c, length, device)),
+            ArchConfig::Tabm(c) => Network::Tabm(Tabm::new(c, channels * length, outputs, device)),
             // `Trained` and `train` route trees to `crate::gbdt` before any network is built.
             ArchConfig::Gbdt(_) | ArchConfig::Ensemble(_) => {
                 unreachable!("trees and ensembles are not one network")
@@ -80,7 +84,8 @@ impl Network {
         }
     }
 
-    /// Class logits `[B, outputs]`, or the reconstruction `[B, F]` for the autoencoder.
+    /// Class logits `[B, outputs]`, or the reconstruction `[B, F]` for the autoencoder; while
+    /// training, TabM's `[k * B, outputs]` (each of its k members, member-major).
     /// `x` is `[B, channels, length]` as [`InputShape::channels_length`] gives.
     pub fn forward(&self, x: Tensor<3>, ctx: &mut ForwardCtx) -> Tensor<2> {
         match self {
@@ -90,6 +95,7 @@ impl Network {
             Network::CnnLstm(m) => m.forward(x, ctx),
             Network::Ldpi(m) => m.forward(x, ctx),
             Network::Autoencoder(m) => m.forward(flatten_rows(x)),
+            Network::Tabm(m) => m.forward(flatten_rows(x), ctx),
         }
     }
 

@@ -53,6 +53,11 @@ impl<'a> ForwardCtx<'a> {
         ForwardCtx { rng: None }
     }
 
+    /// Whether this forward pass trains (dropout active; an ensemble returns every member).
+    pub fn is_training(&self) -> bool {
+        self.rng.is_some()
+    }
+
     /// Inverted dropout with keep-probability `1 - p`.
     pub fn dropout<const D: usize>(&mut self, x: Tensor<D>, p: f64) -> Tensor<D> {
         let Some(rng) = self.rng.as_deref_mut() else {

@@ -49,8 +49,10 @@ use super::{check_inputs_exist, is_capture, FlowArgs, LabelModeArg};
 /// attack row goes to the test split, and the threshold comes from held-out benign scores,
 /// so no attack label is needed at any point (--unlabelled works too).
 ///
-/// Models: llaformer, hybrid, autoencoder and gbdt (gradient-boosted trees, binary,
-/// explained with exact TreeSHAP; epochs and batches do not apply) read feature vectors;
+/// Models: llaformer, hybrid, autoencoder, tabm (TabM-mini: 32 MLPs sharing their hidden
+/// weights, trained together, averaged; nadir's own tabular family) and gbdt (gradient-boosted
+/// trees, binary, explained with exact TreeSHAP; epochs and batches do not apply) read feature
+/// vectors;
 /// cnn-lstm and lln read (N, C, L) sequences and ldpi reads bytes, each as published when
 /// the table has them (--layout auto): lln and cnn-lstm the packet windows of `extract
 /// --features packets` as (10 packet features x W packets), ldpi the first bytes of
@@ -121,7 +123,7 @@ pub struct Args {
     /// W, one after another).
     #[arg(long, default_value_t = 20, value_name = "W")]
     window: usize,
-    /// Model family: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, gbdt. Default: the
+    /// Model family: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, tabm, gbdt. Default: the
     /// mode's (ldpi for deepsad, autoencoder for autoencoder, hybrid for maml).
     #[arg(long, short = 'm', value_name = "NAME")]
     model: Option<String>,
@@ -189,8 +191,8 @@ pub struct Args {
     /// Preprocessing of flow-feature rows for the networks: published (each design's own:
     /// z-scores) or nadir (every column through its training CDF, quantile scaling: byte
     /// counts and durations with heavy tails and ties reach the network spread out; it
-    /// replaces the scaler of a [pipeline] table). Trees, packet windows and first bytes are
-    /// not affected.
+    /// replaces the scaler of a [pipeline] table; tabm's published recipe already is, without
+    /// one). Trees, packet windows and first bytes are not affected.
     #[arg(long, value_enum, default_value_t = Recipe::Published)]
     recipe: Recipe,
     /// Class imbalance: none, smote (training split only) or class-weights (in the loss).
@@ -556,7 +558,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (None, Some(arch)) => arch.kind(),
         (None, None) => match args.mode.and_then(TrainMode::default_kind) {
             Some(kind) => kind,
-            None => bail!("name the model family with --model (llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, gbdt)"),
+            None => bail!("name the model family with --model (llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, tabm, gbdt)"),
         },
     };
     let mode = args.mode.unwrap_or(if kind == ModelKind::Autoencoder {
@@ -760,7 +762,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut pipeline_spec = pipeline_spec
         .with_layout(sample_layout)
         .context("preprocessing for the table's sample layout")?;
-    if args.recipe == Recipe::Nadir && kind.is_network() && sample_layout == SampleLayout::Rows {
+    // TabM's paper scales through a quantile transform too: tabm's published recipe, unless a
+    // [pipeline] table says otherwise.
+    let quantile =
+        args.recipe == Recipe::Nadir || (kind == ModelKind::Tabm && config_file.pipeline.is_none());
+    if quantile && kind.is_network() && sample_layout == SampleLayout::Rows {
         pipeline_spec.scaler = ScalerKind::Quantile;
         pipeline_spec.log = false;
     }

@@ -1,0 +1,100 @@
+//! TabM-mini (Gorishniy et al. 2024, "TabM: Advancing Tabular Deep Learning with
+//! Parameter-Efficient Ensembling"): k MLPs that share every hidden weight. Member i sees the
+//! input scaled by its own ±1 vector r_i, runs the shared blocks, and has its own output
+//! layer; the members are trained on the mean of their losses and predict by the mean of their
+//! probabilities. Not one of the five published designs: nadir's tabular family for flow
+//! features (issue 19's "cheap ensembling").
+
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::{relu, sigmoid, softmax};
+use burn::tensor::{Device, Tensor};
+
+use crate::config::TabmConfig;
+use crate::layers::ForwardCtx;
+
+#[derive(Module, Debug)]
+pub struct Tabm {
+    /// `[k, F]`: member i's input scaling (TabM-mini's one adapter), ±1 at start.
+    pub adapter: Param<Tensor<2>>,
+    pub blocks: Vec<Linear>,
+    /// `[k, width, outputs]` and `[k, 1, outputs]`: one output layer per member.
+    pub head_weight: Param<Tensor<3>>,
+    pub head_bias: Param<Tensor<3>>,
+    pub dropout: f64,
+}
+
+impl Tabm {
+    pub fn new(c: &TabmConfig, features: usize, n_outputs: usize, device: &Device) -> Self {
+        let members = c.members;
+        let signs = Initializer::Uniform {
+            min: -1.0,
+            max: 1.0,
+        }
+        .init::<2, _>([members, features], device)
+        .val()
+        .sign()
+        .detach();
+        let blocks = (0..c.blocks)
+            .map(|i| {
+                let input = if i == 0 { features } else { c.width };
+                LinearConfig::new(input, c.width).init(device)
+            })
+            .collect();
+        let width = if c.blocks == 0 { features } else { c.width };
+        // As PyTorch's nn.Linear (the paper's code): U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+        let bound = 1.0 / (width as f64).sqrt();
+        let uniform = Initializer::Uniform {
+            min: -bound,
+            max: bound,
+        };
+        Self {
+            adapter: Param::from_tensor(signs),
+            blocks,
+            head_weight: uniform.init([members, width, n_outputs], device),
+            head_bias: uniform.init([members, 1, n_outputs], device),
+            dropout: c.dropout,
+        }
+    }
+
+    /// Members' logits `[k, B, outputs]`.
+    fn members(&self, x: Tensor<2>, ctx: &mut ForwardCtx) -> Tensor<3> {
+        let [batch, features] = x.dims();
+        let [members, _] = self.adapter.dims();
+        let mut hidden = (x.unsqueeze_dim::<3>(0) * self.adapter.val().unsqueeze_dim::<3>(1))
+            .reshape([members * batch, features]);
+        for block in &self.blocks {
+            hidden = ctx.dropout(relu(block.forward(hidden)), self.dropout);
+        }
+        let width = hidden.dims()[1];
+        hidden
+            .reshape([members, batch, width])
+            .matmul(self.head_weight.val())
+            + self.head_bias.val()
+    }
+
+    /// Training (`ctx` with dropout): every member's logits, member-major `[k * B, outputs]`,
+    /// so the loss is the mean of the members' losses. Inference: logits of the members' mean
+    /// probability `[B, outputs]` (log-odds for one output, log-probabilities for several).
+    pub fn forward(&self, x: Tensor<2>, ctx: &mut ForwardCtx) -> Tensor<2> {
+        let members = self.members(x, ctx);
+        let [k, batch, outputs] = members.dims();
+        if ctx.is_training() {
+            return members.reshape([k * batch, outputs]);
+        }
+        const EPS: f64 = 1e-7;
+        if outputs == 1 {
+            let p = sigmoid(members)
+                .mean_dim(0)
+                .reshape([batch, 1])
+                .clamp(EPS, 1.0 - EPS);
+            (p.clone() / (p.neg() + 1.0)).log()
+        } else {
+            softmax(members, 2)
+                .mean_dim(0)
+                .reshape([batch, outputs])
+                .clamp_min(EPS)
+                .log()
+        }
+    }
+}
