@@ -822,6 +822,58 @@ fn unlabelled_training_reports_the_attacks_it_learns_as_normal() {
     assert!(!stderr.contains("--unlabelled: the table"), "{stderr}");
 }
 
+/// `--model tabm` through the CLI: its published recipe encodes each feature piecewise-linearly
+/// (8 columns -> more model inputs), a [pipeline] table overrides that, and the bundle detects.
+#[test]
+fn tabm_trains_with_its_papers_encoding_unless_the_pipeline_says_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("flows.csv");
+    normal_and_attack_table(&data);
+    let small = "[arch]\nkind = \"tabm\"\nmembers = 4\nwidth = 16\n[train]\nepochs = 3\n";
+    let train = |name: &str, config: &str| {
+        let config_path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&config_path, config).unwrap();
+        let bundle = dir.path().join(format!("{name}.nadir"));
+        let stdout = ok(&[
+            "train",
+            "--data",
+            s(&data),
+            "--config",
+            s(&config_path),
+            "--split",
+            "time",
+            "--resamples",
+            "0",
+            "--no-plots",
+            "--quiet",
+            "-o",
+            s(&bundle),
+        ]);
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("preprocessing:"))
+            .unwrap()
+            .to_string();
+        (bundle, line)
+    };
+    let (bundle, line) = train("tabm", small);
+    assert!(line.starts_with("preprocessing: 8 columns -> "), "{line}");
+    assert!(
+        !line.starts_with("preprocessing: 8 columns -> 8 model inputs"),
+        "no piecewise-linear encoding: {line}"
+    );
+    assert_eq!(manifest(&bundle)["model"]["arch"]["kind"], "tabm");
+    evaluate_scores_every_row(&bundle, &data);
+    let (_, line) = train(
+        "standard",
+        &format!("{small}[pipeline]\nscaler = \"standard\"\n"),
+    );
+    assert!(
+        line.starts_with("preprocessing: 8 columns -> 8 model inputs"),
+        "{line}"
+    );
+}
+
 /// Gradient-boosted trees through the whole CLI on the real Kubernetes flows: trained with
 /// whole scenarios held out, evaluated, and their alerts explained with TreeSHAP values that
 /// add up to the flow's log-odds.

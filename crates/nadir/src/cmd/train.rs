@@ -191,8 +191,9 @@ pub struct Args {
     /// Preprocessing of flow-feature rows for the networks: published (each design's own:
     /// z-scores) or nadir (every column through its training CDF, quantile scaling: byte
     /// counts and durations with heavy tails and ties reach the network spread out; it
-    /// replaces the scaler of a [pipeline] table; tabm's published recipe already is, without
-    /// one). Trees, packet windows and first bytes are not affected.
+    /// replaces the scaler of a [pipeline] table). tabm's published recipe, without a
+    /// [pipeline] table, is its paper's piecewise-linear encoding. Trees, packet windows and
+    /// first bytes are not affected.
     #[arg(long, value_enum, default_value_t = Recipe::Published)]
     recipe: Recipe,
     /// Class imbalance: none, smote (training split only) or class-weights (in the loss).
@@ -762,13 +763,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut pipeline_spec = pipeline_spec
         .with_layout(sample_layout)
         .context("preprocessing for the table's sample layout")?;
-    // TabM's paper scales through a quantile transform too: tabm's published recipe, unless a
-    // [pipeline] table says otherwise.
-    let quantile =
-        args.recipe == Recipe::Nadir || (kind == ModelKind::Tabm && config_file.pipeline.is_none());
-    if quantile && kind.is_network() && sample_layout == SampleLayout::Rows {
-        pipeline_spec.scaler = ScalerKind::Quantile;
-        pipeline_spec.log = false;
+    if sample_layout == SampleLayout::Rows && kind.is_network() {
+        let scaler = match args.recipe {
+            Recipe::Nadir => Some(ScalerKind::Quantile),
+            // The TabM paper's strongest variant encodes each feature piecewise-linearly
+            // (it measured best here too: README, "Trees, the ensemble, and how they compare").
+            Recipe::Published if kind == ModelKind::Tabm && config_file.pipeline.is_none() => {
+                Some(ScalerKind::PiecewiseLinear)
+            }
+            Recipe::Published => None,
+        };
+        if let Some(scaler) = scaler {
+            pipeline_spec.scaler = scaler;
+            pipeline_spec.log = false;
+        }
     }
     let (mut pipeline, mut train_x) =
         Pipeline::fit_transform(&pipeline_spec, train.x.clone(), &train.schema)
