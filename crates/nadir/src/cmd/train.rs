@@ -958,8 +958,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     } else {
         noteln!(
-            "trained trees with {} nodes in {:.1} s",
-            model.num_params(),
+            "trained {} in {:.1} s",
+            match kind {
+                ModelKind::Ensemble => format!(
+                    "trees and a network: {} tree nodes and network parameters",
+                    model.num_params()
+                ),
+                _ => format!("trees with {} nodes", model.num_params()),
+            },
             started.elapsed().as_secs_f64()
         );
     }
