@@ -321,24 +321,27 @@ pub fn watch(
                         }
                     }
                 }
-                // Flushed whenever the queue runs empty: the log pipeline sees each alert
-                // now, and a burst costs one write.
-                next = match record_rx.try_recv() {
+                // Flushed whenever the queue runs empty (the log pipeline sees each alert now,
+                // and a burst costs one write), and every `FLUSH_EVERY` records of a burst that
+                // never lets it, so the written count and /metrics keep up.
+                let queued = record_rx.try_recv();
+                let idle = matches!(queued, Err(mpsc::TryRecvError::Empty));
+                if idle || unflushed >= FLUSH_EVERY {
+                    if failure.is_none() {
+                        failure = writer.flush().err();
+                    }
+                    settle(
+                        &mut unflushed,
+                        failure.is_none(),
+                        &mut written,
+                        &mut dropped,
+                        metrics_ref,
+                    );
+                }
+                next = match queued {
                     Ok(record) => Some(record),
                     Err(mpsc::TryRecvError::Disconnected) => None,
-                    Err(mpsc::TryRecvError::Empty) => {
-                        if failure.is_none() {
-                            failure = writer.flush().err();
-                        }
-                        settle(
-                            &mut unflushed,
-                            failure.is_none(),
-                            &mut written,
-                            &mut dropped,
-                            metrics_ref,
-                        );
-                        record_rx.recv().ok()
-                    }
+                    Err(mpsc::TryRecvError::Empty) => record_rx.recv().ok(),
                 };
                 if matches!(failure, Some(DetectError::ClosedOutput { .. })) {
                     // The reader went away (`| head`): stop watching, as a Unix tool does.
@@ -459,6 +462,9 @@ pub fn watch(
     summary.interface_drops = live_counters.interface_drops.load(Ordering::Relaxed);
     Ok(summary)
 }
+
+/// Records written between two flushes at most, while the record queue never runs empty.
+const FLUSH_EVERY: u64 = 1024;
 
 /// Counts the records handed to the writer since its last flush as written when that flush
 /// succeeded, else as dropped (a failed flush may have written part of them; none is claimed).
