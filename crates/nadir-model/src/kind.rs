@@ -61,6 +61,11 @@ impl ModelKind {
         }
     }
 
+    /// Every family's name, comma-separated (for messages that list them).
+    pub fn names() -> String {
+        Self::ALL.map(Self::name).join(", ")
+    }
+
     /// True for the families that classify (all but the autoencoder).
     pub fn is_classifier(self) -> bool {
         self != ModelKind::Autoencoder
@@ -80,9 +85,7 @@ impl fmt::Display for ModelKind {
 
 /// A model name that is not one of [`ModelKind::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown model `{given}`; expected one of: llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, tabm, gbdt, ensemble"
-)]
+#[error("unknown model `{given}`; expected one of: {}", ModelKind::names())]
 pub struct UnknownModelKind {
     /// The name as given.
     pub given: String,
@@ -114,5 +117,6 @@ mod tests {
         assert_eq!("CNN_LSTM".parse::<ModelKind>(), Ok(ModelKind::CnnLstm));
         let err = "transformer".parse::<ModelKind>().unwrap_err();
         assert!(err.to_string().contains("transformer"));
+        assert!(err.to_string().ends_with("tabm, gbdt, ensemble"), "{err}");
     }
 }

@@ -664,6 +664,24 @@ fn normal_and_attack_table(path: &Path) {
     std::fs::write(path, text).unwrap();
 }
 
+/// `nadir train --data DATA OPTIONS... --split time -o BUNDLE`, quiet, no plots or bootstrap:
+/// (stdout, stderr) after checking it succeeded.
+fn train_by_time(data: &Path, options: &[&str], bundle: &Path) -> (String, String) {
+    let mut args = vec!["train", "--data", s(data)];
+    args.extend_from_slice(options);
+    args.extend([
+        "--split",
+        "time",
+        "--resamples",
+        "0",
+        "--no-plots",
+        "--quiet",
+        "-o",
+        s(bundle),
+    ]);
+    common::ok(&args)
+}
+
 /// `--mode deepsad` learns from normal rows only: no attack in training or validation,
 /// every attack in the test split, a hypersphere head in the bundle, and the attacks
 /// ranked above the held-out normal rows (issue 18).
@@ -681,25 +699,18 @@ fn deepsad_mode_trains_on_normal_rows_only_and_tests_on_every_attack() {
     )
     .unwrap();
     let bundle = dir.path().join("sad.nadir");
-    let stdout = ok(&[
-        "train",
-        "--data",
-        s(&data),
-        "--mode",
-        "deepsad",
-        "--config",
-        s(&config),
-        "--layout",
-        "tabular",
-        "--split",
-        "time",
-        "--resamples",
-        "0",
-        "--no-plots",
-        "--quiet",
-        "-o",
-        s(&bundle),
-    ]);
+    let (stdout, _) = train_by_time(
+        &data,
+        &[
+            "--mode",
+            "deepsad",
+            "--config",
+            s(&config),
+            "--layout",
+            "tabular",
+        ],
+        &bundle,
+    );
     let split_line = stdout.lines().find(|l| l.starts_with("split (")).unwrap();
     // 600 benign rows split 70/15/15 by time; all 120 attacks in the test split.
     assert!(
@@ -769,24 +780,11 @@ fn unlabelled_training_reports_the_attacks_it_learns_as_normal() {
     let config = dir.path().join("ae.toml");
     std::fs::write(&config, "[arch]\nkind = \"autoencoder\"\ncode_dim = 4\n").unwrap();
     let bundle = dir.path().join("ae.nadir");
-    let (stdout, stderr) = common::ok(&[
-        "train",
-        "--data",
-        s(&data),
-        "--unlabelled",
-        "--config",
-        s(&config),
-        "--split",
-        "time",
-        "--epochs",
-        "2",
-        "--resamples",
-        "0",
-        "--no-plots",
-        "--quiet",
-        "-o",
-        s(&bundle),
-    ]);
+    let (stdout, stderr) = train_by_time(
+        &data,
+        &["--unlabelled", "--config", s(&config), "--epochs", "2"],
+        &bundle,
+    );
     // 720 rows split 70/15/15 by time, all taken as normal: rows 0..504 train, every
     // sixth an attack by the label column.
     let split_line = stdout.lines().find(|l| l.starts_with("split (")).unwrap();
@@ -801,24 +799,11 @@ fn unlabelled_training_reports_the_attacks_it_learns_as_normal() {
     let text = std::fs::read_to_string(&data).unwrap();
     let kept: Vec<&str> = text.lines().filter(|l| !l.ends_with(",attack")).collect();
     std::fs::write(&benign, kept.join("\n") + "\n").unwrap();
-    let (_, stderr) = common::ok(&[
-        "train",
-        "--data",
-        s(&benign),
-        "--unlabelled",
-        "--config",
-        s(&config),
-        "--split",
-        "time",
-        "--epochs",
-        "1",
-        "--resamples",
-        "0",
-        "--no-plots",
-        "--quiet",
-        "-o",
-        s(&bundle),
-    ]);
+    let (_, stderr) = train_by_time(
+        &benign,
+        &["--unlabelled", "--config", s(&config), "--epochs", "1"],
+        &bundle,
+    );
     assert!(!stderr.contains("--unlabelled: the table"), "{stderr}");
 }
 
@@ -834,21 +819,7 @@ fn tabm_trains_with_its_papers_encoding_unless_the_pipeline_says_otherwise() {
         let config_path = dir.path().join(format!("{name}.toml"));
         std::fs::write(&config_path, config).unwrap();
         let bundle = dir.path().join(format!("{name}.nadir"));
-        let stdout = ok(&[
-            "train",
-            "--data",
-            s(&data),
-            "--config",
-            s(&config_path),
-            "--split",
-            "time",
-            "--resamples",
-            "0",
-            "--no-plots",
-            "--quiet",
-            "-o",
-            s(&bundle),
-        ]);
+        let (stdout, _) = train_by_time(&data, &["--config", s(&config_path)], &bundle);
         let line = stdout
             .lines()
             .find(|l| l.starts_with("preprocessing:"))

@@ -551,7 +551,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let kind: ModelKind = name.parse()?;
             if let Some(arch) = arch {
                 if arch.kind() != kind {
-                    bail!("--model {kind} but the config's [arch] is for {}", arch.kind());
+                    bail!(
+                        "--model {kind} but the config's [arch] is for {}",
+                        arch.kind()
+                    );
                 }
             }
             kind
@@ -559,7 +562,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (None, Some(arch)) => arch.kind(),
         (None, None) => match args.mode.and_then(TrainMode::default_kind) {
             Some(kind) => kind,
-            None => bail!("name the model family with --model (llaformer, lln, hybrid, cnn-lstm, ldpi, autoencoder, tabm, gbdt)"),
+            None => bail!(
+                "name the model family with --model ({})",
+                ModelKind::names()
+            ),
         },
     };
     let mode = args.mode.unwrap_or(if kind == ModelKind::Autoencoder {
