@@ -24,7 +24,7 @@ use nadir_features::packets::{
 };
 use nadir_features::roles::ColumnRole;
 use nadir_flow::{CloneFlows, Ended, FinishedFlow, FlowConfig, FlowMeta, FlowTable, ShardOutput};
-use nadir_kube::{PodMapHandle, ATTRIBUTION_COLUMNS};
+use nadir_kube::{PodMap, PodMapHandle, PodMapReader, ATTRIBUTION_COLUMNS};
 
 use crate::drive::{each_flow, for_each_packet, label_target, run_flow_family};
 use crate::{PipelineError, Progress, RunSummary};
@@ -283,6 +283,7 @@ fn run_bytes(
 ) -> Result<(), PipelineError> {
     let mut sink = open(format, schema, out)?;
     let mut text = FlowColumnText::default();
+    let mut pods = pods.map(PodMapReader::new);
     run_flow_family(
         captures,
         flow_cfg,
@@ -302,9 +303,11 @@ fn run_bytes(
             for &byte in flow.state.tensor() {
                 sink.put(Value::U8(byte));
             }
-            if let Some(pods) = &pods {
+            if let Some(pods) = &mut pods {
                 let (src, dst) = (flow.meta.src.addr, flow.meta.dst.addr);
-                put_attribution(pods, flow.meta, src, dst, |v| sink.put(Value::Str(v)));
+                put_attribution(pods.current(), flow.meta, src, dst, |v| {
+                    sink.put(Value::Str(v))
+                });
             }
             sink.end_row()
         }),
@@ -385,7 +388,7 @@ const CSV_BLOCK: usize = 1 << 20;
 /// A flow-table worker's cic CSV rows: labelled and formatted on the worker thread.
 struct CsvRows {
     labeler: FileLabeler,
-    pods: Option<Arc<PodMapHandle>>,
+    pods: Option<PodMapReader>,
     text: TextBlock,
     rows: u64,
 }
@@ -400,7 +403,7 @@ impl CsvRows {
     fn new(labeler: FileLabeler, pods: Option<Arc<PodMapHandle>>) -> Self {
         CsvRows {
             labeler,
-            pods,
+            pods: pods.map(PodMapReader::new),
             text: TextBlock::with_capacity(256 << 10),
             rows: 0,
         }
@@ -413,8 +416,8 @@ impl ShardOutput<CicFlow> for CsvRows {
     fn add(&mut self, flow: FinishedFlow<&CicFlow, &FlowMeta>) {
         let label = self.labeler.label(&label_target(flow.meta));
         flow.state.write_csv_row(flow.meta, &mut self.text, label);
-        if let Some(pods) = &self.pods {
-            append_attribution_csv(&mut self.text, pods, flow.meta, flow.state);
+        if let Some(pods) = &mut self.pods {
+            append_attribution_csv(&mut self.text, pods.current(), flow.meta, flow.state);
         }
         self.rows += 1;
     }
@@ -441,41 +444,35 @@ enum CicWriter {
         out: Box<dyn Write + Send>,
         pending: TextBlock,
         rows: u64,
-        pods: Option<Arc<PodMapHandle>>,
+        pods: Option<PodMapReader>,
     },
     Sink {
         sink: Box<dyn RowSink>,
         text: CicText,
         rows: u64,
-        pods: Option<Arc<PodMapHandle>>,
+        pods: Option<PodMapReader>,
     },
 }
 
-/// Who sent and received a flow, from the pod map as it is now (a lock-free load; one lookup
-/// per flow, never per packet; the values are borrowed from the map, nothing is allocated).
+/// Who sent and received a flow, from the pod map as it is now (one lookup per flow, never
+/// per packet; the values are borrowed from the map, nothing is allocated).
 fn put_attribution(
-    pods: &PodMapHandle,
+    pods: &PodMap,
     meta: &FlowMeta,
     src: IpAddr,
     dst: IpAddr,
     put: impl FnMut(&str),
 ) {
-    pods.load()
-        .for_each_value(src, dst, meta.outer_ends(), meta.first_ts_ns, put);
+    pods.for_each_value(src, dst, meta.outer_ends(), meta.first_ts_ns, put);
 }
 
 /// Appends the attribution to the cic CSV row just written (before its line break). The
 /// row's `Src IP` is the flow's first packet's source, as CICFlowMeter names it.
-fn append_attribution_csv(
-    text: &mut TextBlock,
-    pods: &PodMapHandle,
-    meta: &FlowMeta,
-    flow: &CicFlow,
-) {
+fn append_attribution_csv(text: &mut TextBlock, pods: &PodMap, meta: &FlowMeta, flow: &CicFlow) {
     let id = flow.identity(meta);
     text.truncate(text.len() - 1);
     text.extend_from_slice(b",");
-    pods.load().for_each_csv_piece(
+    pods.for_each_csv_piece(
         id.first_src.addr,
         id.first_dst.addr,
         meta.outer_ends(),
@@ -540,7 +537,7 @@ impl CicWriter {
                     out,
                     pending,
                     rows: 0,
-                    pods,
+                    pods: pods.map(PodMapReader::new),
                 }
             }
             _ => {
@@ -555,7 +552,7 @@ impl CicWriter {
                     sink: open(format, schema, out)?,
                     text,
                     rows: 0,
-                    pods,
+                    pods: pods.map(PodMapReader::new),
                 }
             }
         })
@@ -577,7 +574,7 @@ impl CicWriter {
             } => {
                 flow.write_csv_row(meta, pending, label);
                 if let Some(pods) = pods {
-                    append_attribution_csv(pending, pods, meta, flow);
+                    append_attribution_csv(pending, pods.current(), meta, flow);
                 }
                 *rows += 1;
                 if pending.len() < CSV_BLOCK {
@@ -608,7 +605,7 @@ impl CicWriter {
                 }
                 sink.put(Value::Str(label));
                 if let Some(pods) = pods {
-                    put_attribution(pods, meta, id.src.addr, id.dst.addr, |v| {
+                    put_attribution(pods.current(), meta, id.src.addr, id.dst.addr, |v| {
                         sink.put(Value::Str(v))
                     });
                 }
@@ -671,6 +668,7 @@ fn run_flow_windows(
     let mut sink = open(format, schema, out)?;
     let mut text = FlowColumnText::default();
     let mut past_bound = 0u64;
+    let mut pods = pods.map(PodMapReader::new);
     run_flow_family(
         captures,
         flow_cfg,
@@ -687,9 +685,11 @@ fn run_flow_windows(
                 put_flow_columns(sink, &mut text, flow.meta, label);
                 put_window_position(sink, &view);
                 view.put_features(sink);
-                if let Some(pods) = &pods {
+                if let Some(pods) = &mut pods {
                     let (src, dst) = (flow.meta.src.addr, flow.meta.dst.addr);
-                    put_attribution(pods, flow.meta, src, dst, |v| sink.put(Value::Str(v)));
+                    put_attribution(pods.current(), flow.meta, src, dst, |v| {
+                        sink.put(Value::Str(v))
+                    });
                 }
                 sink.end_row()?;
             }
