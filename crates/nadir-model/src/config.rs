@@ -222,7 +222,9 @@ pub enum DecoderOutput {
 /// TabM-mini (Gorishniy et al. 2024): `members` MLPs of `blocks` ReLU layers of `width` that
 /// share their hidden weights. The paper's backbone is 3 x 512 with 32 members and dropout
 /// 0.1; width 256 here keeps an epoch on 2 cores within seconds (chosen for cost, not on any
-/// test set).
+/// test set). By default each feature first goes through its own learnt periodic embedding
+/// (`embedding = "periodic"`, on quantile-scaled columns); `embedding = "none"` is the paper's
+/// TabM-mini on the fixed piecewise-linear encoding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TabmConfig {
@@ -230,6 +232,9 @@ pub struct TabmConfig {
     pub blocks: usize,
     pub width: usize,
     pub dropout: f64,
+    pub embedding: TabmEmbedding,
+    /// The periodic embeddings' sizes (`[arch.periodic]`), used with `embedding = "periodic"`.
+    pub periodic: PeriodicConfig,
 }
 
 impl Default for TabmConfig {
@@ -239,6 +244,45 @@ impl Default for TabmConfig {
             blocks: 3,
             width: 256,
             dropout: 0.1,
+            embedding: TabmEmbedding::Periodic,
+            periodic: PeriodicConfig::default(),
+        }
+    }
+}
+
+/// What TabM reads of each feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TabmEmbedding {
+    /// The preprocessed columns as they are (the paper's TabM-mini: a piecewise-linear encoding).
+    None,
+    /// [`PeriodicConfig`] per feature, learnt with the rest (Kubernetes scenario-disjoint
+    /// ROC-AUC 0.745 vs 0.696 with the fixed encoding: README).
+    Periodic,
+}
+
+/// Periodic embeddings (Gorishniy et al. 2022, "PLR"): each feature x becomes
+/// `ReLU(W_f [cos(2π c_f x), sin(2π c_f x)] + b_f)`, with its own learnt frequencies `c_f` and
+/// its own linear layer, so the network learns a nonlinear encoding per feature instead of
+/// reading one scaled number. Frequencies start from N(0, `scale`), clamped at 3 `scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeriodicConfig {
+    pub frequencies: usize,
+    pub dim: usize,
+    /// rtdl's default is 0.01 for standardised inputs; nadir's scalers map into [0, 1], where
+    /// 1.0 lets the starting frequencies span about one period over a feature's range
+    /// (chosen before measuring).
+    pub scale: f64,
+}
+
+impl Default for PeriodicConfig {
+    fn default() -> Self {
+        // rtdl-num-embeddings' defaults: 48 frequencies, 24 dimensions.
+        Self {
+            frequencies: 48,
+            dim: 24,
+            scale: 1.0,
         }
     }
 }
@@ -628,6 +672,11 @@ impl ModelConfig {
                 positive("members", c.members)?;
                 positive("width", c.width)?;
                 probability("dropout", c.dropout)?;
+                if c.embedding == TabmEmbedding::Periodic {
+                    positive("periodic.frequencies", c.periodic.frequencies)?;
+                    positive("periodic.dim", c.periodic.dim)?;
+                    epsilon("periodic.scale", c.periodic.scale)?;
+                }
             }
             ArchConfig::Ensemble(c) => {
                 let network = c.network.kind();

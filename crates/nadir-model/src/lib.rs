@@ -37,6 +37,7 @@ mod trained;
 pub use config::{
     ArchConfig, AutoencoderConfig, CheckedConfig, CnnLstmConfig, DecoderOutput, EnsembleConfig,
     GbdtConfig, Head, HybridConfig, LdpiConfig, LlaformerConfig, LlnConfig, ModelConfig,
+    PeriodicConfig, TabmConfig, TabmEmbedding,
 };
 pub use data::TrainData;
 pub use deepsad::{pretrain_encoder, ContrastiveOptions, DeepSadOptions};

@@ -894,8 +894,20 @@ fn llaformer_channels_last_convolutions_match_burn_conv1d() {
 /// inference, the logits of the members' mean probability; and trained, it separates blobs.
 #[test]
 fn tabm_trains_its_members_and_predicts_their_mean() {
+    use crate::config::TabmEmbedding;
+    for embedding in [TabmEmbedding::None, TabmEmbedding::Periodic] {
+        tabm_members_and_training(embedding);
+    }
+}
+
+fn tabm_members_and_training(embedding: crate::config::TabmEmbedding) {
     use crate::arch::Tabm;
-    use crate::config::TabmConfig;
+    use crate::config::{PeriodicConfig, TabmConfig};
+    let periodic = PeriodicConfig {
+        frequencies: 4,
+        dim: 3,
+        scale: 1.0,
+    };
     use crate::layers::ForwardCtx;
     use burn::tensor::activation::{sigmoid, softmax};
     let device = burn::tensor::Device::flex();
@@ -904,6 +916,8 @@ fn tabm_trains_its_members_and_predicts_their_mean() {
         blocks: 2,
         width: 16,
         dropout: 0.0,
+        embedding,
+        periodic: periodic.clone(),
     };
     for outputs in [1, 3] {
         let model = Tabm::new(&config, 7, outputs, &device);
@@ -939,6 +953,8 @@ fn tabm_trains_its_members_and_predicts_their_mean() {
     cfg.arch = crate::config::ArchConfig::Tabm(TabmConfig {
         members: 8,
         width: 32,
+        embedding,
+        periodic,
         ..TabmConfig::default()
     });
     let model = train(
@@ -967,6 +983,62 @@ fn tabm_trains_its_members_and_predicts_their_mean() {
         model.predict(&vx, shape).unwrap(),
         loaded.predict(&vx, shape).unwrap()
     );
+}
+
+/// TabM's periodic embeddings: feature f of a row becomes
+/// `ReLU(W_f [cos(2π c_f x), sin(2π c_f x)] + b_f)`, features side by side.
+#[test]
+fn periodic_embeddings_are_each_features_own_waves_and_layer() {
+    use crate::arch::Tabm;
+    use crate::config::{PeriodicConfig, TabmConfig, TabmEmbedding};
+    let device = burn::tensor::Device::flex();
+    let (features, k, dim) = (3, 2, 4);
+    let config = TabmConfig {
+        members: 2,
+        blocks: 1,
+        width: 8,
+        dropout: 0.0,
+        embedding: TabmEmbedding::Periodic,
+        periodic: PeriodicConfig {
+            frequencies: k,
+            dim,
+            scale: 1.0,
+        },
+    };
+    let model = Tabm::new(&config, features, 1, &device);
+    let periodic = model.periodic.as_ref().unwrap();
+    let values = |t: burn::tensor::Tensor<2>| t.into_data().try_into_vec::<f32>().unwrap();
+    let frequencies = values(periodic.frequencies.val());
+    let weight = values(periodic.weight.val().reshape([features * 2 * k, dim]));
+    let bias = values(periodic.bias.val().reshape([features, dim]));
+    let x = random_tensor([2, features], 5, &device);
+    let rows = values(x.clone());
+    let found = values(periodic.embed(x));
+    for (row, input) in rows.chunks(features).enumerate() {
+        for (f, &value) in input.iter().enumerate() {
+            let phase: Vec<f32> = (0..k)
+                .map(|j| std::f32::consts::TAU * frequencies[f * k + j] * value)
+                .collect();
+            let waves: Vec<f32> = phase
+                .iter()
+                .map(|p| p.cos())
+                .chain(phase.iter().map(|p| p.sin()))
+                .collect();
+            for d in 0..dim {
+                let linear: f32 = bias[f * dim + d]
+                    + waves
+                        .iter()
+                        .enumerate()
+                        .map(|(i, w)| w * weight[(f * 2 * k + i) * dim + d])
+                        .sum::<f32>();
+                let got = found[row * features * dim + f * dim + d];
+                assert!(
+                    (got - linear.max(0.0)).abs() < 1e-5,
+                    "row {row} feature {f} dim {d}: {got} vs {linear}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

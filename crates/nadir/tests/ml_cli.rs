@@ -807,14 +807,18 @@ fn unlabelled_training_reports_the_attacks_it_learns_as_normal() {
     assert!(!stderr.contains("--unlabelled: the table"), "{stderr}");
 }
 
-/// `--model tabm` through the CLI: its published recipe encodes each feature piecewise-linearly
-/// (8 columns -> more model inputs), a [pipeline] table overrides that, and the bundle detects.
+/// `--model tabm` through the CLI: by default its periodic embeddings read quantile-scaled
+/// columns (learnt, in the weights); `embedding = "none"` is the paper's TabM-mini on the
+/// piecewise-linear encoding (8 columns -> more model inputs); a [pipeline] table overrides
+/// either; and the bundle detects.
 #[test]
-fn tabm_trains_with_its_papers_encoding_unless_the_pipeline_says_otherwise() {
+fn tabm_embeds_each_feature_unless_told_to_read_the_papers_encoding() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("flows.csv");
     normal_and_attack_table(&data);
-    let small = "[arch]\nkind = \"tabm\"\nmembers = 4\nwidth = 16\n[train]\nepochs = 3\n";
+    let small = |arch: &str| {
+        format!("[arch]\nkind = \"tabm\"\nmembers = 4\nwidth = 16\n{arch}[train]\nepochs = 3\n")
+    };
     let train = |name: &str, config: &str| {
         let config_path = dir.path().join(format!("{name}.toml"));
         std::fs::write(&config_path, config).unwrap();
@@ -825,24 +829,45 @@ fn tabm_trains_with_its_papers_encoding_unless_the_pipeline_says_otherwise() {
             .find(|l| l.starts_with("preprocessing:"))
             .unwrap()
             .to_string();
-        (bundle, line)
+        let manifest = manifest(&bundle);
+        let steps: Vec<String> = manifest["pipeline"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|step| step.to_string())
+            .collect();
+        (bundle, line, manifest, steps)
     };
-    let (bundle, line) = train("tabm", small);
+    let has = |steps: &[String], what: &str| steps.iter().any(|step| step.contains(what));
+
+    let (bundle, line, manifest, steps) = train("tabm", &small(""));
+    assert_eq!(manifest["model"]["arch"]["kind"], "tabm");
+    assert_eq!(manifest["model"]["arch"]["embedding"], "periodic");
+    assert!(
+        line.starts_with("preprocessing: 8 columns -> 8 model inputs"),
+        "{line}"
+    );
+    assert!(has(&steps, "quantiles"), "no quantile scaling: {steps:?}");
+    evaluate_scores_every_row(&bundle, &data);
+
+    let (bundle, line, manifest, steps) = train("mini", &small("embedding = \"none\"\n"));
+    assert_eq!(manifest["model"]["arch"]["embedding"], "none");
     assert!(line.starts_with("preprocessing: 8 columns -> "), "{line}");
     assert!(
         !line.starts_with("preprocessing: 8 columns -> 8 model inputs"),
         "no piecewise-linear encoding: {line}"
     );
-    assert_eq!(manifest(&bundle)["model"]["arch"]["kind"], "tabm");
     evaluate_scores_every_row(&bundle, &data);
-    let (_, line) = train(
+
+    let (_, line, _, steps) = train(
         "standard",
-        &format!("{small}[pipeline]\nscaler = \"standard\"\n"),
+        &format!("{}[pipeline]\nscaler = \"standard\"\n", small("")),
     );
     assert!(
         line.starts_with("preprocessing: 8 columns -> 8 model inputs"),
         "{line}"
     );
+    assert!(!has(&steps, "quantiles"), "{steps:?}");
 }
 
 /// Gradient-boosted trees through the whole CLI on the real Kubernetes flows: trained with

@@ -10,11 +10,59 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::{relu, sigmoid, softmax};
 use burn::tensor::{Device, Tensor};
 
-use crate::config::TabmConfig;
+use crate::config::{PeriodicConfig, TabmConfig, TabmEmbedding};
 use crate::layers::ForwardCtx;
+
+/// Periodic embeddings ([`PeriodicConfig`]): `[B, F]` -> `[B, F * dim]`, computed once and
+/// shared by every member.
+#[derive(Module, Debug)]
+pub struct Periodic {
+    /// `[F, K]`: each feature's frequencies.
+    pub frequencies: Param<Tensor<2>>,
+    /// `[F, 2K, dim]` and `[F, 1, dim]`: each feature's own linear layer.
+    pub weight: Param<Tensor<3>>,
+    pub bias: Param<Tensor<3>>,
+}
+
+impl Periodic {
+    fn new(c: &PeriodicConfig, features: usize, device: &Device) -> Self {
+        let frequencies = Initializer::Normal {
+            mean: 0.0,
+            std: c.scale,
+        }
+        .init::<2, _>([features, c.frequencies], device)
+        .val()
+        .clamp(-3.0 * c.scale, 3.0 * c.scale)
+        .detach();
+        let bound = 1.0 / ((2 * c.frequencies) as f64).sqrt();
+        let uniform = Initializer::Uniform {
+            min: -bound,
+            max: bound,
+        };
+        Self {
+            frequencies: Param::from_tensor(frequencies),
+            weight: uniform.init([features, 2 * c.frequencies, c.dim], device),
+            bias: uniform.init([features, 1, c.dim], device),
+        }
+    }
+
+    pub fn embed(&self, x: Tensor<2>) -> Tensor<2> {
+        let [batch, features] = x.dims();
+        let dim = self.weight.dims()[2];
+        let phase = x.unsqueeze_dim::<3>(2)
+            * self.frequencies.val().unsqueeze_dim::<3>(0)
+            * std::f64::consts::TAU;
+        // [B, F, 2K] -> [F, B, 2K]: one batched product per feature.
+        let waves = Tensor::cat(vec![phase.clone().cos(), phase.sin()], 2).swap_dims(0, 1);
+        relu(waves.matmul(self.weight.val()) + self.bias.val())
+            .swap_dims(0, 1)
+            .reshape([batch, features * dim])
+    }
+}
 
 #[derive(Module, Debug)]
 pub struct Tabm {
+    pub periodic: Option<Periodic>,
     /// `[k, F]`: member i's input scaling (TabM-mini's one adapter), ±1 at start.
     pub adapter: Param<Tensor<2>>,
     pub blocks: Vec<Linear>,
@@ -27,6 +75,12 @@ pub struct Tabm {
 impl Tabm {
     pub fn new(c: &TabmConfig, features: usize, n_outputs: usize, device: &Device) -> Self {
         let members = c.members;
+        let periodic = (c.embedding == TabmEmbedding::Periodic)
+            .then(|| Periodic::new(&c.periodic, features, device));
+        let features = match periodic {
+            Some(_) => features * c.periodic.dim,
+            None => features,
+        };
         let signs = Initializer::Uniform {
             min: -1.0,
             max: 1.0,
@@ -49,6 +103,7 @@ impl Tabm {
             max: bound,
         };
         Self {
+            periodic,
             adapter: Param::from_tensor(signs),
             blocks,
             head_weight: uniform.init([members, width, n_outputs], device),
@@ -59,6 +114,10 @@ impl Tabm {
 
     /// Members' logits `[k, B, outputs]`.
     fn members(&self, x: Tensor<2>, ctx: &mut ForwardCtx) -> Tensor<3> {
+        let x = match &self.periodic {
+            Some(periodic) => periodic.embed(x),
+            None => x,
+        };
         let [batch, features] = x.dims();
         let [members, _] = self.adapter.dims();
         let mut hidden = (x.unsqueeze_dim::<3>(0) * self.adapter.val().unsqueeze_dim::<3>(1))

@@ -19,7 +19,8 @@ use nadir_features::labels::LabelRules;
 use nadir_features::output::OutputFormat;
 use nadir_features::packets::{WindowConfig, WindowScope};
 use nadir_model::{
-    ArchConfig, ComputeDevice, Head, InputShape, ModelConfig, ModelKind, TrainData, TrainOptions,
+    ArchConfig, ComputeDevice, Head, InputShape, ModelConfig, ModelKind, TabmEmbedding, TrainData,
+    TrainOptions,
 };
 use nadir_pipeline::extract::{extract, ExtractSpec, Family};
 use nadir_pipeline::{Progress, RunSummary};
@@ -772,10 +773,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if sample_layout == SampleLayout::Rows && kind.is_network() {
         let scaler = match args.recipe {
             Recipe::Nadir => Some(ScalerKind::Quantile),
-            // The TabM paper's strongest variant encodes each feature piecewise-linearly
-            // (it measured best here too: README, "Trees, the ensemble, and how they compare").
+            // tabm's periodic embeddings read each column through its training CDF; without
+            // them, the TabM paper's strongest variant encodes each feature piecewise-linearly
+            // (README, "Trees, the ensemble, and how they compare").
             Recipe::Published if kind == ModelKind::Tabm && config_file.pipeline.is_none() => {
-                Some(ScalerKind::PiecewiseLinear)
+                Some(match &config_file.arch {
+                    Some(ArchConfig::Tabm(c)) if c.embedding == TabmEmbedding::None => {
+                        ScalerKind::PiecewiseLinear
+                    }
+                    _ => ScalerKind::Quantile,
+                })
             }
             Recipe::Published => None,
         };
