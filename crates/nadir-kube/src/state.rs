@@ -34,14 +34,16 @@ struct PodRecord {
     deleted_ns: Option<i64>,
 }
 
+/// (namespace, name) -> the ReplicaSet's own owner (kind, name).
+type ReplicaSetOwners = HashMap<(String, String), Option<(String, String)>>;
+
 /// The cluster as events describe it. Objects are keyed by uid (name for nodes).
 #[derive(Debug, Default)]
 pub struct ClusterState {
     pods: HashMap<String, PodRecord>,
     services: HashMap<String, Arc<ServiceInfo>>,
     nodes: HashMap<String, Vec<IpAddr>>,
-    /// (namespace, name) -> the ReplicaSet's own owner (kind, name).
-    replicasets: HashMap<(String, String), Option<(String, String)>>,
+    replicasets: ReplicaSetOwners,
     replicaset_uids: HashMap<String, (String, String)>,
     /// Keys seen since a relist of that kind began.
     relisting: HashMap<Kind, HashSet<String>>,
@@ -349,13 +351,13 @@ impl ClusterState {
     /// `kind/name` of what runs the pod: a ReplicaSet is resolved to its Deployment (from the
     /// ReplicaSet itself when known, else from the `pod-template-hash` suffix the Deployment
     /// controller gives its ReplicaSets' names), a Job stays a job.
-    fn workload(&self, record: &PodRecord) -> String {
+    fn workload(replicasets: &ReplicaSetOwners, record: &PodRecord) -> String {
         let Some((kind, owner)) = &record.owner else {
             return format!("pod/{}", record.info.name);
         };
         if kind == "ReplicaSet" {
             let id = (record.info.namespace.to_string(), owner.clone());
-            match self.replicasets.get(&id) {
+            match replicasets.get(&id) {
                 Some(Some((rs_owner_kind, rs_owner))) => {
                     return format!("{}/{rs_owner}", rs_owner_kind.to_ascii_lowercase())
                 }
@@ -386,20 +388,12 @@ impl ClusterState {
 
     /// The map as it stands (owners resolved now: a ReplicaSet may arrive after its pods).
     pub fn snapshot(&mut self) -> PodMap {
-        let resolved: Vec<(String, String)> = self
-            .pods
-            .iter()
-            .filter_map(|(uid, record)| {
-                let workload = self.workload(record);
-                (*record.info.workload != *workload).then(|| (uid.clone(), workload))
-            })
-            .collect();
-        for (uid, workload) in resolved {
-            if let Some(record) = self.pods.get_mut(&uid) {
-                record.info = Arc::new(PodInfo {
-                    workload: Arc::from(workload),
-                    ..(*record.info).clone()
-                });
+        for record in self.pods.values_mut() {
+            let workload = Self::workload(&self.replicasets, record);
+            if *record.info.workload != *workload {
+                // In place unless an earlier snapshot still holds the pod (a pods file's first
+                // snapshot: 10,000 pods' labels and containers not copied).
+                Arc::make_mut(&mut record.info).workload = Arc::from(workload);
             }
         }
         let services: Vec<Arc<ServiceInfo>> = self.services.values().cloned().collect();

@@ -51,7 +51,8 @@ use super::{check_inputs_exist, is_capture, FlowArgs, LabelModeArg};
 /// so no attack label is needed at any point (--unlabelled works too).
 ///
 /// Models: llaformer, hybrid, autoencoder, tabm (TabM-mini: 32 MLPs sharing their hidden
-/// weights, trained together, averaged; nadir's own tabular family) and gbdt (gradient-boosted
+/// weights, trained together, averaged, reading each feature through its own learnt periodic
+/// embedding; nadir's own tabular family) and gbdt (gradient-boosted
 /// trees, binary, explained with exact TreeSHAP; epochs and batches do not apply) read feature
 /// vectors;
 /// cnn-lstm and lln read (N, C, L) sequences and ldpi reads bytes, each as published when
@@ -192,9 +193,9 @@ pub struct Args {
     /// Preprocessing of flow-feature rows for the networks: published (each design's own:
     /// z-scores) or nadir (every column through its training CDF, quantile scaling: byte
     /// counts and durations with heavy tails and ties reach the network spread out; it
-    /// replaces the scaler of a [pipeline] table). tabm's published recipe, without a
-    /// [pipeline] table, is its paper's piecewise-linear encoding. Trees, packet windows and
-    /// first bytes are not affected.
+    /// replaces the scaler of a [pipeline] table). tabm, without a [pipeline] table, reads
+    /// quantile-scaled columns (its paper's piecewise-linear encoding with `embedding = "none"`
+    /// in [arch]). Trees, packet windows and first bytes are not affected.
     #[arg(long, value_enum, default_value_t = Recipe::Published)]
     recipe: Recipe,
     /// Class imbalance: none, smote (training split only) or class-weights (in the loss).
