@@ -2,8 +2,9 @@
 //! Parameter-Efficient Ensembling"): k MLPs that share every hidden weight. Member i sees the
 //! input scaled by its own ±1 vector r_i, runs the shared blocks, and has its own output
 //! layer; the members are trained on the mean of their losses and predict by the mean of their
-//! probabilities. Not one of the five published designs: nadir's tabular family for flow
-//! features (issue 19's "cheap ensembling").
+//! probabilities. Before them, each feature may go through its own learnt periodic embedding
+//! ([`Periodic`]; the default). Not one of the five published designs: nadir's tabular family
+//! for flow features (issue 19's "cheap ensembling").
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
