@@ -857,6 +857,7 @@ fn tabm_embeds_each_feature_unless_told_to_read_the_papers_encoding() {
         !line.starts_with("preprocessing: 8 columns -> 8 model inputs"),
         "no piecewise-linear encoding: {line}"
     );
+    assert!(has(&steps, "piecewise_linear"), "{steps:?}");
     evaluate_scores_every_row(&bundle, &data);
 
     let (_, line, _, steps) = train(
