@@ -7,6 +7,7 @@
 #   MODELS="hybrid hybrid+nadir llaformer+nadir" bench/quality/k8s.sh   # FAMILY+RECIPE: --recipe
 #   MODELS=hybrid EXTRA_ARGS="--log" OUT=bench/out/k8s-log bench/quality/k8s.sh   # a variant
 #   MODELS=hybrid EXTRA_ARGS="--config bench/quality/ple.toml" OUT=bench/out/k8s-ple bench/quality/k8s.sh
+#   DST_PORT=1 MODELS="gbdt tabm" OUT=bench/out/k8s-dst-port bench/quality/k8s.sh   # with `Dst Port`
 #
 # Protocol (bench/quality/k8s_folds.py): ../shared/data/k8s-misuse-dev/dev.csv, benign rows
 # split by time (earliest 70 % train, latest 30 % test, the same in every fold); one attack
@@ -20,7 +21,8 @@
 #
 # Env: MODELS (nadir families), EXTRA_ARGS (more `nadir train` options for every model),
 # EPOCHS (deep families; default: each family's published
-# recipe), SEED, OUT (bench/out/k8s-quality), DATA (../shared/data), NADIR (skips the build),
+# recipe), DST_PORT (1: every model also reads `Dst Port`, which names the attacked service;
+# the dataset's README asks for figures with and without it), SEED, OUT (bench/out/k8s-quality), DATA (../shared/data), NADIR (skips the build),
 # VENV (bench/.venv-quality, made on first use with scikit-learn from PyPI), PYTHON (python3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -54,6 +56,7 @@ for held in $folds; do
           --seed "$SEED" --no-plots --quiet -o "$fold/$model.nadir")
     [[ $model == *+* ]] && args+=(--recipe "${model#*+}")
     [[ -n "${EPOCHS:-}" && $family != gbdt ]] && args+=(--epochs "$EPOCHS")
+    [[ "${DST_PORT:-0}" == 1 ]] && args+=(--feature-column "Dst Port")
     # shellcheck disable=SC2206 # EXTRA_ARGS is a list of train options, split on spaces.
     args+=(${EXTRA_ARGS:-})
     start=$(date +%s)

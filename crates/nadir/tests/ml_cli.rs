@@ -871,6 +871,71 @@ fn tabm_embeds_each_feature_unless_told_to_read_the_papers_encoding() {
     assert!(!has(&steps, "quantiles"), "{steps:?}");
 }
 
+/// `--feature-column "Dst Port"`: an identity column the name rules leave out becomes a feature
+/// on request (the bundle carries it, and `evaluate` reads it back); a name the table lacks
+/// is an error naming it.
+#[test]
+fn feature_column_makes_an_identity_column_a_feature_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ports.csv");
+    // Only the destination port tells attacks (4444) from benign rows (80, 443).
+    let mut text = String::from("timestamp,Dst Port,f0,f1,label\n");
+    for i in 0..720u32 {
+        let attack = i % 6 == 5;
+        let port = if attack {
+            4444
+        } else {
+            [80, 443][i as usize % 2]
+        };
+        let noise = |k: u32| ((i * 37 + k * 11) % 17) as f32 / 17.0;
+        let label = if attack { "attack" } else { "BENIGN" };
+        text.push_str(&format!(
+            "{},{port},{:.3},{:.3},{label}\n",
+            1_700_000_000 + i,
+            noise(1),
+            noise(2)
+        ));
+    }
+    std::fs::write(&data, text).unwrap();
+    let columns = |bundle: &Path| -> Vec<String> {
+        manifest(bundle)["schema"]["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    };
+    let without = dir.path().join("without.nadir");
+    train_by_time(&data, &["--model", "gbdt"], &without);
+    assert_eq!(columns(&without), ["f0", "f1"]);
+
+    let with = dir.path().join("with.nadir");
+    let (_, stderr) = train_by_time(
+        &data,
+        &["--model", "gbdt", "--feature-column", "Dst Port"],
+        &with,
+    );
+    assert!(stderr.contains("`Dst Port`"), "no warning: {stderr}");
+    assert_eq!(columns(&with), ["Dst Port", "f0", "f1"]);
+    evaluate_scores_every_row(&with, &data);
+
+    let err = fails(&[
+        "train",
+        "--data",
+        s(&data),
+        "--model",
+        "gbdt",
+        "--feature-column",
+        "Src Port",
+        "-o",
+        s(&dir.path().join("bad.nadir")),
+    ]);
+    assert!(
+        err.contains("Src Port") && err.contains("not in the header"),
+        "{err}"
+    );
+}
+
 /// Gradient-boosted trees through the whole CLI on the real Kubernetes flows: trained with
 /// whole scenarios held out, evaluated, and their alerts explained with TreeSHAP values that
 /// add up to the flow's log-odds.

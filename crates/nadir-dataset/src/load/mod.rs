@@ -35,6 +35,9 @@ pub struct FeaturePolicy {
     pub include_time: bool,
     /// Further columns to exclude, by name.
     pub drop: Vec<String>,
+    /// Identity or time columns to count as features all the same, by name (e.g. `Dst Port`,
+    /// which names the attacked service: borderline, so a choice to report beside the figure).
+    pub keep: Vec<String>,
 }
 
 /// What a row with the wrong number of fields does.

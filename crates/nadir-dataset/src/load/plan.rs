@@ -141,6 +141,13 @@ impl Plan {
             }
             actions[i] = Action::Group;
         }
+        if let Some(absent) = opts.features.keep.iter().find(|k| find(k).is_none()) {
+            return Err(DatasetError::BadColumn {
+                path: path.to_path_buf(),
+                column: absent.clone(),
+                message: "was asked for as a feature but is not in the header".into(),
+            });
+        }
         // Roles of the rest.
         let mut seen: Vec<&str> = Vec::new();
         let mut categorical = Vec::new();
@@ -193,10 +200,15 @@ impl Plan {
             if roles[i] == ColumnRole::Time && time_column.is_none() {
                 time_column = Some(i);
             }
+            let kept = opts
+                .features
+                .keep
+                .iter()
+                .any(|k| k.trim().eq_ignore_ascii_case(name));
             match roles[i] {
                 ColumnRole::Ignored | ColumnRole::Label => {}
-                ColumnRole::Identity if !opts.features.include_identity => {}
-                ColumnRole::Time if !opts.features.include_time => {
+                ColumnRole::Identity if !opts.features.include_identity && !kept => {}
+                ColumnRole::Time if !opts.features.include_time && !kept => {
                     if time_column == Some(i) {
                         actions[i] = Action::Time(None);
                     }

@@ -69,7 +69,7 @@ fn summarize(args: SummarizeArgs) -> anyhow::Result<ExitCode> {
         features: FeaturePolicy {
             include_identity: args.include_identity,
             include_time: args.include_time,
-            drop: Vec::new(),
+            ..FeaturePolicy::default()
         },
         on_bad_row: if args.skip_bad_rows {
             RowErrorPolicy::Skip

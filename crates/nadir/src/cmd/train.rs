@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use nadir_dataset::pipeline::Balance;
 use nadir_dataset::{
-    class_weights, smote, Dataset, GroupBy, LoadOptions, Pipeline, PipelineSpec, SampleLayout,
-    ScalerKind, SplitSpec,
+    class_weights, smote, Dataset, FeaturePolicy, GroupBy, LoadOptions, Pipeline, PipelineSpec,
+    SampleLayout, ScalerKind, SplitSpec,
 };
 use nadir_detect::bundle::{fingerprint_training_data, Bundle, BundleParts, DataFingerprint};
 use nadir_detect::scorer::score;
@@ -153,6 +153,12 @@ pub struct Args {
     /// file, or column:NAME. Default: label.
     #[arg(long, value_name = "BY")]
     group_by: Option<String>,
+    /// Count this identity or time column as a feature all the same (repeat for more), e.g.
+    /// `--feature-column "Dst Port"`: the port names the attacked service, which a model may
+    /// fairly use on one network and which leaks the scenario on a public dataset. Warns;
+    /// `evaluate`, `detect` and `watch` read it from the bundle.
+    #[arg(long, value_name = "NAME")]
+    feature_column: Vec<String>,
     /// The table has no label column: every row is taken as normal traffic. Only the
     /// normal-only modes (deepsad, autoencoder) learn from such rows (the threshold comes
     /// from the validation rows' scores); split by time or at random.
@@ -470,6 +476,10 @@ fn load_options(args: &Args, mode: TrainMode) -> Result<LoadOptions> {
         label_mode,
         group_by,
         unlabelled: args.unlabelled,
+        features: FeaturePolicy {
+            keep: args.feature_column.clone(),
+            ..FeaturePolicy::default()
+        },
         ..LoadOptions::default()
     })
 }
