@@ -6,9 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::marker::PhantomData;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -27,8 +31,8 @@ fn bad(path: &Path, reason: impl Into<String>) -> KubeError {
 
 // Only the fields the map uses, borrowed from the file's text where no escape forces a copy.
 // Through `serde_json::Value` and the k8s-openapi types, a 10k-pod, 4 MB file took ~0.2 s
-// and 75 MB RSS to read; these structs take half the time and a quarter of the memory
-// (figures on `load_pods_file`).
+// and 75 MB RSS to read; these structs take a fraction of the time and a quarter of the
+// memory (figures on `load_pods_file`).
 
 /// A string, borrowed unless it holds an escape.
 #[derive(Deserialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,27 +56,6 @@ fn pairs<'t>(labels: &'t Option<Labels<'_>>) -> Vec<(&'t str, &'t str)> {
         .flatten()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect()
-}
-
-#[derive(Deserialize)]
-struct Root<'a> {
-    #[serde(borrow)]
-    kind: Option<Text<'a>>,
-    /// Parsed once its item's kind is known.
-    #[serde(borrow)]
-    items: Option<Vec<&'a RawValue>>,
-}
-
-#[derive(Deserialize)]
-struct Item<'a> {
-    #[serde(borrow)]
-    kind: Option<Text<'a>>,
-    #[serde(borrow)]
-    metadata: Option<&'a RawValue>,
-    #[serde(borrow)]
-    spec: Option<&'a RawValue>,
-    #[serde(borrow)]
-    status: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize, Default)]
@@ -167,50 +150,300 @@ struct NodeAddress<'a> {
     address: Text<'a>,
 }
 
-/// Reads one part (`metadata`, `spec`, `status`) of an item; absent or null is the default.
-fn part<'a, T: Deserialize<'a> + Default>(
-    raw: Option<&'a RawValue>,
-    path: &Path,
-    what: &dyn Fn() -> String,
-    field: &str,
-) -> Result<T, KubeError> {
-    match raw {
-        None => Ok(T::default()),
-        Some(raw) => serde_json::from_str(raw.get()).map_err(|e| {
-            bad(
-                path,
-                format!("{}: `{field}`: {e} (within `{field}`)", what()),
-            )
-        }),
+/// One object of the file, or the file itself (a `List` is an object with `items`), read in
+/// one pass over the text: `spec` and `status` are read as the object's kind has them when
+/// the kind comes first, as kubectl and the API write it. Reading items as raw text first and
+/// then each part took three passes; one pass halves the time of a 10k-pod file (figures on
+/// [`load_pods_file`]).
+struct Object<'a> {
+    kind: Option<Text<'a>>,
+    meta: Meta<'a>,
+    spec: Part<'a, Spec<'a>>,
+    status: Part<'a, Status<'a>>,
+    /// The file's own list (items hold none).
+    items: Option<Vec<Object<'a>>>,
+}
+
+/// A `spec` or `status` as read.
+enum Part<'a, T> {
+    Absent,
+    /// It came before its object's kind (or the kind comes from the list: `PodList` items
+    /// carry none): read once the kind is known.
+    Raw(&'a RawValue),
+    Read(T),
+}
+
+impl<'a, T: ByKind<'a>> Part<'a, T> {
+    fn resolve(self, kind: &str) -> Result<T, serde_json::Error> {
+        let raw = match self {
+            Part::Read(part) => return Ok(part),
+            Part::Raw(raw) => raw.get(),
+            Part::Absent => "null",
+        };
+        T::read(kind, &mut serde_json::Deserializer::from_str(raw))
     }
 }
 
-fn apply_item(
+/// A part whose fields depend on its object's kind.
+trait ByKind<'de>: Sized {
+    const FIELD: &'static str;
+    /// Reads the part as `kind` has it (null reads as empty); other kinds' parts are skipped.
+    fn read<D: Deserializer<'de>>(kind: &str, part: D) -> Result<Self, D::Error>;
+}
+
+/// The `spec` fields the map uses.
+enum Spec<'a> {
+    Pod(PodSpec<'a>),
+    Service(ServiceSpec<'a>),
+    Unused,
+}
+
+/// The `status` fields the map uses.
+enum Status<'a> {
+    Pod(PodStatus<'a>),
+    Node(NodeStatus<'a>),
+    Unused,
+}
+
+fn or_empty<'de, T: Deserialize<'de> + Default, D: Deserializer<'de>>(
+    part: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(part)?.unwrap_or_default())
+}
+
+impl<'de> ByKind<'de> for Spec<'de> {
+    const FIELD: &'static str = "spec";
+    fn read<D: Deserializer<'de>>(kind: &str, part: D) -> Result<Self, D::Error> {
+        Ok(match kind {
+            "Pod" => Spec::Pod(or_empty(part)?),
+            "Service" => Spec::Service(or_empty(part)?),
+            _ => {
+                IgnoredAny::deserialize(part)?;
+                Spec::Unused
+            }
+        })
+    }
+}
+
+impl<'de> ByKind<'de> for Status<'de> {
+    const FIELD: &'static str = "status";
+    fn read<D: Deserializer<'de>>(kind: &str, part: D) -> Result<Self, D::Error> {
+        Ok(match kind {
+            "Pod" => Status::Pod(or_empty(part)?),
+            "Node" => Status::Node(or_empty(part)?),
+            _ => {
+                IgnoredAny::deserialize(part)?;
+                Status::Unused
+            }
+        })
+    }
+}
+
+/// Reads a part as its object's kind has it.
+struct PartOf<'k, T> {
+    kind: &'k str,
+    part: PhantomData<T>,
+}
+
+impl<'de, T: ByKind<'de>> DeserializeSeed<'de> for PartOf<'_, T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, part: D) -> Result<T, D::Error> {
+        T::read(self.kind, part)
+    }
+}
+
+/// Where reading stands, so that an error names the item, its object and the part
+/// (`item 3 (Pod shop/web): `spec`: ...`) beside serde's line and column.
+#[derive(Default)]
+struct Place {
+    item: Cell<Option<usize>>,
+    part: Cell<Option<&'static str>>,
+    /// `Pod shop/web`, once known (the text is reused from item to item).
+    object: RefCell<String>,
+}
+
+impl Place {
+    fn start(&self, item: Option<usize>) {
+        self.item.set(item);
+        self.part.set(None);
+        self.object.borrow_mut().clear();
+    }
+
+    fn name(&self, kind: &str, meta: &Meta) {
+        let mut object = self.object.borrow_mut();
+        object.clear();
+        let _ = match text(&meta.namespace) {
+            Some(ns) => write!(object, "{kind} {ns}/{}", text(&meta.name).unwrap_or("")),
+            None => write!(object, "{kind} {}", text(&meta.name).unwrap_or("")),
+        };
+    }
+
+    /// The prefix of an error message.
+    fn describe(&self) -> String {
+        let mut place = String::new();
+        if let Some(item) = self.item.get() {
+            let _ = write!(place, "item {item}");
+        }
+        let object = self.object.borrow();
+        if !object.is_empty() {
+            let _ = write!(place, " ({object})");
+        }
+        if let Some(part) = self.part.get() {
+            let _ = write!(place, ": `{part}`");
+        }
+        if !place.is_empty() {
+            place.push_str(": ");
+        }
+        place.trim_start().to_string()
+    }
+}
+
+/// Reads one object: `index` is its place in the file's list, `None` for the file itself.
+struct ObjectSeed<'p> {
+    place: &'p Place,
+    index: Option<usize>,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
+    type Value = Object<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, object: D) -> Result<Object<'de>, D::Error> {
+        self.place.start(self.index);
+        object.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed<'_> {
+    type Value = Object<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Kubernetes object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object<'de>, A::Error> {
+        let place = self.place;
+        let mut object = Object {
+            kind: None,
+            meta: Meta::default(),
+            spec: Part::Absent,
+            status: Part::Absent,
+            items: None,
+        };
+        loop {
+            place.part.set(None);
+            let Some(key) = map.next_key::<Text<'de>>()? else {
+                break;
+            };
+            match key.as_str() {
+                "kind" => object.kind = map.next_value()?,
+                "metadata" => {
+                    place.part.set(Some("metadata"));
+                    object.meta = map.next_value::<Option<Meta>>()?.unwrap_or_default();
+                }
+                "spec" => object.spec = next_part(&mut map, place, &object)?,
+                "status" => object.status = next_part(&mut map, place, &object)?,
+                "items" if self.index.is_none() => {
+                    object.items = Some(map.next_value_seed(ItemsSeed { place })?);
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(object)
+    }
+}
+
+fn next_part<'de, A: MapAccess<'de>, T: ByKind<'de>>(
+    map: &mut A,
+    place: &Place,
+    object: &Object<'de>,
+) -> Result<Part<'de, T>, A::Error> {
+    place.part.set(Some(T::FIELD));
+    Ok(match text(&object.kind) {
+        Some(kind) => {
+            place.name(kind, &object.meta);
+            Part::Read(map.next_value_seed(PartOf {
+                kind,
+                part: PhantomData,
+            })?)
+        }
+        None => map
+            .next_value::<Option<&'de RawValue>>()?
+            .map_or(Part::Absent, Part::Raw),
+    })
+}
+
+/// Reads the file's `items`, counting them for error messages (null reads as none).
+struct ItemsSeed<'p> {
+    place: &'p Place,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_> {
+    type Value = Vec<Object<'de>>;
+    fn deserialize<D: Deserializer<'de>>(self, items: D) -> Result<Self::Value, D::Error> {
+        items.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_> {
+    type Value = Vec<Object<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of Kubernetes objects")
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, items: D) -> Result<Self::Value, D::Error> {
+        items.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(ObjectSeed {
+            place: self.place,
+            index: Some(items.len()),
+        })? {
+            items.push(item);
+        }
+        self.place.start(None);
+        Ok(items)
+    }
+}
+
+fn apply_object(
     state: &mut ClusterState,
-    raw: &RawValue,
+    object: Object,
     list_kind: Option<&str>,
     path: &Path,
     index: usize,
 ) -> Result<(), KubeError> {
-    let item: Item =
-        serde_json::from_str(raw.get()).map_err(|e| bad(path, format!("item {index}: {e}")))?;
-    let kind = text(&item.kind)
+    let kind = text(&object.kind)
         .or(list_kind)
         .ok_or_else(|| bad(path, format!("item {index} has no `kind`")))?;
     if !matches!(kind, "Pod" | "Service" | "Node" | "ReplicaSet") {
         return Ok(()); // Deployments, Endpoints...: not needed for the map.
     }
-    let what = || format!("item {index} ({kind})");
-    let meta: Meta = part(item.metadata, path, &what, "metadata")?;
-    let what = || {
-        let ns = text(&meta.namespace).unwrap_or("default");
-        let name = text(&meta.name).unwrap_or("");
-        format!("item {index} ({kind} {ns}/{name})")
+    let meta = object.meta;
+    // Parts read only now, from their raw text.
+    let late = |field: &str, e: serde_json::Error| {
+        let place = Place::default();
+        place.start(Some(index));
+        place.name(kind, &meta);
+        bad(path, format!("{}`{field}`: {e}", place.describe()))
     };
-    match kind {
-        "Pod" => {
-            let spec: PodSpec = part(item.spec, path, &what, "spec")?;
-            let status: PodStatus = part(item.status, path, &what, "status")?;
+    let spec = object
+        .spec
+        .resolve(kind)
+        .map_err(|e| late(Spec::FIELD, e))?;
+    let status = object
+        .status
+        .resolve(kind)
+        .map_err(|e| late(Status::FIELD, e))?;
+    match (spec, status) {
+        (Spec::Pod(spec), Status::Pod(status)) => {
             let mut ips: Vec<&str> = status.pod_ip.iter().map(Text::as_str).collect();
             ips.extend(status.pod_ips.iter().flatten().map(|p| p.ip.as_str()));
             state.insert_pod(PodFacts {
@@ -229,8 +462,7 @@ fn apply_item(
                     .and_then(|t| i64::try_from(t.0.as_nanosecond()).ok()),
             });
         }
-        "Service" => {
-            let spec: ServiceSpec = part(item.spec, path, &what, "spec")?;
+        (Spec::Service(spec), _) => {
             let mut ips: Vec<&str> = spec.cluster_ip.iter().map(Text::as_str).collect();
             ips.extend(spec.cluster_ips.iter().flatten().map(Text::as_str));
             state.insert_service(ServiceFacts {
@@ -241,8 +473,7 @@ fn apply_item(
                 selector: pairs(&spec.selector),
             });
         }
-        "Node" => {
-            let status: NodeStatus = part(item.status, path, &what, "status")?;
+        (_, Status::Node(status)) => {
             let addresses = status
                 .addresses
                 .iter()
@@ -251,44 +482,48 @@ fn apply_item(
                 .collect();
             state.insert_node(text(&meta.name).unwrap_or(""), addresses);
         }
-        _ => state.insert_replicaset(
+        _ if kind == "ReplicaSet" => state.insert_replicaset(
             text(&meta.uid),
             text(&meta.namespace),
             text(&meta.name),
             meta.owner(),
         ),
+        _ => {} // Deployments, Endpoints...: not needed for the map.
     }
     Ok(())
 }
 
 /// Reads a pods file into a cluster state.
 ///
-/// A 10k-pod, 1k-service file (4 MB, bench/kube's pods-mix.json), 2026-12-05: 0.09-0.11 s CPU
-/// and 21 MB peak RSS for a whole `nadir extract` of a 35-packet capture, was 0.18-0.22 s and
-/// 75 MB through `Value` + k8s-openapi (`/usr/bin/time`, three runs each).
+/// A 10k-pod, 1k-service file (4 MB, bench/kube's pods-mix.json), 2026-12-07: FIGURES
 pub fn load_pods_file(path: &Path) -> Result<ClusterState, KubeError> {
     let bytes = std::fs::read(path).map_err(|source| KubeError::ReadFile {
         path: path.to_path_buf(),
         source,
     })?;
     let json = std::str::from_utf8(&bytes).map_err(|e| bad(path, format!("not UTF-8: {e}")))?;
-    let root: Root = serde_json::from_str(json).map_err(|e| bad(path, e.to_string()))?;
+    let place = Place::default();
+    let mut reader = serde_json::Deserializer::from_str(json);
+    let root = ObjectSeed {
+        place: &place,
+        index: None,
+    }
+    .deserialize(&mut reader)
+    .and_then(|root| reader.end().map(|()| root))
+    .map_err(|e| bad(path, format!("{}{e}", place.describe())))?;
+    let mut state = ClusterState::new();
     // A `PodList`'s items carry no `kind` of their own.
     let list_kind = text(&root.kind)
         .and_then(|k| k.strip_suffix("List"))
-        .filter(|k| !k.is_empty());
-    let mut state = ClusterState::new();
-    match &root.items {
+        .filter(|k| !k.is_empty())
+        .map(str::to_string);
+    match root.items {
         Some(items) => {
-            for (index, item) in items.iter().enumerate() {
-                apply_item(&mut state, item, list_kind, path, index)?;
+            for (index, item) in items.into_iter().enumerate() {
+                apply_object(&mut state, item, list_kind.as_deref(), path, index)?;
             }
         }
-        None if root.kind.is_some() => {
-            let whole: &RawValue =
-                serde_json::from_str(json).map_err(|e| bad(path, e.to_string()))?;
-            apply_item(&mut state, whole, None, path, 0)?;
-        }
+        None if root.kind.is_some() => apply_object(&mut state, root, None, path, 0)?,
         None => return Err(bad(path, "no `items` list and no `kind`")),
     }
     Ok(state)

@@ -75,7 +75,8 @@ struct PeerCsv {
 impl PeerCsv {
     fn of(peer: PeerRef) -> Self {
         let render = |fields: &[Option<&str>]| {
-            let mut text = String::new();
+            let len: usize = fields.iter().flatten().map(|f| f.len() + 1).sum();
+            let mut text = String::with_capacity(len + fields.len());
             for (i, field) in fields.iter().enumerate() {
                 if i > 0 {
                     text.push(',');
@@ -345,7 +346,9 @@ impl PodMap {
                 service_ips.insert(*ip, (Arc::clone(service), csv.clone()));
             }
         }
-        let mut holders: IpMap<Vec<Holder>> = IpMap::default();
+        let pods = pods.into_iter();
+        let mut holders: IpMap<Vec<Holder>> =
+            IpMap::with_capacity_and_hasher(pods.size_hint().0, Default::default());
         let mut count = 0;
         for (pod, deleted_ns) in pods {
             count += 1;

@@ -2,6 +2,7 @@
 //! by list and watch events, and turned into [`PodMap`] snapshots.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -34,8 +35,9 @@ struct PodRecord {
     deleted_ns: Option<i64>,
 }
 
-/// (namespace, name) -> the ReplicaSet's own owner (kind, name).
-type ReplicaSetOwners = HashMap<(String, String), Option<(String, String)>>;
+/// `namespace/name` -> the ReplicaSet's own owner (kind, name): one string, so that a pod's
+/// owner is looked up through a reused buffer, not two new strings per pod.
+type ReplicaSetOwners = HashMap<String, Option<(String, String)>>;
 
 /// The cluster as events describe it. Objects are keyed by uid (name for nodes).
 #[derive(Debug, Default)]
@@ -44,7 +46,8 @@ pub struct ClusterState {
     services: HashMap<String, Arc<ServiceInfo>>,
     nodes: HashMap<String, Vec<IpAddr>>,
     replicasets: ReplicaSetOwners,
-    replicaset_uids: HashMap<String, (String, String)>,
+    /// uid -> `namespace/name`.
+    replicaset_uids: HashMap<String, String>,
     /// Keys seen since a relist of that kind began.
     relisting: HashMap<Kind, HashSet<String>>,
 }
@@ -60,6 +63,13 @@ fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
         .iter()
         .find(|o| o.controller == Some(true))
         .or(owners.first())
+}
+
+/// `kind/name`, the kind in lower case (`deployment/web`).
+fn put_workload(out: &mut String, kind: &str, name: &str) {
+    out.extend(kind.chars().map(|c| c.to_ascii_lowercase()));
+    out.push('/');
+    out.push_str(name);
 }
 
 fn key(meta: &ObjectMeta) -> String {
@@ -336,7 +346,7 @@ impl ClusterState {
         let name = name.unwrap_or("");
         let key = key_of(uid, namespace, name);
         self.seen(Kind::ReplicaSet, &key);
-        let id = (namespace.to_string(), name.to_string());
+        let id = format!("{namespace}/{name}");
         let owner = owner.map(|(k, n)| (k.to_string(), n.to_string()));
         self.replicasets.insert(id.clone(), owner);
         self.replicaset_uids.insert(key, id);
@@ -348,29 +358,35 @@ impl ClusterState {
         }
     }
 
-    /// `kind/name` of what runs the pod: a ReplicaSet is resolved to its Deployment (from the
-    /// ReplicaSet itself when known, else from the `pod-template-hash` suffix the Deployment
-    /// controller gives its ReplicaSets' names), a Job stays a job.
-    fn workload(replicasets: &ReplicaSetOwners, record: &PodRecord) -> String {
+    /// Writes `kind/name` of what runs the pod into `out`: a ReplicaSet is resolved to its
+    /// Deployment (from the ReplicaSet itself when known, else from the `pod-template-hash`
+    /// suffix the Deployment controller gives its ReplicaSets' names), a Job stays a job.
+    fn write_workload(replicasets: &ReplicaSetOwners, record: &PodRecord, out: &mut String) {
+        out.clear();
         let Some((kind, owner)) = &record.owner else {
-            return format!("pod/{}", record.info.name);
+            let _ = write!(out, "pod/{}", record.info.name);
+            return;
         };
         if kind == "ReplicaSet" {
-            let id = (record.info.namespace.to_string(), owner.clone());
-            match replicasets.get(&id) {
+            let _ = write!(out, "{}/{owner}", record.info.namespace);
+            let replicaset = replicasets.get(out.as_str());
+            out.clear();
+            match replicaset {
                 Some(Some((rs_owner_kind, rs_owner))) => {
-                    return format!("{}/{rs_owner}", rs_owner_kind.to_ascii_lowercase())
+                    return put_workload(out, rs_owner_kind, rs_owner);
                 }
-                Some(None) => return format!("replicaset/{owner}"),
+                Some(None) => return put_workload(out, kind, owner),
                 None => {}
             }
-            if let Some(hash) = &record.pod_template_hash {
-                if let Some(deployment) = owner.strip_suffix(&format!("-{hash}")) {
-                    return format!("deployment/{deployment}");
-                }
+            let deployment = record
+                .pod_template_hash
+                .as_deref()
+                .and_then(|hash| owner.strip_suffix(hash)?.strip_suffix('-'));
+            if let Some(deployment) = deployment {
+                return put_workload(out, "Deployment", deployment);
             }
         }
-        format!("{}/{owner}", kind.to_ascii_lowercase())
+        put_workload(out, kind, owner);
     }
 
     /// Pods deleted more than [`DELETED_POD_HISTORY_NS`] before `now_ns` are forgotten.
@@ -388,12 +404,13 @@ impl ClusterState {
 
     /// The map as it stands (owners resolved now: a ReplicaSet may arrive after its pods).
     pub fn snapshot(&mut self) -> PodMap {
+        let mut workload = String::new();
         for record in self.pods.values_mut() {
-            let workload = Self::workload(&self.replicasets, record);
+            Self::write_workload(&self.replicasets, record, &mut workload);
             if *record.info.workload != *workload {
                 // In place unless an earlier snapshot still holds the pod (a pods file's first
                 // snapshot: 10,000 pods' labels and containers not copied).
-                Arc::make_mut(&mut record.info).workload = Arc::from(workload);
+                Arc::make_mut(&mut record.info).workload = Arc::from(workload.as_str());
             }
         }
         let services: Vec<Arc<ServiceInfo>> = self.services.values().cloned().collect();

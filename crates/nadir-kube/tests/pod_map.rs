@@ -808,6 +808,38 @@ fn load_a_pod_list_whose_items_have_no_kind() {
 }
 
 #[test]
+fn an_object_is_read_whatever_the_order_of_its_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pods.json");
+    // By hand, not as kubectl writes it: `spec` and `status` before `kind`, the list's
+    // `kind` after its items, a Deployment whose `spec.selector` is not a service's.
+    let text = r#"{"items": [
+        {"status": {"podIP": "10.244.1.1"}, "spec": {"nodeName": "node-1",
+         "containers": [{"name": "app"}]},
+         "metadata": {"name": "web", "namespace": "shop"}, "kind": "Pod"},
+        {"spec": {"selector": {"matchLabels": {"app": "web"}}}, "kind": "Deployment",
+         "metadata": {"name": "web", "namespace": "shop"}},
+        {"kind": "Service", "metadata": {"name": "front", "namespace": "shop"},
+         "spec": {"clusterIP": "10.96.0.1"}}
+    ], "kind": "List"}"#;
+    std::fs::write(&path, text).unwrap();
+    let map = load_pods_file(&path).unwrap().snapshot();
+    assert_eq!(map.pods(), 1);
+    let peer = map.peer(ip("10.244.1.1"), 100 * S);
+    assert_eq!(peer.pod.as_deref(), Some("web"));
+    assert_eq!(peer.node.as_deref(), Some("node-1"));
+    assert_eq!(
+        map.peer(ip("10.96.0.1"), 0).service.as_deref(),
+        Some("front")
+    );
+
+    // A wrong field read late still names its item, object and part.
+    std::fs::write(&path, text.replace(r#"{"name": "app"}"#, r#"{"name": 5}"#)).unwrap();
+    let error = load_pods_file(&path).unwrap_err().to_string();
+    assert!(error.contains("item 0 (Pod shop/web): `spec`"), "{error}");
+}
+
+#[test]
 fn bad_files_are_errors_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken-pods.json");
