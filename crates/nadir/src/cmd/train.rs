@@ -642,9 +642,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         data.schema.len(),
         class_counts(&data.y, &data.labels.classes)
     );
-    for warning in &data.report.warnings {
-        eprintln!("warning: {warning}");
-    }
+    // The loader's warnings (columns taken as identity, a feature by choice) are logged where
+    // they arise, once.
 
     // 2. Split.
     let mut spec = split_spec(&args)?;
