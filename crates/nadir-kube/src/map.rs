@@ -109,7 +109,11 @@ const UNKNOWN_PEERS: &str =
 
 /// One CSV field, quoted when it holds a separator, quote or line break, in pieces.
 fn put_csv_field(field: &str, put: &mut impl FnMut(&str)) {
-    if !field.contains([',', '"', '\n', '\r']) {
+    // Bytes, not a char set: the map renders two of these per pod.
+    if !field
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
         return put(field);
     }
     put("\"");
@@ -368,15 +372,19 @@ impl PodMap {
             names.sort_unstable();
             let services: Option<Arc<str>> =
                 (!names.is_empty()).then(|| Arc::from(names.join(",")));
-            let csv = PeerCsv::of(pod_peer(&pod, services.as_deref()));
-            for ip in &pod.ips {
-                holders.entry(*ip).or_default().push(Holder {
-                    since_ns: pod.since_ns,
-                    until_ns: deleted_ns.unwrap_or(i64::MAX),
-                    pod: Arc::clone(&pod),
-                    services: services.clone(),
-                    csv: csv.clone(),
-                });
+            let holder = Holder {
+                since_ns: pod.since_ns,
+                until_ns: deleted_ns.unwrap_or(i64::MAX),
+                csv: PeerCsv::of(pod_peer(&pod, services.as_deref())),
+                services,
+                pod: Arc::clone(&pod),
+            };
+            // Copies for a second IP (dual stack) only.
+            if let Some((last, others)) = pod.ips.split_last() {
+                for ip in others {
+                    holders.entry(*ip).or_default().push(holder.clone());
+                }
+                holders.entry(*last).or_default().push(holder);
             }
         }
         // A later holder of the same IP ends the earlier one's hold, whatever the events

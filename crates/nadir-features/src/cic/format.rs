@@ -551,11 +551,13 @@ impl TextBlock {
         self.len = 0;
     }
 
+    #[inline]
     pub fn extend_from_slice(&mut self, text: &[u8]) {
         self.put(text.len(), |c| c.bytes(text));
     }
 
     /// Keeps the first `len` bytes of the text.
+    #[inline]
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
     }
