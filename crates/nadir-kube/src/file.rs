@@ -481,13 +481,13 @@ fn apply_object(
                 .collect();
             state.insert_node(text(&meta.name).unwrap_or(""), addresses);
         }
-        _ if kind == "ReplicaSet" => state.insert_replicaset(
+        // A pod, service or node was read as such above: this is a ReplicaSet.
+        _ => state.insert_replicaset(
             text(&meta.uid),
             text(&meta.namespace),
             text(&meta.name),
             meta.owner(),
         ),
-        _ => {} // Deployments, Endpoints...: not needed for the map.
     }
     Ok(())
 }

@@ -75,7 +75,7 @@ struct PeerCsv {
 impl PeerCsv {
     fn of(peer: PeerRef) -> Self {
         let render = |fields: &[Option<&str>]| {
-            let len: usize = fields.iter().flatten().map(|f| f.len() + 1).sum();
+            let len: usize = fields.iter().flatten().map(|f| f.len()).sum();
             let mut text = String::with_capacity(len + fields.len());
             for (i, field) in fields.iter().enumerate() {
                 if i > 0 {
