@@ -8,7 +8,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::tensor::activation::{relu, sigmoid, softmax};
+use burn::tensor::activation::{log_sigmoid, relu, softmax};
 use burn::tensor::{Device, Tensor};
 
 use crate::config::{PeriodicConfig, TabmConfig, TabmEmbedding};
@@ -144,11 +144,7 @@ impl Tabm {
         }
         const EPS: f64 = 1e-7;
         if outputs == 1 {
-            let p = sigmoid(members)
-                .mean_dim(0)
-                .reshape([batch, 1])
-                .clamp(EPS, 1.0 - EPS);
-            (p.clone() / (p.neg() + 1.0)).log()
+            log_odds_of_mean(members.reshape([k, batch])).reshape([batch, 1])
         } else {
             softmax(members, 2)
                 .mean_dim(0)
@@ -156,5 +152,43 @@ impl Tabm {
                 .clamp_min(EPS)
                 .log()
         }
+    }
+}
+
+/// The log-odds of the members' mean probability, from their logits `[k, B]`: `[1, B]`.
+/// Computed as log(mean p) - log(mean (1 - p)), each a log-mean-exp of log-sigmoids: the mean
+/// probability itself rounds to 1.0 in f32 once every member is sure (NSL-KDD: over 1 % of the
+/// benign test rows tied at the top score, so no threshold gave 1 % FPR).
+pub(crate) fn log_odds_of_mean(logits: Tensor<2>) -> Tensor<2> {
+    log_mean_exp(log_sigmoid(logits.clone())) - log_mean_exp(log_sigmoid(logits.neg()))
+}
+
+/// `log(mean(exp(x)))` over dim 0, shifted by the maximum so that nothing overflows.
+fn log_mean_exp(x: Tensor<2>) -> Tensor<2> {
+    let top = x.clone().max_dim(0);
+    (x - top.clone()).exp().mean_dim(0).log() + top
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sure_members_still_rank_their_rows() {
+        let device = Device::default();
+        // Two members' logits for three rows (members x rows).
+        let logits = Tensor::<2>::from_data([[0.0f32, 30.0, 40.0], [0.0, 30.0, 50.0]], &device);
+        let odds = log_odds_of_mean(logits)
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        // Unsure members: even odds. Agreeing members: their own log-odds. Members at 40 and 50:
+        // 1 - mean p = (e^-40 + e^-50) / 2, log-odds 40 + ln 2 - ln(1 + e^-10).
+        let expected = [0.0, 30.0, 40.0 + std::f32::consts::LN_2];
+        for (got, want) in odds.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-3, "{odds:?} vs {expected:?}");
+        }
+        // The mean probability itself is 1.0 in f32 for both sure rows: a tie this breaks.
+        assert!(odds[2] > odds[1] + 5.0, "{odds:?}");
     }
 }
