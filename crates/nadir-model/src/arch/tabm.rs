@@ -159,7 +159,7 @@ impl Tabm {
 /// Computed as log(mean p) - log(mean (1 - p)), each a log-mean-exp of log-sigmoids: the mean
 /// probability itself rounds to 1.0 in f32 once every member is sure (NSL-KDD: over 1 % of the
 /// benign test rows tied at the top score, so no threshold gave 1 % FPR).
-pub(crate) fn log_odds_of_mean(logits: Tensor<2>) -> Tensor<2> {
+fn log_odds_of_mean(logits: Tensor<2>) -> Tensor<2> {
     log_mean_exp(log_sigmoid(logits.clone())) - log_mean_exp(log_sigmoid(logits.neg()))
 }
 
