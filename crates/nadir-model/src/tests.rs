@@ -512,6 +512,58 @@ fn fused_lstm_matches_the_tensor_op_lstm() {
 }
 
 #[test]
+fn few_sample_lstm_steps_match_the_tensor_op_lstm_on_one_thread_or_split() {
+    use crate::layers::{Lstm, LstmBias};
+    let device = burn::tensor::Device::flex();
+    // Hidden 128 at batch 1: each step's tiles split across the two threads; 40: a partial
+    // tile. Batch 3 runs as two blocks of a few samples, one per thread.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for (hidden, batch, reverse) in [
+        (128, 1, false),
+        (128, 3, true),
+        (40, 1, true),
+        (40, 3, false),
+    ] {
+        let lstm = Lstm::new(12, hidden, LstmBias::Torch, reverse, &device);
+        let x = random_tensor([batch, 9, 12], 13, &device).mul_scalar(3.0);
+        let (sequence, last) = pool.install(|| {
+            (
+                lstm.forward_sequence(x.clone()),
+                lstm.forward_last(x.clone()),
+            )
+        });
+        let sequence = max_abs_diff(sequence, lstm.forward_sequence_ops(x.clone()));
+        let last = max_abs_diff(last, lstm.forward_last_ops(x.clone()));
+        assert!(
+            sequence < 1e-5 && last < 1e-5,
+            "{hidden} {batch}: {sequence} {last}"
+        );
+        // The other thread busy until the call returns: the calling thread takes every part of
+        // every step (a split that waited for a second thread would never finish).
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (alone, _) = pool.install(|| {
+            rayon::join(
+                || {
+                    let out = lstm.forward_last(x.clone());
+                    done.store(true, std::sync::atomic::Ordering::Release);
+                    out
+                },
+                || {
+                    while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                },
+            )
+        });
+        let alone = max_abs_diff(alone, lstm.forward_last_ops(x));
+        assert!(alone < 1e-5, "{hidden} {batch} alone: {alone}");
+    }
+}
+
+#[test]
 fn bidirectional_lstm_runs_both_directions_at_once_as_in_order() {
     use crate::layers::{BiLstm, LstmBias};
     use burn::tensor::Tensor;

@@ -11,9 +11,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use rayon::prelude::*;
 
-use super::flex::{gemm, is_flex_autodiff, Matrix, Threads};
+use super::flex::is_flex_autodiff;
+use super::lstm_block::RecurrenceBlock;
 use super::lstm_recurrence::lstm_recurrence;
-use super::{f32_data, f32_slice, rows_per_chunk, vectorized_fn};
+use super::{f32_data, f32_slice, rows_per_chunk};
 
 /// Bias layout: Keras has one bias per gate, PyTorch two (`b_ih` and `b_hh`, redundant but counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,7 +244,7 @@ impl Lstm {
                 steps,
                 reverse: self.reverse,
             };
-            block.run(h, outputs);
+            block.run(h, outputs, rows == batch);
         };
         if rows == batch {
             // One block (one sample, or one thread): on this thread. Handing it to the pool
@@ -262,115 +263,6 @@ impl Lstm {
         }
         h
     }
-}
-
-/// Blocks up to this many samples multiply `h @ W_hh` row by row: gemm's set-up per call was a
-/// fifth of a one-sample LLAFormerNet call (89 steps, perf).
-const SMALL_BLOCK: usize = 4;
-
-vectorized_fn! {
-    /// `out = row @ matrix`, `matrix` row-major with `out.len()` columns.
-    fn row_times_matrix(row: &[f32], matrix: &[f32], out: &mut [f32]) {
-        out.fill(0.0);
-        let n = out.len();
-        for (&value, matrix_row) in row.iter().zip(matrix.chunks_exact(n)) {
-            for (o, &m) in out.iter_mut().zip(matrix_row) {
-                *o += value * m;
-            }
-        }
-    }
-}
-
-/// One block of consecutive samples of the inference recurrence.
-struct RecurrenceBlock<'a> {
-    /// `[rows, T, 4H]`, without the bias.
-    projected: &'a [f32],
-    /// `[H, 4H]`.
-    recurrent: &'a [f32],
-    bias: &'a [f32],
-    steps: usize,
-    reverse: bool,
-}
-
-impl RecurrenceBlock<'_> {
-    /// Runs every step; `h` (`[rows, H]`, zero on entry) ends as the final hidden state, and
-    /// `outputs` (`[rows, T, H]`) receives every step's.
-    fn run(&self, h: &mut [f32], mut outputs: Option<&mut [f32]>) {
-        let width = self.bias.len();
-        let hidden = width / 4;
-        let (rows, steps) = (h.len() / hidden, self.steps);
-        let mut c = vec![0.0f32; rows * hidden];
-        let mut rec = vec![0.0f32; rows * width];
-        let mut h_prev = vec![0.0f32; rows * hidden];
-        for i in 0..steps {
-            let t = if self.reverse { steps - 1 - i } else { i };
-            // h_0 = 0: the first step has no recurrent term (`rec` starts at zero).
-            if i > 0 {
-                h_prev.copy_from_slice(h);
-                if rows <= SMALL_BLOCK {
-                    for (h_row, rec_row) in
-                        h_prev.chunks_exact(hidden).zip(rec.chunks_exact_mut(width))
-                    {
-                        row_times_matrix(h_row, self.recurrent, rec_row);
-                    }
-                } else {
-                    gemm(
-                        &mut rec,
-                        width,
-                        Matrix::rows(&h_prev, hidden),
-                        Matrix::rows(self.recurrent, width),
-                        [rows, hidden, width],
-                        false,
-                        Threads::One,
-                    );
-                }
-            }
-            for b in 0..rows {
-                let h_row = &mut h[b * hidden..][..hidden];
-                lstm_cell(
-                    &self.projected[(b * steps + t) * width..][..width],
-                    &rec[b * width..][..width],
-                    self.bias,
-                    &mut c[b * hidden..][..hidden],
-                    h_row,
-                );
-                if let Some(out) = outputs.as_deref_mut() {
-                    out[(b * steps + t) * hidden..][..hidden].copy_from_slice(h_row);
-                }
-            }
-        }
-    }
-}
-
-vectorized_fn! {
-    /// One LSTM cell update for one sample: pre-activations `x + r + bias` (gate blocks i, f,
-    /// g, o of `hidden` each), `c = f * c + i * g`, `h = o * tanh(c)`.
-    pub(crate) fn lstm_cell(x: &[f32], r: &[f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
-        let n = h.len();
-        let (x, r, bias, c) = (
-            gate_blocks(x, n),
-            gate_blocks(r, n),
-            gate_blocks(bias, n),
-            &mut c[..n],
-        );
-        // Equal-length slices: the loop runs without bounds checks and vectorises.
-        for j in 0..n {
-            let pre = |k: usize| x[k][j] + r[k][j] + bias[k][j];
-            let input = sigmoid(pre(0));
-            let forget = sigmoid(pre(1));
-            let candidate = tanh(pre(2));
-            let output = sigmoid(pre(3));
-            let cell = forget * c[j] + input * candidate;
-            c[j] = cell;
-            h[j] = output * tanh(cell);
-        }
-    }
-}
-
-/// The four `n`-wide gate blocks of a `4n` row.
-fn gate_blocks(row: &[f32], n: usize) -> [&[f32]; 4] {
-    let row = &row[..4 * n];
-    [&row[..n], &row[n..2 * n], &row[2 * n..3 * n], &row[3 * n..]]
 }
 
 /// Logistic function on [`exp`].

@@ -12,6 +12,7 @@ mod dense;
 mod flex;
 mod gate;
 mod lstm;
+mod lstm_block;
 mod lstm_recurrence;
 mod norm_pool;
 mod rectifier;
