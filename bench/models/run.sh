@@ -11,6 +11,7 @@
 #   ROUNDS=3 bench/models/run.sh                            # medians of 3 (the README's figures)
 #   MODELS="hybrid hybrid-8" SECONDS_PER_INFER=2 bench/models/run.sh   # a quick subset
 #   RESULTS=rows.jsonl ...                                  # keep every process's JSON line
+#   PHASES="infer-1024 infer-1" ...                         # only these phases
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -82,6 +83,9 @@ for model in $models; do
         phases=(train infer-1024 infer-1)
     fi
     for phase in "${phases[@]}"; do
+        if [ -n "${PHASES:-}" ] && [[ " $PHASES " != *" $phase "* ]]; then
+            continue
+        fi
         if [ "$model" = ldpi ]; then
             common=(--model "$model" --phase "$phase" --samples "$ldpi_samples" --epochs "$ldpi_epochs" --seconds "$infer_seconds")
         else
