@@ -35,21 +35,27 @@ struct PodRecord {
     deleted_ns: Option<i64>,
 }
 
+/// Maps keyed by names and uids the cluster gave its objects: foldhash rather than SipHash
+/// (hashing and rehashing the keys of a 10,000-pod file was a tenth of reading it, perf).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// `namespace/name` -> the ReplicaSet's own owner (kind, name): one string, so that a pod's
 /// owner is looked up through a reused buffer, not two new strings per pod.
-type ReplicaSetOwners = HashMap<String, Option<(String, String)>>;
+type ReplicaSetOwners = Map<String, Option<(String, String)>>;
 
 /// The cluster as events describe it. Objects are keyed by uid (name for nodes).
 #[derive(Debug, Default)]
 pub struct ClusterState {
-    pods: HashMap<String, PodRecord>,
-    services: HashMap<String, Arc<ServiceInfo>>,
-    nodes: HashMap<String, Vec<IpAddr>>,
+    pods: Map<String, PodRecord>,
+    services: Map<String, Arc<ServiceInfo>>,
+    nodes: Map<String, Vec<IpAddr>>,
     replicasets: ReplicaSetOwners,
     /// uid -> `namespace/name`.
-    replicaset_uids: HashMap<String, String>,
+    replicaset_uids: Map<String, String>,
     /// Keys seen since a relist of that kind began.
     relisting: HashMap<Kind, HashSet<String>>,
+    /// Reused for each pod's workload.
+    workload: String,
 }
 
 fn time_ns(time: &Option<Time>) -> Option<i64> {
@@ -207,12 +213,26 @@ impl ClusterState {
         let name = pod.name.unwrap_or("");
         let key = key_of(pod.uid, namespace, name);
         self.seen(Kind::Pod, &key);
+        let owner = pod.owner.map(|(k, n)| (k.to_string(), n.to_string()));
+        let pod_template_hash = pod
+            .labels
+            .iter()
+            .find(|(k, _)| *k == "pod-template-hash")
+            .map(|(_, v)| v.to_string());
+        let record = Owned {
+            namespace,
+            name,
+            owner: owner.as_ref(),
+            pod_template_hash: pod_template_hash.as_deref(),
+        };
+        // Resolved with the ReplicaSets known now; `snapshot` resolves again.
+        record.write_workload(&self.replicasets, &mut self.workload);
         let info = PodInfo {
             uid: Arc::from(key.as_str()),
             namespace: Arc::from(namespace),
             name: Arc::from(name),
             containers: pod.containers.iter().map(|c| Arc::from(*c)).collect(),
-            workload: Arc::from(format!("pod/{name}")),
+            workload: Arc::from(self.workload.as_str()),
             labels: pod
                 .labels
                 .iter()
@@ -223,12 +243,6 @@ impl ClusterState {
             ips: parse_ips(pod.ips),
             since_ns: pod.since_ns.unwrap_or(i64::MIN),
         };
-        let owner = pod.owner.map(|(k, n)| (k.to_string(), n.to_string()));
-        let pod_template_hash = pod
-            .labels
-            .iter()
-            .find(|(k, _)| *k == "pod-template-hash")
-            .map(|(_, v)| v.to_string());
         // A finished pod (Succeeded/Failed) keeps its entry: the IP's next holder ends its
         // hold (see `PodMap::build`).
         self.pods.insert(
@@ -358,37 +372,6 @@ impl ClusterState {
         }
     }
 
-    /// Writes `kind/name` of what runs the pod into `out`: a ReplicaSet is resolved to its
-    /// Deployment (from the ReplicaSet itself when known, else from the `pod-template-hash`
-    /// suffix the Deployment controller gives its ReplicaSets' names), a Job stays a job.
-    fn write_workload(replicasets: &ReplicaSetOwners, record: &PodRecord, out: &mut String) {
-        out.clear();
-        let Some((kind, owner)) = &record.owner else {
-            let _ = write!(out, "pod/{}", record.info.name);
-            return;
-        };
-        if kind == "ReplicaSet" {
-            let _ = write!(out, "{}/{owner}", record.info.namespace);
-            let replicaset = replicasets.get(out.as_str());
-            out.clear();
-            match replicaset {
-                Some(Some((rs_owner_kind, rs_owner))) => {
-                    return put_workload(out, rs_owner_kind, rs_owner);
-                }
-                Some(None) => return put_workload(out, kind, owner),
-                None => {}
-            }
-            let deployment = record
-                .pod_template_hash
-                .as_deref()
-                .and_then(|hash| owner.strip_suffix(hash)?.strip_suffix('-'));
-            if let Some(deployment) = deployment {
-                return put_workload(out, "Deployment", deployment);
-            }
-        }
-        put_workload(out, kind, owner);
-    }
-
     /// Pods deleted more than [`DELETED_POD_HISTORY_NS`] before `now_ns` are forgotten.
     pub fn prune(&mut self, now_ns: i64) {
         self.pods.retain(|_, p| {
@@ -404,9 +387,15 @@ impl ClusterState {
 
     /// The map as it stands (owners resolved now: a ReplicaSet may arrive after its pods).
     pub fn snapshot(&mut self) -> PodMap {
-        let mut workload = String::new();
+        let workload = &mut self.workload;
         for record in self.pods.values_mut() {
-            Self::write_workload(&self.replicasets, record, &mut workload);
+            let owned = Owned {
+                namespace: &record.info.namespace,
+                name: &record.info.name,
+                owner: record.owner.as_ref(),
+                pod_template_hash: record.pod_template_hash.as_deref(),
+            };
+            owned.write_workload(&self.replicasets, workload);
             if *record.info.workload != *workload {
                 // In place unless an earlier snapshot still holds the pod (a pods file's first
                 // snapshot: 10,000 pods' labels and containers not copied).
@@ -423,5 +412,46 @@ impl ClusterState {
             ips.iter().map(move |ip| (*ip, Arc::clone(&name)))
         });
         PodMap::build(pods, &services, nodes)
+    }
+}
+
+/// What names a pod's workload.
+struct Owned<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    /// The controller owner (kind, name).
+    owner: Option<&'a (String, String)>,
+    pod_template_hash: Option<&'a str>,
+}
+
+impl Owned<'_> {
+    /// Writes `kind/name` of what runs the pod into `out`: a ReplicaSet is resolved to its
+    /// Deployment (from the ReplicaSet itself when known, else from the `pod-template-hash`
+    /// suffix the Deployment controller gives its ReplicaSets' names), a Job stays a job.
+    fn write_workload(&self, replicasets: &ReplicaSetOwners, out: &mut String) {
+        out.clear();
+        let Some((kind, owner)) = self.owner else {
+            let _ = write!(out, "pod/{}", self.name);
+            return;
+        };
+        if kind == "ReplicaSet" {
+            let _ = write!(out, "{}/{owner}", self.namespace);
+            let replicaset = replicasets.get(out.as_str());
+            out.clear();
+            match replicaset {
+                Some(Some((rs_owner_kind, rs_owner))) => {
+                    return put_workload(out, rs_owner_kind, rs_owner);
+                }
+                Some(None) => return put_workload(out, kind, owner),
+                None => {}
+            }
+            let deployment = self
+                .pod_template_hash
+                .and_then(|hash| owner.strip_suffix(hash)?.strip_suffix('-'));
+            if let Some(deployment) = deployment {
+                return put_workload(out, "Deployment", deployment);
+            }
+        }
+        put_workload(out, kind, owner);
     }
 }
