@@ -21,8 +21,8 @@ use super::vectorized_fn;
 /// Blocks up to this many samples run here; larger ones multiply `h @ W_hh` with gemm.
 const SMALL_BLOCK: usize = 4;
 
-/// Hidden units per tile: 4 gates x 32 units are 8 AVX-512 registers of accumulators, enough
-/// independent sums to keep both FMA units busy.
+/// Hidden units per tile: 4 gates x 32 units are 8 AVX-512 registers of sums, enough
+/// independent chains to hide the adds' latency.
 const TILE: usize = 32;
 
 /// Narrower hidden states run on one thread: a step's share of the product costs about what
@@ -69,6 +69,9 @@ impl RecurrenceBlock<'_> {
     /// call's, so the other threads are free to share its steps.
     pub fn run(&self, h: &mut [f32], outputs: Option<&mut [f32]>, may_split: bool) {
         let hidden = self.hidden();
+        if self.steps == 0 {
+            return;
+        }
         if h.len() / hidden > SMALL_BLOCK {
             return self.run_gemm(h, outputs);
         }
@@ -335,7 +338,7 @@ fn tile_body(
         for (g, pre) in pre.iter_mut().enumerate() {
             let (pre, w) = (&mut pre[..n], &row[g * hidden + unit..][..n]);
             for j in 0..n {
-                pre[j] = value.mul_add(w[j], pre[j]);
+                pre[j] += value * w[j];
             }
         }
     }
