@@ -794,8 +794,9 @@ fn conv_rows_op_matches_burn_conv1d_with_gradients() {
     let device = burn::tensor::Device::flex().autodiff();
     // Symmetric, one-sided and no padding; a kernel of 1 has no neighbouring taps; dilated
     // causal (LLAFormerNet's TCN). 120 samples make over 1,024 output rows: the forward pass's
-    // one-GEMM form (fewer rows: one GEMM per tap).
+    // one-GEMM form (fewer rows: one GEMM per tap). Each also runs without autodiff (inference).
     for (batch, kernel, (left, right), dilation) in [
+        (1, 3, (1, 1), 1),
         (3, 3, (1, 1), 1),
         (3, 3, (2, 0), 1),
         (3, 2, (0, 0), 1),
@@ -847,53 +848,25 @@ fn conv_rows_op_matches_burn_conv1d_with_gradients() {
                 values(bias.grad(&grads).unwrap()),
             ]
         };
+        let what =
+            format!("batch={batch} k={kernel} padding=({left}, {right}) dilation={dilation}");
+        let reference = run(false);
+        assert_close(&run(true), &reference, &what);
+        let flex = burn::tensor::Device::flex();
+        let inference = crate::layers::conv1d_rows(
+            Tensor::from_data(x.to_data(), &flex),
+            Tensor::from_data(weight.to_data(), &flex),
+            Tensor::from_data(bias.to_data(), &flex),
+            crate::layers::RowsGeometry {
+                left,
+                right,
+                dilation,
+            },
+        );
         assert_close(
-            &run(true),
-            &run(false),
-            &format!("batch={batch} k={kernel} padding=({left}, {right}) dilation={dilation}"),
-        );
-    }
-}
-
-#[test]
-fn conv_rows_inference_matches_burn_conv1d() {
-    use burn::tensor::module::conv1d;
-    use burn::tensor::ops::ConvOptions;
-    use burn::tensor::Tensor;
-    // Without autodiff (inference): one GEMM per tap under 1,024 output rows, the reordered
-    // weight from there (120 samples).
-    let device = burn::tensor::Device::flex();
-    for (batch, kernel, (left, right), dilation) in [
-        (1, 3, (1, 1), 1),
-        (3, 3, (2, 0), 1),
-        (3, 2, (0, 0), 1),
-        (3, 1, (0, 0), 1),
-        (2, 3, (4, 0), 2),
-        (120, 3, (6, 0), 3),
-    ] {
-        let x = random_tensor([batch, 9, 4], 31, &device);
-        let weight = random_tensor([5, 4, kernel], 32, &device);
-        let bias = random_tensor([5], 33, &device);
-        let geometry = crate::layers::RowsGeometry {
-            left,
-            right,
-            dilation,
-        };
-        let op = crate::layers::conv1d_rows(x.clone(), weight.clone(), bias.clone(), geometry);
-        let padded = Tensor::cat(
-            vec![
-                Tensor::zeros([batch, left, 4], &device),
-                x,
-                Tensor::zeros([batch, right, 4], &device),
-            ],
-            1,
-        );
-        let options = ConvOptions::new([1], [0], [dilation], 1);
-        let reference = conv1d(padded.swap_dims(1, 2), weight, Some(bias), options).swap_dims(1, 2);
-        let diff = max_abs_diff(op, reference);
-        assert!(
-            diff < 1e-5,
-            "batch={batch} k={kernel} dilation={dilation}: {diff}"
+            &[values(inference.flatten(0, 2))],
+            &reference[..1],
+            &format!("{what}, inference"),
         );
     }
 }
