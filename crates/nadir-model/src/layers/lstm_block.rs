@@ -345,15 +345,21 @@ fn tile_body(
     let [gi, gf, gg, go] = &pre;
     let (c, h) = (&mut c[..n], &mut h[..n]);
     for j in 0..n {
-        let cell = sigmoid(gf[j]) * c[j] + sigmoid(gi[j]) * tanh(gg[j]);
-        c[j] = cell;
-        h[j] = sigmoid(go[j]) * tanh(cell);
+        (c[j], h[j]) = cell([gi[j], gf[j], gg[j], go[j]], c[j]);
     }
+}
+
+/// One unit's cell from its pre-activations (i, f, g, o) and previous cell state:
+/// `c = f * c + i * g`, `h = o * tanh(c)`; returns `(c, h)`.
+#[inline(always)]
+fn cell([input, forget, candidate, output]: [f32; 4], c: f32) -> (f32, f32) {
+    let c = sigmoid(forget) * c + sigmoid(input) * tanh(candidate);
+    (c, sigmoid(output) * tanh(c))
 }
 
 vectorized_fn! {
     /// One LSTM cell update for one sample: pre-activations `x + r + bias` (gate blocks i, f,
-    /// g, o of `hidden` each), `c = f * c + i * g`, `h = o * tanh(c)`.
+    /// g, o of `hidden` each), then [`cell`].
     fn lstm_cell(x: &[f32], r: &[f32], bias: &[f32], c: &mut [f32], h: &mut [f32]) {
         let n = h.len();
         let (x, r, bias, c) = (
@@ -365,13 +371,7 @@ vectorized_fn! {
         // Equal-length slices: the loop runs without bounds checks and vectorises.
         for j in 0..n {
             let pre = |k: usize| x[k][j] + r[k][j] + bias[k][j];
-            let input = sigmoid(pre(0));
-            let forget = sigmoid(pre(1));
-            let candidate = tanh(pre(2));
-            let output = sigmoid(pre(3));
-            let cell = forget * c[j] + input * candidate;
-            c[j] = cell;
-            h[j] = output * tanh(cell);
+            (c[j], h[j]) = cell([pre(0), pre(1), pre(2), pre(3)], c[j]);
         }
     }
 }
