@@ -1,7 +1,7 @@
 //! The `.nadir` bundle: one file with everything detection needs to score data
 //! exactly as training did.
 //!
-//! # Container (format version 2)
+//! # Container (format version 3)
 //!
 //! ```text
 //! offset  size  field
@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use nadir_dataset::{FeatureSchema, LabelMap, LoadOptions, Pipeline, SchemaMismatch, SplitSpec};
 use nadir_eval::EvaluationSummary;
-use nadir_model::{History, ModelConfig, ModelError, ModelKind, TrainOptions, Trained};
+use nadir_model::{Head, History, ModelConfig, ModelError, ModelKind, TrainOptions, Trained};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -39,8 +39,13 @@ use crate::threshold::Thresholds;
 /// First eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"\x89NADIR\r\n";
 /// The container and manifest layout this nadir writes and reads.
-/// Version 2 added the benign-score thresholds by name and the explanation baseline.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 2 added the benign-score thresholds by name and the explanation baseline; version 3
+/// scores classifier heads by the log-odds of attack (version 2: P(attack), so their thresholds
+/// are in other units).
+pub const FORMAT_VERSION: u32 = 3;
+/// Version 2 bundles of the normal-only heads (reconstruction error, distance), whose scores
+/// version 3 did not change, still read.
+const SAME_SCORES_SINCE: u32 = 2;
 /// Bytes before the manifest.
 pub const HEADER_LEN: usize = 60;
 /// Longest manifest accepted (a guard against a corrupt length asking for gigabytes).
@@ -110,6 +115,24 @@ impl BundleError {
             other => other,
         }
     }
+}
+
+/// The container around a serialised manifest and the weights (layout in the module docs).
+fn container(version: u32, manifest: &[u8], weights: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + manifest.len() + weights.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&(manifest.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(weights.len() as u64).to_le_bytes());
+    let digest = Sha256::new()
+        .chain_update(&out[..28])
+        .chain_update(manifest)
+        .chain_update(weights)
+        .finalize();
+    out.extend_from_slice(&digest);
+    out.extend_from_slice(manifest);
+    out.extend_from_slice(weights);
+    out
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -334,20 +357,7 @@ impl Bundle {
                 column: e.column(),
                 reason: e.to_string(),
             })?;
-        let mut out = Vec::with_capacity(HEADER_LEN + manifest.len() + self.weights.len());
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(manifest.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.weights.len() as u64).to_le_bytes());
-        let digest = Sha256::new()
-            .chain_update(&out[..28])
-            .chain_update(&manifest)
-            .chain_update(&self.weights)
-            .finalize();
-        out.extend_from_slice(&digest);
-        out.extend_from_slice(&manifest);
-        out.extend_from_slice(&self.weights);
-        Ok(out)
+        Ok(container(FORMAT_VERSION, &manifest, &self.weights))
     }
 
     /// Parses and verifies container bytes: magic, version, lengths, checksum,
@@ -380,7 +390,7 @@ impl Bundle {
             u64::from_le_bytes(b)
         };
         let version = u32_at(8);
-        if version < FORMAT_VERSION {
+        if version < SAME_SCORES_SINCE {
             return Err(BundleError::OlderFormat {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -424,14 +434,27 @@ impl Bundle {
                 computed: hex(&computed),
             });
         }
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes[HEADER_LEN..manifest_end]).map_err(|e| {
-                BundleError::Manifest {
-                    line: e.line(),
-                    column: e.column(),
-                    reason: e.to_string(),
-                }
+        let mut manifest: Manifest = serde_json::from_slice(&bytes[HEADER_LEN..manifest_end])
+            .map_err(|e| BundleError::Manifest {
+                line: e.line(),
+                column: e.column(),
+                reason: e.to_string(),
             })?;
+        if manifest.format_version != version {
+            return Err(BundleError::Inconsistent(format!(
+                "the manifest says format {} inside a format {version} container",
+                manifest.format_version
+            )));
+        }
+        if version < FORMAT_VERSION {
+            if matches!(manifest.model.head, Head::Sigmoid | Head::Softmax) {
+                return Err(BundleError::OlderFormat {
+                    found: version,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            manifest.format_version = FORMAT_VERSION;
+        }
         let bundle = Bundle {
             manifest,
             weights: bytes[manifest_end..].to_vec(),
@@ -842,6 +865,33 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("upgrade nadir"));
+        // Format 2 scored classifiers by P(attack): their thresholds are in other units.
+        let classifier = Bundle::new(parts(4).0).unwrap();
+        let mut manifest = classifier.manifest.clone();
+        manifest.format_version = 2;
+        let v2 = container(
+            2,
+            &serde_json::to_vec(&manifest).unwrap(),
+            &classifier.weights,
+        );
+        let err = Bundle::from_bytes(&v2).unwrap_err();
+        assert!(
+            matches!(err, BundleError::OlderFormat { found: 2, .. }),
+            "{err}"
+        );
+        // A format 2 container around a format 3 manifest is not taken for either.
+        let mislabelled = container(
+            2,
+            &serde_json::to_vec(&classifier.manifest).unwrap(),
+            &classifier.weights,
+        );
+        let err = Bundle::from_bytes(&mislabelled).unwrap_err();
+        assert!(matches!(err, BundleError::Inconsistent(_)), "{err}");
+        // The shipped demo bundle is a format 2 autoencoder: its scores did not change.
+        let demo = include_bytes!("../../../examples/models/demo-k8s-autoencoder.nadir");
+        assert_eq!(u32::from_le_bytes(demo[8..12].try_into().unwrap()), 2);
+        let demo = Bundle::from_bytes(demo).unwrap();
+        assert_eq!(demo.manifest.format_version, FORMAT_VERSION);
         let err = Bundle::from_bytes(b"duration,protocol_type\n0,tcp\n").unwrap_err();
         assert!(matches!(err, BundleError::NotABundle { .. }), "{err}");
     }

@@ -10,10 +10,10 @@
 //! - Trees (`gbdt`): exact TreeSHAP values (Lundberg et al., 2020) in log-odds: they add up to
 //!   the flow's log-odds minus the model's expected log-odds, which the record gives as its
 //!   score and baseline score.
-//! - The ensemble (trees + network, soft voting): half of each member's attributions in
-//!   probability units: the network's integrated gradients, and the trees' TreeSHAP values
-//!   rescaled linearly so that they add up to P(trees) - sigmoid(expected log-odds). The sum
-//!   is the ensemble's score minus its baseline score, up to the network's completeness gap.
+//! - The ensemble (trees + network, soft voting, scored by the log-odds of the members' mean
+//!   probability): each member's attributions (in its own log-odds) scaled by its Shapley
+//!   share of the ensemble's change. The sum is the ensemble's score minus its baseline
+//!   score, up to the network's completeness gap.
 //!
 //! Contributions are per model input. Without PCA a model input is one raw column (scaled):
 //! the record names that column and its raw value. Windowed inputs also get a contribution
@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use nadir_model::{Head, InputShape, ModelKind, Trained};
+use nadir_model::{mean_probability_log_odds, Head, InputShape, ModelKind, Trained};
 use serde::Serialize;
 
 use crate::flows::parse_byte_column_name;
@@ -44,7 +44,8 @@ pub enum ExplainMethod {
     IntegratedGradients,
     ReconstructionError,
     TreeShap,
-    /// TreeSHAP of the trees and integrated gradients of the network, in probability units.
+    /// TreeSHAP of the trees and integrated gradients of the network, in the ensemble's
+    /// log-odds.
     Ensemble,
 }
 
@@ -375,35 +376,57 @@ pub fn tree_shap_attributions(
         .collect())
 }
 
-/// Soft voting's attributions: half the network's, half the trees' TreeSHAP values moved from
-/// log-odds to probability by the one linear factor that keeps their sum exact.
+/// Soft voting's attributions, in the ensemble's log-odds `L(a, b)` (a, b: the members'
+/// log-odds; TreeSHAP values and integrated gradients are in those): each member's
+/// contributions are scaled by its Shapley share of the change in `L` per unit of its own
+/// change, so that both members' shares add up to `L(a, b) - L(a0, b0)` exactly.
 fn ensemble_attributions(trees: Vec<Attribution>, network: Vec<Attribution>) -> Vec<Attribution> {
-    let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
+    let ensemble = |a: f64, b: f64| mean_probability_log_odds(a, b);
     trees
         .into_iter()
         .zip(network)
         .map(|(t, n)| {
-            let (p, p0) = (sigmoid(t.score), sigmoid(t.baseline_score));
-            let log_odds_gap = t.score - t.baseline_score;
-            // At a zero gap the factor is the slope of the sigmoid there.
-            let factor = if log_odds_gap.abs() > 1e-6 {
-                (p - p0) / log_odds_gap
-            } else {
-                p0 * (1.0 - p0)
-            };
+            let (a0, a) = (f64::from(t.baseline_score), f64::from(t.score));
+            let (b0, b) = (f64::from(n.baseline_score), f64::from(n.score));
+            let tree_factor = shapley_slope(a0, a, |x| ensemble(x, b0), |x| ensemble(x, b));
+            let network_factor = shapley_slope(b0, b, |x| ensemble(a0, x), |x| ensemble(a, x));
             Attribution {
                 contributions: t
                     .contributions
                     .iter()
                     .zip(&n.contributions)
-                    .map(|(ct, cn)| 0.5 * (ct * factor + cn))
+                    .map(|(&ct, &cn)| {
+                        (f64::from(ct) * tree_factor + f64::from(cn) * network_factor) as f32
+                    })
                     .collect(),
-                score: 0.5 * (p + n.score),
-                baseline_score: 0.5 * (p0 + n.baseline_score),
+                score: ensemble(a, b) as f32,
+                baseline_score: ensemble(a0, b0) as f32,
                 steps: n.steps,
             }
         })
         .collect()
+}
+
+/// A member's Shapley share of a two-member function's change, per unit of the member's own
+/// change from `x0` to `x`: the mean of its effect with the other member at its baseline
+/// (`other_at_baseline`) and at its value (`other_at_value`). When the member barely moves
+/// (its contributions then add up to ~0) the slope over a small step stands in.
+fn shapley_slope(
+    x0: f64,
+    x: f64,
+    other_at_baseline: impl Fn(f64) -> f64,
+    other_at_value: impl Fn(f64) -> f64,
+) -> f64 {
+    const SMALLEST_STEP: f64 = 1e-3;
+    let x1 = if (x - x0).abs() < SMALLEST_STEP {
+        x0 + SMALLEST_STEP
+    } else {
+        x
+    };
+    let change = 0.5
+        * ((other_at_baseline(x1) - other_at_baseline(x0))
+            + (other_at_value(x1) - other_at_value(x0)));
+    change / (x1 - x0)
 }
 
 /// Attributions of every sample of `x` by the method that fits the model.

@@ -8,7 +8,8 @@ use crate::bundle::Bundle;
 use crate::threshold::{AppliedThreshold, ThresholdChoice};
 use crate::DetectError;
 
-/// Anomaly scores (higher = more anomalous) and class probabilities of a model's output.
+/// Anomaly scores (higher = more anomalous; log-odds of attack for classifier heads) and class
+/// probabilities of a model's output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
     /// One score per row.
@@ -26,8 +27,8 @@ impl Scored {
     }
 }
 
-/// Scores `x` (preprocessed rows) with `model`; `benign_class` picks the class whose
-/// probability is "not anomalous" for a softmax head.
+/// Scores `x` (preprocessed rows) with `model`; `benign_class` picks the class that is "not
+/// anomalous" for a softmax head.
 pub fn score(model: &Trained, x: &Matrix, benign_class: u32) -> Result<Scored, DetectError> {
     let shape = model.config().input;
     if shape.sample_len() != x.cols {
@@ -37,29 +38,19 @@ pub fn score(model: &Trained, x: &Matrix, benign_class: u32) -> Result<Scored, D
             shape.sample_len()
         )));
     }
-    Ok(match model.predict(&x.data, shape)? {
-        Scores::Binary(p) | Scores::Reconstruction(p) | Scores::Distance(p) => Scored {
-            scores: p,
-            probabilities: None,
-        },
-        Scores::Multiclass {
-            n_classes,
-            probabilities,
-        } => {
-            let b = benign_class as usize;
-            if b >= n_classes {
-                return Err(DetectError::Input(format!(
-                    "benign class {b} is outside the model's {n_classes} classes"
-                )));
-            }
-            Scored {
-                scores: probabilities
-                    .chunks_exact(n_classes)
-                    .map(|row| 1.0 - row[b])
-                    .collect(),
-                probabilities: Some((n_classes, probabilities)),
-            }
+    let scores = model.predict(&x.data, shape)?;
+    let n_classes = match &scores {
+        Scores::Multiclass { n_classes, .. } if benign_class as usize >= *n_classes => {
+            return Err(DetectError::Input(format!(
+                "benign class {benign_class} is outside the model's {n_classes} classes"
+            )));
         }
+        Scores::Multiclass { n_classes, .. } => Some(*n_classes),
+        _ => None,
+    };
+    Ok(Scored {
+        scores: scores.anomaly_scores_against(benign_class as usize),
+        probabilities: n_classes.zip(scores.class_probabilities()),
     })
 }
 

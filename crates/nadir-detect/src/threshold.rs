@@ -1,10 +1,11 @@
 //! Decision thresholds chosen on a validation split (never on the test data).
 //!
-//! A row is flagged when `score >= threshold`. Rules:
+//! A row is flagged when `score >= threshold`, in the score's own units: the log-odds of attack
+//! for classifier heads (0 = even odds), the reconstruction error or distance otherwise. Rules:
 //!
 //! | rule | text form | meaning |
 //! |---|---|---|
-//! | [`ThresholdRule::Fixed`] | `fixed:0.5` | this value |
+//! | [`ThresholdRule::Fixed`] | `fixed:0` | this value |
 //! | [`ThresholdRule::TargetFpr`] | `fpr:0.01` | lowest threshold whose benign false-positive rate is at most the target |
 //! | [`ThresholdRule::BenignPercentile`] | `benign-pct:99` | that percentile of benign scores, nudged up to the next float (LDPI's P99 / P99.99) |
 //! | [`ThresholdRule::BenignMax`] | `benign-max`, `benign-max:1.01` | highest benign score (nudged up), optionally times a factor (LDPI's max / 1.01 x max) |
@@ -26,7 +27,7 @@ pub enum ThresholdError {
     #[error("threshold rule {rule}: {reason}")]
     InvalidRule { rule: String, reason: String },
     /// A threshold rule string that does not parse.
-    #[error("cannot read threshold rule {input:?}: {reason} (expected fixed:0.5, fpr:0.01, benign-pct:99, benign-max, benign-max:1.01 or best-accuracy)")]
+    #[error("cannot read threshold rule {input:?}: {reason} (expected fixed:0, fpr:0.01, benign-pct:99, benign-max, benign-max:1.01 or best-accuracy)")]
     ParseRule { input: String, reason: String },
     /// A score that is NaN or infinite.
     #[error("score at row {row} is {value}, not a finite number")]
@@ -49,9 +50,10 @@ pub enum ThresholdRule {
     BestAccuracy,
 }
 
+/// Even odds for a classifier head (P(attack) = 0.5).
 impl Default for ThresholdRule {
     fn default() -> Self {
-        Self::Fixed(0.5)
+        Self::Fixed(0.0)
     }
 }
 

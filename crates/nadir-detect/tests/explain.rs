@@ -134,7 +134,7 @@ fn completeness_ldpi() {
 }
 
 /// Trees: exact TreeSHAP (checked against brute-force Shapley values in nadir-model), in
-/// log-odds; the record's score is the log-odds `predict` turns into P(attack).
+/// log-odds; the record's score is the log-odds `predict` gives.
 #[test]
 fn tree_contributions_add_up_to_the_log_odds_predict_gives() {
     let shape = shape_for(ModelKind::Gbdt);
@@ -146,16 +146,16 @@ fn tree_contributions_add_up_to_the_log_odds_predict_gives() {
     let predicted = model.predict(&x, shape).unwrap().anomaly_scores();
     assert_eq!(found.len(), predicted.len());
     for (a, p) in found.iter().zip(predicted) {
-        let probability = 1.0 / (1.0 + (-a.score).exp());
-        assert!((probability - p).abs() < 1e-5, "{probability} vs {p}");
+        assert!((a.score - p).abs() < 1e-5, "{} vs {p}", a.score);
         assert!(a.completeness_error() < 1e-4);
     }
     // Attackers and benign rows sit on opposite sides of the expected log-odds.
     assert!(found.iter().any(|a| a.total() > 0.5) && found.iter().any(|a| a.total() < -0.5));
 }
 
-/// The ensemble: half of each member's attributions, in probability units; they add up to
-/// its score minus its baseline score, and its score is the mean of the members' P(attack).
+/// The ensemble: each member's attributions scaled by its share of the ensemble's change;
+/// they add up to its score minus its baseline score, and its score is the log-odds of the
+/// mean of the members' P(attack).
 #[test]
 fn ensemble_contributions_add_up_to_its_score() {
     let shape = shape_for(ModelKind::Ensemble);
@@ -167,10 +167,12 @@ fn ensemble_contributions_add_up_to_its_score() {
     let (method, found) = attributions(&model, 0, &x, &baseline).unwrap();
     assert_eq!(method, ExplainMethod::Ensemble);
     let predicted = model.predict(&x, shape).unwrap().anomaly_scores();
-    let p_trees = trees.predict(&x, shape).unwrap().anomaly_scores();
-    let p_network = network.predict(&x, shape).unwrap().anomaly_scores();
+    let trees_odds = trees.predict(&x, shape).unwrap().anomaly_scores();
+    let network_odds = network.predict(&x, shape).unwrap().anomaly_scores();
+    let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
     for (i, a) in found.iter().enumerate() {
-        assert!((predicted[i] - 0.5 * (p_trees[i] + p_network[i])).abs() < 1e-5);
+        let mean = 0.5 * (sigmoid(trees_odds[i]) + sigmoid(network_odds[i]));
+        assert!((sigmoid(predicted[i]) - mean).abs() < 1e-5);
         assert!(
             (a.score - predicted[i]).abs() < 1e-4,
             "{} vs {}",

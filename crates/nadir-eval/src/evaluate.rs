@@ -218,13 +218,14 @@ pub fn evaluate_binary(
 }
 
 /// Evaluates class probabilities (`rows x n_classes`, row-major) against class
-/// indices. Classes are predicted by argmax; when `benign_class` is given, the
-/// detection view scores each row `1 - P(benign)` against `threshold`.
+/// indices. Classes are predicted by argmax; `detection_view`, the benign class and each
+/// row's anomaly score (e.g. the log-odds of "not benign"), adds the benign-vs-anomaly view
+/// of those scores against `threshold`.
 pub fn evaluate_multiclass(
     truth: &[u32],
     probabilities: &[f32],
     class_names: &[String],
-    benign_class: Option<usize>,
+    detection_view: Option<(usize, &[f32])>,
     threshold: f64,
     options: &EvalOptions,
 ) -> Result<Evaluation, EvalError> {
@@ -251,14 +252,11 @@ pub fn evaluate_multiclass(
         })
         .collect();
     let cm = ConfusionMatrix::from_labels(truth, &predicted, n_classes)?;
-    let det = match benign_class {
-        Some(b) if b < n_classes => {
-            let scores: Vec<f32> = probabilities
-                .chunks_exact(n_classes)
-                .map(|row| 1.0 - row[b])
-                .collect();
+    let det = match detection_view {
+        Some((b, scores)) if b < n_classes => {
+            check_lengths("anomaly scores", truth.len(), scores.len())?;
             let is_anomaly: Vec<bool> = truth.iter().map(|&t| t as usize != b).collect();
-            Some(detection(&scores, &is_anomaly, threshold, options)?)
+            Some(detection(scores, &is_anomaly, threshold, options)?)
         }
         _ => None,
     };
@@ -585,18 +583,19 @@ mod tests {
             0.3, 0.3, 0.4, // probe -> probe
             0.6, 0.1, 0.3, // probe -> normal
         ];
+        // 1 - p(normal): 0.2, 0.8, 0.7, 0.4 -> flagged rows 1, 2.
+        let scores = [0.2, 0.8, 0.7, 0.4];
         let e = evaluate_multiclass(
             &[0, 1, 2, 2],
             &probs,
             &names,
-            Some(0),
+            Some((0, &scores)),
             0.5,
             &EvalOptions::default(),
         )
         .unwrap();
         assert_eq!(e.classification.accuracy, 0.75);
         let d = e.detection.unwrap();
-        // scores 1-p(normal): 0.2, 0.8, 0.7, 0.4 -> flagged rows 1, 2.
         assert!((d.recall - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(d.roc_auc, Some(1.0));
         let err = evaluate_multiclass(

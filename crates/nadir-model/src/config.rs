@@ -345,8 +345,8 @@ impl Default for GbdtConfig {
     }
 }
 
-/// Trees and a network trained on the same rows; the score is the mean of their P(attack)
-/// (soft voting). Trees are invariant to the monotone scaling the pipeline applies, so both
+/// Trees and a network trained on the same rows; the score is the log-odds of the mean of
+/// their P(attack) (soft voting). Trees are invariant to the monotone scaling the pipeline applies, so both
 /// read the same preprocessed rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

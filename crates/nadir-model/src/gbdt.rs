@@ -411,7 +411,7 @@ mod tests {
         let correct = p
             .iter()
             .zip(&y)
-            .filter(|(&p, &y)| (p > 0.5) == (y == 1))
+            .filter(|(&log_odds, &y)| (log_odds > 0.0) == (y == 1))
             .count();
         // 10 % of labels are flipped: about 0.9 is the best a model can do.
         assert!(
@@ -503,9 +503,20 @@ mod ensemble_tests {
             trees.predict(&x, shape).unwrap().anomaly_scores(),
             network.predict(&x, shape).unwrap().anomaly_scores(),
         );
+        // The score is the log-odds of the members' mean probability.
+        let sigmoid = |z: f32| 1.0 / (1.0 + (-f64::from(z)).exp());
         for i in 0..p.len() {
-            assert!((p[i] - 0.5 * (a[i] + b[i])).abs() < 1e-6);
+            let mean = 0.5 * (sigmoid(a[i]) + sigmoid(b[i]));
+            assert!((sigmoid(p[i]) - mean).abs() < 1e-6, "{} vs {mean}", p[i]);
         }
+        // Sure members keep their order and stay finite where P itself would round to 1 or 0.
+        let odds = |a: f64, b: f64| crate::mean_probability_log_odds(a, b);
+        // 1 - mean p = (e^-40 + e^-50) / 2.
+        let expected = 40.0 + std::f64::consts::LN_2 - (-10f64).exp().ln_1p();
+        assert!((odds(40.0, 50.0) - expected).abs() < 1e-9);
+        assert!(odds(40.0, 60.0) > odds(40.0, 50.0));
+        assert!((odds(-800.0, -800.0) + 800.0).abs() < 1e-9);
+        assert!(odds(1000.0, -1000.0).abs() < 1e-9);
         assert_eq!(
             model.num_params(),
             trees.num_params() + network.num_params()

@@ -28,7 +28,7 @@ pub enum ModelKind {
     /// for first; explained with exact TreeSHAP.
     Gbdt,
     /// gbdt and a neural family (the hybrid by default) trained on the same rows; scores are
-    /// the mean of their P(attack).
+    /// the log-odds of the mean of their P(attack).
     Ensemble,
 }
 

@@ -14,7 +14,7 @@
 //! let cfg = ModelConfig::default_for(ModelKind::Hybrid, shape, 2);
 //! let opts = TrainOptions::default_for(ModelKind::Hybrid);
 //! let model = train(&cfg, TrainData::new(x, shape, y), TrainData::new(vx, shape, vy), &opts)?;
-//! let p_attack = model.predict(vx, shape)?.anomaly_scores();
+//! let attack_log_odds = model.predict(vx, shape)?.anomaly_scores();
 //! let weights = model.to_bytes()?;
 //! # Ok(()) }
 //! ```
@@ -54,7 +54,9 @@ pub use train::{
     balanced_class_weights, train, EpochRecord, History, OptimizerKind, PlateauOptions,
     TrainOptions, WarmupCosine,
 };
-pub use trained::{Embeddings, ScoreGradients, Scores, Trained};
+pub use trained::{
+    log_odds_against, mean_probability_log_odds, Embeddings, ScoreGradients, Scores, Trained,
+};
 
 #[cfg(test)]
 mod tests;

@@ -133,12 +133,9 @@ fn every_family_scores_every_sample() {
         assert_eq!(scores.len(), 5, "{kind} {shape}");
         let anomaly = scores.anomaly_scores();
         assert!(anomaly.iter().all(|s| s.is_finite()), "{kind}: {anomaly:?}");
-        if let Scores::Multiclass {
-            n_classes,
-            probabilities,
-        } = &scores
-        {
+        if let Scores::Multiclass { n_classes, .. } = &scores {
             assert_eq!(*n_classes, classes);
+            let probabilities = scores.class_probabilities().unwrap();
             for row in probabilities.chunks_exact(*n_classes) {
                 assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
             }
@@ -1472,4 +1469,36 @@ fn deep_sad_without_normal_rows_or_on_a_family_without_embedding_is_refused() {
         ModelConfig::default_for(ModelKind::Hybrid, InputShape::Tabular { features: 4 }, 2);
     hybrid.head = Head::Hypersphere;
     assert!(hybrid.check().is_err());
+}
+
+/// Confident samples keep their order: the scores are log-odds, which P(attack) in f32 (1.0
+/// above a logit of ~16.6) would have tied.
+#[test]
+fn softmax_anomaly_scores_are_log_odds_that_rank_confident_samples() {
+    let scores = Scores::Multiclass {
+        n_classes: 3,
+        logits: vec![
+            1.0, 0.0, 0.0, // unsure
+            0.0, 30.0, -2.0, // sure it is class 1
+            0.0, 40.0, 40.0, // sure it is not benign, twice
+            45.0, 0.0, 0.0, // sure it is benign
+        ],
+    };
+    let odds = scores.anomaly_scores();
+    // Moderate logits: ln((1 - p0) / p0) from the probabilities themselves.
+    let p = scores.class_probabilities().unwrap();
+    assert!(
+        (odds[0] - ((1.0 - p[0]) / p[0]).ln()).abs() < 1e-5,
+        "{odds:?}"
+    );
+    assert!((odds[1] - (30.0 + (-32f32).exp().ln_1p())).abs() < 1e-4);
+    assert!((odds[2] - (40.0 + std::f32::consts::LN_2)).abs() < 1e-4);
+    assert!((odds[3] + (45.0 - std::f32::consts::LN_2)).abs() < 1e-4);
+    assert!(odds[2] > odds[1] + 5.0, "{odds:?}");
+    // Against another benign class: row 1 is then the benign one.
+    assert!(scores.anomaly_scores_against(1)[1] < -29.0);
+    assert_eq!(scores.predicted_classes().unwrap(), vec![0, 1, 1, 0]);
+    let binary = Scores::Binary(vec![-3.0, 0.5, 20.0, 30.0]);
+    assert_eq!(binary.predicted_classes().unwrap(), vec![0, 1, 1, 1]);
+    assert_eq!(binary.anomaly_scores(), vec![-3.0, 0.5, 20.0, 30.0]);
 }

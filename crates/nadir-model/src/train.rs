@@ -341,7 +341,7 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// Unweighted validation loss.
     pub val_loss: f64,
-    /// Validation accuracy (argmax / p > 0.5); `None` for the autoencoder.
+    /// Validation accuracy (argmax / log-odds > 0); `None` for the autoencoder.
     pub val_accuracy: Option<f64>,
     /// Learning rate used during this epoch.
     pub lr: f64,

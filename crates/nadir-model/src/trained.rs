@@ -4,7 +4,6 @@ use std::sync::OnceLock;
 
 use burn::module::Module;
 use burn::store::ModuleRecord;
-use burn::tensor::activation::{sigmoid as sigmoid_tensor, softmax};
 use burn::tensor::{Bytes, Device, Tensor};
 
 use crate::arch::Network;
@@ -28,15 +27,16 @@ fn rows_per_pass(shape: InputShape) -> usize {
 }
 
 /// Scores for a batch of samples.
+///
+/// Classifier heads keep the network's logits: ranks and thresholds work on the log-odds of
+/// attack, because P(attack) as an `f32` is exactly 1.0 above a logit of ~16.6 and would tie
+/// every confident sample (tabm's NSL-KDD recall at 1 % FPR was 0 from such ties).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scores {
-    /// P(class 1) per sample (sigmoid head).
+    /// Log-odds of class 1 (attack) per sample: the sigmoid head's logit.
     Binary(Vec<f32>),
-    /// Class probabilities, row-major `N x n_classes` (softmax head).
-    Multiclass {
-        n_classes: usize,
-        probabilities: Vec<f32>,
-    },
+    /// Logits, row-major `N x n_classes` (softmax head).
+    Multiclass { n_classes: usize, logits: Vec<f32> },
     /// Mean squared reconstruction error per sample (autoencoder): higher is more anomalous.
     Reconstruction(Vec<f32>),
     /// Squared distance of the embedding to the Deep SAD centre per sample: higher is more
@@ -49,10 +49,7 @@ impl Scores {
     pub fn len(&self) -> usize {
         match self {
             Scores::Binary(p) | Scores::Reconstruction(p) | Scores::Distance(p) => p.len(),
-            Scores::Multiclass {
-                n_classes,
-                probabilities,
-            } => probabilities.len() / (*n_classes).max(1),
+            Scores::Multiclass { n_classes, logits } => logits.len() / (*n_classes).max(1),
         }
     }
 
@@ -60,34 +57,61 @@ impl Scores {
         self.len() == 0
     }
 
-    /// One anomaly score per sample, higher = more anomalous: P(attack) for a binary head,
-    /// `1 - P(class 0)` (class 0 = benign) for softmax, the reconstruction error for the
-    /// autoencoder, the distance to the centre for Deep SAD.
+    /// One anomaly score per sample, higher = more anomalous: the log-odds of attack for a
+    /// binary head, the log-odds of "not class 0" (class 0 = benign) for softmax, the
+    /// reconstruction error for the autoencoder, the distance to the centre for Deep SAD.
     pub fn anomaly_scores(&self) -> Vec<f32> {
+        self.anomaly_scores_against(0)
+    }
+
+    /// [`Scores::anomaly_scores`] with `benign_class` as the softmax head's benign class.
+    pub fn anomaly_scores_against(&self, benign_class: usize) -> Vec<f32> {
         match self {
             Scores::Binary(p) | Scores::Reconstruction(p) | Scores::Distance(p) => p.clone(),
-            Scores::Multiclass {
-                n_classes,
-                probabilities,
-            } => probabilities
+            Scores::Multiclass { n_classes, logits } => logits
                 .chunks_exact(*n_classes)
-                .map(|row| 1.0 - row[0])
+                .map(|row| log_odds_against(row, benign_class))
                 .collect(),
         }
     }
 
-    /// Most likely class per sample (p > 0.5 for binary); `None` for reconstruction errors and
-    /// distances.
+    /// Class probabilities, row-major `N x n_classes`, for a softmax head.
+    pub fn class_probabilities(&self) -> Option<Vec<f32>> {
+        let Scores::Multiclass { n_classes, logits } = self else {
+            return None;
+        };
+        let mut probabilities = logits.clone();
+        for row in probabilities.chunks_exact_mut(*n_classes) {
+            softmax_in_place(row);
+        }
+        Some(probabilities)
+    }
+
+    /// Most likely class per sample (log-odds > 0 for binary); `None` for reconstruction
+    /// errors and distances.
     pub fn predicted_classes(&self) -> Option<Vec<u32>> {
         match self {
-            Scores::Binary(p) => Some(p.iter().map(|&p| u32::from(p > 0.5)).collect()),
-            Scores::Multiclass {
-                n_classes,
-                probabilities,
-            } => Some(probabilities.chunks_exact(*n_classes).map(argmax).collect()),
+            Scores::Binary(z) => Some(z.iter().map(|&z| u32::from(z > 0.0)).collect()),
+            Scores::Multiclass { n_classes, logits } => {
+                Some(logits.chunks_exact(*n_classes).map(argmax).collect())
+            }
             Scores::Reconstruction(_) | Scores::Distance(_) => None,
         }
     }
+}
+
+/// Log-odds that a sample is not of `class`, from its logits: `log sum_{c != class} e^z_c -
+/// z_class`, computed around the largest other logit so that it neither overflows nor rounds
+/// to a constant however confident the network is. `class` must be inside `logits`.
+pub fn log_odds_against(logits: &[f32], class: usize) -> f32 {
+    let others = logits
+        .iter()
+        .enumerate()
+        .filter(|&(c, _)| c != class)
+        .map(|(_, &z)| z);
+    let max = others.clone().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = others.map(|z| (z - max).exp()).sum();
+    max + sum.ln() - logits[class]
 }
 
 fn argmax(row: &[f32]) -> u32 {
@@ -423,9 +447,9 @@ impl Trained {
         })
     }
 
-    /// Anomaly scores and their input gradients for every sample of `x`: the score is P(attack)
-    /// for a sigmoid head, `1 - P(benign_class)` for softmax and the mean squared reconstruction
-    /// error for the autoencoder. The network runs in inference mode (batch norm on its running
+    /// Anomaly scores and their input gradients for every sample of `x`: the score is the
+    /// log-odds of attack for a sigmoid head, of "not `benign_class`" for softmax, and the mean
+    /// squared reconstruction error for the autoencoder. The network runs in inference mode (batch norm on its running
     /// statistics, no dropout), so the gradients are those of the function `predict` computes.
     pub fn score_gradients(
         &self,
@@ -475,10 +499,21 @@ impl Trained {
     fn anomaly_score(&self, output: Tensor<2>, input: Tensor<3>, benign_class: u32) -> Tensor<1> {
         let [batch, _] = output.dims();
         match self.config.head {
-            Head::Sigmoid => sigmoid_tensor(output).reshape([batch]),
+            Head::Sigmoid => output.reshape([batch]),
+            // `log_odds_against` as tensor ops: the other classes' log-sum-exp minus the
+            // benign logit.
             Head::Softmax => {
-                let benign = softmax(output, 1).narrow(1, benign_class as usize, 1);
-                benign.neg().add_scalar(1.0).reshape([batch])
+                let [_, classes] = output.dims();
+                let b = benign_class as usize;
+                let others: Vec<Tensor<2>> = [(0, b), (b + 1, classes - b - 1)]
+                    .into_iter()
+                    .filter(|&(_, len)| len > 0)
+                    .map(|(start, len)| output.clone().narrow(1, start, len))
+                    .collect();
+                let others = Tensor::cat(others, 1);
+                let max = others.clone().max_dim(1).detach();
+                let log_sum = (others - max.clone()).exp().sum_dim(1).log() + max;
+                (log_sum - output.narrow(1, b, 1)).reshape([batch])
             }
             Head::Reconstruction => {
                 let [_, c, l] = input.dims();
@@ -518,7 +553,6 @@ impl Trained {
         let network = match &self.body {
             Body::Network { network, .. } => network,
             Body::Trees(trees) => return Ok(trees.margins(x, self.config.input.sample_len())),
-            // The log-odds of the members' mean probability.
             Body::Ensemble(members) => {
                 let shape = self.config.input;
                 let trees = members[0].predict(x, shape)?.anomaly_scores();
@@ -526,10 +560,7 @@ impl Trained {
                 return Ok(trees
                     .iter()
                     .zip(&network)
-                    .map(|(a, b)| {
-                        let p = (0.5 * (a + b)).clamp(1e-7, 1.0 - 1e-7);
-                        (p / (1.0 - p)).ln()
-                    })
+                    .map(|(&a, &b)| mean_probability_log_odds(a.into(), b.into()) as f32)
                     .collect());
             }
         };
@@ -543,6 +574,17 @@ impl Trained {
         }
         Ok(outputs)
     }
+}
+
+/// The log-odds of the mean of two probabilities given as log-odds (soft voting):
+/// `ln(P_a + P_b) - ln((1 - P_a) + (1 - P_b))`, in log space (`1 - P = sigmoid(-z)`) so that
+/// confident members neither round to a constant nor reach infinity.
+pub fn mean_probability_log_odds(a: f64, b: f64) -> f64 {
+    let log_sigmoid = |z: f64| -((-z).max(0.0) + (-z.abs()).exp().ln_1p());
+    let log_add_exp = |x: f64, y: f64| x.max(y) + (-(x - y).abs()).exp().ln_1p();
+    let attack = log_add_exp(log_sigmoid(a), log_sigmoid(b));
+    let benign = log_add_exp(log_sigmoid(-a), log_sigmoid(-b));
+    attack - benign
 }
 
 /// The two members' bytes of an ensemble: a little-endian u64 length, then the first member,
@@ -581,17 +623,11 @@ pub(crate) fn raw_outputs(
 /// Turns raw outputs of `n` contiguous samples into scores.
 fn scores_from_outputs(cfg: &ModelConfig, outputs: Vec<f32>, x: &[f32], n: usize) -> Scores {
     match cfg.head {
-        Head::Sigmoid => Scores::Binary(outputs.into_iter().map(sigmoid).collect()),
-        Head::Softmax => {
-            let mut probabilities = outputs;
-            for row in probabilities.chunks_exact_mut(cfg.n_classes) {
-                softmax_in_place(row);
-            }
-            Scores::Multiclass {
-                n_classes: cfg.n_classes,
-                probabilities,
-            }
-        }
+        Head::Sigmoid => Scores::Binary(outputs),
+        Head::Softmax => Scores::Multiclass {
+            n_classes: cfg.n_classes,
+            logits: outputs,
+        },
         Head::Reconstruction => {
             let width = cfg.input.sample_len();
             Scores::Reconstruction(
@@ -607,10 +643,6 @@ fn scores_from_outputs(cfg: &ModelConfig, outputs: Vec<f32>, x: &[f32], n: usize
         }
         Head::Hypersphere => Scores::Distance(outputs),
     }
-}
-
-fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + (-z).exp())
 }
 
 fn softmax_in_place(row: &mut [f32]) {

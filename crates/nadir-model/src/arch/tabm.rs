@@ -157,10 +157,9 @@ impl Tabm {
 
 /// The log-odds of the members' mean probability, from their logits `[k, B]`: `[1, B]`.
 /// Computed as log(mean p) - log(mean (1 - p)), each a log-mean-exp of log-sigmoids: the mean
-/// probability itself rounds to 1.0 in f32 once every member is sure. This keeps the network's
-/// output exact; it does not end the ties seen on NSL-KDD (over 1 % of benign test rows at the
-/// top score, so no threshold gave 1 % FPR): `Trained` turns the output back into P(attack) as
-/// an f32 (`Scores::Binary`), which is 1.0 for every log-odds above ~16.6 (README, issue 19).
+/// probability itself rounds to 1.0 in f32 once every member is sure, which tied over 1 % of
+/// NSL-KDD's benign test rows at the top score (no threshold gave 1 % FPR); `Scores` keeps
+/// the log-odds for the same reason.
 fn log_odds_of_mean(logits: Tensor<2>) -> Tensor<2> {
     log_mean_exp(log_sigmoid(logits.clone())) - log_mean_exp(log_sigmoid(logits.neg()))
 }

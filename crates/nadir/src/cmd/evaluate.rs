@@ -105,7 +105,7 @@ pub fn evaluate_scored(
             y,
             probs,
             &labels.classes,
-            Some(labels.benign_class as usize),
+            Some((labels.benign_class as usize, &scored.scores)),
             threshold,
             options,
         )?,

@@ -168,11 +168,11 @@ pub struct Args {
     /// attack families).
     #[arg(long, value_enum, default_value_t = LabelModeArg::Binary)]
     label_mode: LabelModeArg,
-    /// Decision threshold on the anomaly score, chosen on the validation split:
-    /// fixed:0.5, fpr:0.01 (at most 1% of benign validation rows flagged),
-    /// benign-pct:99 (99th percentile of benign validation scores), benign-max,
-    /// benign-max:1.01, best-accuracy (highest accuracy on validation). Default:
-    /// fixed:0.5, or benign-pct:99 for the autoencoder.
+    /// Decision threshold on the anomaly score (the log-odds of attack for classifiers,
+    /// 0 = even odds), chosen on the validation split: fixed:0, fpr:0.01 (at most 1% of
+    /// benign validation rows flagged), benign-pct:99 (99th percentile of benign validation
+    /// scores), benign-max, benign-max:1.01, best-accuracy (highest accuracy on validation).
+    /// Default: fixed:0, or benign-pct:99 for the normal-only modes.
     #[arg(long, value_name = "RULE")]
     threshold: Option<String>,
     /// A separate labelled test file (e.g. KDDTest+); then FILE is split into train
@@ -606,7 +606,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let rule: ThresholdRule = match &args.threshold {
         Some(text) => text.parse()?,
         None if normal_only => ThresholdRule::BenignPercentile(99.0),
-        None => ThresholdRule::Fixed(0.5),
+        None => ThresholdRule::default(),
     };
     let out = &args.out;
     if out.is_dir() {
