@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p nadir-model --example train_nslkdd -- --model hybrid [--epochs 10] [--data DIR]
 //! ```
-//! The classifier threshold is 0.5 (P(attack)); the autoencoder's is the 99th percentile of the
+//! The classifier threshold is even odds (log-odds 0, P(attack) = 0.5); the autoencoder's is the 99th percentile of the
 //! reconstruction error of benign validation rows. Feature rows are read as tabular input, as a
 //! one-channel sequence (`lln`, `cnn-lstm`) or as a one-channel "byte" sequence (`ldpi`).
 
@@ -108,7 +108,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         benign.sort_by(f32::total_cmp);
         benign[((benign.len() as f64 * 0.99) as usize).min(benign.len() - 1)]
     } else {
-        0.5
+        0.0 // log-odds: even odds
     };
     let accuracy = |x: &Matrix, y: &[u32]| -> Result<f64, nadir_model::ModelError> {
         let scores = model.predict(&x.data, shape)?.anomaly_scores();
