@@ -6,7 +6,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::config::{AutoencoderConfig, DecoderOutput};
-use crate::layers::{dense_stack, f32_data, f32_slice, is_flex, Activation, Dense};
+use crate::layers::{dense_stack, f32_data, f32_slice, is_flex, Activation, Dense, F32Values};
 
 #[derive(Module, Debug)]
 pub struct Autoencoder {
@@ -70,14 +70,14 @@ impl Autoencoder {
         let [rows, features] = x.dims();
         let device = x.device();
         let layers: Vec<&Linear> = self.encoder.iter().chain(&self.decoder).collect();
-        let data: Vec<(TensorData, TensorData)> = layers
+        let data: Vec<(F32Values, F32Values)> = layers
             .iter()
             .map(|layer| {
                 let bias = match &layer.bias {
                     Some(bias) => bias.val(),
                     None => Tensor::zeros([layer.weight.dims()[1]], &device),
                 };
-                (f32_data(layer.weight.val()), f32_data(bias))
+                (F32Values::of(layer.weight.val()), F32Values::of(bias))
             })
             .collect();
         let last = layers.len() - 1;
@@ -85,8 +85,8 @@ impl Autoencoder {
             .iter()
             .enumerate()
             .map(|(i, (weight, bias))| Dense {
-                weight: f32_slice(weight),
-                bias: f32_slice(bias),
+                weight: weight.as_slice(),
+                bias: bias.as_slice(),
                 activation: match (i == last, self.sigmoid_output) {
                     (false, _) => Activation::Relu,
                     (true, true) => Activation::Sigmoid,

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::flex::is_flex_autodiff;
 use super::lstm_block::RecurrenceBlock;
 use super::lstm_recurrence::lstm_recurrence;
-use super::{f32_data, f32_slice, rows_per_chunk};
+use super::{f32_data, f32_slice, rows_per_chunk, F32Values};
 
 /// Bias layout: Keras has one bias per gate, PyTorch two (`b_ih` and `b_hh`, redundant but counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,8 +228,8 @@ impl Lstm {
                 *b += s;
             }
         }
-        let recurrent = f32_data(self.recurrent_weight.val());
-        let recurrent = f32_slice(&recurrent);
+        let recurrent = F32Values::of(self.recurrent_weight.val());
+        let recurrent = recurrent.as_slice();
         let rows = rows_per_chunk(batch);
         let mut h = vec![0.0f32; batch * hidden];
         let output_blocks: Vec<Option<&mut [f32]>> = match outputs {

@@ -162,3 +162,32 @@ pub(crate) fn rows_per_chunk(rows: usize) -> usize {
 pub(crate) fn f32_slice(data: &TensorData) -> &[f32] {
     data.as_slice::<f32>().expect("converted to f32")
 }
+
+/// A tensor's f32 values, read where they are: a Flex tensor's storage is shared by reference
+/// count (`into_data` copies it whenever a parameter still holds it: the CNN-LSTM's 256 KB
+/// `W_hh` on every one-sample call), other backends' values are copied as by [`f32_data`].
+pub(crate) enum F32Values {
+    Shared(burn::backend::flex::FlexTensor),
+    Copied(TensorData),
+}
+
+impl F32Values {
+    pub fn of<const D: usize>(tensor: Tensor<D>) -> Self {
+        use burn::backend::{BackendTensor, DispatchTensorKind};
+        let dispatch = tensor.into_dispatch();
+        if let DispatchTensorKind::Flex(BackendTensor::Float(t)) = &dispatch.kind {
+            if t.as_slice::<f32>().is_some() {
+                return F32Values::Shared(t.clone());
+            }
+        }
+        F32Values::Copied(f32_data(Tensor::<D>::from_dispatch(dispatch)))
+    }
+
+    /// Row-major.
+    pub fn as_slice(&self) -> &[f32] {
+        match self {
+            F32Values::Shared(t) => t.as_slice::<f32>().expect("checked contiguous f32"),
+            F32Values::Copied(data) => f32_slice(data),
+        }
+    }
+}
