@@ -621,6 +621,7 @@ impl fmt::Display for Bundle {
             m.labels.mode,
             m.labels.classes.join(", ")
         )?;
+        writeln!(f, "score           {}", m.model.head.score_meaning())?;
         let t = &m.thresholds.decision;
         writeln!(
             f,

@@ -14,15 +14,28 @@ use crate::{InputShape, ModelError, ModelKind};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Head {
-    /// One logit, sigmoid, binary cross-entropy: P(class 1). Needs exactly 2 classes.
+    /// One logit, sigmoid, binary cross-entropy: P(class 1). Needs exactly 2 classes. Scores
+    /// are the logit (log-odds of attack).
     Sigmoid,
-    /// `n_classes` logits, softmax, cross-entropy.
+    /// `n_classes` logits, softmax, cross-entropy. Scores are the log-odds of "not benign".
     Softmax,
     /// The autoencoder's reconstruction; scores are reconstruction errors.
     Reconstruction,
     /// Deep SAD (LDPI, seeds-spec §4.5): the squared distance of the embedding to a fixed
     /// centre; normal traffic lies inside the sphere. Scores are those distances.
     Hypersphere,
+}
+
+impl Head {
+    /// What this head's anomaly score is, in words (for reports: thresholds are in its units).
+    pub fn score_meaning(self) -> &'static str {
+        match self {
+            Head::Sigmoid => "log-odds of attack (0 = even odds)",
+            Head::Softmax => "log-odds of not benign (0 = even odds)",
+            Head::Reconstruction => "mean squared reconstruction error",
+            Head::Hypersphere => "squared distance to the Deep SAD centre",
+        }
+    }
 }
 
 /// A model family with its hyperparameters, input shape and head.

@@ -128,6 +128,10 @@ fn nsl_kdd_train_evaluate_inspect_round_trip() {
         "{shown}"
     );
     assert!(shown.contains("fixed:0.5"), "{shown}");
+    assert!(
+        shown.contains("score           log-odds of attack"),
+        "{shown}"
+    );
     let manifest = manifest(&bundle);
     assert_eq!(manifest["model_kind"], "hybrid");
     assert_eq!(manifest["training_data"]["rows"], 3000);
