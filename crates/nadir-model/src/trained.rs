@@ -449,8 +449,9 @@ impl Trained {
 
     /// Anomaly scores and their input gradients for every sample of `x`: the score is the
     /// log-odds of attack for a sigmoid head, of "not `benign_class`" for softmax, and the mean
-    /// squared reconstruction error for the autoencoder. The network runs in inference mode (batch norm on its running
-    /// statistics, no dropout), so the gradients are those of the function `predict` computes.
+    /// squared reconstruction error for the autoencoder. The network runs in inference mode
+    /// (batch norm on its running statistics, no dropout), so the gradients are those of the
+    /// function `predict` computes.
     pub fn score_gradients(
         &self,
         x: &[f32],
