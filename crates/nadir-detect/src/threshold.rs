@@ -8,7 +8,7 @@
 //! | [`ThresholdRule::Fixed`] | `fixed:0` | this value |
 //! | [`ThresholdRule::TargetFpr`] | `fpr:0.01` | lowest threshold whose benign false-positive rate is at most the target |
 //! | [`ThresholdRule::BenignPercentile`] | `benign-pct:99` | that percentile of benign scores, nudged up to the next float (LDPI's P99 / P99.99) |
-//! | [`ThresholdRule::BenignMax`] | `benign-max`, `benign-max:1.01` | highest benign score (nudged up), optionally times a factor (LDPI's max / 1.01 x max) |
+//! | [`ThresholdRule::BenignMax`] | `benign-max`, `benign-max:1.01` | highest benign score (nudged up), optionally moved by a factor of its magnitude (LDPI's max / 1.01 x max; above the max for negative scores too) |
 //! | [`ThresholdRule::BestAccuracy`] | `best-accuracy` | the threshold with the highest accuracy on the validation rows (needs both classes there) |
 
 use std::fmt;
@@ -44,7 +44,8 @@ pub enum ThresholdRule {
     Fixed(f64),
     TargetFpr(f64),
     BenignPercentile(f64),
-    /// Highest benign score times this factor (1.0 = the max itself).
+    /// Highest benign score moved by this factor of its magnitude: `max + (f - 1) |max|`, which
+    /// is `f x max` for the positive distances LDPI scales (1.0 = the max itself, nudged up).
     BenignMax(f64),
     /// Highest accuracy on the calibration split (lowest such threshold on ties).
     BestAccuracy,
@@ -177,10 +178,13 @@ impl ThresholdRule {
             Self::BenignPercentile(p) => next_up(quantile_sorted(&benign, p / 100.0)),
             Self::BenignMax(factor) => {
                 let max = benign[benign.len() - 1];
-                if factor == 1.0 {
-                    next_up(max)
+                // LDPI's factor scales a distance (max x 1.01); scores can be negative (log-odds),
+                // so the max moves by that share of its magnitude: above the max either way.
+                let scaled = max + (factor - 1.0) * max.abs();
+                if factor >= 1.0 {
+                    scaled.max(next_up(max))
                 } else {
-                    max * factor
+                    scaled
                 }
             }
             Self::BestAccuracy => best_accuracy_threshold(scores, is_anomaly, benign.len())
@@ -516,6 +520,14 @@ mod tests {
         assert!(err.contains("p99.99") && err.contains("p42"), "{err}");
         assert!("inf".parse::<ThresholdChoice>().is_err());
         assert!((t.max_1_01 - 0.9999 * 1.01).abs() < 1e-6);
+        // Log-odds can all be negative: 1.01max must still lie above the max.
+        let negative: Vec<f32> = benign.iter().map(|s| s - 5.0).collect();
+        let t = BenignThresholds::from_benign(&negative).unwrap();
+        assert!(t.max < t.max_1_01, "{t:?}");
+        assert!(
+            (t.max_1_01 - (t.max + 0.01 * t.max.abs())).abs() < 1e-3,
+            "{t:?}"
+        );
     }
 
     #[test]
