@@ -6,7 +6,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::config::{AutoencoderConfig, DecoderOutput};
-use crate::layers::{dense_stack, f32_data, f32_slice, is_flex, Activation, Dense, F32Values};
+use crate::layers::{dense_stack, is_flex, Activation, Dense, F32Values};
 
 #[derive(Module, Debug)]
 pub struct Autoencoder {
@@ -94,8 +94,8 @@ impl Autoencoder {
                 },
             })
             .collect();
-        let x = f32_data(x);
-        let out = dense_stack(f32_slice(&x), rows, &dense);
+        let x = F32Values::of(x);
+        let out = dense_stack(x.as_slice(), rows, &dense);
         Tensor::from_data(TensorData::new(out, [rows, features]), &device)
     }
 }

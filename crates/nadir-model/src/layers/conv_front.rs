@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::conv_rows::{conv1d_rows, RowsGeometry};
 use super::flex::{is_flex, is_flex_autodiff};
 use super::norm_pool::{batch_norm_pool_relu, inference_affine, update_running_statistics};
-use super::{f32_data, f32_slice, vectorized_fn};
+use super::{vectorized_fn, F32Values};
 
 /// The sizes of a [`ConvFrontEnd`].
 pub struct ConvFrontEndConfig {
@@ -200,8 +200,8 @@ fn max_pool_relu(x: Tensor<3>, window: usize) -> Tensor<3> {
     let [batch, length, channels] = x.dims();
     let device = x.device();
     let pooled = length / window;
-    let data = f32_data(x);
-    let values = f32_slice(&data);
+    let data = F32Values::of(x);
+    let values = data.as_slice();
     let mut out = vec![0.0f32; batch * pooled * channels];
     for (rows, out) in values
         .chunks_exact(length * channels)

@@ -5,7 +5,7 @@ use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::lstm;
-use super::{f32_data, f32_slice, rows_per_chunk, vectorized_fn};
+use super::{rows_per_chunk, vectorized_fn, F32Values};
 
 /// Outputs below which the gate runs on the calling thread (one LLAFormerNet sample has 2,848).
 const PARALLEL_VALUES: usize = 16 * 1024;
@@ -20,8 +20,8 @@ pub(crate) fn tanh_sigmoid_gate(halves: Tensor<3>, units: usize) -> Tensor<3> {
     }
     let [batch, steps, _] = halves.dims();
     let device = halves.device();
-    let data = f32_data(halves);
-    let values = f32_slice(&data);
+    let data = F32Values::of(halves);
+    let values = data.as_slice();
     let rows = batch * steps;
     let rows_per_thread = rows_per_chunk(rows);
     let mut gated = vec![0.0f32; rows * units];

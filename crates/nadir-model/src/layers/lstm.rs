@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::flex::{gemm, is_flex_autodiff, Matrix, Threads};
 use super::lstm_block::RecurrenceBlock;
 use super::lstm_recurrence::lstm_recurrence;
-use super::{f32_data, f32_slice, rows_per_chunk, F32Values};
+use super::{rows_per_chunk, F32Values};
 
 /// Bias layout: Keras has one bias per gate, PyTorch two (`b_ih` and `b_hh`, redundant but counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,9 +232,9 @@ impl Lstm {
             Threads::All,
         );
         let projected = &projected[..];
-        let mut bias = f32_slice(&f32_data(self.bias.val())).to_vec();
+        let mut bias = F32Values::of(self.bias.val()).as_slice().to_vec();
         if let Some(second) = &self.recurrent_bias {
-            for (b, s) in bias.iter_mut().zip(f32_slice(&f32_data(second.val()))) {
+            for (b, s) in bias.iter_mut().zip(F32Values::of(second.val()).as_slice()) {
                 *b += s;
             }
         }

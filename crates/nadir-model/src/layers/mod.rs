@@ -88,12 +88,6 @@ impl<'a> ForwardCtx<'a> {
     }
 }
 
-/// A tensor's data as f32 (a no-op conversion on the f32 flex backend); read it with
-/// [`f32_slice`], which borrows where `try_into_vec` would copy into a fresh `Vec`.
-pub(crate) fn f32_data<const D: usize>(tensor: Tensor<D>) -> TensorData {
-    tensor.into_data().convert::<f32>()
-}
-
 /// Defines a function compiled three times, for AVX-512, for AVX2 + FMA and for baseline
 /// x86-64, choosing per call by what the CPU has. Builds target baseline x86-64, so the
 /// hand-written loops would otherwise vectorise only four floats wide with SSE2 (burn's and
@@ -158,14 +152,10 @@ pub(crate) fn rows_per_chunk(rows: usize) -> usize {
     rows.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
-/// The values of [`f32_data`], row-major.
-pub(crate) fn f32_slice(data: &TensorData) -> &[f32] {
-    data.as_slice::<f32>().expect("converted to f32")
-}
-
 /// A tensor's f32 values, read where they are: a Flex tensor's storage is shared by reference
 /// count (`into_data` copies it whenever a parameter still holds it: the CNN-LSTM's 256 KB
-/// `W_hh` on every one-sample call), other backends' values are copied as by [`f32_data`].
+/// `W_hh` on every one-sample call); other backends' values (and views that are not plain
+/// row-major) are copied out, converted to f32.
 pub(crate) enum F32Values {
     Shared(burn::backend::flex::FlexTensor),
     Copied(TensorData),
@@ -180,14 +170,15 @@ impl F32Values {
                 return F32Values::Shared(t.clone());
             }
         }
-        F32Values::Copied(f32_data(Tensor::<D>::from_dispatch(dispatch)))
+        let tensor = Tensor::<D>::from_dispatch(dispatch);
+        F32Values::Copied(tensor.into_data().convert::<f32>())
     }
 
     /// Row-major.
     pub fn as_slice(&self) -> &[f32] {
         match self {
             F32Values::Shared(t) => t.as_slice::<f32>().expect("checked contiguous f32"),
-            F32Values::Copied(data) => f32_slice(data),
+            F32Values::Copied(data) => data.as_slice::<f32>().expect("converted to f32"),
         }
     }
 }
