@@ -122,6 +122,36 @@ fn nsl_kdd_train_evaluate_inspect_round_trip() {
         "{counts}"
     );
 
+    // Classifier scores are log-odds, so a lower threshold is often negative: it must parse
+    // as a value, not as a flag.
+    let lower = dir.path().join("lower.jsonl");
+    ok(&[
+        "detect",
+        "--model",
+        s(&bundle),
+        s(&test),
+        "--threshold",
+        "-1",
+        "--explain",
+        "none",
+        "--no-progress",
+        "-o",
+        s(&lower),
+    ]);
+    let flagged_lower = std::fs::read_to_string(&lower).unwrap().lines().count() as u64;
+    assert!(flagged_lower > flagged, "{flagged_lower} vs {flagged}");
+    ok(&[
+        "evaluate",
+        "--model",
+        s(&bundle),
+        "--data",
+        s(&test),
+        "--threshold",
+        "-1",
+        "--resamples",
+        "0",
+    ]);
+
     let shown = ok(&["inspect", s(&bundle)]);
     assert!(
         shown.contains("verified") && shown.contains("hybrid"),

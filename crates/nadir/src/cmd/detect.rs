@@ -97,9 +97,15 @@ pub struct ScoringArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// The threshold: a number, or one the bundle stores: default, p99, p99.9, p99.99, max,
-    /// 1.01max (benign validation scores; `nadir inspect` lists them).
-    #[arg(long, value_name = "VALUE|NAME", default_value = "default")]
+    /// The threshold: a number in the score's units (the log-odds of attack for classifiers;
+    /// `nadir inspect` names them), or one the bundle stores: default, p99, p99.9, p99.99,
+    /// max, 1.01max (benign validation scores; `nadir inspect` lists them).
+    #[arg(
+        long,
+        value_name = "VALUE|NAME",
+        default_value = "default",
+        allow_negative_numbers = true
+    )]
     pub threshold: String,
 
     /// Which flows get an explanation.

@@ -28,7 +28,9 @@ use nadir_model::{ComputeDevice, History};
 ///
 ///   nadir evaluate --model k8s.nadir --data flows.csv --out eval/ --resamples 2000
 ///
-///   nadir evaluate --model nsl.nadir --data KDDTest-21.txt.gz --threshold 0.3
+///   # a lower threshold than calibrated: classifiers score the log-odds of attack,
+///   # so -1 flags rows down to P(attack) = 0.27
+///   nadir evaluate --model nsl.nadir --data KDDTest-21.txt.gz --threshold -1
 ///
 ///   # no labels (e.g. a day of normal traffic): how many rows would be flagged?
 ///   nadir evaluate --model ae.nadir --data monday.parquet --unlabelled --out scores/
@@ -44,8 +46,9 @@ pub struct Args {
     /// Write evaluation.json, evaluation.txt and plots (PNG + SVG) into this folder.
     #[arg(long, short = 'o', value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Use this decision threshold instead of the bundle's calibrated one.
-    #[arg(long, value_name = "SCORE")]
+    /// Use this decision threshold instead of the bundle's calibrated one, in the score's
+    /// units (`nadir inspect` names them: the log-odds of attack for classifiers).
+    #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
     threshold: Option<f64>,
     /// The data have no label column: report how many rows are flagged and how the
     /// scores spread (no accuracy can be measured), and write scores.csv with --out.

@@ -38,7 +38,12 @@ pub struct Args {
     pub inputs: Vec<PathBuf>,
 
     /// The threshold the verdict is given against (see `nadir detect --help`).
-    #[arg(long, value_name = "VALUE|NAME", default_value = "default")]
+    #[arg(
+        long,
+        value_name = "VALUE|NAME",
+        default_value = "default",
+        allow_negative_numbers = true
+    )]
     pub threshold: String,
 
     /// Print the record as JSON instead of text.
