@@ -1,6 +1,8 @@
 //! The convolutional front end `lln` and `cnn-lstm` share (seeds-spec §2.4, §5.1):
 //! two Conv1d + BatchNorm + ReLU + max-pool stages.
 
+use std::sync::Arc;
+
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
@@ -10,7 +12,8 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::conv_rows::{conv1d_rows, RowsGeometry};
+use super::conv_rows::{conv1d_rows, conv1d_rows_taps, RowsGeometry};
+use super::derived::{Derived, Sources};
 use super::flex::{is_flex, is_flex_autodiff};
 use super::norm_pool::{batch_norm_pool_relu, inference_affine, update_running_statistics};
 use super::{vectorized_fn, F32Values};
@@ -33,6 +36,17 @@ pub struct ConvFrontEnd {
     pub conv2: Conv1d,
     pub norm2: BatchNorm,
     pub pool: MaxPool1d,
+    /// Each stage's inference convolution (see [`FoldedConv`]).
+    #[module(skip)]
+    pub(crate) folded: [Derived<FoldedConv>; 2],
+}
+
+/// A stage's convolution with its inference batch norm folded in, the weight in the order of
+/// one GEMM over the column matrix.
+pub(crate) struct FoldedConv {
+    /// `[F, k * C]`: column `j * C + c` of row `f` is `w[f, c, j]` times the norm's scale.
+    taps: Tensor<2>,
+    bias: Tensor<1>,
 }
 
 impl ConvFrontEnd {
@@ -54,6 +68,7 @@ impl ConvFrontEnd {
             conv2: conv(f1, f2),
             norm2: norm(f2),
             pool: MaxPool1dConfig::new(c.pool).with_stride(c.pool).init(),
+            folded: Default::default(),
         }
     }
 
@@ -72,12 +87,18 @@ impl ConvFrontEnd {
     /// sample, and its weight gradient is a convolution whose GEMMs are `k` columns wide, which
     /// made the front end the slowest part of `cnn-lstm` training.
     pub fn forward_channels_last(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = self.stage(x.swap_dims(1, 2), &self.conv1, &self.norm1);
-        self.stage(x, &self.conv2, &self.norm2)
+        let x = self.stage(x.swap_dims(1, 2), &self.conv1, &self.norm1, &self.folded[0]);
+        self.stage(x, &self.conv2, &self.norm2, &self.folded[1])
     }
 
     /// Conv + BatchNorm + ReLU + max-pool, channels-last `[B, L, C] -> [B, L', F]`.
-    fn stage(&self, x: Tensor<3>, conv: &Conv1d, norm: &BatchNorm) -> Tensor<3> {
+    fn stage(
+        &self,
+        x: Tensor<3>,
+        conv: &Conv1d,
+        norm: &BatchNorm,
+        folded: &Derived<FoldedConv>,
+    ) -> Tensor<3> {
         let (Some(geometry), Some(window)) = (
             RowsGeometry::of(conv).filter(|g| g.dilation == 1),
             pool_window(&self.pool),
@@ -94,36 +115,37 @@ impl ConvFrontEnd {
             .checked_sub(k)
             .expect("conv1d: input shorter than the kernel");
         let device = x.device();
-        let mut weight = conv.weight.val();
-        let [filters, _, _] = weight.dims();
-        let mut bias = conv.bias.as_ref().map(|b| b.val());
-        let fold = !x.is_autodiff();
-        if fold {
+        if !x.is_autodiff() {
             // Inference: batch norm is a per-channel affine map, folded into the convolution.
-            let (scale, shift) = inference_affine(norm);
-            weight = weight * scale.clone().reshape([filters, 1, 1]);
-            bias = Some(match bias {
-                Some(b) => b * scale + shift,
-                None => shift,
-            });
+            let folded = fold_norm(conv, norm, folded);
+            let y = if is_flex(&device) {
+                let taps = F32Values::of(folded.taps.clone());
+                let bias = F32Values::of(folded.bias.clone());
+                conv1d_rows_taps(x, taps.as_slice(), bias.as_slice(), k, geometry)
+            } else {
+                let columns = im2col(x, k, padding).reshape([batch * out_len, k * channels]);
+                (columns.matmul(folded.taps.clone().transpose())
+                    + folded.bias.clone().unsqueeze_dim::<2>(0))
+                .reshape([batch, out_len, folded.bias.dims()[0]])
+            };
+            return max_pool_relu(y, window);
         }
+        let filters = conv.weight.dims()[0];
         let y = if is_flex(&device) {
-            let bias = bias.unwrap_or_else(|| Tensor::zeros([filters], &device));
-            conv1d_rows(x, weight, bias, geometry)
+            let bias = conv
+                .bias
+                .as_ref()
+                .map(|b| b.val())
+                .unwrap_or_else(|| Tensor::zeros([filters], &device));
+            conv1d_rows(x, conv.weight.val(), bias, geometry)
         } else {
             let columns = im2col(x, k, padding).reshape([batch * out_len, k * channels]);
-            // [F, C, k] -> [F, k * C], used transposed: column `j * C + c` of row f holds
-            // w[f, c, j], matching `im2col`.
-            let weight = weight.swap_dims(1, 2).reshape([filters, k * channels]);
-            let mut y = columns.matmul(weight.transpose());
-            if let Some(bias) = bias {
-                y = y + bias.unsqueeze_dim::<2>(0);
+            let mut y = columns.matmul(weight_taps(conv.weight.val()).transpose());
+            if let Some(bias) = &conv.bias {
+                y = y + bias.val().unsqueeze_dim::<2>(0);
             }
             y.reshape([batch, out_len, filters])
         };
-        if fold {
-            return max_pool_relu(y, window);
-        }
         if is_flex_autodiff(&device) && norm.training.is_enabled() {
             return batch_norm_pool_relu_train(y, norm, window);
         }
@@ -132,6 +154,35 @@ impl ConvFrontEnd {
         // Pool before ReLU: max and ReLU commute, and this halves the ReLU's work.
         relu(max_pool_steps(y.reshape([batch, out_len, filters]), window))
     }
+}
+
+/// `conv` with `norm`'s inference affine map folded in, made once per set of parameters.
+fn fold_norm(conv: &Conv1d, norm: &BatchNorm, folded: &Derived<FoldedConv>) -> Arc<FoldedConv> {
+    let mut sources = Sources::new()
+        .with(conv.weight.val())
+        .with(norm.gamma.val())
+        .with(norm.beta.val())
+        .with(norm.running_mean.value())
+        .with(norm.running_var.value());
+    if let Some(bias) = &conv.bias {
+        sources = sources.with(bias.val());
+    }
+    folded.get(sources, || {
+        let (scale, shift) = inference_affine(norm);
+        let taps = weight_taps(conv.weight.val()) * scale.clone().unsqueeze_dim::<2>(1);
+        let bias = match &conv.bias {
+            Some(b) => b.val() * scale + shift,
+            None => shift,
+        };
+        FoldedConv { taps, bias }
+    })
+}
+
+/// burn's `[F, C, k]` conv weight as `[F, k * C]`: column `j * C + c` of row f holds
+/// `w[f, c, j]`, matching `im2col`.
+fn weight_taps(weight: Tensor<3>) -> Tensor<2> {
+    let [filters, channels, k] = weight.dims();
+    weight.swap_dims(1, 2).reshape([filters, k * channels])
 }
 
 /// Training batch norm, max-pool and ReLU as one op (see `norm_pool`), updating the running

@@ -16,11 +16,11 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::nn::conv::Conv1d;
 use burn::nn::PaddingConfig1d;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::flex::{add_rows, contiguous, f32s, flex_tensor, gemm, Matrix, Threads};
-use super::vectorized_fn;
+use super::{vectorized_fn, F32Values};
 
 #[backend_extension(Autodiff, Flex)]
 pub trait ConvRowsBackend: Backend {
@@ -150,6 +150,34 @@ struct Dims {
 }
 
 impl Dims {
+    /// The sizes of a convolution of `[B, L, C]` by `F` filters of width `k`.
+    fn new(
+        [batch, length, channels]: [usize; 3],
+        [filters, kernel]: [usize; 2],
+        geometry: RowsGeometry,
+    ) -> Self {
+        let RowsGeometry {
+            left,
+            right,
+            dilation,
+        } = geometry;
+        assert!(dilation > 0, "conv1d_rows: dilation 0");
+        // Never short: `ModelConfig::check` refuses windows the convolutions cannot cover.
+        let out_len = (length + left + right)
+            .checked_sub((kernel - 1) * dilation)
+            .expect("conv1d_rows: input shorter than the kernel");
+        Self {
+            batch,
+            length,
+            channels,
+            filters,
+            kernel,
+            left,
+            dilation,
+            out_len,
+        }
+    }
+
     /// Columns of the column matrix: `kernel` taps of `channels` values.
     fn width(&self) -> usize {
         self.kernel * self.channels
@@ -170,11 +198,7 @@ fn forward(
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: &FlexTensor,
-    RowsGeometry {
-        left,
-        right,
-        dilation,
-    }: RowsGeometry,
+    geometry: RowsGeometry,
 ) -> ForwardOut {
     let shape = x.layout().shape();
     let [filters, channels, kernel] = [0, 1, 2].map(|i| weight.layout().shape()[i]);
@@ -183,24 +207,53 @@ fn forward(
         shape[2], channels,
         "conv1d_rows: x is [B, L, C], weight [F, C, k]"
     );
-    assert!(dilation > 0, "conv1d_rows: dilation 0");
-    // Never short: `ModelConfig::check` refuses windows the convolutions cannot cover.
-    let out_len = (length + left + right)
-        .checked_sub((kernel - 1) * dilation)
-        .expect("conv1d_rows: input shorter than the kernel");
-    let dims = Dims {
+    let dims = Dims::new([batch, length, channels], [filters, kernel], geometry);
+    let x = contiguous(x);
+    let columns = im2col(f32s(&x), dims);
+    // Every row starts as the bias; the GEMMs add the columns times the weight.
+    let weight = contiguous(weight);
+    let bias = contiguous(bias);
+    let bias = f32s(&bias);
+    let rows = batch * dims.out_len;
+    let output = if rows >= REORDER_MIN_ROWS {
+        // One GEMM over all taps, with the weight reordered into the columns' order.
+        let taps = swap_inner_dims(f32s(&weight), [filters, channels, kernel]);
+        multiply_taps(&columns, &taps, bias, dims)
+    } else {
+        let mut output = bias.repeat(rows);
+        for j in 0..kernel {
+            gemm(
+                &mut output,
+                filters,
+                tap_columns(&columns, dims, j),
+                tap_weights(f32s(&weight), dims, j),
+                [rows, channels, filters],
+                true,
+                Threads::All,
+            );
+        }
+        output
+    };
+    ForwardOut {
+        dims,
+        output: flex_tensor(output, [batch, dims.out_len, filters]),
+        columns,
+        weight,
+    }
+}
+
+/// The column matrix `[B * L', k * C]` of channels-last `x` (see [`ForwardOut::columns`]).
+fn im2col(x: &[f32], dims: Dims) -> Vec<f32> {
+    let Dims {
         batch,
         length,
         channels,
-        filters,
-        kernel,
         left,
         dilation,
         out_len,
-    };
+        ..
+    } = dims;
     let width = dims.width();
-    let x = contiguous(x);
-    let x = f32s(&x);
     let mut columns = vec![0.0f32; batch * out_len * width];
     if out_len > 0 {
         columns
@@ -218,47 +271,55 @@ fn forward(
                 }
             });
     }
-    // Every row starts as the bias; the GEMMs add the columns times the weight.
-    let weight = contiguous(weight);
-    let bias = contiguous(bias);
-    let bias = f32s(&bias);
-    let rows = batch * out_len;
+    columns
+}
+
+/// An inference convolution whose weight is already in the columns' order: `taps` is
+/// `[F, k * C]` (column `j * C + c` of row f holds `w[f, c, j]`), `bias` `[F]`; `x` is
+/// `[B, L, C]`, any backend's values. One GEMM whatever the batch.
+pub(crate) fn conv1d_rows_taps(
+    x: Tensor<3>,
+    taps: &[f32],
+    bias: &[f32],
+    kernel: usize,
+    geometry: RowsGeometry,
+) -> Tensor<3> {
+    let [batch, length, channels] = x.dims();
+    let device = x.device();
+    let filters = bias.len();
+    assert_eq!(
+        taps.len(),
+        filters * kernel * channels,
+        "conv1d_rows_taps: taps are [F, k * C]"
+    );
+    let dims = Dims::new([batch, length, channels], [filters, kernel], geometry);
+    let columns = im2col(F32Values::of(x).as_slice(), dims);
+    let output = multiply_taps(&columns, taps, bias, dims);
+    Tensor::from_data(
+        TensorData::new(output, [batch, dims.out_len, filters]),
+        &device,
+    )
+}
+
+/// `columns · taps^T + bias`: `[B * L', F]`, every row starting as the bias.
+fn multiply_taps(columns: &[f32], taps: &[f32], bias: &[f32], dims: Dims) -> Vec<f32> {
+    let (rows, width) = (dims.batch * dims.out_len, dims.width());
     let mut output = bias.repeat(rows);
-    if rows >= REORDER_MIN_ROWS {
-        // One GEMM over all taps, with the weight reordered into the columns' order.
-        let taps = swap_inner_dims(f32s(&weight), [filters, channels, kernel]);
-        gemm(
-            &mut output,
-            filters,
-            Matrix::rows(&columns, width),
-            Matrix::rows(&taps, width).transposed(),
-            [rows, width, filters],
-            true,
-            Threads::All,
-        );
-    } else {
-        for j in 0..kernel {
-            gemm(
-                &mut output,
-                filters,
-                tap_columns(&columns, dims, j),
-                tap_weights(f32s(&weight), dims, j),
-                [rows, channels, filters],
-                true,
-                Threads::All,
-            );
-        }
-    }
-    ForwardOut {
-        dims,
-        output: flex_tensor(output, [batch, out_len, filters]),
-        columns,
-        weight,
-    }
+    gemm(
+        &mut output,
+        dims.filters,
+        Matrix::rows(columns, width),
+        Matrix::rows(taps, width).transposed(),
+        [rows, width, dims.filters],
+        true,
+        Threads::All,
+    );
+    output
 }
 
 /// From this many output rows the forward pass reorders the weight into the columns' order and
-/// makes one GEMM; below it, one GEMM per tap reads the weight through strides. The reorder
+/// makes one GEMM; below it, one GEMM per tap reads the weight through strides (the conv front
+/// end's inference keeps its weight reordered, see `conv1d_rows_taps`). The reorder
 /// costs the same whatever the batch: for a `[256, 128, 3]` weight it was 13-18 % of a
 /// one-sample CNN-LSTM call (128 rows; per tap: batch 1 ~3.4 k -> ~4.2 k samples/s), while at
 /// batch 1024 the per-tap GEMMs (three passes over the output) were ~5 % slower (perf, bench).

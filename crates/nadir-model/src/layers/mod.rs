@@ -9,6 +9,7 @@ mod channel_norm;
 mod conv_front;
 mod conv_rows;
 mod dense;
+mod derived;
 mod flex;
 mod gate;
 mod lstm;
@@ -163,15 +164,24 @@ pub(crate) enum F32Values {
 
 impl F32Values {
     pub fn of<const D: usize>(tensor: Tensor<D>) -> Self {
+        match Self::flex_storage(tensor) {
+            Ok(storage) => F32Values::Shared(storage),
+            Err(tensor) => F32Values::Copied(tensor.into_data().convert::<f32>()),
+        }
+    }
+
+    /// A Flex f32 tensor's storage when it is plain row-major, else the tensor back.
+    pub fn flex_storage<const D: usize>(
+        tensor: Tensor<D>,
+    ) -> Result<burn::backend::flex::FlexTensor, Tensor<D>> {
         use burn::backend::{BackendTensor, DispatchTensorKind};
         let dispatch = tensor.into_dispatch();
         if let DispatchTensorKind::Flex(BackendTensor::Float(t)) = &dispatch.kind {
             if t.as_slice::<f32>().is_some() {
-                return F32Values::Shared(t.clone());
+                return Ok(t.clone());
             }
         }
-        let tensor = Tensor::<D>::from_dispatch(dispatch);
-        F32Values::Copied(tensor.into_data().convert::<f32>())
+        Err(Tensor::<D>::from_dispatch(dispatch))
     }
 
     /// Row-major.
