@@ -12,7 +12,7 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::conv_rows::{conv1d_rows, conv1d_rows_taps, RowsGeometry};
+use super::conv_rows::{conv1d_rows, conv1d_rows_by, RowsGeometry};
 use super::derived::{Derived, Sources};
 use super::flex::{is_flex, is_flex_autodiff};
 use super::norm_pool::{batch_norm_pool_relu, inference_affine, update_running_statistics};
@@ -41,11 +41,11 @@ pub struct ConvFrontEnd {
     pub(crate) folded: [Derived<FoldedConv>; 2],
 }
 
-/// A stage's convolution with its inference batch norm folded in, the weight in the order of
-/// one GEMM over the column matrix.
+/// A stage's convolution with its inference batch norm folded in, the weight as the matrix the
+/// column matrix is multiplied by.
 pub(crate) struct FoldedConv {
-    /// `[F, k * C]`: column `j * C + c` of row `f` is `w[f, c, j]` times the norm's scale.
-    taps: Tensor<2>,
+    /// `[k * C, F]`: row `j * C + c`, column `f` is `w[f, c, j]` times the norm's scale.
+    weight: Tensor<2>,
     bias: Tensor<1>,
 }
 
@@ -119,14 +119,13 @@ impl ConvFrontEnd {
             // Inference: batch norm is a per-channel affine map, folded into the convolution.
             let folded = fold_norm(conv, norm, folded);
             let y = if is_flex(&device) {
-                let taps = F32Values::of(folded.taps.clone());
+                let weight = F32Values::of(folded.weight.clone());
                 let bias = F32Values::of(folded.bias.clone());
-                conv1d_rows_taps(x, taps.as_slice(), bias.as_slice(), k, geometry)
+                conv1d_rows_by(x, weight.as_slice(), bias.as_slice(), k, geometry)
             } else {
                 let columns = im2col(x, k, padding).reshape([batch * out_len, k * channels]);
-                (columns.matmul(folded.taps.clone().transpose())
-                    + folded.bias.clone().unsqueeze_dim::<2>(0))
-                .reshape([batch, out_len, folded.bias.dims()[0]])
+                (columns.matmul(folded.weight.clone()) + folded.bias.clone().unsqueeze_dim::<2>(0))
+                    .reshape([batch, out_len, folded.bias.dims()[0]])
             };
             return max_pool_relu(y, window);
         }
@@ -140,7 +139,7 @@ impl ConvFrontEnd {
             conv1d_rows(x, conv.weight.val(), bias, geometry)
         } else {
             let columns = im2col(x, k, padding).reshape([batch * out_len, k * channels]);
-            let mut y = columns.matmul(weight_taps(conv.weight.val()).transpose());
+            let mut y = columns.matmul(column_weight(conv.weight.val()));
             if let Some(bias) = &conv.bias {
                 y = y + bias.val().unsqueeze_dim::<2>(0);
             }
@@ -169,20 +168,20 @@ fn fold_norm(conv: &Conv1d, norm: &BatchNorm, folded: &Derived<FoldedConv>) -> A
     }
     folded.get(sources, || {
         let (scale, shift) = inference_affine(norm);
-        let taps = weight_taps(conv.weight.val()) * scale.clone().unsqueeze_dim::<2>(1);
+        let weight = column_weight(conv.weight.val()) * scale.clone().unsqueeze_dim::<2>(0);
         let bias = match &conv.bias {
             Some(b) => b.val() * scale + shift,
             None => shift,
         };
-        FoldedConv { taps, bias }
+        FoldedConv { weight, bias }
     })
 }
 
-/// burn's `[F, C, k]` conv weight as `[F, k * C]`: column `j * C + c` of row f holds
-/// `w[f, c, j]`, matching `im2col`.
-fn weight_taps(weight: Tensor<3>) -> Tensor<2> {
+/// burn's `[F, C, k]` conv weight as the `[k * C, F]` matrix `im2col`'s columns are multiplied
+/// by: row `j * C + c`, column f holds `w[f, c, j]`.
+fn column_weight(weight: Tensor<3>) -> Tensor<2> {
     let [filters, channels, k] = weight.dims();
-    weight.swap_dims(1, 2).reshape([filters, k * channels])
+    weight.permute([2, 1, 0]).reshape([k * channels, filters])
 }
 
 /// Training batch norm, max-pool and ReLU as one op (see `norm_pool`), updating the running

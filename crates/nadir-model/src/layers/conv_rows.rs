@@ -218,7 +218,12 @@ fn forward(
     let output = if rows >= REORDER_MIN_ROWS {
         // One GEMM over all taps, with the weight reordered into the columns' order.
         let taps = swap_inner_dims(f32s(&weight), [filters, channels, kernel]);
-        multiply_taps(&columns, &taps, bias, dims)
+        multiply_columns(
+            &columns,
+            Matrix::rows(&taps, dims.width()).transposed(),
+            bias,
+            dims,
+        )
     } else {
         let mut output = bias.repeat(rows);
         for j in 0..kernel {
@@ -274,12 +279,14 @@ fn im2col(x: &[f32], dims: Dims) -> Vec<f32> {
     columns
 }
 
-/// An inference convolution whose weight is already in the columns' order: `taps` is
-/// `[F, k * C]` (column `j * C + c` of row f holds `w[f, c, j]`), `bias` `[F]`; `x` is
-/// `[B, L, C]`, any backend's values. One GEMM whatever the batch.
-pub(crate) fn conv1d_rows_taps(
+/// An inference convolution whose weight is already the matrix the column matrix is multiplied
+/// by: `weight` is `[k * C, F]` (row `j * C + c` holds `w[., c, j]`), `bias` `[F]`; `x` is
+/// `[B, L, C]`, any backend's values. One GEMM whatever the batch; gemm reads this layout
+/// without packing it first (packing burn's `[F, k * C]` order was a tenth of a one-sample
+/// CNN-LSTM call).
+pub(crate) fn conv1d_rows_by(
     x: Tensor<3>,
-    taps: &[f32],
+    weight: &[f32],
     bias: &[f32],
     kernel: usize,
     geometry: RowsGeometry,
@@ -288,28 +295,29 @@ pub(crate) fn conv1d_rows_taps(
     let device = x.device();
     let filters = bias.len();
     assert_eq!(
-        taps.len(),
-        filters * kernel * channels,
-        "conv1d_rows_taps: taps are [F, k * C]"
+        weight.len(),
+        kernel * channels * filters,
+        "conv1d_rows_by: the weight is [k * C, F]"
     );
     let dims = Dims::new([batch, length, channels], [filters, kernel], geometry);
     let columns = im2col(F32Values::of(x).as_slice(), dims);
-    let output = multiply_taps(&columns, taps, bias, dims);
+    let output = multiply_columns(&columns, Matrix::rows(weight, filters), bias, dims);
     Tensor::from_data(
         TensorData::new(output, [batch, dims.out_len, filters]),
         &device,
     )
 }
 
-/// `columns · taps^T + bias`: `[B * L', F]`, every row starting as the bias.
-fn multiply_taps(columns: &[f32], taps: &[f32], bias: &[f32], dims: Dims) -> Vec<f32> {
+/// `columns · weight + bias` with `weight` `[k * C, F]`: `[B * L', F]`, every row starting as
+/// the bias.
+fn multiply_columns(columns: &[f32], weight: Matrix<'_>, bias: &[f32], dims: Dims) -> Vec<f32> {
     let (rows, width) = (dims.batch * dims.out_len, dims.width());
     let mut output = bias.repeat(rows);
     gemm(
         &mut output,
         dims.filters,
         Matrix::rows(columns, width),
-        Matrix::rows(taps, width).transposed(),
+        weight,
         [rows, width, dims.filters],
         true,
         Threads::All,
@@ -319,7 +327,7 @@ fn multiply_taps(columns: &[f32], taps: &[f32], bias: &[f32], dims: Dims) -> Vec
 
 /// From this many output rows the forward pass reorders the weight into the columns' order and
 /// makes one GEMM; below it, one GEMM per tap reads the weight through strides (the conv front
-/// end's inference keeps its weight reordered, see `conv1d_rows_taps`). The reorder
+/// end's inference keeps its weight reordered, see `conv1d_rows_by`). The reorder
 /// costs the same whatever the batch: for a `[256, 128, 3]` weight it was 13-18 % of a
 /// one-sample CNN-LSTM call (128 rows; per tap: batch 1 ~3.4 k -> ~4.2 k samples/s), while at
 /// batch 1024 the per-tap GEMMs (three passes over the output) were ~5 % slower (perf, bench).
