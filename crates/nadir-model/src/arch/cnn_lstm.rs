@@ -7,9 +7,6 @@ use burn::tensor::{Device, Tensor};
 use crate::config::CnnLstmConfig;
 use crate::layers::{ConvFrontEnd, ConvFrontEndConfig, ForwardCtx, Lstm, LstmBias};
 
-/// Samples per inference pass (see [`CnnLstm::forward`]).
-const INFERENCE_CHUNK: usize = 128;
-
 #[derive(Module, Debug)]
 pub struct CnnLstm {
     pub front: ConvFrontEnd,
@@ -48,24 +45,6 @@ impl CnnLstm {
 
     /// `[B, C, L] -> [B, outputs]`.
     pub fn forward(&self, x: Tensor<3>, ctx: &mut ForwardCtx) -> Tensor<2> {
-        let batch = x.dims()[0];
-        if !x.is_autodiff() && batch > INFERENCE_CHUNK {
-            // Chunks keep the intermediates small (the im2col buffer alone is ~100 MB at 1024
-            // samples): fresh multi-MB allocations are page-faulted and zeroed on every call,
-            // and unchunked batch-1024 inference ran about a quarter slower in the bench.
-            let chunks = (0..batch)
-                .step_by(INFERENCE_CHUNK)
-                .map(|start| {
-                    let len = INFERENCE_CHUNK.min(batch - start);
-                    self.forward_batch(x.clone().narrow(0, start, len), ctx)
-                })
-                .collect();
-            return Tensor::cat(chunks, 0);
-        }
-        self.forward_batch(x, ctx)
-    }
-
-    fn forward_batch(&self, x: Tensor<3>, ctx: &mut ForwardCtx) -> Tensor<2> {
         // Dropout draws its mask over the channels-first view, the order it always had, so a
         // seed gives the same masks.
         let features = self.front.forward_channels_last(x).swap_dims(1, 2);
