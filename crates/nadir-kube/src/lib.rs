@@ -26,7 +26,8 @@ use arc_swap::{ArcSwap, Guard};
 pub use api::{spawn_api_source, spawn_api_source_with, ApiTiming};
 pub use file::{load_pods_file, spawn_file_source};
 pub use map::{
-    Attribution, Peer, PodInfo, PodMap, ServiceInfo, ATTRIBUTION_COLUMNS, HOST_NETWORK, UNKNOWN,
+    Attribution, LastLookups, Peer, PodInfo, PodMap, ServiceInfo, ATTRIBUTION_COLUMNS,
+    HOST_NETWORK, UNKNOWN,
 };
 pub use state::{ClusterState, Kind, DELETED_POD_HISTORY_NS};
 
@@ -61,7 +62,10 @@ pub enum PodSource {
 /// One writer's view of the current map, for a load per flow record: a check of one pointer
 /// (arc-swap's `Cache`) while the map is unchanged, where [`PodMapHandle::load`] pays a full
 /// guarded load (`extract --pods`, 1.07 M flows: ~1 % of the run's CPU samples).
-pub struct PodMapReader(Cache<HandleMap, Arc<PodMap>>);
+pub struct PodMapReader {
+    map: Cache<HandleMap, Arc<PodMap>>,
+    last: LastLookups,
+}
 
 struct HandleMap(Arc<PodMapHandle>);
 
@@ -75,12 +79,21 @@ impl std::ops::Deref for HandleMap {
 
 impl PodMapReader {
     pub fn new(handle: Arc<PodMapHandle>) -> Self {
-        PodMapReader(Cache::new(HandleMap(handle)))
+        PodMapReader {
+            map: Cache::new(HandleMap(handle)),
+            last: LastLookups::default(),
+        }
     }
 
     /// The current snapshot.
     pub fn current(&mut self) -> &PodMap {
-        self.0.load()
+        self.map.load()
+    }
+
+    /// The current snapshot and this reader's last lookups, for
+    /// [`PodMap::for_each_csv_piece`].
+    pub fn current_with_lookups(&mut self) -> (&PodMap, &mut LastLookups) {
+        (self.map.load(), &mut self.last)
     }
 }
 

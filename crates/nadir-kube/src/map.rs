@@ -310,12 +310,74 @@ type IpMap<V> = HashMap<IpAddr, V, foldhash::fast::RandomState>;
 /// An immutable pod map; build one with [`crate::ClusterState::snapshot`].
 #[derive(Debug, Default)]
 pub struct PodMap {
-    holders: IpMap<Vec<Holder>>,
-    services: IpMap<(Arc<ServiceInfo>, PeerCsv)>,
-    nodes: IpMap<(Arc<str>, PeerCsv)>,
+    /// What each known address is: one lookup per address of a flow, hit or miss.
+    addresses: IpMap<Slot>,
+    /// Every IP's holders, one run per IP, each run by start time.
+    holders: Vec<Holder>,
+    services: Vec<(Arc<ServiceInfo>, PeerCsv)>,
+    nodes: Vec<(Arc<str>, PeerCsv)>,
     pods: usize,
     /// False until a source delivered its first complete view.
     loaded: bool,
+    /// Tells this map from every other built in the process (see [`LastLookups`]).
+    generation: u64,
+}
+
+/// What one address is in a [`PodMap`]: indices into its lists (`NONE`: not that).
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// The address's run of holders, `holders[first..first + count]`.
+    first_holder: u32,
+    holder_count: u32,
+    service: u32,
+    node: u32,
+}
+
+impl Slot {
+    const NONE: u32 = u32::MAX;
+    const EMPTY: Slot = Slot {
+        first_holder: 0,
+        holder_count: 0,
+        service: Slot::NONE,
+        node: Slot::NONE,
+    };
+}
+
+/// The last address looked up on each side of a flow, with what it is: a record writer's
+/// consecutive flows often share an address (a scan: one source, one target, many ports),
+/// and a hit skips the hash lookup (`extract --pods`, 220 MB `mix` capture: `PodMap::find`
+/// was ~3 % of the run's CPU samples).
+#[derive(Debug, Default)]
+pub struct LastLookups {
+    generation: u64,
+    sides: [Option<(IpAddr, Option<Slot>)>; 2],
+}
+
+impl LastLookups {
+    /// What `ip` is in `map`, through the entry of `side` (0: source, 1: destination).
+    fn slot(&mut self, map: &PodMap, side: usize, ip: IpAddr) -> Option<Slot> {
+        if self.generation != map.generation {
+            *self = LastLookups {
+                generation: map.generation,
+                ..LastLookups::default()
+            };
+        }
+        match self.sides[side] {
+            Some((last, slot)) if last == ip => slot,
+            _ => {
+                let slot = map.addresses.get(&ip).copied();
+                self.sides[side] = Some((ip, slot));
+                slot
+            }
+        }
+    }
+}
+
+/// Numbers every built map (0 is the empty default's).
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn index(i: usize) -> u32 {
+    u32::try_from(i).expect("fewer than 4 billion entries in a pod map")
 }
 
 impl PodMap {
@@ -351,7 +413,7 @@ impl PodMap {
             }
         }
         let pods = pods.into_iter();
-        let mut holders: IpMap<Vec<Holder>> =
+        let mut by_ip: IpMap<Vec<Holder>> =
             IpMap::with_capacity_and_hasher(pods.size_hint().0, Default::default());
         let mut count = 0;
         for (pod, deleted_ns) in pods {
@@ -382,56 +444,85 @@ impl PodMap {
             // Copies for a second IP (dual stack) only.
             if let Some((last, others)) = pod.ips.split_last() {
                 for ip in others {
-                    holders.entry(*ip).or_default().push(holder.clone());
+                    by_ip.entry(*ip).or_default().push(holder.clone());
                 }
-                holders.entry(*last).or_default().push(holder);
+                by_ip.entry(*last).or_default().push(holder);
             }
         }
-        // A later holder of the same IP ends the earlier one's hold, whatever the events
-        // said (a deletion may arrive after the IP was reused).
-        for list in holders.values_mut() {
+        let mut addresses: IpMap<Slot> =
+            IpMap::with_capacity_and_hasher(by_ip.len() + service_ips.len(), Default::default());
+        let mut holders = Vec::with_capacity(by_ip.values().map(Vec::len).sum());
+        for (ip, mut list) in by_ip {
+            // A later holder of the same IP ends the earlier one's hold, whatever the events
+            // said (a deletion may arrive after the IP was reused).
             list.sort_by_key(|h| h.since_ns);
             for i in 1..list.len() {
                 let next_since = list[i].since_ns;
                 let previous = &mut list[i - 1];
                 previous.until_ns = previous.until_ns.min(next_since);
             }
+            let slot = Slot {
+                first_holder: index(holders.len()),
+                holder_count: index(list.len()),
+                ..Slot::EMPTY
+            };
+            holders.extend(list);
+            addresses.insert(ip, slot);
+        }
+        let mut service_list = Vec::with_capacity(service_ips.len());
+        for (ip, entry) in service_ips {
+            addresses.entry(ip).or_insert(Slot::EMPTY).service = index(service_list.len());
+            service_list.push(entry);
+        }
+        let mut node_list = Vec::new();
+        for (ip, node) in nodes {
+            addresses.entry(ip).or_insert(Slot::EMPTY).node = index(node_list.len());
+            let csv = PeerCsv::of(node_peer(&node));
+            node_list.push((node, csv));
         }
         PodMap {
+            addresses,
             holders,
-            services: service_ips,
-            nodes: nodes
-                .into_iter()
-                .map(|(ip, node)| {
-                    let csv = PeerCsv::of(node_peer(&node));
-                    (ip, (node, csv))
-                })
-                .collect(),
+            services: service_list,
+            nodes: node_list,
             pods: count,
             loaded: true,
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
     /// What the map knows of `ip` at `at_ns`, borrowed.
     fn find(&self, ip: IpAddr, at_ns: i64) -> Found<'_> {
-        if let Some(h) = self.holders.get(&ip).and_then(|list| {
-            list.iter()
-                .rev()
-                .find(|h| h.since_ns <= at_ns && at_ns < h.until_ns)
-        }) {
+        self.found(self.addresses.get(&ip).copied(), at_ns)
+    }
+
+    /// What an address whose [`Slot`] is `slot` was at `at_ns`: the pod holding it then,
+    /// else its service, else its node.
+    fn found(&self, slot: Option<Slot>, at_ns: i64) -> Found<'_> {
+        let Some(slot) = slot else {
+            return Found::Nothing;
+        };
+        let first = slot.first_holder as usize;
+        let run = &self.holders[first..first + slot.holder_count as usize];
+        if let Some(h) = run
+            .iter()
+            .rev()
+            .find(|h| h.since_ns <= at_ns && at_ns < h.until_ns)
+        {
             return Found::Pod(h);
         }
-        if let Some((service, csv)) = self.services.get(&ip) {
+        if let Some((service, csv)) = self.services.get(slot.service as usize) {
             return Found::Service(service, csv);
         }
-        match self.nodes.get(&ip) {
+        match self.nodes.get(slot.node as usize) {
             Some((node, csv)) => Found::Node(node, csv),
             None => Found::Nothing,
         }
     }
 
     fn node(&self, ip: IpAddr) -> Option<&Arc<str>> {
-        self.nodes.get(&ip).map(|(node, _)| node)
+        let slot = self.addresses.get(&ip)?;
+        self.nodes.get(slot.node as usize).map(|(node, _)| node)
     }
 
     /// Who had `ip` at `at_ns`: the pod that held it then, a service's cluster IP, a node
@@ -519,9 +610,10 @@ impl PodMap {
     /// The same columns as [`Self::for_each_value`], as CSV text in pieces whose
     /// concatenation is the fields joined by commas (quoted where CSV needs it; no comma
     /// before the first, no line break after the last): the peers' text comes
-    /// ready-made from the map.
+    /// ready-made from the map. `last` is the caller's own (one per record writer).
     pub fn for_each_csv_piece(
         &self,
+        last: &mut LastLookups,
         src: IpAddr,
         dst: IpAddr,
         tunnel: Option<(IpAddr, IpAddr)>,
@@ -529,10 +621,10 @@ impl PodMap {
         mut put: impl FnMut(&str),
     ) {
         if self.loaded {
-            let src = self.find(src, start_ns).csv();
+            let src = self.found(last.slot(self, 0, src), start_ns).csv();
             put(src.map_or(NOTHING_AS_SRC, |csv| &csv.as_src));
             put(",");
-            let dst = self.find(dst, start_ns).csv();
+            let dst = self.found(last.slot(self, 1, dst), start_ns).csv();
             put(dst.map_or(NOTHING_AS_DST, |csv| &csv.as_dst));
         } else {
             put(UNKNOWN_PEERS);

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use nadir_kube::{
-    load_pods_file, spawn_file_source, Attribution, ClusterState, Kind, KubeError, Peer, PodMap,
-    PodMapHandle, ATTRIBUTION_COLUMNS, DELETED_POD_HISTORY_NS, HOST_NETWORK, UNKNOWN,
+    load_pods_file, spawn_file_source, Attribution, ClusterState, Kind, KubeError, LastLookups,
+    Peer, PodMap, PodMapHandle, ATTRIBUTION_COLUMNS, DELETED_POD_HISTORY_NS, HOST_NETWORK, UNKNOWN,
 };
 use serde_json::{json, Value};
 
@@ -165,6 +165,44 @@ fn reused_ip_is_attributed_to_the_pod_that_held_it_at_the_flow_start() {
     assert!(!flow.unknown);
     assert_eq!(flow.src, Peer::default());
     assert_eq!(flow.dst, Peer::default(), "an address outside the cluster");
+}
+
+/// A record writer keeps its last lookups from one map to the next: a new map (a reload, a
+/// watch event) must not answer from the old one's.
+#[test]
+fn last_lookups_follow_the_map_that_is_current() {
+    let csv = |map: &PodMap, last: &mut LastLookups| {
+        let mut text = String::new();
+        map.for_each_csv_piece(
+            last,
+            ip("10.244.1.5"),
+            ip("10.244.1.6"),
+            None,
+            300 * S,
+            |p| text.push_str(p),
+        );
+        text
+    };
+    let mut state = ClusterState::new();
+    state.apply_pod(&simple_pod("shop", "a", "10.244.1.5", 100));
+    let first = state.snapshot();
+    let mut last = LastLookups::default();
+    assert!(csv(&first, &mut last).starts_with("shop,a,pod/a,node-1,,,,,,"));
+    // The same map again: the same answer (from the last lookups).
+    assert_eq!(
+        csv(&first, &mut last),
+        csv(&first, &mut LastLookups::default())
+    );
+    state.delete_pod(&simple_pod("shop", "a", "10.244.1.5", 100), 200 * S);
+    state.apply_pod(&simple_pod("web", "b", "10.244.1.5", 250));
+    state.apply_pod(&simple_pod("web", "c", "10.244.1.6", 250));
+    let second = state.snapshot();
+    assert_eq!(
+        csv(&second, &mut last),
+        "web,b,pod/b,node-1,web,c,pod/c,,node-1,,,,"
+    );
+    // And back: each map answers for itself.
+    assert!(csv(&first, &mut last).starts_with("shop,a,"));
 }
 
 #[test]
@@ -524,13 +562,17 @@ fn csv_text_of_a_flow_reads_back_as_its_values() {
         Some((ip("fd00::12"), ip("203.0.113.7"))),
     ];
     let mut checked = 0;
+    // One writer's lookups across every map and address, as a record writer keeps them.
+    let mut last = LastLookups::default();
     for map in [&loaded, &not_loaded] {
         for src in addresses {
             for dst in addresses {
                 for tunnel in tunnels {
                     let (src, dst) = (ip(src), ip(dst));
                     let mut text = String::new();
-                    map.for_each_csv_piece(src, dst, tunnel, 100 * S, |p| text.push_str(p));
+                    map.for_each_csv_piece(&mut last, src, dst, tunnel, 100 * S, |p| {
+                        text.push_str(p)
+                    });
                     let record = csv::ReaderBuilder::new()
                         .has_headers(false)
                         .from_reader(text.as_bytes())
@@ -548,9 +590,14 @@ fn csv_text_of_a_flow_reads_back_as_its_values() {
     }
     assert_eq!(checked, 2 * 6 * 6 * 3);
     let mut text = String::new();
-    loaded.for_each_csv_piece(ip("10.244.1.2"), ip("10.244.1.1"), None, 100 * S, |p| {
-        text.push_str(p)
-    });
+    loaded.for_each_csv_piece(
+        &mut last,
+        ip("10.244.1.2"),
+        ip("10.244.1.1"),
+        None,
+        100 * S,
+        |p| text.push_str(p),
+    );
     assert_eq!(
         text,
         "shop,\"odd \"\"name\"\", here\",\"pod/odd \"\"name\"\", here\",node-1,\

@@ -417,7 +417,7 @@ impl ShardOutput<CicFlow> for CsvRows {
         let label = self.labeler.label(&label_target(flow.meta));
         flow.state.write_csv_row(flow.meta, &mut self.text, label);
         if let Some(pods) = &mut self.pods {
-            append_attribution_csv(&mut self.text, pods.current(), flow.meta, flow.state);
+            append_attribution_csv(&mut self.text, pods, flow.meta, flow.state);
         }
         self.rows += 1;
     }
@@ -468,11 +468,18 @@ fn put_attribution(
 
 /// Appends the attribution to the cic CSV row just written (before its line break). The
 /// row's `Src IP` is the flow's first packet's source, as CICFlowMeter names it.
-fn append_attribution_csv(text: &mut TextBlock, pods: &PodMap, meta: &FlowMeta, flow: &CicFlow) {
+fn append_attribution_csv(
+    text: &mut TextBlock,
+    pods: &mut PodMapReader,
+    meta: &FlowMeta,
+    flow: &CicFlow,
+) {
     let id = flow.identity(meta);
     text.truncate(text.len() - 1);
     text.extend_from_slice(b",");
-    pods.for_each_csv_piece(
+    let (map, last) = pods.current_with_lookups();
+    map.for_each_csv_piece(
+        last,
         id.first_src.addr,
         id.first_dst.addr,
         meta.outer_ends(),
@@ -574,7 +581,7 @@ impl CicWriter {
             } => {
                 flow.write_csv_row(meta, pending, label);
                 if let Some(pods) = pods {
-                    append_attribution_csv(pending, pods.current(), meta, flow);
+                    append_attribution_csv(pending, pods, meta, flow);
                 }
                 *rows += 1;
                 if pending.len() < CSV_BLOCK {
