@@ -88,7 +88,12 @@ PY
   plain=(); named=(); load=(); empty=()
   tiny="$DATA/cicflowmeter-reference/cicflowmeter-sample-latria/sample.pcap"
   for run in $(seq "$RUNS"); do
+    # Each run writes a new file, as a user's extract does: overwriting the last run's
+    # output would charge truncating it (freeing its page cache, ~0.4-0.5 GB here) to the run,
+    # more to the one with pods, whose file is larger.
+    rm -f "$OUT/plain-$kind.csv"
     plain+=("$(cpu_seconds "$NADIR" extract "$capture" -o "$OUT/plain-$kind.csv")")
+    rm -f "$OUT/named-$kind.csv"
     named+=("$(cpu_seconds "$NADIR" extract "$capture" --pods "$pods" -o "$OUT/named-$kind.csv")")
     # The fixed part: reading the pods file, on a 35-packet capture.
     empty+=("$(cpu_seconds "$NADIR" extract "$tiny" -o "$OUT/tiny.csv")")
