@@ -58,7 +58,7 @@ impl Sources {
 
     pub fn with<const D: usize>(self, tensor: Tensor<D>) -> Self {
         Self(self.0.and_then(|mut storages| {
-            storages.push(F32Values::flex_storage(tensor).ok()?);
+            storages.push(F32Values::flex_storage(&tensor)?);
             Some(storages)
         }))
     }

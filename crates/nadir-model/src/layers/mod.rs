@@ -164,24 +164,23 @@ pub(crate) enum F32Values {
 
 impl F32Values {
     pub fn of<const D: usize>(tensor: Tensor<D>) -> Self {
-        match Self::flex_storage(tensor) {
-            Ok(storage) => F32Values::Shared(storage),
-            Err(tensor) => F32Values::Copied(tensor.into_data().convert::<f32>()),
+        match Self::flex_storage(&tensor) {
+            Some(storage) => F32Values::Shared(storage),
+            None => F32Values::Copied(tensor.into_data().convert::<f32>()),
         }
     }
 
-    /// A Flex f32 tensor's storage when it is plain row-major, else the tensor back.
+    /// A Flex f32 tensor's storage (shared, no copy) when it is plain row-major.
     pub fn flex_storage<const D: usize>(
-        tensor: Tensor<D>,
-    ) -> Result<burn::backend::flex::FlexTensor, Tensor<D>> {
+        tensor: &Tensor<D>,
+    ) -> Option<burn::backend::flex::FlexTensor> {
         use burn::backend::{BackendTensor, DispatchTensorKind};
-        let dispatch = tensor.into_dispatch();
-        if let DispatchTensorKind::Flex(BackendTensor::Float(t)) = &dispatch.kind {
-            if t.as_slice::<f32>().is_some() {
-                return Ok(t.clone());
+        match tensor.clone().into_dispatch().kind {
+            DispatchTensorKind::Flex(BackendTensor::Float(t)) if t.as_slice::<f32>().is_some() => {
+                Some(t)
             }
+            _ => None,
         }
-        Err(Tensor::<D>::from_dispatch(dispatch))
     }
 
     /// Row-major.
