@@ -346,7 +346,7 @@ impl Slot {
 /// The last address looked up on each side of a flow, with what it is: a record writer's
 /// consecutive flows often share an address (a scan: one source, one target, many ports),
 /// and a hit skips the hash lookup (`extract --pods`, 220 MB `mix` capture: `PodMap::find`
-/// was ~3 % of the run's CPU samples).
+/// was ~3 % of the run's CPU samples, this check and the lookups it still makes <1 %).
 #[derive(Debug, Default)]
 pub struct LastLookups {
     generation: u64,
