@@ -5,17 +5,22 @@
 # look at the captures, turn them into CICFlowMeter-compatible flow features labelled
 # by rules, summarise a shipped dataset, train models on it, score held-out data with
 # a saved bundle and show what the bundle holds. Output goes to demo-out/.
+#
+#   ./demo.sh                                # builds nadir (release), writes demo-out/
+#   NADIR=path/to/nadir OUT=dir ./demo.sh    # a nadir built already (the tests run it so)
 set -euo pipefail
 cd "$(dirname "$0")"
-# `watch` needs libpcap's headers; without them, build everything else.
-if pkg-config --exists libpcap 2>/dev/null; then
-  cargo build --release -q -p nadir
-else
-  echo "(libpcap-dev not installed: building nadir without \`watch\`)"
-  cargo build --release -q -p nadir --no-default-features --features ml
+if [ -z "${NADIR:-}" ]; then
+  # `watch` needs libpcap's headers; without them, build everything else.
+  if pkg-config --exists libpcap 2>/dev/null; then
+    cargo build --release -q -p nadir
+  else
+    echo "(libpcap-dev not installed: building nadir without \`watch\`)"
+    cargo build --release -q -p nadir --no-default-features --features ml
+  fi
+  NADIR=${CARGO_TARGET_DIR:-target}/release/nadir
 fi
-NADIR=${CARGO_TARGET_DIR:-target}/release/nadir
-OUT=demo-out
+OUT=${OUT:-demo-out}
 mkdir -p "$OUT"
 
 echo "== 1. Detection: a shipped bundle scores three captures it never saw"

@@ -422,6 +422,39 @@ fn demo_runs_on_what_ships_and_ends_in_alerts() {
     assert!(records.iter().any(|r| r["verdict"] == "anomaly"));
 }
 
+/// The README's first command, `./demo.sh`, runs to its end with this build: every `nadir`
+/// command in it (an option renamed, or a threshold rule the shipped data cannot calibrate,
+/// stops the script: it once did, at its fifth step, with no test to notice).
+#[test]
+fn demo_script_runs_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("../../demo.sh")
+        .env("NADIR", env!("CARGO_BIN_EXE_nadir"))
+        .env("OUT", dir.path())
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo.sh failed\n{stdout}\n{stderr}");
+    assert!(stdout.contains(" >= "), "no alert shown:\n{stdout}");
+    for file in [
+        "flows.jsonl",
+        "k8s-nmap-flows.csv",
+        "benign-flows.parquet",
+        "k8s-nmap-first-bytes.csv",
+        "nslkdd-hybrid.nadir",
+        "nslkdd-autoencoder.nadir",
+        "nslkdd-hybrid-eval",
+    ] {
+        assert!(dir.path().join(file).exists(), "{file} missing\n{stdout}");
+    }
+    assert!(
+        stdout.contains("Wrote "),
+        "the script's last line missing:\n{stdout}"
+    );
+}
+
 /// The README's command that rebuilt the shipped demo bundle still makes a bundle the loader
 /// accepts, with the shipped bundle's model and columns.
 #[test]
