@@ -40,8 +40,12 @@ pub struct ServiceInfo {
 
 impl ServiceInfo {
     pub fn selects(&self, pod: &PodInfo) -> bool {
+        *self.namespace == *pod.namespace && self.selects_labels(pod)
+    }
+
+    /// [`Self::selects`] for a pod already known to be in the service's namespace.
+    fn selects_labels(&self, pod: &PodInfo) -> bool {
         !self.selector.is_empty()
-            && *self.namespace == *pod.namespace
             && self
                 .selector
                 .iter()
@@ -425,7 +429,7 @@ impl PodMap {
                 .get(&*pod.namespace)
                 .map(|list| {
                     list.iter()
-                        .filter(|s| s.selects(&pod))
+                        .filter(|s| s.selects_labels(&pod))
                         .map(|s| &*s.name)
                         .collect()
                 })

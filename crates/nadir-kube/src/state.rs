@@ -2,7 +2,6 @@
 //! by list and watch events, and turned into [`PodMap`] snapshots.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -73,7 +72,9 @@ fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
 
 /// `kind/name`, the kind in lower case (`deployment/web`).
 fn put_workload(out: &mut String, kind: &str, name: &str) {
-    out.extend(kind.chars().map(|c| c.to_ascii_lowercase()));
+    let start = out.len();
+    out.push_str(kind);
+    out[start..].make_ascii_lowercase();
     out.push('/');
     out.push_str(name);
 }
@@ -431,11 +432,13 @@ impl Owned<'_> {
     fn write_workload(&self, replicasets: &ReplicaSetOwners, out: &mut String) {
         out.clear();
         let Some((kind, owner)) = self.owner else {
-            let _ = write!(out, "pod/{}", self.name);
-            return;
+            return put_workload(out, "pod", self.name);
         };
         if kind == "ReplicaSet" {
-            let _ = write!(out, "{}/{owner}", self.namespace);
+            // The ReplicaSet's `namespace/name` key, written without `fmt` (twice per pod).
+            out.push_str(self.namespace);
+            out.push('/');
+            out.push_str(owner);
             let replicaset = replicasets.get(out.as_str());
             out.clear();
             match replicaset {
