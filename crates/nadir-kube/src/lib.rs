@@ -85,14 +85,9 @@ impl PodMapReader {
         }
     }
 
-    /// The current snapshot.
-    pub fn current(&mut self) -> &PodMap {
-        self.map.load()
-    }
-
-    /// The current snapshot and this reader's last lookups, for
-    /// [`PodMap::for_each_csv_piece`].
-    pub fn current_with_lookups(&mut self) -> (&PodMap, &mut LastLookups) {
+    /// The current snapshot, and this reader's last lookups for its record writers
+    /// ([`PodMap::for_each_value`], [`PodMap::for_each_csv_piece`]).
+    pub fn current(&mut self) -> (&PodMap, &mut LastLookups) {
         (self.map.load(), &mut self.last)
     }
 }

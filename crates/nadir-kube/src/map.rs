@@ -589,9 +589,10 @@ impl PodMap {
 
     /// The values of [`ATTRIBUTION_COLUMNS`] for a flow, as [`Self::attribute`] would give
     /// them, borrowed from the map: what record writers call once per flow (no clone, no
-    /// allocation).
+    /// allocation). `last` is the caller's own (one per record writer).
     pub fn for_each_value(
         &self,
+        last: &mut LastLookups,
         src: IpAddr,
         dst: IpAddr,
         tunnel: Option<(IpAddr, IpAddr)>,
@@ -602,8 +603,8 @@ impl PodMap {
         let tunnel = tunnel.map(|(s, d)| (s, node(s), d, node(d)));
         let (src, dst) = if self.loaded {
             (
-                self.find(src, start_ns).as_ref(),
-                self.find(dst, start_ns).as_ref(),
+                self.found(last.slot(self, 0, src), start_ns).as_ref(),
+                self.found(last.slot(self, 1, dst), start_ns).as_ref(),
             )
         } else {
             Default::default()

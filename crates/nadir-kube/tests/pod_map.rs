@@ -563,7 +563,7 @@ fn csv_text_of_a_flow_reads_back_as_its_values() {
     ];
     let mut checked = 0;
     // One writer's lookups across every map and address, as a record writer keeps them.
-    let mut last = LastLookups::default();
+    let (mut last, mut last_values) = (LastLookups::default(), LastLookups::default());
     for map in [&loaded, &not_loaded] {
         for src in addresses {
             for dst in addresses {
@@ -583,6 +583,12 @@ fn csv_text_of_a_flow_reads_back_as_its_values() {
                     let read: Vec<&str> = record.iter().collect();
                     let expected = values(&map.attribute(src, dst, tunnel, 100 * S));
                     assert_eq!(read, expected, "{src} -> {dst} via {tunnel:?}: {text}");
+                    // The JSON-lines writers' values, through their own last lookups.
+                    let mut borrowed = Vec::new();
+                    map.for_each_value(&mut last_values, src, dst, tunnel, 100 * S, |v| {
+                        borrowed.push(v.to_string())
+                    });
+                    assert_eq!(borrowed, expected, "{src} -> {dst} via {tunnel:?}");
                     checked += 1;
                 }
             }

@@ -24,7 +24,7 @@ use nadir_features::packets::{
 };
 use nadir_features::roles::ColumnRole;
 use nadir_flow::{CloneFlows, Ended, FinishedFlow, FlowConfig, FlowMeta, FlowTable, ShardOutput};
-use nadir_kube::{PodMap, PodMapHandle, PodMapReader, ATTRIBUTION_COLUMNS};
+use nadir_kube::{PodMapHandle, PodMapReader, ATTRIBUTION_COLUMNS};
 
 use crate::drive::{each_flow, for_each_packet, label_target, run_flow_family};
 use crate::{PipelineError, Progress, RunSummary};
@@ -305,9 +305,7 @@ fn run_bytes(
             }
             if let Some(pods) = &mut pods {
                 let (src, dst) = (flow.meta.src.addr, flow.meta.dst.addr);
-                put_attribution(pods.current(), flow.meta, src, dst, |v| {
-                    sink.put(Value::Str(v))
-                });
+                put_attribution(pods, flow.meta, src, dst, |v| sink.put(Value::Str(v)));
             }
             sink.end_row()
         }),
@@ -457,13 +455,14 @@ enum CicWriter {
 /// Who sent and received a flow, from the pod map as it is now (one lookup per flow, never
 /// per packet; the values are borrowed from the map, nothing is allocated).
 fn put_attribution(
-    pods: &PodMap,
+    pods: &mut PodMapReader,
     meta: &FlowMeta,
     src: IpAddr,
     dst: IpAddr,
     put: impl FnMut(&str),
 ) {
-    pods.for_each_value(src, dst, meta.outer_ends(), meta.first_ts_ns, put);
+    let (map, last) = pods.current();
+    map.for_each_value(last, src, dst, meta.outer_ends(), meta.first_ts_ns, put);
 }
 
 /// Appends the attribution to the cic CSV row just written (before its line break). The
@@ -477,7 +476,7 @@ fn append_attribution_csv(
     let id = flow.identity(meta);
     text.truncate(text.len() - 1);
     text.extend_from_slice(b",");
-    let (map, last) = pods.current_with_lookups();
+    let (map, last) = pods.current();
     map.for_each_csv_piece(
         last,
         id.first_src.addr,
@@ -612,7 +611,7 @@ impl CicWriter {
                 }
                 sink.put(Value::Str(label));
                 if let Some(pods) = pods {
-                    put_attribution(pods.current(), meta, id.src.addr, id.dst.addr, |v| {
+                    put_attribution(pods, meta, id.src.addr, id.dst.addr, |v| {
                         sink.put(Value::Str(v))
                     });
                 }
@@ -694,9 +693,7 @@ fn run_flow_windows(
                 view.put_features(sink);
                 if let Some(pods) = &mut pods {
                     let (src, dst) = (flow.meta.src.addr, flow.meta.dst.addr);
-                    put_attribution(pods.current(), flow.meta, src, dst, |v| {
-                        sink.put(Value::Str(v))
-                    });
+                    put_attribution(pods, flow.meta, src, dst, |v| sink.put(Value::Str(v)));
                 }
                 sink.end_row()?;
             }
