@@ -17,29 +17,16 @@ use burn::tensor::Tensor;
 
 use super::F32Values;
 
-/// The identity of one source: its storage and shape.
-#[derive(PartialEq, Eq)]
-struct SourceKey {
-    address: usize,
-    len: usize,
-    shape: Vec<usize>,
-}
-
-impl SourceKey {
-    fn of(storage: &FlexTensor) -> Self {
-        let values = storage.as_slice::<f32>().expect("checked contiguous f32");
-        Self {
-            address: values.as_ptr() as usize,
-            len: values.len(),
-            shape: storage.layout().shape().to_vec(),
-        }
-    }
+/// Whether two storages are the same tensor's: the same values at the same address, in the
+/// same shape (see the module comment for why the address is enough while one is held).
+fn same_storage(a: &FlexTensor, b: &FlexTensor) -> bool {
+    let values = |t: &FlexTensor| t.as_slice::<f32>().map(|v| (v.as_ptr(), v.len()));
+    values(a) == values(b) && a.layout().shape() == b.layout().shape()
 }
 
 struct Entry<T> {
-    keys: Vec<SourceKey>,
-    /// Held so that the sources' storage outlives the entry (see the module comment).
-    _sources: Vec<FlexTensor>,
+    /// The parameters' storage the value was made from, held so that it outlives the entry.
+    sources: Vec<FlexTensor>,
     value: Arc<T>,
 }
 
@@ -77,17 +64,23 @@ impl<T> Derived<T> {
         let Some(storages) = sources.0 else {
             return Arc::new(make());
         };
-        let keys: Vec<SourceKey> = storages.iter().map(SourceKey::of).collect();
         // A poisoned lock only means a panic while making a value: the slot then holds the
         // previous whole entry or none, both fine to use.
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = slot.as_ref().filter(|entry| entry.keys == keys) {
+        let made_from_these = |entry: &&Entry<T>| {
+            entry.sources.len() == storages.len()
+                && entry
+                    .sources
+                    .iter()
+                    .zip(&storages)
+                    .all(|(a, b)| same_storage(a, b))
+        };
+        if let Some(entry) = slot.as_ref().filter(made_from_these) {
             return entry.value.clone();
         }
         let value = Arc::new(make());
         *slot = Some(Entry {
-            keys,
-            _sources: storages,
+            sources: storages,
             value: value.clone(),
         });
         value
