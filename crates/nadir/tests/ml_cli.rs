@@ -77,19 +77,15 @@ fn nsl_kdd_train_evaluate_inspect_round_trip() {
     }
 
     // `evaluate` with the saved bundle reproduces the training-time test metrics.
+    let evaluate = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["evaluate", "--model", s(&bundle), "--data", s(&test)];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", s(out)]);
+        ok(&args);
+        json(&out.join("evaluation.json"))
+    };
     let eval_dir = dir.path().join("eval");
-    ok(&[
-        "evaluate",
-        "--model",
-        s(&bundle),
-        "--data",
-        s(&test),
-        "--resamples",
-        "100",
-        "--out",
-        s(&eval_dir),
-    ]);
-    let again = json(&eval_dir.join("evaluation.json"));
+    let again = evaluate(&eval_dir, &["--resamples", "100"]);
     assert_eq!(
         again["classification"]["confusion"],
         report["classification"]["confusion"]
@@ -140,17 +136,17 @@ fn nsl_kdd_train_evaluate_inspect_round_trip() {
     ]);
     let flagged_lower = std::fs::read_to_string(&lower).unwrap().lines().count() as u64;
     assert!(flagged_lower > flagged, "{flagged_lower} vs {flagged}");
-    ok(&[
-        "evaluate",
-        "--model",
-        s(&bundle),
-        "--data",
-        s(&test),
-        "--threshold",
-        "-1",
-        "--resamples",
-        "0",
-    ]);
+    // `evaluate` at the same threshold flags the same rows.
+    let at_lower = evaluate(
+        &dir.path().join("eval-lower"),
+        &["--threshold", "-1", "--resamples", "0"],
+    );
+    let counts = &at_lower["classification"]["confusion"]["counts"];
+    assert_eq!(
+        flagged_lower,
+        counts[1].as_u64().unwrap() + counts[3].as_u64().unwrap(),
+        "{counts}"
+    );
 
     let shown = ok(&["inspect", s(&bundle)]);
     assert!(
