@@ -9,6 +9,8 @@
 #    output format (CSV to a file), alternating rounds, medians of CPU time (user + system).
 #    The pods file names every address the capture holds (so every flow is a hit: the
 #    costly case), topped up with pods on other addresses to 10,000.
+#    Then the per-flow part alone: every flow's pod columns through one writer's last
+#    lookups, in the file's order (crates/nadir-kube/examples/lookup_cost.rs).
 # 2. Keeping the map current: the snapshot of 10,000 pods + 1,000 services, and the share of
 #    a core that 1,000 pod events/s cost with at most one publish per second
 #    (crates/nadir-kube/examples/snapshot_cost.rs). Publishing happens on the pod-map thread;
@@ -26,7 +28,7 @@ mkdir -p "$OUT"
 echo "== build (release)"
 cargo build --release -q -p nadir --no-default-features --manifest-path "$ROOT/Cargo.toml"
 cargo build --release -q -p nadir-decode --example make_bench_capture --manifest-path "$ROOT/Cargo.toml"
-cargo build --release -q -p nadir-kube --example snapshot_cost --manifest-path "$ROOT/Cargo.toml"
+cargo build --release -q -p nadir-kube --example snapshot_cost --example lookup_cost --manifest-path "$ROOT/Cargo.toml"
 NADIR="$CARGO_TARGET_DIR/release/nadir"
 EXAMPLES="$CARGO_TARGET_DIR/release/examples"
 
@@ -110,6 +112,8 @@ print(f"{kind}: extract cic CPU s, medians of {len(sys.argv[2].split())}: withou
 print(f"  of which reading the pods file once: {load - empty:.4f} s; the rest: {100 * ((named - (load - empty)) / plain - 1):+.1f} %, "
       f"with {100 * (named_bytes / plain_bytes - 1):+.1f} % more output bytes (the pod columns)")
 PY
+  echo "  the pod columns of its flows alone, through one writer's last lookups:"
+  echo "  $("$EXAMPLES/lookup_cost" "$pods" "$OUT/plain-$kind.csv")"
 done
 
 echo "== keeping the map current"

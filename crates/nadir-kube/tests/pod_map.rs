@@ -205,6 +205,43 @@ fn last_lookups_follow_the_map_that_is_current() {
     assert!(csv(&first, &mut last).starts_with("shop,a,"));
 }
 
+/// Flows between the same two addresses, written one after another through one writer's
+/// last lookups (which reuse the last flow's text while both ends are what they were),
+/// starting before, inside, between and after the holds of a reused IP, in both orders of
+/// time: each reads as its own attribution.
+#[test]
+fn one_writers_flows_across_the_holds_of_a_reused_ip() {
+    let mut state = ClusterState::new();
+    let a = simple_pod("shop", "a", "10.244.1.5", 100);
+    state.apply_pod(&a);
+    state.delete_pod(&a, 200 * S);
+    state.apply_pod(&simple_pod("shop", "b", "10.244.1.5", 250));
+    state.apply_pod(&simple_pod("web", "c", "10.244.1.6", 150));
+    state.apply_service(&service(
+        "shop",
+        "svc",
+        "10.244.1.6",
+        json!({"app": "none"}),
+    ));
+    let map = state.snapshot();
+    let starts = [50, 99, 100, 149, 150, 199, 200, 220, 249, 250, 300, 1000];
+    let mut last = LastLookups::default();
+    let mut texts = std::collections::BTreeSet::new();
+    for (src, dst) in [("10.244.1.5", "10.244.1.6"), ("10.244.1.6", "10.244.1.5")] {
+        for start in starts.iter().chain(starts.iter().rev()).chain(&starts) {
+            let (src, dst, at) = (ip(src), ip(dst), start * S);
+            let mut text = String::new();
+            map.for_each_csv_piece(&mut last, src, dst, None, at, |p| text.push_str(p));
+            let read: Vec<String> = text.split(',').map(str::to_string).collect();
+            let expected = values(&map.attribute(src, dst, None, at));
+            assert_eq!(read, expected, "{src} -> {dst} at {start} s: {text}");
+            texts.insert(text);
+        }
+    }
+    // a, b or nobody at one end, c or its service at the other, both directions.
+    assert_eq!(texts.len(), 2 * 5, "{texts:#?}");
+}
+
 #[test]
 fn reused_ip_whose_new_pod_arrives_before_the_old_ones_deletion() {
     let mut state = ClusterState::new();
