@@ -42,6 +42,27 @@ type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// owner is looked up through a reused buffer, not two new strings per pod.
 type ReplicaSetOwners = Map<String, Option<(String, String)>>;
 
+/// Names many pods share (namespaces, nodes, workloads), each held once: a 10,000-pod file
+/// makes ~30,000 fewer allocations.
+#[derive(Debug, Default)]
+struct SharedNames(HashSet<Arc<str>, foldhash::fast::RandomState>);
+
+impl SharedNames {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(held) = self.0.get(name) {
+            return Arc::clone(held);
+        }
+        let held: Arc<str> = Arc::from(name);
+        self.0.insert(Arc::clone(&held));
+        held
+    }
+
+    /// Forgets the names only this set still holds.
+    fn prune(&mut self) {
+        self.0.retain(|name| Arc::strong_count(name) > 1);
+    }
+}
+
 /// The cluster as events describe it. Objects are keyed by uid (name for nodes).
 #[derive(Debug, Default)]
 pub struct ClusterState {
@@ -55,6 +76,7 @@ pub struct ClusterState {
     relisting: HashMap<Kind, HashSet<String>>,
     /// Reused for each pod's workload.
     workload: String,
+    names: SharedNames,
 }
 
 fn time_ns(time: &Option<Time>) -> Option<i64> {
@@ -230,16 +252,16 @@ impl ClusterState {
         record.write_workload(&self.replicasets, &mut self.workload);
         let info = PodInfo {
             uid: Arc::from(key.as_str()),
-            namespace: Arc::from(namespace),
+            namespace: self.names.get(namespace),
             name: Arc::from(name),
             containers: pod.containers.iter().map(|c| Arc::from(*c)).collect(),
-            workload: Arc::from(self.workload.as_str()),
+            workload: self.names.get(&self.workload),
             labels: pod
                 .labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            node: pod.node.map(Arc::from),
+            node: pod.node.map(|node| self.names.get(node)),
             host_network: pod.host_network,
             ips: parse_ips(pod.ips),
             since_ns: pod.since_ns.unwrap_or(i64::MIN),
@@ -379,6 +401,7 @@ impl ClusterState {
             p.deleted_ns
                 .is_none_or(|d| now_ns.saturating_sub(d) < DELETED_POD_HISTORY_NS)
         });
+        self.names.prune();
     }
 
     /// Pods known, deleted ones still in history included.
@@ -400,7 +423,7 @@ impl ClusterState {
             if *record.info.workload != *workload {
                 // In place unless an earlier snapshot still holds the pod (a pods file's first
                 // snapshot: 10,000 pods' labels and containers not copied).
-                Arc::make_mut(&mut record.info).workload = Arc::from(workload.as_str());
+                Arc::make_mut(&mut record.info).workload = self.names.get(workload);
             }
         }
         let services: Vec<Arc<ServiceInfo>> = self.services.values().cloned().collect();
@@ -456,5 +479,24 @@ impl Owned<'_> {
             }
         }
         put_workload(out, kind, owner);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_names_are_held_once_and_forgotten_when_unused() {
+        let mut names = SharedNames::default();
+        let shop = names.get("shop");
+        let again = names.get("shop");
+        assert!(Arc::ptr_eq(&shop, &again), "one allocation for both");
+        drop(names.get("web"));
+        names.prune();
+        assert_eq!(names.0.len(), 1, "`web` was held by nothing else");
+        drop((shop, again));
+        names.prune();
+        assert!(names.0.is_empty());
     }
 }
