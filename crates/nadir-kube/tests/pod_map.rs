@@ -965,6 +965,20 @@ fn bad_files_are_errors_naming_the_file() {
     let error = load_pods_file(&path).unwrap_err().to_string();
     assert!(error.contains("item 1 (Pod shop/web): `spec`"), "{error}");
 
+    // An item of a plain `List` without a kind of its own (it waits for the list's kind).
+    let mut kindless = pod_json("shop", "web", "10.244.1.1", 10);
+    kindless.as_object_mut().unwrap().remove("kind");
+    std::fs::write(
+        &path,
+        kubectl_list(vec![
+            service_json("shop", "s", "10.96.0.1", json!({})),
+            kindless,
+        ]),
+    )
+    .unwrap();
+    let error = load_pods_file(&path).unwrap_err().to_string();
+    assert!(error.contains("item 1 has no `kind`"), "{error}");
+
     let missing = dir.path().join("missing.json");
     let error = load_pods_file(&missing).unwrap_err();
     assert!(matches!(error, KubeError::ReadFile { .. }), "{error:?}");
