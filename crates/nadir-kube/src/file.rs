@@ -542,8 +542,9 @@ fn apply_object(
 ///
 /// A 10k-pod, 1k-service file (4 MB, bench/kube's pods-mix.json), 2026-12-07: a whole
 /// `nadir extract` of a 35-packet capture takes 29 ms of CPU and 26 MB peak RSS (`perf stat
-/// -r 20`, `/usr/bin/time`), 23.5 MB since items are applied as read; in three passes it
-/// took 34 ms and 23 MB, through `Value` and the k8s-openapi types 0.18-0.22 s and 75 MB.
+/// -r 20`, `/usr/bin/time`); 32.5 ms -> 27.6 ms and 16.4 MB (`perf stat -r 15`, three
+/// alternating rounds) since items are applied as read and names are shared; in three passes
+/// it took 34 ms and 23 MB, through `Value` and the k8s-openapi types 0.18-0.22 s and 75 MB.
 pub fn load_pods_file(path: &Path) -> Result<ClusterState, KubeError> {
     let bytes = std::fs::read(path).map_err(|source| KubeError::ReadFile {
         path: path.to_path_buf(),
