@@ -231,7 +231,6 @@ impl ClusterState {
         };
         // Resolved with the ReplicaSets known now; `snapshot` resolves again.
         record.write_workload(&self.replicasets, &mut self.workload);
-        let names = &mut self.names;
         let uid: Arc<str> = Arc::from(key);
         let info = PodInfo {
             uid: Arc::clone(&uid),
