@@ -10,7 +10,7 @@
 #    The pods file names every address the capture holds (so every flow is a hit: the
 #    costly case), topped up with pods on other addresses to 10,000.
 #    Then the per-flow part alone: every flow's pod columns through one writer's last
-#    lookups, in the file's order (crates/nadir-kube/examples/lookup_cost.rs).
+#    lookups, in the file's order and shuffled (crates/nadir-kube/examples/lookup_cost.rs).
 # 2. Keeping the map current: the snapshot of 10,000 pods + 1,000 services, and the share of
 #    a core that 1,000 pod events/s cost with at most one publish per second
 #    (crates/nadir-kube/examples/snapshot_cost.rs). Publishing happens on the pod-map thread;
