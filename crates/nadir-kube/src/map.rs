@@ -402,16 +402,28 @@ pub struct LastLookups {
     /// copy instead of two lookups and pieces (220 MB `mix` capture, where 99.6 % of flows
     /// have their predecessor's addresses: 16.5 -> 11.2 ns a flow in `examples/lookup_cost`,
     /// and the user CPU the pod columns add to `extract` 73 -> 50 ms, medians of 9).
-    flow: Option<LastFlow>,
+    flow: LastFlow,
 }
 
 #[derive(Debug)]
 struct LastFlow {
     src: IpAddr,
     dst: IpAddr,
-    /// The start times for which `text` holds.
+    /// The start times for which `text` holds (empty until the first flow).
     span: Range<i64>,
     text: String,
+}
+
+impl Default for LastFlow {
+    fn default() -> Self {
+        let nowhere = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        LastFlow {
+            src: nowhere,
+            dst: nowhere,
+            span: 0..0,
+            text: String::new(),
+        }
+    }
 }
 
 impl LastLookups {
@@ -428,24 +440,22 @@ impl LastLookups {
     /// The nine peer columns of a flow from `src` to `dst` that started at `at_ns`, as CSV.
     fn peers_csv(&mut self, map: &PodMap, src: IpAddr, dst: IpAddr, at_ns: i64) -> &str {
         self.follow(map);
-        let same =
-            |flow: &LastFlow| flow.src == src && flow.dst == dst && flow.span.contains(&at_ns);
-        if !self.flow.as_ref().is_some_and(same) {
+        let last = &self.flow;
+        if !(last.src == src && last.dst == dst && last.span.contains(&at_ns)) {
             let (src_found, src_span) = map.found(self.slot(map, 0, src), at_ns);
             let (dst_found, dst_span) = map.found(self.slot(map, 1, dst), at_ns);
-            let mut text = self.flow.take().map(|flow| flow.text).unwrap_or_default();
-            text.clear();
-            text.push_str(src_found.csv().map_or(NOTHING_AS_SRC, PeerCsv::as_src));
-            text.push(',');
-            text.push_str(dst_found.csv().map_or(NOTHING_AS_DST, PeerCsv::as_dst));
-            self.flow = Some(LastFlow {
-                src,
-                dst,
-                span: src_span.start.max(dst_span.start)..src_span.end.min(dst_span.end),
-                text,
-            });
+            let flow = &mut self.flow;
+            flow.text.clear();
+            flow.text
+                .push_str(src_found.csv().map_or(NOTHING_AS_SRC, PeerCsv::as_src));
+            flow.text.push(',');
+            flow.text
+                .push_str(dst_found.csv().map_or(NOTHING_AS_DST, PeerCsv::as_dst));
+            flow.src = src;
+            flow.dst = dst;
+            flow.span = src_span.start.max(dst_span.start)..src_span.end.min(dst_span.end);
         }
-        self.flow.as_ref().map_or("", |flow| &flow.text)
+        &self.flow.text
     }
 
     /// What `ip` is in `map`, through the entry of `side` (0: source, 1: destination).
