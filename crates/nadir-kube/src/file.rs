@@ -297,18 +297,27 @@ impl Place {
     }
 }
 
-/// Reads one object: `index` is its place in the file's list, `None` for the file itself,
-/// whose items go to `items`.
+/// Reads one object: the file itself or one of its items.
 struct ObjectSeed<'p, 's, 'de> {
     place: &'p Place,
-    index: Option<usize>,
-    items: Option<&'p mut Items<'s, 'de>>,
+    what: Whole<'p, 's, 'de>,
+}
+
+/// What an [`ObjectSeed`] reads.
+enum Whole<'p, 's, 'de> {
+    /// The file, whose items go to [`Items`].
+    File(&'p mut Items<'s, 'de>),
+    /// The item at this place in the file's list.
+    Item(usize),
 }
 
 impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_, 'de> {
     type Value = Object<'de>;
     fn deserialize<D: Deserializer<'de>>(self, object: D) -> Result<Object<'de>, D::Error> {
-        self.place.start(self.index);
+        self.place.start(match self.what {
+            Whole::File(_) => None,
+            Whole::Item(index) => Some(index),
+        });
         object.deserialize_map(self)
     }
 }
@@ -342,12 +351,12 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, '_, 'de> {
                 }
                 "spec" => object.spec = next_part(&mut map, place, &object)?,
                 "status" => object.status = next_part(&mut map, place, &object)?,
-                "items" => match self.items.as_deref_mut() {
-                    Some(items) => {
+                "items" => match &mut self.what {
+                    Whole::File(items) => {
                         map.next_value_seed(ItemsSeed { place, items })?;
                         object.has_items = true;
                     }
-                    None => {
+                    Whole::Item(_) => {
                         map.next_value::<IgnoredAny>()?; // an item's own `items`
                     }
                 },
@@ -442,8 +451,7 @@ impl<'de> Visitor<'de> for ItemsSeed<'_, '_, 'de> {
         for index in 0.. {
             let seed = ObjectSeed {
                 place: self.place,
-                index: Some(index),
-                items: None,
+                what: Whole::Item(index),
             };
             let Some(item) = seq.next_element_seed(seed)? else {
                 break;
@@ -562,8 +570,7 @@ pub fn load_pods_file(path: &Path) -> Result<ClusterState, KubeError> {
     let mut reader = serde_json::Deserializer::from_str(json);
     let root = ObjectSeed {
         place: &place,
-        index: None,
-        items: Some(&mut items),
+        what: Whole::File(&mut items),
     }
     .deserialize(&mut reader)
     .and_then(|root| reader.end().map(|()| root));
